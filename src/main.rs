@@ -2,6 +2,7 @@
 //! crates (wisp-core, wisp-node, wisp-store) or in the modules beside this file.
 
 mod cli;
+mod config;
 
 use std::process::ExitCode;
 

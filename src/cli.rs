@@ -184,9 +184,13 @@ pub fn execute(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>>
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => Ok(run_check()),
-        Command::Run(_args) => Err("`wisp run` is not available in this build yet".into()),
-        Command::Kubeconfig { .. } => {
-            Err("no kubeconfig: the API server is not part of this build yet".into())
+        Command::Run(args) => {
+            crate::run::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kubeconfig { data_dir } => {
+            crate::run::print_kubeconfig(data_dir)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

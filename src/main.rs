@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod run;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,4 @@
+//! The API request path: routing, then (as it lands) authentication, admission, storage and
+//! response encoding. One request flows top to bottom through these modules.
+
+pub mod route;

@@ -1,0 +1,178 @@
+//! The API server's request handler: routes a request to health, discovery, OpenAPI or a
+//! resource verb, after the authentication check, and turns every error into a Status.
+
+use std::cell::{Cell, RefCell};
+
+use wisp_store::Store;
+
+use super::delete::{self, DeleteOptions};
+use super::negotiate::{self, IncludeObject};
+use super::params::Params;
+use super::read;
+use super::response::ApiResponse;
+use super::route::{self, ResourcePath, Route, Verb};
+use super::select::Selection;
+use super::watch;
+use super::write::{self, WriteRequest};
+use crate::registry::{Registry, Resource};
+use crate::status::ApiError;
+
+/// Who made a request, as authentication established it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+/// A request as the HTTP layer hands it over: query pairs already percent-decoded.
+#[derive(Debug, Clone, Default)]
+pub struct ApiRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub accept: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    pub user: Option<User>,
+}
+
+impl ApiRequest {
+    fn query_value(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct ApiServer {
+    store: Store,
+    registry: RefCell<Registry>,
+    ready: Cell<bool>,
+}
+
+impl ApiServer {
+    pub fn new(store: Store) -> ApiServer {
+        ApiServer { store, registry: RefCell::new(Registry::new()), ready: Cell::new(false) }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn registry(&self) -> &RefCell<Registry> {
+        &self.registry
+    }
+
+    /// /readyz answers ok once start-up (bootstrap objects, CRDs) is done.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(ready);
+    }
+
+    pub async fn handle(&self, req: ApiRequest) -> ApiResponse {
+        match self.dispatch(&req).await {
+            Ok(response) => response,
+            Err(e) => ApiResponse::error(&e),
+        }
+    }
+
+    async fn dispatch(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let route = route::parse(&req.path);
+        match route {
+            Route::Healthz | Route::Livez => return Ok(ApiResponse::text(200, "ok")),
+            Route::Readyz if self.ready.get() => return Ok(ApiResponse::text(200, "ok")),
+            Route::Readyz => return Ok(ApiResponse::text(500, "[-]startup failed: not finished\nreadyz check failed")),
+            Route::Version => return Ok(ApiResponse::json(200, crate::discovery::version_json().into_bytes())),
+            _ => {}
+        }
+        if req.user.is_none() {
+            return Err(ApiError::unauthorized());
+        }
+        match route {
+            Route::Resource(path) => self.resource(req, &path).await,
+            Route::NotFound => Err(ApiError::path_not_found()),
+            other => self.discovery(req, &other),
+        }
+    }
+
+    fn discovery(&self, req: &ApiRequest, route: &Route<'_>) -> Result<ApiResponse, ApiError> {
+        let registry = self.registry.borrow();
+        crate::discovery::serve(&registry, route, req.accept.as_deref())
+    }
+
+    async fn resource(&self, req: &ApiRequest, path: &ResourcePath<'_>) -> Result<ApiResponse, ApiError> {
+        // Clone the entry so no RefCell borrow is held across an await.
+        let resource: Resource = self
+            .registry
+            .borrow()
+            .get(path.group, path.version, path.plural)
+            .cloned()
+            .ok_or_else(ApiError::path_not_found)?;
+        let params = Params::parse(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let verb = Verb::from_request(&req.method, path.name.is_some(), params.watch)
+            .ok_or_else(|| ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource")))?;
+        if let Some(sub) = path.subresource {
+            let allowed = resource.subresource(sub).is_some_and(|s| s.verbs.allows(verb.as_str()) || sub_allows_post(sub, verb));
+            if !allowed {
+                return Err(ApiError::path_not_found());
+            }
+        } else if !resource.verbs.allows(verb.as_str()) {
+            return Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource")));
+        }
+        if resource.namespaced() && path.namespace.is_none() && path.name.is_some() {
+            return Err(ApiError::path_not_found());
+        }
+        let namespace = if resource.namespaced() { path.namespace } else { None };
+        let user = req.user.as_ref().map_or("", |u| u.name.as_str());
+        let store = &self.store;
+        match (verb, path.name) {
+            (Verb::Get, Some(name)) => {
+                let form = negotiate::negotiate(req.accept.as_deref())?;
+                let include = IncludeObject::parse(req.query_value("includeObject"))?;
+                read::get(store, &resource, namespace, name, form, include)
+            }
+            (Verb::List, _) => {
+                let form = negotiate::negotiate(req.accept.as_deref())?;
+                let include = IncludeObject::parse(req.query_value("includeObject"))?;
+                let selection = Selection::from_params(&resource, &params)?;
+                read::list(store, &resource, namespace, &params, &selection, form, include)
+            }
+            (Verb::Watch, name) => {
+                let form = negotiate::negotiate(req.accept.as_deref())?;
+                let mut params = params.clone();
+                if let Some(name) = name {
+                    params.field_selector = Some(format!("metadata.name={name}"));
+                }
+                let selection = Selection::from_params(&resource, &params)?;
+                watch::watch(store, &resource, namespace, &params, selection, form)
+            }
+            (Verb::Create, _) => {
+                let object = super::body::decode_object(req.content_type.as_deref(), &req.body)?;
+                let wr = WriteRequest { store, resource: &resource, namespace, subresource: path.subresource, params: &params, user };
+                write::create(&wr, object).await
+            }
+            (Verb::Update, Some(name)) => {
+                let object = super::body::decode_object(req.content_type.as_deref(), &req.body)?;
+                let wr = WriteRequest { store, resource: &resource, namespace, subresource: path.subresource, params: &params, user };
+                write::update(&wr, name, object).await
+            }
+            (Verb::Patch, Some(name)) => {
+                let ct = super::body::essence(req.content_type.as_deref());
+                let wr = WriteRequest { store, resource: &resource, namespace, subresource: path.subresource, params: &params, user };
+                write::patch(&wr, name, &ct, &req.body).await
+            }
+            (Verb::Delete, Some(name)) => {
+                let opts = DeleteOptions::parse(&req.body, &params)?;
+                delete::delete(store, &resource, namespace, name, &opts).await
+            }
+            (Verb::DeleteCollection, _) => {
+                let opts = DeleteOptions::parse(&req.body, &params)?;
+                let selection = Selection::from_params(&resource, &params)?;
+                delete::delete_collection(store, &resource, namespace, &params, &selection, &opts).await
+            }
+            _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+        }
+    }
+}
+
+/// Streaming and action subresources (binding, eviction, exec, token) take POST.
+fn sub_allows_post(sub: &str, verb: Verb) -> bool {
+    verb == Verb::Create && matches!(sub, "binding" | "eviction" | "exec" | "attach" | "portforward" | "token")
+}

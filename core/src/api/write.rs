@@ -1,0 +1,297 @@
+//! CREATE, UPDATE and PATCH: decode, merge with what is stored, stamp the metadata the
+//! server owns, admit, and commit with compare-and-swap on the store. The stored JSON gets
+//! its resourceVersion written in at commit time, so GET and WATCH serve those bytes as is.
+
+use std::sync::{Arc, Mutex};
+
+use miniserde::json::Value;
+use wisp_store::{Compare, KeyValue, Store, Txn, TxnOp, TxnOutcome};
+
+use super::params::Params;
+use super::read::{fetch, object_key, parse_stored};
+use super::response::ApiResponse;
+use crate::admission::{self, Operation};
+use crate::object::{meta, time, uid};
+use crate::patch;
+use crate::registry::Resource;
+use crate::status::{ApiError, field};
+
+/// Everything a write needs to know about its request.
+pub struct WriteRequest<'a> {
+    pub store: &'a Store,
+    pub resource: &'a Resource,
+    pub namespace: Option<&'a str>,
+    pub subresource: Option<&'a str>,
+    pub params: &'a Params,
+    pub user: &'a str,
+}
+
+/// How many times a PATCH re-reads and re-applies after losing a compare-and-swap race.
+const PATCH_RETRIES: usize = 5;
+
+/// Commits `object` at `key` if `compare` holds; returns the stored bytes.
+pub async fn commit(store: &Store, key: &str, compare: Compare, object: Value) -> Result<Option<Arc<[u8]>>, ApiError> {
+    let written: Arc<Mutex<Option<Arc<[u8]>>>> = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&written);
+    let value = wisp_store::Value::WithRevision(Box::new(move |revision| {
+        let mut object = object;
+        meta::set_resource_version(&mut object, revision);
+        let bytes = meta::to_json_bytes(&object);
+        *slot.lock().expect("no panics while holding the slot") = Some(Arc::from(bytes.as_slice()));
+        bytes
+    }));
+    let txn = Txn { key: key.as_bytes().to_vec(), compare, op: TxnOp::Put(value) };
+    match store.txn(txn).await.map_err(|e| ApiError::internal(format!("store write failed: {e}")))? {
+        TxnOutcome::Succeeded { .. } => Ok(written.lock().expect("no panics while holding the slot").take()),
+        TxnOutcome::Failed { .. } => Ok(None),
+    }
+}
+
+/// Checks apiVersion and kind of a body against the URL's resource, filling them if absent.
+fn check_type(resource: &Resource, object: &mut Value) -> Result<(), ApiError> {
+    let expected_version = resource.api_version();
+    let o = meta::as_object_mut(object).ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))?;
+    match o.get("apiVersion") {
+        Some(Value::String(v)) if *v != expected_version => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({expected_version})"
+            )));
+        }
+        _ => meta::set_str(o, "apiVersion", expected_version),
+    }
+    match o.get("kind") {
+        Some(Value::String(k)) if *k != *resource.kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                resource.kind
+            )));
+        }
+        _ => meta::set_str(o, "kind", resource.kind.to_string()),
+    }
+    Ok(())
+}
+
+/// Puts the URL's namespace into the object, refusing a different one in the body.
+fn settle_namespace(resource: &Resource, namespace: Option<&str>, object: &mut Value) -> Result<(), ApiError> {
+    let md = meta::metadata_mut(object);
+    match (resource.namespaced(), namespace) {
+        (true, Some(ns)) => {
+            match md.get("namespace") {
+                Some(Value::String(body_ns)) if !body_ns.is_empty() && body_ns != ns => {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+                _ => meta::set_str(md, "namespace", ns),
+            }
+            Ok(())
+        }
+        (true, None) => Err(ApiError::bad_request("the server could not find the requested resource: a namespace is required")),
+        (false, _) => {
+            md.remove("namespace");
+            Ok(())
+        }
+    }
+}
+
+/// Upstream's generateName suffix: five characters from an alphabet without vowels.
+fn name_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut bytes = [0u8; 5];
+    getrandom::getrandom(&mut bytes).expect("the kernel's random source is available");
+    bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect()
+}
+
+fn settle_name(resource: &Resource, object: &mut Value) -> Result<String, ApiError> {
+    if let Some(name) = meta::name(object).filter(|n| !n.is_empty()) {
+        return Ok(name.to_owned());
+    }
+    let generated = meta::get_str(object, &["metadata", "generateName"]).filter(|g| !g.is_empty()).map(|g| format!("{g}{}", name_suffix()));
+    match generated {
+        Some(name) => {
+            meta::set_str(meta::metadata_mut(object), "name", name.clone());
+            Ok(name)
+        }
+        None => Err(ApiError::invalid(
+            &resource.group,
+            &resource.kind,
+            "",
+            vec![field::required_because("metadata.name", "name or generateName is required")],
+        )),
+    }
+}
+
+/// The part of an object that is neither metadata nor status: a change here bumps
+/// metadata.generation.
+fn spec_changed(old: &Value, new: &Value) -> bool {
+    let (Some(a), Some(b)) = (meta::as_object(old), meta::as_object(new)) else { return true };
+    let keys = a.keys().chain(b.keys()).filter(|k| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"));
+    keys.into_iter().any(|k| match (a.get(k), b.get(k)) {
+        (Some(x), Some(y)) => !patch::value::values_equal(x, y),
+        (None, None) => false,
+        _ => true,
+    })
+}
+
+/// Resources whose objects carry metadata.generation (those with a spec a controller acts on).
+fn tracks_generation(resource: &Resource) -> bool {
+    resource.has_status() || !resource.builtin
+}
+
+pub async fn create(req: &WriteRequest<'_>, mut object: Value) -> Result<ApiResponse, ApiError> {
+    check_type(req.resource, &mut object)?;
+    settle_namespace(req.resource, req.namespace, &mut object)?;
+    let name = settle_name(req.resource, &mut object)?;
+    let warnings = admission::check_fields(req.resource, &object, req.params.field_validation)?;
+    stamp_new(req.resource, &mut object);
+    admission::admit(&admission::Context { store: req.store, resource: req.resource, operation: Operation::Create, subresource: None, old: None, user: req.user }, &mut object).await?;
+    if req.params.dry_run {
+        return Ok(ApiResponse::json(201, meta::to_json_bytes(&object)).with_warnings(&warnings));
+    }
+    let key = object_key(req.resource, req.namespace, &name);
+    match commit(req.store, &key, Compare::Absent, object).await? {
+        Some(bytes) => Ok(ApiResponse::shared(201, bytes).with_warnings(&warnings)),
+        None => Err(ApiError::already_exists(&req.resource.group, &req.resource.plural, &name)),
+    }
+}
+
+/// Sets what the server owns on a new object and drops what a client may not set.
+fn stamp_new(resource: &Resource, object: &mut Value) {
+    let track_generation = tracks_generation(resource);
+    if resource.has_status() {
+        if let Some(o) = meta::as_object_mut(object) {
+            o.remove("status");
+        }
+    }
+    let md = meta::metadata_mut(object);
+    for owned in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        md.remove(owned);
+    }
+    meta::set_str(md, "uid", uid::new_uid());
+    meta::set_str(md, "creationTimestamp", time::format_rfc3339(time::now_unix()));
+    if track_generation {
+        meta::set_i64(md, "generation", 1);
+    } else {
+        md.remove("generation");
+    }
+}
+
+pub async fn update(req: &WriteRequest<'_>, name: &str, mut object: Value) -> Result<ApiResponse, ApiError> {
+    check_type(req.resource, &mut object)?;
+    settle_namespace(req.resource, req.namespace, &mut object)?;
+    match meta::name(&object) {
+        Some(body_name) if body_name != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        _ => meta::set_str(meta::metadata_mut(&mut object), "name", name),
+    }
+    let warnings = admission::check_fields(req.resource, &object, req.params.field_validation)?;
+    let current = fetch(req.store, req.resource, req.namespace, name)?;
+    if let Some(rv) = meta::resource_version(&object).filter(|rv| !rv.is_empty()) {
+        if rv != current.mod_revision.to_string() {
+            return Err(ApiError::conflict(&req.resource.group, &req.resource.plural, name, ApiError::MODIFIED));
+        }
+    }
+    let old = parse_stored(&current)?;
+    replace(req, name, &current, &old, object).await.map(|r| r.with_warnings(&warnings))
+}
+
+/// Applies a patch to the stored object and writes the result, retrying on races.
+pub async fn patch(req: &WriteRequest<'_>, name: &str, content_type: &str, body: &[u8]) -> Result<ApiResponse, ApiError> {
+    let patch_doc = super::body::parse_json(body)?;
+    for _ in 0..PATCH_RETRIES {
+        let current = match fetch(req.store, req.resource, req.namespace, name) {
+            Ok(kv) => kv,
+            Err(e) if content_type == "application/apply-patch+yaml" && e.code == 404 => {
+                return apply_create(req, name, patch_doc).await;
+            }
+            Err(e) => return Err(e),
+        };
+        let old = parse_stored(&current)?;
+        let new = apply_patch(req, content_type, &old, &patch_doc)?;
+        match replace(req, name, &current, &old, new).await {
+            Err(e) if e.reason == "Conflict" && e.message.ends_with(ApiError::MODIFIED) => continue,
+            other => return other,
+        }
+    }
+    Err(ApiError::conflict(&req.resource.group, &req.resource.plural, name, ApiError::MODIFIED))
+}
+
+fn apply_patch(req: &WriteRequest<'_>, content_type: &str, old: &Value, patch_doc: &Value) -> Result<Value, ApiError> {
+    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request(e.to_string());
+    match content_type {
+        "application/json-patch+json" => patch::apply_json_patch(old.clone(), patch_doc).map_err(|e| bad(&e)),
+        "application/merge-patch+json" => patch::apply_merge_patch(old.clone(), patch_doc).map_err(|e| bad(&e)),
+        "application/strategic-merge-patch+json" if req.resource.strategic_merge => {
+            patch::apply_strategic_merge_patch(old.clone(), patch_doc, &patch::BuiltinPatchMeta::for_kind(&req.resource.kind)).map_err(|e| bad(&e))
+        }
+        "application/apply-patch+yaml" => super::apply::server_side_apply(req, Some(old), patch_doc),
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+async fn apply_create(req: &WriteRequest<'_>, name: &str, applied: Value) -> Result<ApiResponse, ApiError> {
+    let mut object = super::apply::server_side_apply(req, None, &applied)?;
+    meta::set_str(meta::metadata_mut(&mut object), "name", name);
+    create(req, object).await
+}
+
+/// Writes `new` over the stored `current`, keeping what the server owns and what the
+/// subresource does not address.
+async fn replace(req: &WriteRequest<'_>, name: &str, current: &KeyValue, old: &Value, mut new: Value) -> Result<ApiResponse, ApiError> {
+    carry_over(req, old, &mut new);
+    admission::admit(&admission::Context { store: req.store, resource: req.resource, operation: Operation::Update, subresource: req.subresource, old: Some(old), user: req.user }, &mut new).await?;
+    if meta::deletion_timestamp(&new).is_some() && meta::finalizers(&new).is_empty() {
+        // The last finalizer is gone from an object being deleted: delete it now.
+        return super::delete::remove(req.store, req.resource, req.namespace, name, current, req.params.dry_run).await;
+    }
+    if req.params.dry_run {
+        return Ok(ApiResponse::json(200, meta::to_json_bytes(&new)));
+    }
+    let key = object_key(req.resource, req.namespace, name);
+    match commit(req.store, &key, Compare::ModRevision(current.mod_revision), new).await? {
+        Some(bytes) => Ok(ApiResponse::shared(200, bytes)),
+        None => Err(ApiError::conflict(&req.resource.group, &req.resource.plural, name, ApiError::MODIFIED)),
+    }
+}
+
+/// Server-owned metadata comes from the stored object; a main-resource write keeps the
+/// stored status, a status write keeps everything but status.
+fn carry_over(req: &WriteRequest<'_>, old: &Value, new: &mut Value) {
+    let status_write = req.subresource == Some("status");
+    if status_write {
+        let status = meta::as_object_mut(new).and_then(|o| o.remove("status"));
+        let mut merged = old.clone();
+        if let Some(o) = meta::as_object_mut(&mut merged) {
+            match status {
+                Some(s) => o.insert("status".to_owned(), s),
+                None => o.remove("status"),
+            };
+        }
+        *new = merged;
+    } else if req.resource.has_status() {
+        let status = meta::as_object(old).and_then(|o| o.get("status")).cloned();
+        if let Some(o) = meta::as_object_mut(new) {
+            match status {
+                Some(s) => o.insert("status".to_owned(), s),
+                None => o.remove("status"),
+            };
+        }
+    }
+    let bump = !status_write && tracks_generation(req.resource) && spec_changed(old, new);
+    let old_md = meta::as_object(old).and_then(|o| o.get("metadata")).and_then(meta::as_object).cloned().unwrap_or_default();
+    let md = meta::metadata_mut(new);
+    for owned in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        match old_md.get(owned) {
+            Some(v) => md.insert(owned.to_owned(), v.clone()),
+            None => md.remove(owned),
+        };
+    }
+    md.remove("resourceVersion");
+    if bump {
+        let generation = meta::get_i64(old, &["metadata", "generation"]).unwrap_or(0) + 1;
+        meta::set_i64(md, "generation", generation);
+    }
+}

@@ -170,10 +170,8 @@ fn parse_error(file: &str, text: &str, error: &toml::de::Error) -> ProfileError 
         .span()
         .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
     let mut message = error.message().trim().to_owned();
-    if let Some(n) = line {
-        if let Some(source) = text.lines().nth(n - 1) {
-            message = format!("{message} (in `{}`)", source.trim());
-        }
+    if let Some(source) = line.and_then(|n| text.lines().nth(n - 1)) {
+        message = format!("{message} (in `{}`)", source.trim());
     }
     ProfileError::Parse {
         file: file.to_owned(),

@@ -5,4 +5,5 @@
 //! `LocalExecutor`) and keeps every object once, in the store; it does not touch the host
 //! (that is wisp-node's job, reached through the internal protocol).
 
+pub mod discovery;
 pub mod registry;

@@ -7,6 +7,7 @@
 //! the key prefix of each type.
 
 mod builtin;
+pub mod json;
 mod lookup;
 mod types;
 

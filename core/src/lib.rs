@@ -7,3 +7,6 @@
 pub mod api;
 pub mod object;
 pub mod status;
+
+pub mod discovery;
+pub mod registry;

@@ -1,0 +1,9 @@
+//! Patches on dynamic JSON objects: RFC 6902 JSON patch, RFC 7386 merge patch, Kubernetes
+//! strategic merge patch and server-side apply with managed fields. Everything here is a
+//! pure function on `miniserde::json::Value`; decoding request bodies, choosing the patch
+//! type from the Content-Type and answering with a Status belong to the API handlers.
+
+pub mod json_patch;
+pub mod value;
+
+pub use json_patch::{JsonPatchError, apply_json_patch};

@@ -256,7 +256,7 @@ fn doubling_copies_stop_at_the_size_limit() {
         vec![r#"{"op":"add","path":"/a","value":["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]}"#.to_owned()];
     for i in 0..60 {
         ops.push(format!(r#"{{"op":"copy","from":"/a","path":"/b{i}"}}"#));
-        ops.push(format!(r#"{{"op":"copy","from":"/a","path":"/a/-"}}"#));
+        ops.push(r#"{"op":"copy","from":"/a","path":"/a/-"}"#.to_owned());
         ops.push(format!(r#"{{"op":"move","from":"/b{i}","path":"/a/-"}}"#));
     }
     let patch = format!("[{}]", ops.join(","));

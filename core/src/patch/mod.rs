@@ -4,6 +4,8 @@
 //! type from the Content-Type and answering with a Status belong to the API handlers.
 
 pub mod json_patch;
+pub mod merge_patch;
 pub mod value;
 
 pub use json_patch::{JsonPatchError, apply_json_patch};
+pub use merge_patch::{MergePatchError, apply_merge_patch};

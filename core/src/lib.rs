@@ -10,3 +10,6 @@ pub mod status;
 
 pub mod discovery;
 pub mod registry;
+
+pub mod patch;
+pub mod selector;

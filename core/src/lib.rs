@@ -13,3 +13,7 @@ pub mod registry;
 
 pub mod patch;
 pub mod selector;
+
+pub mod http;
+pub mod kubeconfig;
+pub mod pki;

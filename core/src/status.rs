@@ -11,12 +11,19 @@ pub struct Cause {
     pub field: String,
 }
 
-/// An API error as upstream reports it.
+/// An API error as upstream reports it. Details are boxed to keep `Result<_, ApiError>`
+/// small on the happy path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
+    pub details: Box<Details>,
+}
+
+/// The `details` of a Status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Details {
     /// details.name, details.group, details.kind (plural for most reasons, Kind for Invalid).
     pub name: String,
     pub group: String,
@@ -41,18 +48,14 @@ impl ApiError {
             code,
             reason,
             message,
-            name: String::new(),
-            group: String::new(),
-            kind: String::new(),
-            causes: Vec::new(),
-            retry_after: None,
+            details: Box::default(),
         }
     }
 
     fn about(mut self, group: &str, kind: &str, name: &str) -> ApiError {
-        self.group = group.to_owned();
-        self.kind = kind.to_owned();
-        self.name = name.to_owned();
+        self.details.group = group.to_owned();
+        self.details.kind = kind.to_owned();
+        self.details.name = name.to_owned();
         self
     }
 
@@ -119,7 +122,7 @@ impl ApiError {
             format!("{qualified_kind} \"{name}\" is invalid{detail}"),
         )
         .about(group, kind, name);
-        e.causes = causes;
+        e.details.causes = causes;
         e
     }
 
@@ -170,7 +173,7 @@ impl ApiError {
             "TooManyRequests",
             "too many requests, please try again later".into(),
         );
-        e.retry_after = Some(retry_after);
+        e.details.retry_after = Some(retry_after);
         e
     }
 
@@ -188,18 +191,19 @@ impl ApiError {
 
     /// The Status object as JSON text.
     pub fn to_json(&self) -> String {
+        let d = &self.details;
         let mut details = Vec::new();
-        if !self.name.is_empty() {
-            details.push(format!("\"name\":{}", json_str(&self.name)));
+        if !d.name.is_empty() {
+            details.push(format!("\"name\":{}", json_str(&d.name)));
         }
-        if !self.group.is_empty() {
-            details.push(format!("\"group\":{}", json_str(&self.group)));
+        if !d.group.is_empty() {
+            details.push(format!("\"group\":{}", json_str(&d.group)));
         }
-        if !self.kind.is_empty() {
-            details.push(format!("\"kind\":{}", json_str(&self.kind)));
+        if !d.kind.is_empty() {
+            details.push(format!("\"kind\":{}", json_str(&d.kind)));
         }
-        if !self.causes.is_empty() {
-            let causes: Vec<String> = self
+        if !d.causes.is_empty() {
+            let causes: Vec<String> = d
                 .causes
                 .iter()
                 .map(|c| {
@@ -213,7 +217,7 @@ impl ApiError {
                 .collect();
             details.push(format!("\"causes\":[{}]", causes.join(",")));
         }
-        if let Some(secs) = self.retry_after {
+        if let Some(secs) = d.retry_after {
             details.push(format!("\"retryAfterSeconds\":{secs}"));
         }
         let details = if details.is_empty() {

@@ -61,7 +61,7 @@ impl ApiResponse {
 
     pub fn error(e: &ApiError) -> ApiResponse {
         let mut r = ApiResponse::json(e.code, e.to_json().into_bytes());
-        if let Some(secs) = e.retry_after {
+        if let Some(secs) = e.details.retry_after {
             r.headers.push(("Retry-After".to_owned(), secs.to_string()));
         }
         r

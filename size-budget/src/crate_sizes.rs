@@ -109,15 +109,31 @@ pub fn crate_of_symbol(mangled: &str) -> String {
 /// The crate of a demangled path such as `core::fmt::write` or `<A as B>::f`.
 pub fn crate_of_path(path: &str) -> String {
     let Some(inner) = path.strip_prefix('<') else {
-        return first_segment(path).to_owned();
+        return crate_name(first_segment(path));
     };
     let (self_ty, trait_path) = split_qualified(inner);
     let self_ty = strip_type_decorations(self_ty);
+    if self_ty.starts_with('<') {
+        // `<<A>::f::Local as Trait>::m`: a type local to a function of A.
+        return crate_of_path(self_ty);
+    }
     let self_crate = first_segment(self_ty);
     let is_path = self_ty.contains("::") && !PRIMITIVES.contains(&self_crate);
     match trait_path {
-        Some(t) if !is_path => first_segment(strip_type_decorations(t)).to_owned(),
-        _ => self_crate.to_owned(),
+        _ if is_path => crate_name(self_crate),
+        Some(t) => crate_of_path(strip_type_decorations(t)),
+        // Inherent methods of primitives (`<char>::escape_debug_ext`, `<[u8]>::starts_with`)
+        // are defined in core (a few in alloc and std).
+        None => "core".to_owned(),
+    }
+}
+
+/// v0 mangling puts std's exported shims (allocator, panic entry points) under the
+/// pseudo-crate `__rustc`.
+fn crate_name(segment: &str) -> String {
+    match segment {
+        "__rustc" => "std".to_owned(),
+        other => other.to_owned(),
     }
 }
 
@@ -127,6 +143,8 @@ fn split_qualified(inner: &str) -> (&str, Option<&str>) {
     let mut depth = 0usize;
     for (i, c) in inner.char_indices() {
         match c {
+            // The `>` of a `->` in a fn pointer type closes nothing.
+            '>' if inner[..i].ends_with('-') => {}
             '<' => depth += 1,
             '>' if depth == 0 => return (&inner[..i], None),
             '>' => depth -= 1,
@@ -192,6 +210,30 @@ mod tests {
             crate_of_path("<hashbrown::raw::RawTable<(K, V)> as core::ops::drop::Drop>::drop"),
             "hashbrown"
         );
+    }
+
+    #[test]
+    fn nested_and_primitive_self_types_find_their_crate() {
+        assert_eq!(
+            crate_of_path(
+                "<<std::sys::backtrace::BacktraceLock>::print::DisplayBacktrace as core::fmt::Display>::fmt"
+            ),
+            "std"
+        );
+        assert_eq!(
+            crate_of_path(
+                "<&[u8] as <alloc::ffi::c_str::CString>::new::SpecNewImpl>::spec_new_impl"
+            ),
+            "alloc"
+        );
+        assert_eq!(crate_of_path("<char>::escape_debug_ext"), "core");
+        assert_eq!(crate_of_path("<[u8]>::starts_with"), "core");
+        assert_eq!(crate_of_path("<&T as core::fmt::Debug>::fmt"), "core");
+        assert_eq!(
+            crate_of_path("<fn() -> u8 as wisp_core::Handler>::call"),
+            "wisp_core"
+        );
+        assert_eq!(crate_of_path("__rustc::__rdl_alloc"), "std");
     }
 
     #[test]

@@ -181,6 +181,9 @@ fn size_mode(args: SizeArgs) -> Result<Verdict, Error> {
             budget: args.budget_bytes.unwrap_or(board.binary_budget_bytes),
         });
     }
+    if args.crates {
+        return Ok(Verdict::Within);
+    }
     print!("{}", size_table::format_table(&rows));
     let over = size_table::over_budget_messages(&rows);
     Ok(if over.is_empty() {

@@ -119,6 +119,22 @@ fn route(
                 .detach();
             response
         }
+        "/upgrade" => Response::upgrade(
+            vec![
+                ("Connection".to_string(), "Upgrade".to_string()),
+                ("Upgrade".to_string(), "echo".to_string()),
+            ],
+            |mut stream| async move {
+                use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 64];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    let _ = stream.flush().await;
+                }
+            },
+        ),
         _ => Response::full(200, "text/plain", describe(&req)),
     }
 }
@@ -453,4 +469,64 @@ fn curl_with_and_without_client_cert() -> io::Result<()> {
         "user=- groups=- path=/version query=a=b body=0"
     );
     Ok(())
+}
+
+#[test]
+fn upgrade_hands_over_the_stream_with_buffered_bytes() {
+    let server = start("upgrade", Limits::default());
+    let mut tls = connect(&server, true);
+    tls.write_all(b"GET /upgrade HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly")
+        .unwrap();
+    let (status, head, _) = read_response(&mut tls);
+    assert_eq!(status, 101);
+    assert!(head.contains("Connection: Upgrade\r\nUpgrade: echo\r\n"));
+    assert!(!head.contains("Content-Length"));
+    let mut buf = [0u8; 5];
+    tls.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"early", "bytes sent with the head reach the upgrade");
+    tls.write_all(b"later").unwrap();
+    tls.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"later");
+}
+
+#[test]
+fn pipelining_head_requests_continue_and_http10() {
+    let server = start("misc", Limits::default());
+    let mut tls = connect(&server, true);
+    tls.write_all(b"GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n")
+        .unwrap();
+    assert!(read_response(&mut tls).2.contains("path=/one"));
+    assert!(read_response(&mut tls).2.contains("path=/two"));
+
+    tls.write_all(b"HEAD /h HTTP/1.1\r\n\r\n").unwrap();
+    let (status, head, _) = {
+        let mut raw = Vec::new();
+        let mut byte = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            tls.read_exact(&mut byte).unwrap();
+            raw.push(byte[0]);
+        }
+        let head = String::from_utf8(raw).unwrap();
+        (head[9..12].parse::<u16>().unwrap(), head, ())
+    };
+    assert_eq!(status, 200);
+    assert!(head.contains("Content-Length: "), "HEAD keeps the length");
+    assert!(
+        get(&mut tls, "/after-head").2.contains("path=/after-head"),
+        "no body was sent for HEAD"
+    );
+
+    tls.write_all(b"POST /c HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        .unwrap();
+    let mut interim = [0u8; 25];
+    tls.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    tls.write_all(b"abc").unwrap();
+    assert!(read_response(&mut tls).2.ends_with("body=3"));
+
+    tls.write_all(b"GET /old HTTP/1.0\r\n\r\n").unwrap();
+    let (status, head, _) = read_response(&mut tls);
+    assert_eq!(status, 200);
+    assert!(head.contains("Connection: close"));
+    assert!(is_closed(&mut tls));
 }

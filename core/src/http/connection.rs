@@ -262,7 +262,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
         close: bool,
     ) -> io::Result<Outcome> {
         let streaming = matches!(response.body, Body::Stream(_) | Body::Upgrade(_));
-        let slot = Slot::try_take(&self.ctx.streams, self.ctx.limits.max_streams);
+        let slot = if streaming {
+            Slot::try_take(&self.ctx.streams, self.ctx.limits.max_streams)
+        } else {
+            None
+        };
         let (response, slot) = match slot {
             None if streaming => (too_many_streams(), None),
             slot => (response, slot),
@@ -279,11 +283,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
                 } else {
                     Framing::Length(bytes.len())
                 };
-                let mut out = encode_head(status, &headers, framing, close);
-                if !is_head && framing != Framing::NoBody {
-                    out.extend_from_slice(&bytes);
-                }
-                self.write(&out).await?;
+                let head = encode_head(status, &headers, framing, close);
+                let send_body = !is_head && framing != Framing::NoBody;
+                let body: &[u8] = if send_body { &bytes } else { &[] };
+                self.write_parts(&head, body).await?;
                 Ok(if close {
                     Outcome::Close
                 } else {
@@ -370,10 +373,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
 
     /// Writes and flushes `bytes` within the write timeout.
     async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_parts(bytes, &[]).await
+    }
+
+    /// Writes `head` then `body` (not copied together: list bodies can be megabytes) and
+    /// flushes, all within the write timeout.
+    async fn write_parts(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
         let deadline = Instant::now() + self.ctx.limits.write_timeout;
         let stream = &mut self.stream;
         with_deadline(deadline, async {
-            stream.write_all(bytes).await?;
+            stream.write_all(head).await?;
+            stream.write_all(body).await?;
             stream.flush().await
         })
         .await

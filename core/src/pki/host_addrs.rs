@@ -35,10 +35,8 @@ pub fn parse_fib_trie(text: &str) -> BTreeSet<Ipv4Addr> {
         let trimmed = line.trim_start();
         if let Some(rest) = trimmed.strip_prefix("|-- ") {
             last_leaf = rest.trim().parse().ok();
-        } else if trimmed.starts_with("/32 host LOCAL") {
-            if let Some(addr) = last_leaf {
-                out.insert(addr);
-            }
+        } else if let Some(addr) = last_leaf.filter(|_| trimmed.starts_with("/32 host LOCAL")) {
+            out.insert(addr);
         }
     }
     out

@@ -1,0 +1,532 @@
+//! End-to-end tests of the HTTPS server: a real server on 127.0.0.1:0 in a LocalExecutor on
+//! its own thread, with the PKI this crate generates, driven by a blocking rustls client
+//! (and curl, when installed). No mocks.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_executor::LocalExecutor;
+use async_io::Timer;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use wisp_core::http::{self, Limits, Request, Response, ShutdownTrigger};
+use wisp_core::pki;
+
+struct Server {
+    addr: SocketAddr,
+    dir: PathBuf,
+    trigger: Option<ShutdownTrigger>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Set by the streaming handler when its send failed (the client went away).
+    producer_stopped: Arc<AtomicBool>,
+    /// Releases the second chunk of /stream.
+    go: async_channel::Sender<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(t) = self.trigger.take() {
+            t.fire();
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn describe(req: &Request) -> String {
+    let (user, groups) = match &req.identity {
+        Some(id) => (id.user.clone(), id.groups.join(",")),
+        None => ("-".to_string(), "-".to_string()),
+    };
+    format!(
+        "user={user} groups={groups} path={} query={} body={}",
+        req.path,
+        req.query,
+        req.body.len()
+    )
+}
+
+fn start(tag: &str, limits: Limits) -> Server {
+    let dir = std::env::temp_dir().join(format!("wisp-https-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let pki = pki::ensure_pki(&dir, &sans).unwrap();
+    let tls = http::server_config(pki.serving.chain, pki.serving.key, pki.ca_der).unwrap();
+    let (trigger, signal) = http::shutdown_pair();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let producer_stopped = Arc::new(AtomicBool::new(false));
+    let stopped = producer_stopped.clone();
+    let (go, go_rx) = async_channel::unbounded::<()>();
+    let thread = std::thread::spawn(move || {
+        let ex = Rc::new(LocalExecutor::new());
+        let listener = async_io::block_on(async_net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        addr_tx.send(listener.local_addr().unwrap()).unwrap();
+        let spawner = ex.clone();
+        let handler = move |req: Request| {
+            let spawner = spawner.clone();
+            let stopped = stopped.clone();
+            let go_rx = go_rx.clone();
+            async move { route(req, &spawner, stopped, go_rx) }
+        };
+        let serve = http::serve(listener, tls, Rc::new(handler), limits, signal);
+        async_io::block_on(ex.run(serve));
+    });
+    let addr = addr_rx.recv().unwrap();
+    Server {
+        addr,
+        dir,
+        trigger: Some(trigger),
+        thread: Some(thread),
+        producer_stopped,
+        go,
+    }
+}
+
+fn route(
+    req: Request,
+    spawner: &Rc<LocalExecutor<'static>>,
+    stopped: Arc<AtomicBool>,
+    go: async_channel::Receiver<()>,
+) -> Response {
+    match req.path.as_str() {
+        "/stream" => {
+            let (response, tx) = Response::stream(200, "application/json", 1);
+            spawner
+                .spawn(async move {
+                    let _ = tx.send(b"first\n".to_vec()).await;
+                    let _ = go.recv().await;
+                    let _ = tx.send(b"second\n".to_vec()).await;
+                })
+                .detach();
+            response
+        }
+        "/endless" => {
+            let (response, tx) = Response::stream(200, "text/plain", 1);
+            spawner
+                .spawn(async move {
+                    while tx.send(b"tick\n".to_vec()).await.is_ok() {
+                        Timer::after(Duration::from_millis(20)).await;
+                    }
+                    stopped.store(true, Ordering::SeqCst);
+                })
+                .detach();
+            response
+        }
+        "/upgrade" => Response::upgrade(
+            vec![
+                ("Connection".to_string(), "Upgrade".to_string()),
+                ("Upgrade".to_string(), "echo".to_string()),
+            ],
+            |mut stream| async move {
+                use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 64];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    let _ = stream.flush().await;
+                }
+            },
+        ),
+        _ => Response::full(200, "text/plain", describe(&req)),
+    }
+}
+
+fn client_config(dir: &Path, with_cert: bool) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(dir.join("ca.crt")).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = if with_cert {
+        let cert = CertificateDer::from_pem_file(dir.join("admin.crt")).unwrap();
+        let key = PrivateKeyDer::from_pem_file(dir.join("admin.key")).unwrap();
+        builder.with_client_auth_cert(vec![cert], key).unwrap()
+    } else {
+        builder.with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+fn connect(server: &Server, with_cert: bool) -> Tls {
+    let tcp = TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client_config(&server.dir, with_cert), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).unwrap();
+    }
+    tls
+}
+
+/// Reads one response with a Content-Length body; returns (status, head, body).
+fn read_response(tls: &mut Tls) -> (u16, String, String) {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        let n = tls.read(&mut byte).unwrap();
+        assert_eq!(
+            n,
+            1,
+            "connection closed inside a head: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8(raw).unwrap();
+    let status = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    tls.read_exact(&mut body).unwrap();
+    (status, head, String::from_utf8(body).unwrap())
+}
+
+fn get(tls: &mut Tls, path: &str) -> (u16, String, String) {
+    write!(tls, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    tls.flush().unwrap();
+    read_response(tls)
+}
+
+fn is_closed(tls: &mut Tls) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(tls.read(&mut buf), Ok(0) | Err(_))
+}
+
+#[test]
+fn identity_from_client_cert_and_keep_alive() {
+    let server = start("identity", Limits::default());
+    let mut tls = connect(&server, true);
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let (status, _, body) = get(&mut tls, "/api?x=1");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        "user=system:admin groups=system:masters path=/api query=x=1 body=0"
+    );
+    let (status, _, body) = get(&mut tls, "/second");
+    assert_eq!(status, 200, "second request on the same connection");
+    assert!(body.contains("path=/second"));
+}
+
+#[test]
+fn no_client_cert_reaches_handler_without_identity() {
+    let server = start("anonymous", Limits::default());
+    let mut tls = connect(&server, false);
+    let (status, _, body) = get(&mut tls, "/healthz");
+    assert_eq!(status, 200);
+    assert_eq!(body, "user=- groups=- path=/healthz query= body=0");
+}
+
+#[test]
+fn bodies_by_length_and_chunked() {
+    let server = start("bodies", Limits::default());
+    let mut tls = connect(&server, true);
+    tls.write_all(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .unwrap();
+    assert!(read_response(&mut tls).2.ends_with("body=5"));
+    tls.write_all(b"POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4;x=y\r\ndefg\r\n0\r\n\r\n")
+        .unwrap();
+    assert!(read_response(&mut tls).2.ends_with("body=7"));
+    tls.write_all(b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        .unwrap();
+    let (status, head, body) = read_response(&mut tls);
+    assert_eq!(status, 400);
+    assert!(head.contains("Connection: close"));
+    assert!(body.contains("\"reason\":\"BadRequest\""));
+    assert!(is_closed(&mut tls));
+}
+
+#[test]
+fn oversized_head_gets_431_and_body_413() {
+    let server = start("oversize", Limits::default());
+    let mut tls = connect(&server, true);
+    let big = "x".repeat(70 * 1024);
+    write!(tls, "GET / HTTP/1.1\r\nX-Big: {big}\r\n\r\n").unwrap();
+    let (status, _, body) = read_response(&mut tls);
+    assert_eq!(status, 431);
+    assert!(body.contains("\"code\":431"));
+
+    let mut tls = connect(&server, true);
+    write!(
+        tls,
+        "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+        4 << 20
+    )
+    .unwrap();
+    let (status, _, body) = read_response(&mut tls);
+    assert_eq!(status, 413);
+    assert!(body.contains("\"reason\":\"RequestEntityTooLarge\""));
+
+    let mut tls = connect(&server, true);
+    let chunk = vec![b'a'; 1 << 20];
+    tls.write_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    for _ in 0..4 {
+        tls.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .unwrap();
+        if tls.write_all(&chunk).is_err() {
+            break;
+        }
+        let _ = tls.write_all(b"\r\n");
+    }
+    assert_eq!(read_response(&mut tls).0, 413);
+}
+
+#[test]
+fn streamed_chunks_arrive_incrementally_and_stop_on_disconnect() {
+    let server = start("stream", Limits::default());
+    let mut tls = connect(&server, true);
+    tls.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("first\n\r\n") {
+        let n = tls.read(&mut buf).unwrap();
+        assert!(n > 0);
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(text.contains("Transfer-Encoding: chunked"));
+    assert!(
+        !text.contains("second"),
+        "second chunk is held back until released"
+    );
+    server.go.send_blocking(()).unwrap();
+    while !String::from_utf8_lossy(&seen).ends_with("second\n\r\n0\r\n\r\n") {
+        let n = tls.read(&mut buf).unwrap();
+        assert!(n > 0);
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let (status, _, _) = get(&mut tls, "/after-stream");
+    assert_eq!(status, 200, "keep-alive after a finished stream");
+
+    let mut tls = connect(&server, true);
+    tls.write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let n = tls.read(&mut buf).unwrap();
+    assert!(n > 0);
+    drop(tls);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !server.producer_stopped.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "producer never saw the disconnect"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn stream_cap_answers_429() {
+    let limits = Limits {
+        max_streams: 1,
+        ..Limits::default()
+    };
+    let server = start("streamcap", limits);
+    let mut first = connect(&server, true);
+    first.write_all(b"GET /endless HTTP/1.1\r\n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    assert!(first.read(&mut buf).unwrap() > 0);
+    let mut second = connect(&server, true);
+    let (status, head, _) = get(&mut second, "/endless");
+    assert_eq!(status, 429);
+    assert!(head.contains("Retry-After: 1"));
+}
+
+#[test]
+fn slowloris_is_disconnected() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(400),
+        ..Limits::default()
+    };
+    let server = start("slowloris", limits);
+    let mut tls = connect(&server, true);
+    let started = Instant::now();
+    let mut closed = false;
+    for byte in b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1\r\n\r\n" {
+        if tls.write_all(&[*byte]).and_then(|_| tls.flush()).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if started.elapsed() > Duration::from_millis(700) {
+            break;
+        }
+    }
+    closed = closed || is_closed(&mut tls);
+    assert!(closed, "server kept a trickling client");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn connection_cap_closes_extra_connections() {
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let server = start("conncap", limits);
+    let mut a = connect(&server, true);
+    let mut b = connect(&server, true);
+    assert_eq!(get(&mut a, "/a").0, 200);
+    assert_eq!(get(&mut b, "/b").0, 200);
+    let tcp = TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client_config(&server.dir, true), name).unwrap();
+    let mut third = rustls::StreamOwned::new(conn, tcp);
+    let refused = third.write_all(b"GET / HTTP/1.1\r\n\r\n").is_err() || is_closed(&mut third);
+    assert!(refused, "third connection was served");
+    drop(a);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut d = connect(&server, true);
+    assert_eq!(
+        get(&mut d, "/d").0,
+        200,
+        "slot is released when a connection ends"
+    );
+}
+
+#[test]
+fn graceful_shutdown_closes_idle_connections_and_returns() {
+    let mut server = start("shutdown", Limits::default());
+    let mut tls = connect(&server, true);
+    assert_eq!(get(&mut tls, "/x").0, 200);
+    let started = Instant::now();
+    server.trigger.take().unwrap().fire();
+    server.thread.take().unwrap().join().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "idle connection delayed shutdown"
+    );
+    assert!(is_closed(&mut tls));
+    assert!(
+        TcpStream::connect(server.addr).is_err(),
+        "listener still open"
+    );
+}
+
+#[test]
+fn curl_with_and_without_client_cert() -> io::Result<()> {
+    if !Path::new("/usr/bin/curl").exists() {
+        eprintln!("curl not installed: skipped");
+        return Ok(());
+    }
+    let server = start("curl", Limits::default());
+    let url = format!("https://127.0.0.1:{}/version?a=b", server.addr.port());
+    let dir = &server.dir;
+    let out = std::process::Command::new("/usr/bin/curl")
+        .args(["-sS", "--cacert"])
+        .arg(dir.join("ca.crt"))
+        .arg("--cert")
+        .arg(dir.join("admin.crt"))
+        .arg("--key")
+        .arg(dir.join("admin.key"))
+        .args([
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            "hello world",
+            &url,
+            &url,
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text,
+        "user=system:admin groups=system:masters path=/version query=a=b body=11".repeat(2)
+    );
+    let out = std::process::Command::new("/usr/bin/curl")
+        .args(["-sS", "--cacert"])
+        .arg(dir.join("ca.crt"))
+        .arg(&url)
+        .output()?;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "user=- groups=- path=/version query=a=b body=0"
+    );
+    Ok(())
+}
+
+#[test]
+fn upgrade_hands_over_the_stream_with_buffered_bytes() {
+    let server = start("upgrade", Limits::default());
+    let mut tls = connect(&server, true);
+    tls.write_all(b"GET /upgrade HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly")
+        .unwrap();
+    let (status, head, _) = read_response(&mut tls);
+    assert_eq!(status, 101);
+    assert!(head.contains("Connection: Upgrade\r\nUpgrade: echo\r\n"));
+    assert!(!head.contains("Content-Length"));
+    let mut buf = [0u8; 5];
+    tls.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"early", "bytes sent with the head reach the upgrade");
+    tls.write_all(b"later").unwrap();
+    tls.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"later");
+}
+
+#[test]
+fn pipelining_head_requests_continue_and_http10() {
+    let server = start("misc", Limits::default());
+    let mut tls = connect(&server, true);
+    tls.write_all(b"GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n")
+        .unwrap();
+    assert!(read_response(&mut tls).2.contains("path=/one"));
+    assert!(read_response(&mut tls).2.contains("path=/two"));
+
+    tls.write_all(b"HEAD /h HTTP/1.1\r\n\r\n").unwrap();
+    let (status, head, _) = {
+        let mut raw = Vec::new();
+        let mut byte = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            tls.read_exact(&mut byte).unwrap();
+            raw.push(byte[0]);
+        }
+        let head = String::from_utf8(raw).unwrap();
+        (head[9..12].parse::<u16>().unwrap(), head, ())
+    };
+    assert_eq!(status, 200);
+    assert!(head.contains("Content-Length: "), "HEAD keeps the length");
+    assert!(
+        get(&mut tls, "/after-head").2.contains("path=/after-head"),
+        "no body was sent for HEAD"
+    );
+
+    tls.write_all(b"POST /c HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        .unwrap();
+    let mut interim = [0u8; 25];
+    tls.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    tls.write_all(b"abc").unwrap();
+    assert!(read_response(&mut tls).2.ends_with("body=3"));
+
+    tls.write_all(b"GET /old HTTP/1.0\r\n\r\n").unwrap();
+    let (status, head, _) = read_response(&mut tls);
+    assert_eq!(status, 200);
+    assert!(head.contains("Connection: close"));
+    assert!(is_closed(&mut tls));
+}

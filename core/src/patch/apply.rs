@@ -1,0 +1,561 @@
+//! Server-side apply (`application/apply-patch+yaml`) and the ownership bookkeeping of
+//! every other write. Each manager's owned fields live in `metadata.managedFields`
+//! (FieldsV1); applying a field another manager owns with a different value is a conflict
+//! unless forced; fields a manager applied before and now omits are removed unless someone
+//! else owns them. Simplified against structured-merge-diff: keyed lists use one key field,
+//! explicit nulls in a configuration are ignored, and a merged keyed list keeps the live
+//! order with new items appended.
+
+use super::field_set::{
+    DisplayPath, FieldPath, FieldSet, PathElement, fields_of, from_fields_v1, get_at, is_unowned,
+    item_key, remove_at, to_fields_v1,
+};
+use super::strategic::{ListStrategy, PatchMeta};
+use super::value::{MAX_DEPTH, values_equal, within_depth};
+use miniserde::json::{Array, Object, Value};
+use std::fmt;
+
+/// One `metadata.managedFields` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedFieldsEntry {
+    pub manager: String,
+    /// "Apply" or "Update".
+    pub operation: String,
+    pub api_version: String,
+    pub time: Option<String>,
+    pub subresource: Option<String>,
+    pub fields: FieldSet,
+}
+
+/// A field another manager owns with a different value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub manager: String,
+    pub operation: String,
+    pub api_version: String,
+    pub time: Option<String>,
+    pub subresource: Option<String>,
+    /// Upstream's path text, e.g. `.spec.replicas`.
+    pub field: String,
+    pub path: FieldPath,
+}
+
+/// Why an apply (or an update's bookkeeping) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyError {
+    /// 409 Conflict; each entry is one `details.causes` item with reason
+    /// `FieldManagerConflict`, message `conflict with ...` and field [`Conflict::field`].
+    Conflict(Vec<Conflict>),
+    /// The applied configuration (or the live object) is not a JSON object.
+    NotAnObject,
+    /// An input nests deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+/// The object after an apply or update, with `metadata.managedFields` rewritten.
+#[derive(Debug, Clone)]
+pub struct ApplyResult {
+    pub object: Value,
+    pub managed_fields: Vec<ManagedFieldsEntry>,
+}
+
+const APPLY: &str = "Apply";
+const UPDATE: &str = "Update";
+
+impl Conflict {
+    /// Upstream's `printManager`: `"kubectl"`, or for updaters
+    /// `"kubectl-edit" using apps/v1 at 2024-05-01T10:00:00Z`.
+    pub fn manager_text(&self) -> String {
+        let mut text = format!("{:?}", self.manager);
+        if let Some(sub) = &self.subresource {
+            text.push_str(&format!(" with subresource {sub:?}"));
+        }
+        if self.operation == UPDATE {
+            text.push_str(&format!(" using {}", self.api_version));
+            if let Some(time) = &self.time {
+                text.push_str(&format!(" at {time}"));
+            }
+        }
+        text
+    }
+
+    /// The `message` of this conflict's status cause.
+    pub fn cause_message(&self) -> String {
+        format!("conflict with {}", self.manager_text())
+    }
+}
+
+impl ApplyError {
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Conflict(_) => 409,
+            Self::NotAnObject | Self::TooDeep => 400,
+        }
+    }
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Conflict(conflicts) => write_conflicts(f, conflicts),
+            Self::NotAnObject => f.write_str("apply configuration must be a JSON object"),
+            Self::TooDeep => write!(f, "object nests deeper than {MAX_DEPTH} levels"),
+        }
+    }
+}
+
+fn write_conflicts(f: &mut fmt::Formatter<'_>, conflicts: &[Conflict]) -> fmt::Result {
+    if let [only] = conflicts {
+        return write!(
+            f,
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            only.manager_text(),
+            only.field
+        );
+    }
+    let mut managers: Vec<String> = conflicts.iter().map(Conflict::manager_text).collect();
+    managers.sort();
+    managers.dedup();
+    write!(f, "Apply failed with {} conflicts: ", conflicts.len())?;
+    let mut lines = Vec::new();
+    for manager in &managers {
+        lines.push(format!("conflicts with {manager}:"));
+        for c in conflicts.iter().filter(|c| &c.manager_text() == manager) {
+            lines.push(format!("- {}", c.field));
+        }
+    }
+    f.write_str(&lines.join("\n"))
+}
+
+impl std::error::Error for ApplyError {}
+
+/// Server-side apply of `applied` by `manager` onto `live` (`None`: create). `now` is the
+/// RFC 3339 time recorded in the manager's entry.
+pub fn apply(
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    meta: &dyn PatchMeta,
+    now: &str,
+) -> Result<ApplyResult, ApplyError> {
+    check_inputs(live, applied)?;
+    let mut object = live
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Object::new()));
+    let mut entries = live.map_or_else(Vec::new, |l| entries_of(l, meta));
+    let applied_set = fields_of(applied, meta);
+    let conflicts = find_conflicts(&object, applied, &applied_set, &entries, manager);
+    if !conflicts.is_empty() && !force {
+        return Err(ApplyError::Conflict(conflicts));
+    }
+    for entry in entries.iter_mut().filter(|e| !is_own_apply(e, manager)) {
+        for conflict in &conflicts {
+            entry.fields.remove(&conflict.path);
+        }
+    }
+    let previous = entries
+        .iter()
+        .find(|e| is_own_apply(e, manager))
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    let others: Vec<&FieldSet> = entries
+        .iter()
+        .filter(|e| !is_own_apply(e, manager))
+        .map(|e| &e.fields)
+        .collect();
+    let dropped: Vec<&FieldPath> = previous.difference(&applied_set).collect();
+    remove_unowned(&mut object, &dropped, &others, &applied_set);
+    object = merge_applied(Some(object), applied, &mut Vec::new(), meta);
+    let api_version = string_at(applied, "apiVersion");
+    upsert_entry(&mut entries, manager, APPLY, api_version, now, applied_set);
+    entries.retain(|e| !e.fields.is_empty());
+    write_managed_fields(&mut object, &entries);
+    Ok(ApplyResult {
+        object,
+        managed_fields: entries,
+    })
+}
+
+/// Records a non-apply write (create, update, patch) by `manager`: it takes the fields
+/// whose values it changed, silently, from whoever owned them; fields it removed leave
+/// every entry. Returns `new` with `metadata.managedFields` rewritten. A `new` carrying an
+/// explicitly empty `managedFields` list resets ownership, as upstream.
+pub fn record_update(
+    old: Option<&Value>,
+    new: &Value,
+    manager: &str,
+    meta: &dyn PatchMeta,
+    now: &str,
+) -> Result<ApplyResult, ApplyError> {
+    check_inputs(old, new)?;
+    let reset = matches!(
+        new_managed_fields(new),
+        Some(Value::Array(items)) if items.is_empty()
+    );
+    let mut entries = match old {
+        Some(old) if !reset => entries_of(old, meta),
+        _ => Vec::new(),
+    };
+    let new_set = fields_of(new, meta);
+    let changed: FieldSet = new_set
+        .iter()
+        .filter(|p| old.is_none_or(|old| path_changed(old, new, p)))
+        .cloned()
+        .collect();
+    for entry in &mut entries {
+        entry
+            .fields
+            .retain(|p| new_set.contains(p) && !changed.contains(p));
+    }
+    let api_version = string_at(new, "apiVersion");
+    let mut own = entries
+        .iter()
+        .find(|e| e.manager == manager && e.operation == UPDATE)
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    own.extend(changed);
+    if !own.is_empty() {
+        upsert_entry(&mut entries, manager, UPDATE, api_version, now, own);
+    }
+    entries.retain(|e| !e.fields.is_empty());
+    let mut object = new.clone();
+    write_managed_fields(&mut object, &entries);
+    Ok(ApplyResult {
+        object,
+        managed_fields: entries,
+    })
+}
+
+fn check_inputs(live: Option<&Value>, applied: &Value) -> Result<(), ApplyError> {
+    if !matches!(applied, Value::Object(_)) || live.is_some_and(|l| !matches!(l, Value::Object(_)))
+    {
+        return Err(ApplyError::NotAnObject);
+    }
+    if !within_depth(applied) || live.is_some_and(|l| !within_depth(l)) {
+        return Err(ApplyError::TooDeep);
+    }
+    Ok(())
+}
+
+fn is_own_apply(entry: &ManagedFieldsEntry, manager: &str) -> bool {
+    entry.manager == manager && entry.operation == APPLY && entry.subresource.is_none()
+}
+
+/// A leaf changed when its value differs; an owned list item when it was absent.
+fn path_changed(old: &Value, new: &Value, path: &[PathElement]) -> bool {
+    match path.last() {
+        Some(PathElement::Key(_) | PathElement::Value(_)) => get_at(old, path).is_none(),
+        _ => match (get_at(old, path), get_at(new, path)) {
+            (Some(a), Some(b)) => !values_equal(a, b),
+            (None, None) => false,
+            _ => true,
+        },
+    }
+}
+
+fn find_conflicts(
+    live: &Value,
+    applied: &Value,
+    applied_set: &FieldSet,
+    entries: &[ManagedFieldsEntry],
+    manager: &str,
+) -> Vec<Conflict> {
+    let mut conflicts = Vec::new();
+    for path in applied_set {
+        if !path_changed(live, applied, path) {
+            continue;
+        }
+        for entry in entries.iter().filter(|e| !is_own_apply(e, manager)) {
+            if entry.fields.contains(path) {
+                conflicts.push(Conflict {
+                    manager: entry.manager.clone(),
+                    operation: entry.operation.clone(),
+                    api_version: entry.api_version.clone(),
+                    time: entry.time.clone(),
+                    subresource: entry.subresource.clone(),
+                    field: DisplayPath(path).to_string(),
+                    path: path.clone(),
+                });
+            }
+        }
+    }
+    conflicts
+}
+
+/// Removes fields this manager dropped from its configuration, unless another manager (or
+/// this apply) still owns them or something beneath them; then prunes objects the removal
+/// left empty and that nobody owns.
+fn remove_unowned(
+    object: &mut Value,
+    dropped: &[&FieldPath],
+    others: &[&FieldSet],
+    kept: &FieldSet,
+) {
+    let owned_below = |path: &[PathElement]| {
+        others
+            .iter()
+            .copied()
+            .chain(std::iter::once(kept))
+            .any(|set| set.iter().any(|p| p.starts_with(path)))
+    };
+    // Parents come first in set order, so a dropped list item goes whole before its fields.
+    for path in dropped {
+        if owned_below(path) || is_item_key_field(path) || !remove_at(object, path) {
+            continue;
+        }
+        let mut parent = &path[..path.len() - 1];
+        while !parent.is_empty() && !owned_below(parent) {
+            let empty = matches!(get_at(object, parent), Some(Value::Object(o)) if o.is_empty());
+            if !empty || !remove_at(object, parent) {
+                break;
+            }
+            parent = &parent[..parent.len() - 1];
+        }
+    }
+}
+
+/// A key field of a keyed list item (`name` under `k:{"name":"x"}`): removing it alone
+/// would leave an item nobody can address, so it goes only with its item.
+fn is_item_key_field(path: &[PathElement]) -> bool {
+    match path {
+        [.., PathElement::Key(keys), PathElement::Field(field)] => {
+            matches!(miniserde::json::from_str::<Value>(keys), Ok(Value::Object(k)) if k.contains_key(field))
+        }
+        _ => false,
+    }
+}
+
+/// Merges the applied configuration into the live object: objects member by member,
+/// keyed lists item by item, set lists as unions, everything else replaced. Nulls and
+/// server-managed metadata in the configuration are ignored.
+// Recursion is bounded by the depth check on the inputs.
+fn merge_applied<'a>(
+    live: Option<Value>,
+    applied: &'a Value,
+    names: &mut Vec<&'a str>,
+    meta: &dyn PatchMeta,
+) -> Value {
+    match (live, applied) {
+        (live, Value::Object(fields)) => {
+            let mut object = match live {
+                Some(Value::Object(o)) => o,
+                _ => Object::new(),
+            };
+            for (key, value) in fields.iter() {
+                if matches!(value, Value::Null) || is_server_managed(names, key) {
+                    continue;
+                }
+                names.push(key);
+                let merged = merge_applied(object.remove(key), value, names, meta);
+                names.pop();
+                object.insert(key.clone(), merged);
+            }
+            Value::Object(object)
+        }
+        (Some(Value::Array(items)), Value::Array(applied_items)) => {
+            Value::Array(merge_list(items, applied_items, names, meta))
+        }
+        (_, Value::Array(applied_items)) => Value::Array(
+            applied_items
+                .iter()
+                .map(|item| merge_applied(None, item, names, meta))
+                .collect(),
+        ),
+        (_, scalar) => scalar.clone(),
+    }
+}
+
+fn merge_list<'a>(
+    mut items: Array,
+    applied: &'a Array,
+    names: &mut Vec<&'a str>,
+    meta: &dyn PatchMeta,
+) -> Array {
+    match meta.lookup(names) {
+        Some(ListStrategy::Merge { key, .. })
+            if applied.iter().all(|i| item_key(i, key).is_some()) =>
+        {
+            let key = key.to_owned();
+            for item in applied.iter() {
+                let position = item_key(item, &key).and_then(|element| {
+                    items
+                        .iter()
+                        .position(|i| item_key(i, &key).as_ref() == Some(&element))
+                });
+                match position {
+                    Some(index) => {
+                        let current = std::mem::take(&mut items[index]);
+                        items[index] = merge_applied(Some(current), item, names, meta);
+                    }
+                    None => items.push(merge_applied(None, item, names, meta)),
+                }
+            }
+            items
+        }
+        Some(ListStrategy::MergePrimitives) => {
+            for item in applied.iter() {
+                if !items.iter().any(|i| values_equal(i, item)) {
+                    items.push(item.clone());
+                }
+            }
+            items
+        }
+        _ => applied
+            .iter()
+            .map(|item| merge_applied(None, item, names, meta))
+            .collect(),
+    }
+}
+
+fn is_server_managed(names: &[&str], key: &str) -> bool {
+    const SERVER_METADATA: [&str; 8] = [
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+        "managedFields",
+    ];
+    match names {
+        [] => key == "status",
+        ["metadata"] => SERVER_METADATA.contains(&key),
+        _ => false,
+    }
+}
+
+fn string_at(object: &Value, key: &str) -> String {
+    match object {
+        Value::Object(o) => match o.get(key) {
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    }
+}
+
+fn upsert_entry(
+    entries: &mut Vec<ManagedFieldsEntry>,
+    manager: &str,
+    operation: &str,
+    api_version: String,
+    now: &str,
+    fields: FieldSet,
+) {
+    let existing = entries
+        .iter_mut()
+        .find(|e| e.manager == manager && e.operation == operation && e.subresource.is_none());
+    let entry = ManagedFieldsEntry {
+        manager: manager.to_owned(),
+        operation: operation.to_owned(),
+        api_version,
+        time: Some(now.to_owned()),
+        subresource: None,
+        fields,
+    };
+    match existing {
+        Some(slot) => *slot = entry,
+        None => entries.push(entry),
+    }
+}
+
+fn new_managed_fields(object: &Value) -> Option<&Value> {
+    match object {
+        Value::Object(o) => match o.get("metadata") {
+            Some(Value::Object(m)) => m.get("managedFields"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The entries of `object`'s `metadata.managedFields`. An existing object without any gets
+/// upstream's `before-first-apply` entry owning all its fields, so that the first apply
+/// conflicts with what was there rather than silently taking it. Undecodable entries are
+/// dropped.
+pub fn entries_of(object: &Value, meta: &dyn PatchMeta) -> Vec<ManagedFieldsEntry> {
+    let Some(Value::Array(items)) = new_managed_fields(object) else {
+        let fields = fields_of(object, meta);
+        if fields.is_empty() {
+            return Vec::new();
+        }
+        return vec![ManagedFieldsEntry {
+            manager: "before-first-apply".to_owned(),
+            operation: UPDATE.to_owned(),
+            api_version: string_at(object, "apiVersion"),
+            time: None,
+            subresource: None,
+            fields,
+        }];
+    };
+    items.iter().filter_map(decode_entry).collect()
+}
+
+fn decode_entry(item: &Value) -> Option<ManagedFieldsEntry> {
+    let Value::Object(o) = item else {
+        return None;
+    };
+    let text = |key: &str| match o.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let fields = match o.get("fieldsV1") {
+        Some(v) => from_fields_v1(v)?,
+        None => FieldSet::new(),
+    };
+    Some(ManagedFieldsEntry {
+        manager: text("manager").unwrap_or_default(),
+        operation: text("operation")?,
+        api_version: text("apiVersion").unwrap_or_default(),
+        time: text("time"),
+        subresource: text("subresource"),
+        fields,
+    })
+}
+
+fn encode_entry(entry: &ManagedFieldsEntry) -> Value {
+    let mut o = Object::new();
+    let s = |text: &str| Value::String(text.to_owned());
+    o.insert("manager".into(), s(&entry.manager));
+    o.insert("operation".into(), s(&entry.operation));
+    o.insert("apiVersion".into(), s(&entry.api_version));
+    if let Some(time) = &entry.time {
+        o.insert("time".into(), s(time));
+    }
+    o.insert("fieldsType".into(), s("FieldsV1"));
+    o.insert("fieldsV1".into(), to_fields_v1(&entry.fields));
+    if let Some(sub) = &entry.subresource {
+        o.insert("subresource".into(), s(sub));
+    }
+    Value::Object(o)
+}
+
+fn write_managed_fields(object: &mut Value, entries: &[ManagedFieldsEntry]) {
+    let Value::Object(root) = object else {
+        return;
+    };
+    let metadata = root
+        .entry("metadata".to_owned())
+        .or_insert_with(|| Value::Object(Object::new()));
+    if !matches!(metadata, Value::Object(_)) {
+        *metadata = Value::Object(Object::new());
+    }
+    if let Value::Object(metadata) = metadata {
+        if entries.is_empty() {
+            metadata.remove("managedFields");
+        } else {
+            let list: Array = entries.iter().map(encode_entry).collect();
+            metadata.insert("managedFields".to_owned(), Value::Array(list));
+        }
+    }
+}
+
+/// True when `path` is a field ownership can attach to (not identity or status).
+pub fn is_ownable(path: &[PathElement]) -> bool {
+    !is_unowned(path)
+}
+
+#[cfg(test)]
+mod tests;

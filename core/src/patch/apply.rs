@@ -7,12 +7,14 @@
 //! order with new items appended.
 
 use super::field_set::{
-    DisplayPath, FieldPath, FieldSet, PathElement, fields_of, from_fields_v1, get_at, is_unowned,
-    item_key, remove_at, to_fields_v1,
+    DisplayPath, FieldPath, FieldSet, MAX_ASSOCIATIVE_ITEMS, PathElement, changed_fields,
+    fields_of, from_fields_v1, get_at, has_oversized_list, item_key, owns_at_or_below, remove_at,
+    remove_items, to_fields_v1,
 };
 use super::strategic::{ListStrategy, PatchMeta};
-use super::value::{MAX_DEPTH, values_equal, within_depth};
+use super::value::{MAX_DEPTH, canonical_key, within_depth};
 use miniserde::json::{Array, Object, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// One `metadata.managedFields` entry.
@@ -50,6 +52,8 @@ pub enum ApplyError {
     NotAnObject,
     /// An input nests deeper than [`MAX_DEPTH`].
     TooDeep,
+    /// A keyed or set list longer than [`MAX_ASSOCIATIVE_ITEMS`].
+    ListTooLong,
 }
 
 /// The object after an apply or update, with `metadata.managedFields` rewritten.
@@ -90,6 +94,7 @@ impl ApplyError {
         match self {
             Self::Conflict(_) => 409,
             Self::NotAnObject | Self::TooDeep => 400,
+            Self::ListTooLong => 413,
         }
     }
 }
@@ -100,6 +105,10 @@ impl fmt::Display for ApplyError {
             Self::Conflict(conflicts) => write_conflicts(f, conflicts),
             Self::NotAnObject => f.write_str("apply configuration must be a JSON object"),
             Self::TooDeep => write!(f, "object nests deeper than {MAX_DEPTH} levels"),
+            Self::ListTooLong => write!(
+                f,
+                "a merged list holds more than {MAX_ASSOCIATIVE_ITEMS} items"
+            ),
         }
     }
 }
@@ -139,13 +148,14 @@ pub fn apply(
     meta: &dyn PatchMeta,
     now: &str,
 ) -> Result<ApplyResult, ApplyError> {
-    check_inputs(live, applied)?;
+    check_inputs(live, applied, meta)?;
     let mut object = live
         .cloned()
         .unwrap_or_else(|| Value::Object(Object::new()));
     let mut entries = live.map_or_else(Vec::new, |l| entries_of(l, meta));
     let applied_set = fields_of(applied, meta);
-    let conflicts = find_conflicts(&object, applied, &applied_set, &entries, manager);
+    let changed = changed_fields(Some(&object), applied, meta);
+    let conflicts = find_conflicts(&changed, &entries, manager);
     if !conflicts.is_empty() && !force {
         return Err(ApplyError::Conflict(conflicts));
     }
@@ -188,7 +198,7 @@ pub fn record_update(
     meta: &dyn PatchMeta,
     now: &str,
 ) -> Result<ApplyResult, ApplyError> {
-    check_inputs(old, new)?;
+    check_inputs(old, new, meta)?;
     let reset = matches!(
         new_managed_fields(new),
         Some(Value::Array(items)) if items.is_empty()
@@ -198,11 +208,7 @@ pub fn record_update(
         _ => Vec::new(),
     };
     let new_set = fields_of(new, meta);
-    let changed: FieldSet = new_set
-        .iter()
-        .filter(|p| old.is_none_or(|old| path_changed(old, new, p)))
-        .cloned()
-        .collect();
+    let changed = changed_fields(old, new, meta);
     for entry in &mut entries {
         entry
             .fields
@@ -227,13 +233,20 @@ pub fn record_update(
     })
 }
 
-fn check_inputs(live: Option<&Value>, applied: &Value) -> Result<(), ApplyError> {
+fn check_inputs(
+    live: Option<&Value>,
+    applied: &Value,
+    meta: &dyn PatchMeta,
+) -> Result<(), ApplyError> {
     if !matches!(applied, Value::Object(_)) || live.is_some_and(|l| !matches!(l, Value::Object(_)))
     {
         return Err(ApplyError::NotAnObject);
     }
     if !within_depth(applied) || live.is_some_and(|l| !within_depth(l)) {
         return Err(ApplyError::TooDeep);
+    }
+    if has_oversized_list(applied, meta) || live.is_some_and(|l| has_oversized_list(l, meta)) {
+        return Err(ApplyError::ListTooLong);
     }
     Ok(())
 }
@@ -242,30 +255,13 @@ fn is_own_apply(entry: &ManagedFieldsEntry, manager: &str) -> bool {
     entry.manager == manager && entry.operation == APPLY && entry.subresource.is_none()
 }
 
-/// A leaf changed when its value differs; an owned list item when it was absent.
-fn path_changed(old: &Value, new: &Value, path: &[PathElement]) -> bool {
-    match path.last() {
-        Some(PathElement::Key(_) | PathElement::Value(_)) => get_at(old, path).is_none(),
-        _ => match (get_at(old, path), get_at(new, path)) {
-            (Some(a), Some(b)) => !values_equal(a, b),
-            (None, None) => false,
-            _ => true,
-        },
-    }
-}
-
 fn find_conflicts(
-    live: &Value,
-    applied: &Value,
-    applied_set: &FieldSet,
+    changed: &FieldSet,
     entries: &[ManagedFieldsEntry],
     manager: &str,
 ) -> Vec<Conflict> {
     let mut conflicts = Vec::new();
-    for path in applied_set {
-        if !path_changed(live, applied, path) {
-            continue;
-        }
+    for path in changed {
         for entry in entries.iter().filter(|e| !is_own_apply(e, manager)) {
             if entry.fields.contains(path) {
                 conflicts.push(Conflict {
@@ -293,25 +289,49 @@ fn remove_unowned(
     kept: &FieldSet,
 ) {
     let owned_below = |path: &[PathElement]| {
-        others
-            .iter()
-            .copied()
-            .chain(std::iter::once(kept))
-            .any(|set| set.iter().any(|p| p.starts_with(path)))
+        owns_at_or_below(kept, path) || others.iter().any(|set| owns_at_or_below(set, path))
     };
-    // Parents come first in set order, so a dropped list item goes whole before its fields.
-    for path in dropped {
-        if owned_below(path) || is_item_key_field(path) || !remove_at(object, path) {
+    let mut removed: Option<&FieldPath> = None;
+    let mut items: BTreeMap<&[PathElement], Vec<&PathElement>> = BTreeMap::new();
+    // Parents come first in set order, so a dropped list item goes whole before its fields,
+    // whose own removal is then skipped. Items are batched per list: one pass each.
+    for &path in dropped {
+        if removed.is_some_and(|r| path.starts_with(r)) {
             continue;
         }
-        let mut parent = &path[..path.len() - 1];
-        while !parent.is_empty() && !owned_below(parent) {
-            let empty = matches!(get_at(object, parent), Some(Value::Object(o)) if o.is_empty());
-            if !empty || !remove_at(object, parent) {
-                break;
-            }
-            parent = &parent[..parent.len() - 1];
+        if owned_below(path) || is_item_key_field(path) {
+            continue;
         }
+        let Some((last, parent)) = path.split_last() else {
+            continue;
+        };
+        if matches!(last, PathElement::Key(_) | PathElement::Value(_)) {
+            items.entry(parent).or_default().push(last);
+            removed = Some(path);
+            continue;
+        }
+        if !remove_at(object, path) {
+            continue;
+        }
+        removed = Some(path);
+        prune_empty_parents(object, parent, &owned_below);
+    }
+    for (list, elements) in items {
+        remove_items(object, list, &elements);
+    }
+}
+
+fn prune_empty_parents(
+    object: &mut Value,
+    mut parent: &[PathElement],
+    owned_below: &dyn Fn(&[PathElement]) -> bool,
+) {
+    while !parent.is_empty() && !owned_below(parent) {
+        let empty = matches!(get_at(object, parent), Some(Value::Object(o)) if o.is_empty());
+        if !empty || !remove_at(object, parent) {
+            break;
+        }
+        parent = &parent[..parent.len() - 1];
     }
 }
 
@@ -377,25 +397,33 @@ fn merge_list<'a>(
             if applied.iter().all(|i| item_key(i, key).is_some()) =>
         {
             let key = key.to_owned();
+            let mut index: BTreeMap<PathElement, usize> = BTreeMap::new();
+            for (i, item) in items.iter().enumerate() {
+                if let Some(element) = item_key(item, &key) {
+                    index.entry(element).or_insert(i);
+                }
+            }
             for item in applied.iter() {
-                let position = item_key(item, &key).and_then(|element| {
-                    items
-                        .iter()
-                        .position(|i| item_key(i, &key).as_ref() == Some(&element))
-                });
-                match position {
-                    Some(index) => {
-                        let current = std::mem::take(&mut items[index]);
-                        items[index] = merge_applied(Some(current), item, names, meta);
+                let Some(element) = item_key(item, &key) else {
+                    continue;
+                };
+                match index.get(&element) {
+                    Some(&i) => {
+                        let current = std::mem::take(&mut items[i]);
+                        items[i] = merge_applied(Some(current), item, names, meta);
                     }
-                    None => items.push(merge_applied(None, item, names, meta)),
+                    None => {
+                        index.insert(element, items.len());
+                        items.push(merge_applied(None, item, names, meta));
+                    }
                 }
             }
             items
         }
         Some(ListStrategy::MergePrimitives) => {
+            let mut seen: BTreeSet<String> = items.iter().map(canonical_key).collect();
             for item in applied.iter() {
-                if !items.iter().any(|i| values_equal(i, item)) {
+                if seen.insert(canonical_key(item)) {
                     items.push(item.clone());
                 }
             }
@@ -550,11 +578,6 @@ fn write_managed_fields(object: &mut Value, entries: &[ManagedFieldsEntry]) {
             metadata.insert("managedFields".to_owned(), Value::Array(list));
         }
     }
-}
-
-/// True when `path` is a field ownership can attach to (not identity or status).
-pub fn is_ownable(path: &[PathElement]) -> bool {
-    !is_unowned(path)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! the value at a path.
 
 use super::strategic::{ListStrategy, PatchMeta};
-use super::value::values_equal;
+use super::value::{canonical_key, values_equal};
 use miniserde::json::{Object, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
@@ -230,6 +230,159 @@ fn collect_value<'v>(
     }
 }
 
+/// Longest keyed or set list an object may hold for ownership tracking. The apply paths
+/// index such lists, but a few lookups (fields under an item another manager keeps) still
+/// scan them; the bound caps that cost on hostile input. Real objects (containers, env,
+/// ports, finalizers) stay far below it.
+pub const MAX_ASSOCIATIVE_ITEMS: usize = 10_000;
+
+/// True when `value` holds a keyed or set list longer than [`MAX_ASSOCIATIVE_ITEMS`].
+pub fn has_oversized_list(value: &Value, meta: &dyn PatchMeta) -> bool {
+    oversized(value, &mut Vec::new(), meta)
+}
+
+// Recursion is bounded by the callers' depth check.
+fn oversized<'v>(value: &'v Value, names: &mut Vec<&'v str>, meta: &dyn PatchMeta) -> bool {
+    match value {
+        Value::Object(object) => object.iter().any(|(key, child)| {
+            names.push(key);
+            let found = oversized(child, names, meta);
+            names.pop();
+            found
+        }),
+        Value::Array(items) => {
+            let associative = matches!(
+                meta.lookup(names),
+                Some(ListStrategy::Merge { .. } | ListStrategy::MergePrimitives)
+            );
+            (associative && items.len() > MAX_ASSOCIATIVE_ITEMS)
+                || items.iter().any(|item| oversized(item, names, meta))
+        }
+        _ => false,
+    }
+}
+
+/// The paths of `new` (as [`fields_of`] lists them) whose values differ from `old`: leaves
+/// with another value, list items `old` lacks. One simultaneous walk, with keyed lists
+/// indexed, so the cost stays O(n log n).
+pub fn changed_fields(old: Option<&Value>, new: &Value, meta: &dyn PatchMeta) -> FieldSet {
+    let mut set = FieldSet::new();
+    if let Value::Object(object) = new {
+        let old = old.and_then(as_object);
+        changed_object(
+            object,
+            old,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            meta,
+            &mut set,
+        );
+    }
+    set
+}
+
+fn as_object(value: &Value) -> Option<&Object> {
+    match value {
+        Value::Object(object) => Some(object),
+        _ => None,
+    }
+}
+
+fn changed_object<'v>(
+    new: &'v Object,
+    old: Option<&Object>,
+    path: &mut FieldPath,
+    names: &mut Vec<&'v str>,
+    meta: &dyn PatchMeta,
+    set: &mut FieldSet,
+) {
+    for (key, child) in new.iter() {
+        if let Value::Null = child {
+            continue;
+        }
+        path.push(PathElement::Field(key.clone()));
+        names.push(key);
+        if !is_unowned(path) {
+            changed_value(child, old.and_then(|o| o.get(key)), path, names, meta, set);
+        }
+        names.pop();
+        path.pop();
+    }
+}
+
+fn changed_value<'v>(
+    new: &'v Value,
+    old: Option<&Value>,
+    path: &mut FieldPath,
+    names: &mut Vec<&'v str>,
+    meta: &dyn PatchMeta,
+    set: &mut FieldSet,
+) {
+    let old_items = match old {
+        Some(Value::Array(items)) => Some(items),
+        _ => None,
+    };
+    match new {
+        Value::Object(object) if !object.is_empty() => {
+            changed_object(object, old.and_then(as_object), path, names, meta, set);
+        }
+        Value::Array(items) => match meta.lookup(names) {
+            Some(ListStrategy::Merge { key, .. })
+                if items.iter().all(|i| item_key(i, key).is_some()) =>
+            {
+                let mut index = BTreeMap::new();
+                for item in old_items.into_iter().flat_map(|o| o.iter()) {
+                    if let Some(element) = item_key(item, key) {
+                        index.entry(element).or_insert(item);
+                    }
+                }
+                for item in items.iter() {
+                    let (Some(element), Value::Object(fields)) = (item_key(item, key), item) else {
+                        continue;
+                    };
+                    let old_item = index.get(&element).copied();
+                    path.push(element);
+                    if old_item.is_none() {
+                        set.insert(path.clone());
+                    }
+                    changed_object(fields, old_item.and_then(as_object), path, names, meta, set);
+                    path.pop();
+                }
+            }
+            Some(ListStrategy::MergePrimitives) => {
+                let present: BTreeSet<String> = old_items
+                    .into_iter()
+                    .flat_map(|o| o.iter())
+                    .map(canonical_key)
+                    .collect();
+                for item in items
+                    .iter()
+                    .filter(|i| !present.contains(&canonical_key(i)))
+                {
+                    path.push(PathElement::Value(miniserde::json::to_string(item)));
+                    set.insert(path.clone());
+                    path.pop();
+                }
+            }
+            _ => insert_if_changed(new, old, path, set),
+        },
+        _ => insert_if_changed(new, old, path, set),
+    }
+}
+
+fn insert_if_changed(new: &Value, old: Option<&Value>, path: &FieldPath, set: &mut FieldSet) {
+    if old.is_none_or(|old| !values_equal(old, new)) {
+        set.insert(path.clone());
+    }
+}
+
+/// True when `set` holds `path` or a path beneath it (a sorted-range probe, not a scan).
+pub fn owns_at_or_below(set: &FieldSet, path: &[PathElement]) -> bool {
+    set.range(path.to_vec()..)
+        .next()
+        .is_some_and(|p| p.starts_with(path))
+}
+
 /// The `k:` element naming `item` in a list keyed by `key`.
 pub fn item_key(item: &Value, key: &str) -> Option<PathElement> {
     let Value::Object(fields) = item else {
@@ -243,25 +396,42 @@ pub fn item_key(item: &Value, key: &str) -> Option<PathElement> {
     )))
 }
 
-fn element_matches(element: &PathElement, item: &Value) -> bool {
-    match element {
-        PathElement::Field(_) => false,
-        PathElement::Value(json) => {
-            miniserde::json::from_str::<Value>(json).is_ok_and(|wanted| values_equal(&wanted, item))
+/// A parsed `k:`/`v:` element, compared against list items.
+enum ItemMatcher {
+    Keys(Object),
+    Value(Value),
+}
+
+impl ItemMatcher {
+    fn new(element: &PathElement) -> Option<Self> {
+        match element {
+            PathElement::Field(_) => None,
+            PathElement::Value(json) => miniserde::json::from_str(json).ok().map(Self::Value),
+            PathElement::Key(json) => match miniserde::json::from_str(json).ok()? {
+                Value::Object(keys) => Some(Self::Keys(keys)),
+                _ => None,
+            },
         }
-        PathElement::Key(json) => match (miniserde::json::from_str::<Value>(json), item) {
-            (Ok(Value::Object(keys)), Value::Object(fields)) => keys
+    }
+
+    fn matches(&self, item: &Value) -> bool {
+        match (self, item) {
+            (Self::Value(wanted), item) => values_equal(wanted, item),
+            (Self::Keys(keys), Value::Object(fields)) => keys
                 .iter()
                 .all(|(k, v)| fields.get(k).is_some_and(|f| values_equal(f, v))),
             _ => false,
-        },
+        }
     }
 }
 
 fn step<'v>(node: &'v Value, element: &PathElement) -> Option<&'v Value> {
     match (node, element) {
         (Value::Object(object), PathElement::Field(name)) => object.get(name),
-        (Value::Array(items), _) => items.iter().find(|item| element_matches(element, item)),
+        (Value::Array(items), _) => {
+            let matcher = ItemMatcher::new(element)?;
+            items.iter().find(|item| matcher.matches(item))
+        }
         _ => None,
     }
 }
@@ -274,9 +444,52 @@ pub fn get_at<'v>(root: &'v Value, path: &[PathElement]) -> Option<&'v Value> {
 fn step_mut<'v>(node: &'v mut Value, element: &PathElement) -> Option<&'v mut Value> {
     match (node, element) {
         (Value::Object(object), PathElement::Field(name)) => object.get_mut(name),
-        (Value::Array(items), _) => items.iter_mut().find(|item| element_matches(element, item)),
+        (Value::Array(items), _) => {
+            let matcher = ItemMatcher::new(element)?;
+            items.iter_mut().find(|item| matcher.matches(item))
+        }
         _ => None,
     }
+}
+
+/// Removes from the list at `list_path` every item named by `elements` (`k:`/`v:`), in one
+/// pass over the list.
+pub fn remove_items(root: &mut Value, list_path: &[PathElement], elements: &[&PathElement]) {
+    let Some(Value::Array(items)) = list_path.iter().try_fold(root, step_mut) else {
+        return;
+    };
+    let mut keyed: BTreeSet<String> = BTreeSet::new();
+    let mut key_names: Vec<String> = Vec::new();
+    let mut values: BTreeSet<String> = BTreeSet::new();
+    for element in elements {
+        match ItemMatcher::new(element) {
+            Some(ItemMatcher::Keys(keys)) => {
+                if key_names.is_empty() {
+                    key_names = keys.keys().cloned().collect();
+                }
+                keyed.insert(miniserde::json::to_string(&Value::Object(keys)));
+            }
+            Some(ItemMatcher::Value(value)) => {
+                values.insert(canonical_key(&value));
+            }
+            None => {}
+        }
+    }
+    let key_of = |item: &Value| {
+        let Value::Object(fields) = item else {
+            return None;
+        };
+        let mut keys = Object::new();
+        for name in &key_names {
+            keys.insert(name.clone(), fields.get(name)?.clone());
+        }
+        Some(miniserde::json::to_string(&Value::Object(keys)))
+    };
+    items.retain(|item| {
+        let keyed_match = !keyed.is_empty() && key_of(item).is_some_and(|k| keyed.contains(&k));
+        let value_match = !values.is_empty() && values.contains(&canonical_key(item));
+        !(keyed_match || value_match)
+    });
 }
 
 /// Removes the value at `path`; returns whether something was removed.
@@ -290,8 +503,11 @@ pub fn remove_at(root: &mut Value, path: &[PathElement]) -> bool {
     match (parent, last) {
         (Value::Object(object), PathElement::Field(name)) => object.remove(name).is_some(),
         (Value::Array(items), element) => {
+            let Some(matcher) = ItemMatcher::new(element) else {
+                return false;
+            };
             let before = items.len();
-            items.retain(|item| !element_matches(element, item));
+            items.retain(|item| !matcher.matches(item));
             items.len() != before
         }
         _ => false,

@@ -5,8 +5,9 @@
 //! `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>` and `$retainKeys`; no
 //! directive key survives into the result. Creating patches is kubectl's job, not ours.
 
-use super::value::{MAX_DEPTH, values_equal, within_depth};
+use super::value::{MAX_DEPTH, canonical_key, within_depth};
 use miniserde::json::{Array, Object, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// How a field is merged, as declared by `patchStrategy`/`patchMergeKey` upstream.
@@ -234,7 +235,8 @@ fn merge_keyed_list<'p>(
     path: &mut Vec<&'p str>,
     meta: &dyn PatchMeta,
 ) -> Result<Array> {
-    let mut items: Vec<&Object> = Vec::with_capacity(patch.len());
+    let mut items: Vec<(&Object, String)> = Vec::with_capacity(patch.len());
+    let mut deleted = BTreeSet::new();
     let mut replace = false;
     for item in patch.iter() {
         let Value::Object(map) = item else {
@@ -242,11 +244,11 @@ fn merge_keyed_list<'p>(
                 item: type_name(item).to_owned(),
             });
         };
+        let wanted = || merge_key_value(map, key).map(canonical_key);
         match map.get(DIRECTIVE) {
-            None => items.push(map),
+            None => items.push((map, wanted()?)),
             Some(Value::String(d)) if d == "delete" => {
-                let wanted = merge_key_value(map, key)?;
-                original.retain(|o| !has_key_value(o, key, wanted));
+                deleted.insert(wanted()?);
             }
             Some(Value::String(d)) if d == "replace" => replace = true,
             Some(Value::String(d)) if d == "merge" => {
@@ -263,20 +265,39 @@ fn merge_keyed_list<'p>(
     if replace {
         original.clear();
     }
-    for map in items {
-        let wanted = merge_key_value(map, key)?;
-        match original.iter().position(|o| has_key_value(o, key, wanted)) {
-            Some(index) => {
-                let current = match std::mem::take(&mut original[index]) {
+    if !deleted.is_empty() {
+        original.retain(|o| item_key_text(o, key).is_none_or(|k| !deleted.contains(&k)));
+    }
+    // Index by merge key so large lists merge in O(n log n); the first duplicate wins.
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, item) in original.iter().enumerate() {
+        if let Some(k) = item_key_text(item, key) {
+            index.entry(k).or_insert(i);
+        }
+    }
+    for (map, wanted) in items {
+        match index.get(&wanted) {
+            Some(&i) => {
+                let current = match std::mem::take(&mut original[i]) {
                     Value::Object(o) => o,
                     _ => Object::new(),
                 };
-                original[index] = Value::Object(merge_map(current, map, path, meta)?);
+                original[i] = Value::Object(merge_map(current, map, path, meta)?);
             }
-            None => original.push(Value::Object(merge_map(Object::new(), map, path, meta)?)),
+            None => {
+                index.insert(wanted, original.len());
+                original.push(Value::Object(merge_map(Object::new(), map, path, meta)?));
+            }
         }
     }
     Ok(original)
+}
+
+fn item_key_text(item: &Value, key: &str) -> Option<String> {
+    match item {
+        Value::Object(o) => o.get(key).map(canonical_key),
+        _ => None,
+    }
 }
 
 fn merge_key_value<'m>(map: &'m Object, key: &str) -> Result<&'m Value> {
@@ -286,27 +307,23 @@ fn merge_key_value<'m>(map: &'m Object, key: &str) -> Result<&'m Value> {
     })
 }
 
-fn has_key_value(item: &Value, key: &str, wanted: &Value) -> bool {
-    matches!(item, Value::Object(o) if o.get(key).is_some_and(|v| values_equal(v, wanted)))
-}
-
 /// Set union keeping first occurrences in order, as upstream's `deduplicateScalars`.
 fn merge_primitive_list(original: Array, patch: &Array) -> Array {
-    let mut merged = Array::new();
-    for item in original.into_iter().chain(patch.iter().cloned()) {
-        if !merged.iter().any(|m| values_equal(m, &item)) {
-            merged.push(item);
-        }
-    }
-    merged
+    let mut seen = BTreeSet::new();
+    original
+        .into_iter()
+        .chain(patch.iter().cloned())
+        .filter(|item| seen.insert(canonical_key(item)))
+        .collect()
 }
 
 fn delete_from_primitive_list(original: &mut Object, field: &str, doomed: &Value) -> Result<()> {
     let Value::Array(doomed) = doomed else {
         return Err(StrategicMergeError::BadPrimitiveListFormat);
     };
+    let doomed: BTreeSet<String> = doomed.iter().map(canonical_key).collect();
     if let Some(Value::Array(list)) = original.get_mut(field) {
-        list.retain(|item| !doomed.iter().any(|d| values_equal(d, item)));
+        list.retain(|item| !doomed.contains(&canonical_key(item)));
     }
     Ok(())
 }
@@ -347,15 +364,16 @@ fn reorder(list: &mut Array, order: &Value, strategy: Option<ListStrategy<'_>>) 
         Some(ListStrategy::Merge { key, .. }) => Some(key),
         _ => None,
     };
-    let mut wanted = Vec::with_capacity(order.len());
-    for entry in order.iter() {
-        wanted.push(match (key, entry) {
+    let mut wanted: BTreeMap<String, usize> = BTreeMap::new();
+    for (rank, entry) in order.iter().enumerate() {
+        let identity = match (key, entry) {
             (Some(key), Value::Object(o)) => o
                 .get(key)
                 .ok_or(StrategicMergeError::BadSetElementOrderFormat)?,
             (Some(_), _) => return Err(StrategicMergeError::BadSetElementOrderFormat),
             (None, scalar) => scalar,
-        });
+        };
+        wanted.entry(canonical_key(identity)).or_insert(rank);
     }
     let rank_of = |item: &Value| {
         let identity = match key {
@@ -365,7 +383,7 @@ fn reorder(list: &mut Array, order: &Value, strategy: Option<ListStrategy<'_>>) 
             },
             None => item,
         };
-        wanted.iter().position(|w| values_equal(w, identity))
+        wanted.get(&canonical_key(identity)).copied()
     };
     let ranks: Vec<Option<usize>> = list.iter().map(rank_of).collect();
     let mut ranked: Vec<(usize, usize)> = ranks

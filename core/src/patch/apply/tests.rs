@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::patch::merge_keys::BuiltinPatchMeta;
-use crate::patch::value::parse;
+use crate::patch::value::{parse, values_equal};
 
 const T0: &str = "2024-05-01T10:00:00Z";
 const T1: &str = "2024-05-01T11:00:00Z";
@@ -495,5 +495,59 @@ fn bad_inputs() {
     assert_eq!(
         ssa(Some(&deep), &v("{}"), "m", false).unwrap_err(),
         ApplyError::TooDeep
+    );
+}
+
+#[test]
+fn oversized_keyed_lists_are_refused_and_large_ones_work() {
+    let containers = |n: usize| {
+        (0..n)
+            .map(|i| format!(r#"{{"name":"c{i}","image":"x"}}"#))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let spec = |n: usize| {
+        deployment(&format!(
+            r#"{{"template":{{"spec":{{"containers":[{}]}}}}}}"#,
+            containers(n)
+        ))
+    };
+    let err = ssa(None, &spec(MAX_ASSOCIATIVE_ITEMS + 1), "m", false).unwrap_err();
+    assert_eq!(err, ApplyError::ListTooLong);
+    // Large lists are indexed: dropping 1,000 of 2,000 items is one pass, not 2,000^2 work.
+    let first = ssa(None, &spec(2000), "m", false).unwrap();
+    let second = ssa(Some(&first.object), &spec(1000), "m", false).unwrap();
+    match at(&second.object, "spec.template.spec.containers") {
+        Some(Value::Array(items)) => assert_eq!(items.len(), 1000),
+        other => panic!("containers expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn dropped_item_with_fields_owned_by_others_keeps_its_key() {
+    let spec = |containers: &str| {
+        deployment(&format!(
+            r#"{{"template":{{"spec":{{"containers":{containers}}}}}}}"#
+        ))
+    };
+    let first = ssa(
+        None,
+        &spec(r#"[{"name":"a","image":"a:1"}]"#),
+        "kubectl",
+        false,
+    )
+    .unwrap();
+    let mut edited = first.object.clone();
+    if let Some(Value::Array(list)) = containers_mut(&mut edited)
+        && let Some(Value::Object(a)) = list.get_mut(0)
+    {
+        a.insert("args".into(), v(r#"["--debug"]"#));
+    }
+    let updated = record_update(Some(&first.object), &edited, "kubectl-edit", &meta(), T0).unwrap();
+    let dropped = ssa(Some(&updated.object), &spec("[]"), "kubectl", false).unwrap();
+    let remaining = at(&dropped.object, "spec.template.spec.containers").expect("list kept");
+    assert!(
+        values_equal(remaining, &v(r#"[{"name":"a","args":["--debug"]}]"#)),
+        "{remaining:?}"
     );
 }

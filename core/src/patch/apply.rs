@@ -8,26 +8,17 @@
 
 use super::field_set::{
     DisplayPath, FieldPath, FieldSet, MAX_ASSOCIATIVE_ITEMS, PathElement, changed_fields,
-    fields_of, from_fields_v1, get_at, has_oversized_list, item_key, owns_at_or_below, remove_at,
-    remove_items, to_fields_v1,
+    fields_of, get_at, has_oversized_list, item_key, owns_at_or_below, remove_at, remove_items,
 };
+use super::managed_fields::{
+    APPLY, UPDATE, managed_fields_value, string_at, upsert_entry, write_managed_fields,
+};
+pub use super::managed_fields::{ManagedFieldsEntry, entries_of};
 use super::strategic::{ListStrategy, PatchMeta};
-use super::value::{MAX_DEPTH, canonical_key, within_depth};
+use super::value::{MAX_DEPTH, canonical_key, values_equal, within_depth};
 use miniserde::json::{Array, Object, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-
-/// One `metadata.managedFields` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManagedFieldsEntry {
-    pub manager: String,
-    /// "Apply" or "Update".
-    pub operation: String,
-    pub api_version: String,
-    pub time: Option<String>,
-    pub subresource: Option<String>,
-    pub fields: FieldSet,
-}
 
 /// A field another manager owns with a different value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +45,8 @@ pub enum ApplyError {
     TooDeep,
     /// A keyed or set list longer than [`MAX_ASSOCIATIVE_ITEMS`].
     ListTooLong,
+    /// An apply configuration that sets `metadata.managedFields`.
+    ManagedFieldsSet,
 }
 
 /// The object after an apply or update, with `metadata.managedFields` rewritten.
@@ -61,10 +54,10 @@ pub enum ApplyError {
 pub struct ApplyResult {
     pub object: Value,
     pub managed_fields: Vec<ManagedFieldsEntry>,
+    /// False for a no-op: `object` is the live object, byte for byte the same JSON, so the
+    /// caller can skip the write (a repeated `kubectl apply --server-side` bumps nothing).
+    pub changed: bool,
 }
-
-const APPLY: &str = "Apply";
-const UPDATE: &str = "Update";
 
 impl Conflict {
     /// Upstream's `printManager`: `"kubectl"`, or for updaters
@@ -93,7 +86,7 @@ impl ApplyError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Conflict(_) => 409,
-            Self::NotAnObject | Self::TooDeep => 400,
+            Self::NotAnObject | Self::TooDeep | Self::ManagedFieldsSet => 400,
             Self::ListTooLong => 413,
         }
     }
@@ -105,6 +98,7 @@ impl fmt::Display for ApplyError {
             Self::Conflict(conflicts) => write_conflicts(f, conflicts),
             Self::NotAnObject => f.write_str("apply configuration must be a JSON object"),
             Self::TooDeep => write!(f, "object nests deeper than {MAX_DEPTH} levels"),
+            Self::ManagedFieldsSet => f.write_str("metadata.managedFields must be nil"),
             Self::ListTooLong => write!(
                 f,
                 "a merged list holds more than {MAX_ASSOCIATIVE_ITEMS} items"
@@ -149,6 +143,9 @@ pub fn apply(
     now: &str,
 ) -> Result<ApplyResult, ApplyError> {
     check_inputs(live, applied, meta)?;
+    if managed_fields_value(applied).is_some_and(|v| !matches!(v, Value::Null)) {
+        return Err(ApplyError::ManagedFieldsSet);
+    }
     let mut object = live
         .cloned()
         .unwrap_or_else(|| Value::Object(Object::new()));
@@ -177,6 +174,18 @@ pub fn apply(
     let dropped: Vec<&FieldPath> = previous.difference(&applied_set).collect();
     remove_unowned(&mut object, &dropped, &others, &applied_set);
     object = merge_applied(Some(object), applied, &mut Vec::new(), meta);
+    if let Some(live) = live
+        && conflicts.is_empty()
+        && previous == applied_set
+        && values_equal(&object, live)
+    {
+        // Nothing moved: keep the entry's time too, so the object stays identical.
+        return Ok(ApplyResult {
+            object,
+            managed_fields: entries_of(live, meta),
+            changed: false,
+        });
+    }
     let api_version = string_at(applied, "apiVersion");
     upsert_entry(&mut entries, manager, APPLY, api_version, now, applied_set);
     entries.retain(|e| !e.fields.is_empty());
@@ -184,6 +193,7 @@ pub fn apply(
     Ok(ApplyResult {
         object,
         managed_fields: entries,
+        changed: true,
     })
 }
 
@@ -200,7 +210,7 @@ pub fn record_update(
 ) -> Result<ApplyResult, ApplyError> {
     check_inputs(old, new, meta)?;
     let reset = matches!(
-        new_managed_fields(new),
+        managed_fields_value(new),
         Some(Value::Array(items)) if items.is_empty()
     );
     let mut entries = match old {
@@ -220,16 +230,19 @@ pub fn record_update(
         .find(|e| e.manager == manager && e.operation == UPDATE)
         .map(|e| e.fields.clone())
         .unwrap_or_default();
-    own.extend(changed);
-    if !own.is_empty() {
+    // A manager that changed nothing keeps its entry (and its time) as it was.
+    if !changed.is_empty() {
+        own.extend(changed);
         upsert_entry(&mut entries, manager, UPDATE, api_version, now, own);
     }
     entries.retain(|e| !e.fields.is_empty());
     let mut object = new.clone();
     write_managed_fields(&mut object, &entries);
+    let changed = old.is_none_or(|old| !values_equal(old, &object));
     Ok(ApplyResult {
         object,
         managed_fields: entries,
+        changed,
     })
 }
 
@@ -451,132 +464,6 @@ fn is_server_managed(names: &[&str], key: &str) -> bool {
         [] => key == "status",
         ["metadata"] => SERVER_METADATA.contains(&key),
         _ => false,
-    }
-}
-
-fn string_at(object: &Value, key: &str) -> String {
-    match object {
-        Value::Object(o) => match o.get(key) {
-            Some(Value::String(s)) => s.clone(),
-            _ => String::new(),
-        },
-        _ => String::new(),
-    }
-}
-
-fn upsert_entry(
-    entries: &mut Vec<ManagedFieldsEntry>,
-    manager: &str,
-    operation: &str,
-    api_version: String,
-    now: &str,
-    fields: FieldSet,
-) {
-    let existing = entries
-        .iter_mut()
-        .find(|e| e.manager == manager && e.operation == operation && e.subresource.is_none());
-    let entry = ManagedFieldsEntry {
-        manager: manager.to_owned(),
-        operation: operation.to_owned(),
-        api_version,
-        time: Some(now.to_owned()),
-        subresource: None,
-        fields,
-    };
-    match existing {
-        Some(slot) => *slot = entry,
-        None => entries.push(entry),
-    }
-}
-
-fn new_managed_fields(object: &Value) -> Option<&Value> {
-    match object {
-        Value::Object(o) => match o.get("metadata") {
-            Some(Value::Object(m)) => m.get("managedFields"),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// The entries of `object`'s `metadata.managedFields`. An existing object without any gets
-/// upstream's `before-first-apply` entry owning all its fields, so that the first apply
-/// conflicts with what was there rather than silently taking it. Undecodable entries are
-/// dropped.
-pub fn entries_of(object: &Value, meta: &dyn PatchMeta) -> Vec<ManagedFieldsEntry> {
-    let Some(Value::Array(items)) = new_managed_fields(object) else {
-        let fields = fields_of(object, meta);
-        if fields.is_empty() {
-            return Vec::new();
-        }
-        return vec![ManagedFieldsEntry {
-            manager: "before-first-apply".to_owned(),
-            operation: UPDATE.to_owned(),
-            api_version: string_at(object, "apiVersion"),
-            time: None,
-            subresource: None,
-            fields,
-        }];
-    };
-    items.iter().filter_map(decode_entry).collect()
-}
-
-fn decode_entry(item: &Value) -> Option<ManagedFieldsEntry> {
-    let Value::Object(o) = item else {
-        return None;
-    };
-    let text = |key: &str| match o.get(key) {
-        Some(Value::String(s)) => Some(s.clone()),
-        _ => None,
-    };
-    let fields = match o.get("fieldsV1") {
-        Some(v) => from_fields_v1(v)?,
-        None => FieldSet::new(),
-    };
-    Some(ManagedFieldsEntry {
-        manager: text("manager").unwrap_or_default(),
-        operation: text("operation")?,
-        api_version: text("apiVersion").unwrap_or_default(),
-        time: text("time"),
-        subresource: text("subresource"),
-        fields,
-    })
-}
-
-fn encode_entry(entry: &ManagedFieldsEntry) -> Value {
-    let mut o = Object::new();
-    let s = |text: &str| Value::String(text.to_owned());
-    o.insert("manager".into(), s(&entry.manager));
-    o.insert("operation".into(), s(&entry.operation));
-    o.insert("apiVersion".into(), s(&entry.api_version));
-    if let Some(time) = &entry.time {
-        o.insert("time".into(), s(time));
-    }
-    o.insert("fieldsType".into(), s("FieldsV1"));
-    o.insert("fieldsV1".into(), to_fields_v1(&entry.fields));
-    if let Some(sub) = &entry.subresource {
-        o.insert("subresource".into(), s(sub));
-    }
-    Value::Object(o)
-}
-
-fn write_managed_fields(object: &mut Value, entries: &[ManagedFieldsEntry]) {
-    let Value::Object(root) = object else {
-        return;
-    };
-    let metadata = root
-        .entry("metadata".to_owned())
-        .or_insert_with(|| Value::Object(Object::new()));
-    if !matches!(metadata, Value::Object(_)) {
-        *metadata = Value::Object(Object::new());
-    }
-    if let Value::Object(metadata) = metadata {
-        if entries.is_empty() {
-            metadata.remove("managedFields");
-        } else {
-            let list: Array = entries.iter().map(encode_entry).collect();
-            metadata.insert("managedFields".to_owned(), Value::Array(list));
-        }
     }
 }
 

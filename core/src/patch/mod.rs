@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod field_set;
 pub mod json_patch;
+pub mod managed_fields;
 pub mod merge_keys;
 pub mod merge_patch;
 pub mod strategic;

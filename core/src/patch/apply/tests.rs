@@ -551,3 +551,49 @@ fn dropped_item_with_fields_owned_by_others_keeps_its_key() {
         "{remaining:?}"
     );
 }
+
+#[test]
+fn no_op_applies_and_updates_change_nothing() {
+    let first = ssa(None, &deployment(r#"{"replicas":2}"#), "kubectl", false).unwrap();
+    assert!(first.changed);
+    let again = apply(
+        Some(&first.object),
+        &deployment(r#"{"replicas":2}"#),
+        "kubectl",
+        false,
+        &meta(),
+        "2030-01-01T00:00:00Z",
+    )
+    .unwrap();
+    assert!(!again.changed);
+    assert_eq!(
+        miniserde::json::to_string(&again.object),
+        miniserde::json::to_string(&first.object)
+    );
+    let same = record_update(
+        Some(&first.object),
+        &first.object,
+        "kubectl-edit",
+        &meta(),
+        T0,
+    )
+    .unwrap();
+    assert!(!same.changed);
+    assert_eq!(
+        managers(&same),
+        vec![("kubectl".to_owned(), "Apply".to_owned())]
+    );
+}
+
+#[test]
+fn apply_configurations_must_not_set_managed_fields() {
+    let mut applied = deployment(r#"{"replicas":2}"#);
+    if let Value::Object(root) = &mut applied
+        && let Some(Value::Object(m)) = root.get_mut("metadata")
+    {
+        m.insert("managedFields".into(), v(r#"[{"manager":"x"}]"#));
+    }
+    let err = ssa(None, &applied, "kubectl", false).unwrap_err();
+    assert_eq!(err.to_string(), "metadata.managedFields must be nil");
+    assert_eq!(err.http_status(), 400);
+}

@@ -3,6 +3,7 @@
 //! apimachinery's `pkg/fields/selector.go`. The caller supplies field values through
 //! [`Fields`] and decides which field names a resource supports.
 
+use miniserde::json::Value;
 use std::fmt;
 
 /// A term's operator; `=` and `==` mean the same.
@@ -77,6 +78,31 @@ pub trait Fields {
 impl<F: Fn(&str) -> Option<String>> Fields for F {
     fn field(&self, name: &str) -> Option<String> {
         self(name)
+    }
+}
+
+/// Field values read from a decoded object by dotted path (`metadata.name`,
+/// `involvedObject.kind`, `spec.nodeName`): strings as they are, numbers and booleans in
+/// their JSON spelling, anything else absent. Covers the selectors upstream builds the same
+/// way; a kind with computed fields wraps this in its own [`Fields`].
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectFields<'v>(pub &'v Value);
+
+impl Fields for ObjectFields<'_> {
+    fn field(&self, name: &str) -> Option<String> {
+        let mut node = self.0;
+        for segment in name.split('.') {
+            let Value::Object(object) = node else {
+                return None;
+            };
+            node = object.get(segment)?;
+        }
+        match node {
+            Value::String(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
     }
 }
 
@@ -272,6 +298,36 @@ mod tests {
         assert_eq!(s.requirements()[0].field, "a");
         let s = FieldSelector::parse("a=!b");
         assert_eq!(s.unwrap().requirements()[0].value, "!b");
+    }
+
+    #[test]
+    fn object_fields_by_dotted_path() {
+        let pod = miniserde::json::from_str::<Value>(
+            r#"{"metadata":{"name":"p","namespace":"ns"},"spec":{"nodeName":"n1","hostNetwork":true,"priority":5}}"#,
+        )
+        .unwrap();
+        let fields = ObjectFields(&pod);
+        assert!(
+            FieldSelector::parse("metadata.name=p,metadata.namespace=ns,spec.nodeName=n1")
+                .unwrap()
+                .matches(&fields)
+        );
+        assert!(
+            FieldSelector::parse("spec.hostNetwork=true,spec.priority=5")
+                .unwrap()
+                .matches(&fields)
+        );
+        assert!(
+            FieldSelector::parse("status.phase=")
+                .unwrap()
+                .matches(&fields)
+        );
+        assert!(
+            !FieldSelector::parse("spec.nodeName!=n1")
+                .unwrap()
+                .matches(&fields)
+        );
+        assert_eq!(fields.field("metadata"), None);
     }
 
     #[test]

@@ -73,6 +73,20 @@ impl Labels for Object {
     }
 }
 
+/// The `metadata.labels` object of `object`, if it has one.
+pub fn object_labels(object: &Value) -> Option<&Object> {
+    let Value::Object(root) = object else {
+        return None;
+    };
+    match root.get("metadata") {
+        Some(Value::Object(metadata)) => match metadata.get("labels") {
+            Some(Value::Object(labels)) => Some(labels),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 impl Labels for [(&str, &str)] {
     fn label(&self, key: &str) -> Option<&str> {
         self.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
@@ -236,6 +250,14 @@ impl LabelSelector {
 
     pub fn matches(&self, labels: &(impl Labels + ?Sized)) -> bool {
         !self.matches_nothing && self.requirements.iter().all(|r| r.matches(labels))
+    }
+
+    /// Matches a whole object by its `metadata.labels` (absent labels: none).
+    pub fn matches_object(&self, object: &Value) -> bool {
+        match object_labels(object) {
+            Some(labels) => self.matches(labels),
+            None => self.matches(&[] as &[(&str, &str)]),
+        }
     }
 
     /// Parses the `labelSelector` query grammar.

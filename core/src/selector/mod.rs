@@ -7,5 +7,7 @@ pub mod label;
 mod label_parser;
 pub mod validation;
 
-pub use field::{FieldOperator, FieldRequirement, FieldSelector, FieldSelectorError, Fields};
-pub use label::{LabelSelector, LabelSelectorError, Labels, Operator, Requirement};
+pub use field::{
+    FieldOperator, FieldRequirement, FieldSelector, FieldSelectorError, Fields, ObjectFields,
+};
+pub use label::{LabelSelector, LabelSelectorError, Labels, Operator, Requirement, object_labels};

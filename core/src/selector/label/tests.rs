@@ -195,3 +195,14 @@ fn labels_from_json_objects() {
     let slice: &[(&str, &str)] = &[("app", "web")];
     assert!(sel("app in (web)").matches(slice));
 }
+
+#[test]
+fn whole_objects_match_by_metadata_labels() {
+    let pod = json(r#"{"metadata":{"name":"p","labels":{"app":"web"}}}"#).unwrap();
+    let bare = json(r#"{"metadata":{"name":"q"}}"#).unwrap();
+    assert!(sel("app=web").matches_object(&pod));
+    assert!(!sel("app=web").matches_object(&bare));
+    assert!(sel("!app").matches_object(&bare));
+    assert!(sel("").matches_object(&bare));
+    assert!(!LabelSelector::nothing().matches_object(&pod));
+}

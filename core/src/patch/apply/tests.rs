@@ -597,3 +597,23 @@ fn apply_configurations_must_not_set_managed_fields() {
     assert_eq!(err.to_string(), "metadata.managedFields must be nil");
     assert_eq!(err.http_status(), 400);
 }
+
+// Debug builds use the most stack per level; release needs far less.
+#[test]
+fn merges_at_the_depth_limit_fit_in_a_1_mib_stack() {
+    let deep = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+    let handle = std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || {
+            // managedFields nest four levels below the content they describe.
+            let d = parse(&deep(MAX_DEPTH - 5)).unwrap();
+            let meta = BuiltinPatchMeta::new("Pod");
+            crate::patch::strategic::apply_strategic_merge_patch(d.clone(), &d, &meta).unwrap();
+            crate::patch::merge_patch::apply_merge_patch(d.clone(), &d).unwrap();
+            let r = apply(None, &d, "m", false, &meta, "t").unwrap();
+            let r2 = apply(Some(&r.object), &d, "n", false, &meta, "t").unwrap();
+            record_update(Some(&r2.object), &d, "u", &meta, "t").unwrap();
+        })
+        .unwrap();
+    handle.join().unwrap();
+}

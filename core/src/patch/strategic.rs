@@ -158,6 +158,7 @@ fn merge_fields<'p>(
     meta: &dyn PatchMeta,
 ) -> Result<Object> {
     apply_retain_keys(&mut original, patch)?;
+    let server_orders = server_orders(&original, patch, path, meta);
     for (key, value) in patch.iter() {
         if let Some(field) = key.strip_prefix(DELETE_FROM_PRIMITIVE_LIST) {
             delete_from_primitive_list(&mut original, field, value)?;
@@ -178,17 +179,54 @@ fn merge_fields<'p>(
         path.pop();
         original.insert(key.clone(), merged?);
     }
-    for (key, order) in patch.iter() {
-        if let Some(field) = key.strip_prefix(SET_ELEMENT_ORDER)
-            && let Some(Value::Array(list)) = original.get_mut(field)
-        {
-            path.push(field);
-            let strategy = meta.lookup(path);
-            path.pop();
-            reorder(list, order, strategy)?;
+    for (field, order, key, server_order) in server_orders {
+        if let Some(Value::Array(list)) = original.get_mut(field) {
+            reorder(list, order, key, &server_order)?;
         }
     }
     Ok(original)
+}
+
+/// For each `$setElementOrder/<field>`: the field, the wanted order, the list's merge key
+/// and the identities of the items on the server before the merge.
+type ServerOrder<'p, 'm> = (&'p str, &'p Value, Option<&'m str>, Vec<String>);
+
+fn server_orders<'p, 'm>(
+    original: &Object,
+    patch: &'p Object,
+    path: &mut Vec<&'p str>,
+    meta: &'m dyn PatchMeta,
+) -> Vec<ServerOrder<'p, 'm>> {
+    let mut orders = Vec::new();
+    for (key, order) in patch.iter() {
+        let Some(field) = key.strip_prefix(SET_ELEMENT_ORDER) else {
+            continue;
+        };
+        path.push(field);
+        let merge_key = match meta.lookup(path) {
+            Some(ListStrategy::Merge { key, .. }) => Some(key),
+            _ => None,
+        };
+        path.pop();
+        let server_order = match original.get(field) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| identity(i, merge_key))
+                .collect(),
+            _ => Vec::new(),
+        };
+        orders.push((field, order, merge_key, server_order));
+    }
+    orders
+}
+
+/// An item's identity for ordering: its merge key's value, or itself for primitives.
+fn identity(item: &Value, merge_key: Option<&str>) -> Option<String> {
+    match (merge_key, item) {
+        (Some(key), Value::Object(o)) => o.get(key).map(canonical_key),
+        (Some(_), _) => None,
+        (None, item) => Some(canonical_key(item)),
+    }
 }
 
 fn merge_value<'p>(
@@ -354,54 +392,54 @@ fn apply_retain_keys(original: &mut Object, patch: &Object) -> Result<()> {
     Ok(())
 }
 
-/// `$setElementOrder`: listed items take the listed order within the slots they occupy;
-/// items the list does not name (present only on the server) keep their positions.
-fn reorder(list: &mut Array, order: &Value, strategy: Option<ListStrategy<'_>>) -> Result<()> {
+/// `$setElementOrder`, as upstream's `normalizeElementOrder`: items the order names are
+/// sorted by it; the others (server-only) keep their relative order and are interleaved
+/// in front of the first named item that came after them on the server.
+fn reorder(
+    list: &mut Array,
+    order: &Value,
+    merge_key: Option<&str>,
+    server_order: &[String],
+) -> Result<()> {
     let Value::Array(order) = order else {
         return Err(StrategicMergeError::BadSetElementOrderFormat);
     };
-    let key = match strategy {
-        Some(ListStrategy::Merge { key, .. }) => Some(key),
-        _ => None,
-    };
     let mut wanted: BTreeMap<String, usize> = BTreeMap::new();
     for (rank, entry) in order.iter().enumerate() {
-        let identity = match (key, entry) {
-            (Some(key), Value::Object(o)) => o
-                .get(key)
-                .ok_or(StrategicMergeError::BadSetElementOrderFormat)?,
-            (Some(_), _) => return Err(StrategicMergeError::BadSetElementOrderFormat),
-            (None, scalar) => scalar,
-        };
-        wanted.entry(canonical_key(identity)).or_insert(rank);
+        let id = identity(entry, merge_key).ok_or(StrategicMergeError::BadSetElementOrderFormat)?;
+        wanted.entry(id).or_insert(rank);
     }
-    let rank_of = |item: &Value| {
-        let identity = match key {
-            Some(key) => match item {
-                Value::Object(o) => o.get(key)?,
-                _ => return None,
-            },
-            None => item,
+    let mut server_index: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, id) in server_order.iter().enumerate() {
+        server_index.entry(id.as_str()).or_insert(i);
+    }
+    let mut named: Vec<(usize, Option<usize>, Value)> = Vec::new();
+    let mut server_only: Vec<(Option<usize>, Value)> = Vec::new();
+    for item in std::mem::take(&mut **list) {
+        let id = identity(&item, merge_key);
+        let at_server = id.as_deref().and_then(|id| server_index.get(id).copied());
+        match id.and_then(|id| wanted.get(&id).copied()) {
+            Some(rank) => named.push((rank, at_server, item)),
+            None => server_only.push((at_server, item)),
+        }
+    }
+    named.sort_by_key(|(rank, _, _)| *rank);
+    let mut result = Vec::with_capacity(named.len() + server_only.len());
+    let mut named = named.into_iter().peekable();
+    let mut server_only = server_only.into_iter().peekable();
+    loop {
+        let take_server = match (server_only.peek(), named.peek()) {
+            (Some((Some(left), _)), Some((_, Some(right), _))) => left < right,
+            (Some(_), None) => true,
+            (_, Some(_)) => false,
+            (None, None) => break,
         };
-        wanted.get(&canonical_key(identity)).copied()
-    };
-    let ranks: Vec<Option<usize>> = list.iter().map(rank_of).collect();
-    let mut ranked: Vec<(usize, usize)> = ranks
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.map(|r| (r, i)))
-        .collect();
-    ranked.sort_unstable();
-    let mut slots: Vec<Option<Value>> = std::mem::take(&mut **list).into_iter().map(Some).collect();
-    let mut next_ranked = ranked.iter().map(|&(_, i)| i);
-    let mut result = Vec::with_capacity(slots.len());
-    for (i, rank) in ranks.iter().enumerate() {
-        let source = if rank.is_some() {
-            next_ranked.next()
+        let next = if take_server {
+            server_only.next().map(|(_, item)| item)
         } else {
-            Some(i)
+            named.next().map(|(_, _, item)| item)
         };
-        result.extend(source.and_then(|s| slots[s].take()));
+        result.extend(next);
     }
     **list = result;
     Ok(())

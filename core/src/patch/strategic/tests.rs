@@ -58,12 +58,20 @@ fn kubectl_apply_containers_merge_by_name_in_set_element_order() {
 }
 
 #[test]
-fn set_element_order_keeps_server_only_items_in_place() {
+fn set_element_order_interleaves_server_only_items_as_upstream() {
+    // Server-only items go before the first named item that followed them on the server.
     assert_smp(
         "Pod",
         r#"{"spec":{"containers":[{"name":"a"},{"name":"server"},{"name":"b"}]}}"#,
         r#"{"spec":{"$setElementOrder/containers":[{"name":"b"},{"name":"a"}]}}"#,
-        r#"{"spec":{"containers":[{"name":"b"},{"name":"server"},{"name":"a"}]}}"#,
+        r#"{"spec":{"containers":[{"name":"server"},{"name":"b"},{"name":"a"}]}}"#,
+    );
+    assert_smp(
+        "Pod",
+        r#"{"spec":{"containers":[{"name":"s1"},{"name":"a"},{"name":"b"},{"name":"s2"}]}}"#,
+        r#"{"spec":{"$setElementOrder/containers":[{"name":"b"},{"name":"a"},{"name":"new"}],
+            "containers":[{"name":"new"}]}}"#,
+        r#"{"spec":{"containers":[{"name":"s1"},{"name":"b"},{"name":"a"},{"name":"new"},{"name":"s2"}]}}"#,
     );
 }
 

@@ -2,19 +2,21 @@
 //! every other write. Each manager's owned fields live in `metadata.managedFields`
 //! (FieldsV1); applying a field another manager owns with a different value is a conflict
 //! unless forced; fields a manager applied before and now omits are removed unless someone
-//! else owns them. Simplified against structured-merge-diff: keyed lists use one key field,
-//! explicit nulls in a configuration are ignored, and a merged keyed list keeps the live
-//! order with new items appended.
+//! else owns them. Simplified against structured-merge-diff: explicit nulls in a
+//! configuration are ignored (not "owned as null"), a merged keyed list keeps the live order
+//! with new items appended, and list types come from [`PatchMeta`] (merge keys, plus
+//! `listMapKey`s where they differ) rather than from the OpenAPI schema.
 
 use super::field_set::{
-    DisplayPath, FieldPath, FieldSet, MAX_ASSOCIATIVE_ITEMS, PathElement, changed_fields,
-    fields_of, get_at, has_oversized_list, item_key, owns_at_or_below, remove_at, remove_items,
+    DisplayPath, FieldPath, FieldSet, ListKind, MAX_ASSOCIATIVE_ITEMS, PathElement, changed_fields,
+    fields_of, get_at, has_oversized_list, item_key, list_kind, owns_at_or_below, remove_at,
+    remove_items,
 };
 use super::managed_fields::{
     APPLY, UPDATE, managed_fields_value, string_at, upsert_entry, write_managed_fields,
 };
 pub use super::managed_fields::{ManagedFieldsEntry, entries_of};
-use super::strategic::{ListStrategy, PatchMeta};
+use super::strategic::PatchMeta;
 use super::value::{MAX_DEPTH, canonical_key, values_equal, within_depth};
 use miniserde::json::{Array, Object, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -172,7 +174,7 @@ pub fn apply(
         .map(|e| &e.fields)
         .collect();
     let dropped: Vec<&FieldPath> = previous.difference(&applied_set).collect();
-    remove_unowned(&mut object, &dropped, &others, &applied_set);
+    remove_unowned(&mut object, &dropped, &others, &applied_set, meta);
     object = merge_applied(Some(object), applied, &mut Vec::new(), meta);
     if let Some(live) = live
         && conflicts.is_empty()
@@ -300,6 +302,7 @@ fn remove_unowned(
     dropped: &[&FieldPath],
     others: &[&FieldSet],
     kept: &FieldSet,
+    meta: &dyn PatchMeta,
 ) {
     let owned_below = |path: &[PathElement]| {
         owns_at_or_below(kept, path) || others.iter().any(|set| owns_at_or_below(set, path))
@@ -323,14 +326,14 @@ fn remove_unowned(
             removed = Some(path);
             continue;
         }
-        if !remove_at(object, path) {
+        if !remove_at(object, path, meta) {
             continue;
         }
         removed = Some(path);
-        prune_empty_parents(object, parent, &owned_below);
+        prune_empty_parents(object, parent, &owned_below, meta);
     }
     for (list, elements) in items {
-        remove_items(object, list, &elements);
+        remove_items(object, list, &elements, meta);
     }
 }
 
@@ -338,10 +341,11 @@ fn prune_empty_parents(
     object: &mut Value,
     mut parent: &[PathElement],
     owned_below: &dyn Fn(&[PathElement]) -> bool,
+    meta: &dyn PatchMeta,
 ) {
     while !parent.is_empty() && !owned_below(parent) {
-        let empty = matches!(get_at(object, parent), Some(Value::Object(o)) if o.is_empty());
-        if !empty || !remove_at(object, parent) {
+        let empty = matches!(get_at(object, parent, meta), Some(Value::Object(o)) if o.is_empty());
+        if !empty || !remove_at(object, parent, meta) {
             break;
         }
         parent = &parent[..parent.len() - 1];
@@ -405,19 +409,16 @@ fn merge_list<'a>(
     names: &mut Vec<&'a str>,
     meta: &dyn PatchMeta,
 ) -> Array {
-    match meta.lookup(names) {
-        Some(ListStrategy::Merge { key, .. })
-            if applied.iter().all(|i| item_key(i, key).is_some()) =>
-        {
-            let key = key.to_owned();
+    match list_kind(meta, names) {
+        ListKind::Keyed(keys) if applied.iter().all(|i| item_key(i, keys).is_some()) => {
             let mut index: BTreeMap<PathElement, usize> = BTreeMap::new();
             for (i, item) in items.iter().enumerate() {
-                if let Some(element) = item_key(item, &key) {
+                if let Some(element) = item_key(item, keys) {
                     index.entry(element).or_insert(i);
                 }
             }
             for item in applied.iter() {
-                let Some(element) = item_key(item, &key) else {
+                let Some(element) = item_key(item, keys) else {
                     continue;
                 };
                 match index.get(&element) {
@@ -433,7 +434,7 @@ fn merge_list<'a>(
             }
             items
         }
-        Some(ListStrategy::MergePrimitives) => {
+        ListKind::Set => {
             let mut seen: BTreeSet<String> = items.iter().map(canonical_key).collect();
             for item in applied.iter() {
                 if seen.insert(canonical_key(item)) {

@@ -4,7 +4,7 @@
 //! paths a value sets (given list strategies from [`PatchMeta`]) and reading or removing
 //! the value at a path.
 
-use super::strategic::{ListStrategy, PatchMeta};
+use super::strategic::{ListStrategy, MapKey, PatchMeta};
 use super::value::{canonical_key, values_equal};
 use miniserde::json::{Object, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -199,12 +199,11 @@ fn collect_value<'v>(
         Value::Object(object) if !object.is_empty() => {
             collect_object(object, path, names, meta, set)
         }
-        Value::Array(items) => match meta.lookup(names) {
-            Some(ListStrategy::Merge { key, .. })
-                if items.iter().all(|i| item_key(i, key).is_some()) =>
-            {
+        Value::Array(items) => match list_kind(meta, names) {
+            ListKind::Keyed(keys) if items.iter().all(|i| item_key(i, keys).is_some()) => {
                 for item in items.iter() {
-                    let (Some(element), Value::Object(fields)) = (item_key(item, key), item) else {
+                    let (Some(element), Value::Object(fields)) = (item_key(item, keys), item)
+                    else {
                         continue;
                     };
                     path.push(element);
@@ -213,7 +212,7 @@ fn collect_value<'v>(
                     path.pop();
                 }
             }
-            Some(ListStrategy::MergePrimitives) => {
+            ListKind::Set => {
                 for item in items.iter() {
                     path.push(PathElement::Value(miniserde::json::to_string(item)));
                     set.insert(path.clone());
@@ -251,10 +250,7 @@ fn oversized<'v>(value: &'v Value, names: &mut Vec<&'v str>, meta: &dyn PatchMet
             found
         }),
         Value::Array(items) => {
-            let associative = matches!(
-                meta.lookup(names),
-                Some(ListStrategy::Merge { .. } | ListStrategy::MergePrimitives)
-            );
+            let associative = !matches!(list_kind(meta, names), ListKind::Atomic);
             (associative && items.len() > MAX_ASSOCIATIVE_ITEMS)
                 || items.iter().any(|item| oversized(item, names, meta))
         }
@@ -326,18 +322,17 @@ fn changed_value<'v>(
         Value::Object(object) if !object.is_empty() => {
             changed_object(object, old.and_then(as_object), path, names, meta, set);
         }
-        Value::Array(items) => match meta.lookup(names) {
-            Some(ListStrategy::Merge { key, .. })
-                if items.iter().all(|i| item_key(i, key).is_some()) =>
-            {
+        Value::Array(items) => match list_kind(meta, names) {
+            ListKind::Keyed(keys) if items.iter().all(|i| item_key(i, keys).is_some()) => {
                 let mut index = BTreeMap::new();
                 for item in old_items.into_iter().flat_map(|o| o.iter()) {
-                    if let Some(element) = item_key(item, key) {
+                    if let Some(element) = item_key(item, keys) {
                         index.entry(element).or_insert(item);
                     }
                 }
                 for item in items.iter() {
-                    let (Some(element), Value::Object(fields)) = (item_key(item, key), item) else {
+                    let (Some(element), Value::Object(fields)) = (item_key(item, keys), item)
+                    else {
                         continue;
                     };
                     let old_item = index.get(&element).copied();
@@ -349,7 +344,7 @@ fn changed_value<'v>(
                     path.pop();
                 }
             }
-            Some(ListStrategy::MergePrimitives) => {
+            ListKind::Set => {
                 let present: BTreeSet<String> = old_items
                     .into_iter()
                     .flat_map(|o| o.iter())
@@ -383,135 +378,203 @@ pub fn owns_at_or_below(set: &FieldSet, path: &[PathElement]) -> bool {
         .is_some_and(|p| p.starts_with(path))
 }
 
-/// The `k:` element naming `item` in a list keyed by `key`.
-pub fn item_key(item: &Value, key: &str) -> Option<PathElement> {
+/// How server-side apply addresses the items of a list.
+#[derive(Debug, Clone, Copy)]
+pub enum ListKind<'m> {
+    /// Items are objects named by key fields (`k:{...}`).
+    Keyed(ItemKeys<'m>),
+    /// Items are scalars named by value (`v:...`).
+    Set,
+    /// The list is one value.
+    Atomic,
+}
+
+/// The key fields of a keyed list.
+#[derive(Debug, Clone, Copy)]
+pub enum ItemKeys<'m> {
+    /// The strategic merge key alone.
+    Single(&'m str),
+    /// Several `listMapKey`s, some with defaults.
+    Multi(&'m [MapKey<'m>]),
+}
+
+/// The kind of the list at schema path `names`.
+pub fn list_kind<'m>(meta: &'m dyn PatchMeta, names: &[&str]) -> ListKind<'m> {
+    match meta.lookup(names) {
+        Some(ListStrategy::Merge { key, .. }) => match meta.list_map_keys(names) {
+            Some(keys) if !keys.is_empty() => ListKind::Keyed(ItemKeys::Multi(keys)),
+            _ => ListKind::Keyed(ItemKeys::Single(key)),
+        },
+        Some(ListStrategy::MergePrimitives) => ListKind::Set,
+        _ => ListKind::Atomic,
+    }
+}
+
+/// The `k:` element naming `item`; absent key fields take their defaults, so an applied
+/// port without `protocol` names the same item as the stored one with `protocol: TCP`.
+pub fn item_key(item: &Value, keys: ItemKeys<'_>) -> Option<PathElement> {
     let Value::Object(fields) = item else {
         return None;
     };
-    let value = fields.get(key)?;
-    let mut keys = Object::new();
-    keys.insert(key.to_owned(), value.clone());
+    let mut key = Object::new();
+    match keys {
+        ItemKeys::Single(name) => {
+            key.insert(name.to_owned(), fields.get(name)?.clone());
+        }
+        ItemKeys::Multi(map_keys) => {
+            for MapKey { field, default } in map_keys {
+                let value = match (fields.get(*field), default) {
+                    (Some(value), _) => value.clone(),
+                    (None, Some(default)) => Value::String((*default).to_owned()),
+                    (None, None) => return None,
+                };
+                key.insert((*field).to_owned(), value);
+            }
+        }
+    }
     Some(PathElement::Key(miniserde::json::to_string(
-        &Value::Object(keys),
+        &Value::Object(key),
     )))
 }
 
-/// A parsed `k:`/`v:` element, compared against list items.
-enum ItemMatcher {
-    Keys(Object),
-    Value(Value),
-}
-
-impl ItemMatcher {
-    fn new(element: &PathElement) -> Option<Self> {
-        match element {
-            PathElement::Field(_) => None,
-            PathElement::Value(json) => miniserde::json::from_str(json).ok().map(Self::Value),
-            PathElement::Key(json) => match miniserde::json::from_str(json).ok()? {
-                Value::Object(keys) => Some(Self::Keys(keys)),
-                _ => None,
-            },
+/// Position of the item `element` names in `items`, a list at schema path `names`.
+fn find_item(
+    items: &[Value],
+    element: &PathElement,
+    names: &[&str],
+    meta: &dyn PatchMeta,
+) -> Option<usize> {
+    match (list_kind(meta, names), element) {
+        (ListKind::Keyed(keys), PathElement::Key(_)) => items
+            .iter()
+            .position(|item| item_key(item, keys).as_ref() == Some(element)),
+        (_, PathElement::Value(json)) => {
+            let wanted = canonical_key(&miniserde::json::from_str::<Value>(json).ok()?);
+            items.iter().position(|item| canonical_key(item) == wanted)
         }
-    }
-
-    fn matches(&self, item: &Value) -> bool {
-        match (self, item) {
-            (Self::Value(wanted), item) => values_equal(wanted, item),
-            (Self::Keys(keys), Value::Object(fields)) => keys
-                .iter()
-                .all(|(k, v)| fields.get(k).is_some_and(|f| values_equal(f, v))),
-            _ => false,
+        // A key the schema does not describe: compare the fields it names.
+        (_, PathElement::Key(json)) => {
+            let Ok(Value::Object(keys)) = miniserde::json::from_str::<Value>(json) else {
+                return None;
+            };
+            items.iter().position(|item| {
+                matches!(item, Value::Object(fields) if keys
+                    .iter()
+                    .all(|(k, v)| fields.get(k).is_some_and(|f| values_equal(f, v))))
+            })
         }
-    }
-}
-
-fn step<'v>(node: &'v Value, element: &PathElement) -> Option<&'v Value> {
-    match (node, element) {
-        (Value::Object(object), PathElement::Field(name)) => object.get(name),
-        (Value::Array(items), _) => {
-            let matcher = ItemMatcher::new(element)?;
-            items.iter().find(|item| matcher.matches(item))
-        }
-        _ => None,
+        (_, PathElement::Field(_)) => None,
     }
 }
 
 /// The value at `path`, if present.
-pub fn get_at<'v>(root: &'v Value, path: &[PathElement]) -> Option<&'v Value> {
-    path.iter().try_fold(root, step)
+pub fn get_at<'v>(
+    root: &'v Value,
+    path: &[PathElement],
+    meta: &dyn PatchMeta,
+) -> Option<&'v Value> {
+    let mut names: Vec<&str> = Vec::new();
+    let mut node = root;
+    for element in path {
+        node = match (node, element) {
+            (Value::Object(object), PathElement::Field(name)) => {
+                names.push(name);
+                object.get(name)?
+            }
+            (Value::Array(items), element) => &items[find_item(items, element, &names, meta)?],
+            _ => return None,
+        };
+    }
+    Some(node)
 }
 
-fn step_mut<'v>(node: &'v mut Value, element: &PathElement) -> Option<&'v mut Value> {
-    match (node, element) {
-        (Value::Object(object), PathElement::Field(name)) => object.get_mut(name),
-        (Value::Array(items), _) => {
-            let matcher = ItemMatcher::new(element)?;
-            items.iter_mut().find(|item| matcher.matches(item))
-        }
-        _ => None,
+fn get_at_mut<'v>(
+    root: &'v mut Value,
+    path: &[PathElement],
+    meta: &dyn PatchMeta,
+) -> Option<&'v mut Value> {
+    let mut names: Vec<&str> = Vec::new();
+    let mut node = root;
+    for element in path {
+        node = match (node, element) {
+            (Value::Object(object), PathElement::Field(name)) => {
+                names.push(name);
+                object.get_mut(name)?
+            }
+            (Value::Array(items), element) => {
+                let index = find_item(items, element, &names, meta)?;
+                &mut items[index]
+            }
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
+fn field_names(path: &[PathElement]) -> Vec<&str> {
+    path.iter()
+        .filter_map(|e| match e {
+            PathElement::Field(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Removes the value at `path`; returns whether something was removed.
+pub fn remove_at(root: &mut Value, path: &[PathElement], meta: &dyn PatchMeta) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let names = field_names(parents);
+    match (get_at_mut(root, parents, meta), last) {
+        (Some(Value::Object(object)), PathElement::Field(name)) => object.remove(name).is_some(),
+        (Some(Value::Array(items)), element) => match find_item(items, element, &names, meta) {
+            Some(index) => {
+                items.remove(index);
+                true
+            }
+            None => false,
+        },
+        _ => false,
     }
 }
 
 /// Removes from the list at `list_path` every item named by `elements` (`k:`/`v:`), in one
 /// pass over the list.
-pub fn remove_items(root: &mut Value, list_path: &[PathElement], elements: &[&PathElement]) {
-    let Some(Value::Array(items)) = list_path.iter().try_fold(root, step_mut) else {
+pub fn remove_items(
+    root: &mut Value,
+    list_path: &[PathElement],
+    elements: &[&PathElement],
+    meta: &dyn PatchMeta,
+) {
+    let names = field_names(list_path);
+    let kind = list_kind(meta, &names);
+    let Some(Value::Array(items)) = get_at_mut(root, list_path, meta) else {
         return;
     };
-    let mut keyed: BTreeSet<String> = BTreeSet::new();
-    let mut key_names: Vec<String> = Vec::new();
-    let mut values: BTreeSet<String> = BTreeSet::new();
-    for element in elements {
-        match ItemMatcher::new(element) {
-            Some(ItemMatcher::Keys(keys)) => {
-                if key_names.is_empty() {
-                    key_names = keys.keys().cloned().collect();
-                }
-                keyed.insert(miniserde::json::to_string(&Value::Object(keys)));
-            }
-            Some(ItemMatcher::Value(value)) => {
-                values.insert(canonical_key(&value));
-            }
-            None => {}
-        }
-    }
-    let key_of = |item: &Value| {
-        let Value::Object(fields) = item else {
-            return None;
-        };
-        let mut keys = Object::new();
-        for name in &key_names {
-            keys.insert(name.clone(), fields.get(name)?.clone());
-        }
-        Some(miniserde::json::to_string(&Value::Object(keys)))
-    };
+    let keyed: BTreeSet<&PathElement> = elements
+        .iter()
+        .copied()
+        .filter(|e| matches!(e, PathElement::Key(_)))
+        .collect();
+    let values: BTreeSet<String> = elements
+        .iter()
+        .filter_map(|e| match e {
+            PathElement::Value(json) => miniserde::json::from_str::<Value>(json).ok(),
+            _ => None,
+        })
+        .map(|v| canonical_key(&v))
+        .collect();
     items.retain(|item| {
-        let keyed_match = !keyed.is_empty() && key_of(item).is_some_and(|k| keyed.contains(&k));
+        let keyed_match = match kind {
+            ListKind::Keyed(keys) if !keyed.is_empty() => {
+                item_key(item, keys).is_some_and(|k| keyed.contains(&k))
+            }
+            _ => false,
+        };
         let value_match = !values.is_empty() && values.contains(&canonical_key(item));
         !(keyed_match || value_match)
     });
-}
-
-/// Removes the value at `path`; returns whether something was removed.
-pub fn remove_at(root: &mut Value, path: &[PathElement]) -> bool {
-    let Some((last, parents)) = path.split_last() else {
-        return false;
-    };
-    let Some(parent) = parents.iter().try_fold(root, step_mut) else {
-        return false;
-    };
-    match (parent, last) {
-        (Value::Object(object), PathElement::Field(name)) => object.remove(name).is_some(),
-        (Value::Array(items), element) => {
-            let Some(matcher) = ItemMatcher::new(element) else {
-                return false;
-            };
-            let before = items.len();
-            items.retain(|item| !matcher.matches(item));
-            items.len() != before
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -554,10 +617,11 @@ mod tests {
             DisplayPath(&path).to_string(),
             r#".spec.containers[name="b"].image"#
         );
-        assert!(matches!(get_at(&object, &path), Some(Value::String(s)) if s == "y"));
+        let meta = BuiltinPatchMeta::new("Pod");
+        assert!(matches!(get_at(&object, &path, &meta), Some(Value::String(s)) if s == "y"));
         let mut object = object;
-        assert!(remove_at(&mut object, &path[..3]));
-        assert!(get_at(&object, &path).is_none());
+        assert!(remove_at(&mut object, &path[..3], &meta));
+        assert!(get_at(&object, &path, &meta).is_none());
         let finalizer = vec![
             PathElement::Field("metadata".into()),
             PathElement::Field("finalizers".into()),
@@ -567,8 +631,8 @@ mod tests {
             DisplayPath(&finalizer).to_string(),
             r#".metadata.finalizers[="f1"]"#
         );
-        assert!(remove_at(&mut object, &finalizer));
-        assert!(!remove_at(&mut object, &finalizer));
+        assert!(remove_at(&mut object, &finalizer, &meta));
+        assert!(!remove_at(&mut object, &finalizer, &meta));
     }
 
     #[test]

@@ -18,5 +18,5 @@ pub use merge_patch::{MergePatchError, apply_merge_patch};
 pub use apply::{ApplyError, ApplyResult, Conflict, ManagedFieldsEntry, apply, record_update};
 pub use merge_keys::BuiltinPatchMeta;
 pub use strategic::{
-    ListStrategy, NoPatchMeta, PatchMeta, StrategicMergeError, apply_strategic_merge_patch,
+    ListStrategy, MapKey, NoPatchMeta, PatchMeta, StrategicMergeError, apply_strategic_merge_patch,
 };

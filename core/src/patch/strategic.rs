@@ -22,10 +22,25 @@ pub enum ListStrategy<'a> {
     RetainKeys,
 }
 
+/// A key field of an associative list as server-side apply identifies its items
+/// (upstream's `listMapKey`), with the value the API server defaults it to when absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapKey<'a> {
+    pub field: &'a str,
+    pub default: Option<&'a str>,
+}
+
 /// Schema lookup: the strategy of the field at `path`, a list of object keys from the root
 /// (list items add no segment: `["spec","containers","ports"]`). `None` means replace.
 pub trait PatchMeta {
     fn lookup(&self, path: &[&str]) -> Option<ListStrategy<'_>>;
+
+    /// The keys server-side apply identifies items of the keyed list at `path` by, when
+    /// they differ from the strategic merge key (container ports: `containerPort` and
+    /// `protocol`, where strategic merge uses `containerPort` alone). `None`: the merge key.
+    fn list_map_keys(&self, _path: &[&str]) -> Option<&[MapKey<'_>]> {
+        None
+    }
 }
 
 /// Metadata for objects without a schema: every list is replaced.

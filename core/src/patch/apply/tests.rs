@@ -36,7 +36,7 @@ fn at<'v>(object: &'v Value, dotted: &str) -> Option<&'v Value> {
         .split('.')
         .map(|s| PathElement::Field(s.to_owned()))
         .collect();
-    get_at(object, &path)
+    get_at(object, &path, &meta())
 }
 
 fn managers(result: &ApplyResult) -> Vec<(String, String)> {
@@ -616,4 +616,65 @@ fn merges_at_the_depth_limit_fit_in_a_1_mib_stack() {
         })
         .unwrap();
     handle.join().unwrap();
+}
+
+#[test]
+fn ports_are_keyed_by_number_and_protocol_with_tcp_default() {
+    let spec = |ports: &str| {
+        deployment(&format!(
+            r#"{{"template":{{"spec":{{"containers":[{{"name":"dns","ports":{ports}}}]}}}}}}"#
+        ))
+    };
+    let first = ssa(
+        None,
+        &spec(r#"[{"containerPort":53,"protocol":"UDP"},{"containerPort":53}]"#),
+        "kubectl",
+        false,
+    )
+    .unwrap();
+    let encoded = miniserde::json::to_string(at(&first.object, "metadata.managedFields").unwrap());
+    assert!(
+        encoded.contains(r#"k:{\"containerPort\":53,\"protocol\":\"UDP\"}"#),
+        "{encoded}"
+    );
+    assert!(
+        encoded.contains(r#"k:{\"containerPort\":53,\"protocol\":\"TCP\"}"#),
+        "{encoded}"
+    );
+    let ports = |object: &Value| match at(object, "spec.template.spec.containers") {
+        Some(Value::Array(c)) => match &c[0] {
+            Value::Object(o) => match o.get("ports") {
+                Some(Value::Array(p)) => p.len(),
+                _ => 0,
+            },
+            _ => 0,
+        },
+        _ => 0,
+    };
+    assert_eq!(ports(&first.object), 2);
+    // The stored object gets protocol defaulted; a re-apply without it names the same item.
+    let mut defaulted = first.object.clone();
+    if let Some(Value::Array(list)) = containers_mut(&mut defaulted)
+        && let Some(Value::Object(c)) = list.get_mut(0)
+    {
+        c.insert(
+            "ports".into(),
+            v(r#"[{"containerPort":53,"protocol":"UDP"},{"containerPort":53,"protocol":"TCP"}]"#),
+        );
+    }
+    let again = ssa(
+        Some(&defaulted),
+        &spec(r#"[{"containerPort":53}]"#),
+        "kubectl",
+        false,
+    )
+    .unwrap();
+    let kept = match at(&again.object, "spec.template.spec.containers") {
+        Some(Value::Array(c)) => miniserde::json::to_string(&c[0]),
+        _ => String::new(),
+    };
+    assert!(
+        kept.contains(r#""protocol":"TCP""#) && !kept.contains("UDP"),
+        "{kept}"
+    );
 }

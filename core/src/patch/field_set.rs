@@ -324,25 +324,8 @@ fn changed_value<'v>(
         }
         Value::Array(items) => match list_kind(meta, names) {
             ListKind::Keyed(keys) if items.iter().all(|i| item_key(i, keys).is_some()) => {
-                let mut index = BTreeMap::new();
-                for item in old_items.into_iter().flat_map(|o| o.iter()) {
-                    if let Some(element) = item_key(item, keys) {
-                        index.entry(element).or_insert(item);
-                    }
-                }
-                for item in items.iter() {
-                    let (Some(element), Value::Object(fields)) = (item_key(item, keys), item)
-                    else {
-                        continue;
-                    };
-                    let old_item = index.get(&element).copied();
-                    path.push(element);
-                    if old_item.is_none() {
-                        set.insert(path.clone());
-                    }
-                    changed_object(fields, old_item.and_then(as_object), path, names, meta, set);
-                    path.pop();
-                }
+                let old_items = old_items.map_or(&[][..], |o| &o[..]);
+                changed_items(items, old_items, keys, path, names, meta, set);
             }
             ListKind::Set => {
                 let present: BTreeSet<String> = old_items
@@ -362,6 +345,36 @@ fn changed_value<'v>(
             _ => insert_if_changed(new, old, path, set),
         },
         _ => insert_if_changed(new, old, path, set),
+    }
+}
+
+/// Keyed items of `new` that `old` lacks, and the changed fields of every item.
+fn changed_items<'v>(
+    new: &'v [Value],
+    old: &[Value],
+    keys: ItemKeys<'_>,
+    path: &mut FieldPath,
+    names: &mut Vec<&'v str>,
+    meta: &dyn PatchMeta,
+    set: &mut FieldSet,
+) {
+    let mut index = BTreeMap::new();
+    for item in old {
+        if let Some(element) = item_key(item, keys) {
+            index.entry(element).or_insert(item);
+        }
+    }
+    for item in new {
+        let (Some(element), Value::Object(fields)) = (item_key(item, keys), item) else {
+            continue;
+        };
+        let old_item = index.get(&element).copied();
+        path.push(element);
+        if old_item.is_none() {
+            set.insert(path.clone());
+        }
+        changed_object(fields, old_item.and_then(as_object), path, names, meta, set);
+        path.pop();
     }
 }
 

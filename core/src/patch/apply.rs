@@ -183,7 +183,7 @@ pub fn apply(
     {
         // Nothing moved: keep the entry's time too, so the object stays identical.
         return Ok(ApplyResult {
-            object,
+            object: live.clone(),
             managed_fields: entries_of(live, meta),
             changed: false,
         });

@@ -206,3 +206,27 @@ fn whole_objects_match_by_metadata_labels() {
     assert!(sel("").matches_object(&bare));
     assert!(!LabelSelector::nothing().matches_object(&pod));
 }
+
+mod properties {
+    use super::*;
+    use crate::selector::field::FieldSelector;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Hostile query strings never panic either parser.
+        #[test]
+        fn parsers_never_panic(text in "[a-z0-9 =!(),<>.\\\\/_-]{0,40}") {
+            let _ = LabelSelector::parse(&text);
+            let _ = FieldSelector::parse(&text);
+        }
+
+        // The canonical form parses back to the same selector.
+        #[test]
+        fn display_round_trips(text in "[ab]{1,2}(=|==|!=| in | notin )?(\\(?[xy]{0,2}(,[xy])?\\)?)?(,!?[cd])?") {
+            if let Ok(selector) = LabelSelector::parse(&text) {
+                let again = LabelSelector::parse(&selector.to_string()).unwrap();
+                prop_assert_eq!(again, selector);
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! once and mounted under every kind that embeds a pod template. Lists not named here
 //! (tolerations, args, command, envFrom, readinessGates...) are replaced whole, as upstream.
 
-use super::strategic::{ListStrategy, PatchMeta};
+use super::strategic::{ListStrategy, MapKey, PatchMeta};
 
 const fn merge(key: &'static str) -> ListStrategy<'static> {
     ListStrategy::Merge {
@@ -83,6 +83,41 @@ pub static KIND_FIELDS: &[(&str, &str, ListStrategy<'static>)] = &[
     ("ReplicationController", "status.conditions", merge("type")),
 ];
 
+const TCP: Option<&str> = Some("TCP");
+
+/// Server-side apply keys that differ from the strategic merge key (upstream's
+/// `listMapKey`s): the same port number may appear once per protocol.
+pub static CONTAINER_PORT_KEYS: &[MapKey<'static>] = &[
+    MapKey {
+        field: "containerPort",
+        default: None,
+    },
+    MapKey {
+        field: "protocol",
+        default: TCP,
+    },
+];
+pub static SERVICE_PORT_KEYS: &[MapKey<'static>] = &[
+    MapKey {
+        field: "port",
+        default: None,
+    },
+    MapKey {
+        field: "protocol",
+        default: TCP,
+    },
+];
+pub static TOPOLOGY_SPREAD_KEYS: &[MapKey<'static>] = &[
+    MapKey {
+        field: "topologyKey",
+        default: None,
+    },
+    MapKey {
+        field: "whenUnsatisfiable",
+        default: None,
+    },
+];
+
 /// [`PatchMeta`] of one built-in kind, answering from the tables above.
 #[derive(Debug, Clone, Copy)]
 pub struct BuiltinPatchMeta<'k> {
@@ -110,6 +145,22 @@ impl PatchMeta for BuiltinPatchMeta<'_> {
         let (_, pod_spec) = POD_SPEC_PATHS.iter().find(|(kind, _)| *kind == self.kind)?;
         let rest = strip_dotted_prefix(path, pod_spec)?;
         pod_spec_lookup(rest)
+    }
+
+    fn list_map_keys(&self, path: &[&str]) -> Option<&[MapKey<'_>]> {
+        if self.kind == "Service" && path_is(path, "spec.ports") {
+            return Some(SERVICE_PORT_KEYS);
+        }
+        let (_, pod_spec) = POD_SPEC_PATHS.iter().find(|(kind, _)| *kind == self.kind)?;
+        pod_spec_map_keys(strip_dotted_prefix(path, pod_spec)?)
+    }
+}
+
+fn pod_spec_map_keys(path: &[&str]) -> Option<&'static [MapKey<'static>]> {
+    match path {
+        [list, "ports"] if CONTAINER_LISTS.contains(list) => Some(CONTAINER_PORT_KEYS),
+        ["topologySpreadConstraints"] => Some(TOPOLOGY_SPREAD_KEYS),
+        _ => None,
     }
 }
 
@@ -208,5 +259,28 @@ mod tests {
         );
         assert_eq!(lookup("Pod", "spec.containers.env"), Some(merge("name")));
         assert_eq!(lookup("Service", "spec.containers"), None);
+    }
+
+    #[test]
+    fn apply_keys_for_ports_and_spread_constraints() {
+        let keys = |kind: &str, dotted: &str| {
+            let path: Vec<&str> = dotted.split('.').collect();
+            BuiltinPatchMeta::new(kind)
+                .list_map_keys(&path)
+                .map(<[MapKey<'_>]>::len)
+        };
+        assert_eq!(keys("Service", "spec.ports"), Some(2));
+        assert_eq!(
+            keys("Deployment", "spec.template.spec.initContainers.ports"),
+            Some(2)
+        );
+        assert_eq!(
+            keys(
+                "CronJob",
+                "spec.jobTemplate.spec.template.spec.topologySpreadConstraints"
+            ),
+            Some(2)
+        );
+        assert_eq!(keys("Pod", "spec.containers"), None);
     }
 }

@@ -5,8 +5,9 @@
 //! `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>` and `$retainKeys`; no
 //! directive key survives into the result. Creating patches is kubectl's job, not ours.
 
-use super::value::{MAX_DEPTH, values_equal, within_depth};
+use super::value::{MAX_DEPTH, canonical_key, within_depth};
 use miniserde::json::{Array, Object, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// How a field is merged, as declared by `patchStrategy`/`patchMergeKey` upstream.
@@ -21,10 +22,25 @@ pub enum ListStrategy<'a> {
     RetainKeys,
 }
 
+/// A key field of an associative list as server-side apply identifies its items
+/// (upstream's `listMapKey`), with the value the API server defaults it to when absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapKey<'a> {
+    pub field: &'a str,
+    pub default: Option<&'a str>,
+}
+
 /// Schema lookup: the strategy of the field at `path`, a list of object keys from the root
 /// (list items add no segment: `["spec","containers","ports"]`). `None` means replace.
 pub trait PatchMeta {
     fn lookup(&self, path: &[&str]) -> Option<ListStrategy<'_>>;
+
+    /// The keys server-side apply identifies items of the keyed list at `path` by, when
+    /// they differ from the strategic merge key (container ports: `containerPort` and
+    /// `protocol`, where strategic merge uses `containerPort` alone). `None`: the merge key.
+    fn list_map_keys(&self, _path: &[&str]) -> Option<&[MapKey<'_>]> {
+        None
+    }
 }
 
 /// Metadata for objects without a schema: every list is replaced.
@@ -157,6 +173,7 @@ fn merge_fields<'p>(
     meta: &dyn PatchMeta,
 ) -> Result<Object> {
     apply_retain_keys(&mut original, patch)?;
+    let server_orders = server_orders(&original, patch, path, meta);
     for (key, value) in patch.iter() {
         if let Some(field) = key.strip_prefix(DELETE_FROM_PRIMITIVE_LIST) {
             delete_from_primitive_list(&mut original, field, value)?;
@@ -177,17 +194,54 @@ fn merge_fields<'p>(
         path.pop();
         original.insert(key.clone(), merged?);
     }
-    for (key, order) in patch.iter() {
-        if let Some(field) = key.strip_prefix(SET_ELEMENT_ORDER)
-            && let Some(Value::Array(list)) = original.get_mut(field)
-        {
-            path.push(field);
-            let strategy = meta.lookup(path);
-            path.pop();
-            reorder(list, order, strategy)?;
+    for (field, order, key, server_order) in server_orders {
+        if let Some(Value::Array(list)) = original.get_mut(field) {
+            reorder(list, order, key, &server_order)?;
         }
     }
     Ok(original)
+}
+
+/// For each `$setElementOrder/<field>`: the field, the wanted order, the list's merge key
+/// and the identities of the items on the server before the merge.
+type ServerOrder<'p, 'm> = (&'p str, &'p Value, Option<&'m str>, Vec<String>);
+
+fn server_orders<'p, 'm>(
+    original: &Object,
+    patch: &'p Object,
+    path: &mut Vec<&'p str>,
+    meta: &'m dyn PatchMeta,
+) -> Vec<ServerOrder<'p, 'm>> {
+    let mut orders = Vec::new();
+    for (key, order) in patch.iter() {
+        let Some(field) = key.strip_prefix(SET_ELEMENT_ORDER) else {
+            continue;
+        };
+        path.push(field);
+        let merge_key = match meta.lookup(path) {
+            Some(ListStrategy::Merge { key, .. }) => Some(key),
+            _ => None,
+        };
+        path.pop();
+        let server_order = match original.get(field) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| identity(i, merge_key))
+                .collect(),
+            _ => Vec::new(),
+        };
+        orders.push((field, order, merge_key, server_order));
+    }
+    orders
+}
+
+/// An item's identity for ordering: its merge key's value, or itself for primitives.
+fn identity(item: &Value, merge_key: Option<&str>) -> Option<String> {
+    match (merge_key, item) {
+        (Some(key), Value::Object(o)) => o.get(key).map(canonical_key),
+        (Some(_), _) => None,
+        (None, item) => Some(canonical_key(item)),
+    }
 }
 
 fn merge_value<'p>(
@@ -234,7 +288,8 @@ fn merge_keyed_list<'p>(
     path: &mut Vec<&'p str>,
     meta: &dyn PatchMeta,
 ) -> Result<Array> {
-    let mut items: Vec<&Object> = Vec::with_capacity(patch.len());
+    let mut items: Vec<(&Object, String)> = Vec::with_capacity(patch.len());
+    let mut deleted = BTreeSet::new();
     let mut replace = false;
     for item in patch.iter() {
         let Value::Object(map) = item else {
@@ -242,11 +297,11 @@ fn merge_keyed_list<'p>(
                 item: type_name(item).to_owned(),
             });
         };
+        let wanted = || merge_key_value(map, key).map(canonical_key);
         match map.get(DIRECTIVE) {
-            None => items.push(map),
+            None => items.push((map, wanted()?)),
             Some(Value::String(d)) if d == "delete" => {
-                let wanted = merge_key_value(map, key)?;
-                original.retain(|o| !has_key_value(o, key, wanted));
+                deleted.insert(wanted()?);
             }
             Some(Value::String(d)) if d == "replace" => replace = true,
             Some(Value::String(d)) if d == "merge" => {
@@ -263,20 +318,39 @@ fn merge_keyed_list<'p>(
     if replace {
         original.clear();
     }
-    for map in items {
-        let wanted = merge_key_value(map, key)?;
-        match original.iter().position(|o| has_key_value(o, key, wanted)) {
-            Some(index) => {
-                let current = match std::mem::take(&mut original[index]) {
+    if !deleted.is_empty() {
+        original.retain(|o| item_key_text(o, key).is_none_or(|k| !deleted.contains(&k)));
+    }
+    // Index by merge key so large lists merge in O(n log n); the first duplicate wins.
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, item) in original.iter().enumerate() {
+        if let Some(k) = item_key_text(item, key) {
+            index.entry(k).or_insert(i);
+        }
+    }
+    for (map, wanted) in items {
+        match index.get(&wanted) {
+            Some(&i) => {
+                let current = match std::mem::take(&mut original[i]) {
                     Value::Object(o) => o,
                     _ => Object::new(),
                 };
-                original[index] = Value::Object(merge_map(current, map, path, meta)?);
+                original[i] = Value::Object(merge_map(current, map, path, meta)?);
             }
-            None => original.push(Value::Object(merge_map(Object::new(), map, path, meta)?)),
+            None => {
+                index.insert(wanted, original.len());
+                original.push(Value::Object(merge_map(Object::new(), map, path, meta)?));
+            }
         }
     }
     Ok(original)
+}
+
+fn item_key_text(item: &Value, key: &str) -> Option<String> {
+    match item {
+        Value::Object(o) => o.get(key).map(canonical_key),
+        _ => None,
+    }
 }
 
 fn merge_key_value<'m>(map: &'m Object, key: &str) -> Result<&'m Value> {
@@ -286,27 +360,23 @@ fn merge_key_value<'m>(map: &'m Object, key: &str) -> Result<&'m Value> {
     })
 }
 
-fn has_key_value(item: &Value, key: &str, wanted: &Value) -> bool {
-    matches!(item, Value::Object(o) if o.get(key).is_some_and(|v| values_equal(v, wanted)))
-}
-
 /// Set union keeping first occurrences in order, as upstream's `deduplicateScalars`.
 fn merge_primitive_list(original: Array, patch: &Array) -> Array {
-    let mut merged = Array::new();
-    for item in original.into_iter().chain(patch.iter().cloned()) {
-        if !merged.iter().any(|m| values_equal(m, &item)) {
-            merged.push(item);
-        }
-    }
-    merged
+    let mut seen = BTreeSet::new();
+    original
+        .into_iter()
+        .chain(patch.iter().cloned())
+        .filter(|item| seen.insert(canonical_key(item)))
+        .collect()
 }
 
 fn delete_from_primitive_list(original: &mut Object, field: &str, doomed: &Value) -> Result<()> {
     let Value::Array(doomed) = doomed else {
         return Err(StrategicMergeError::BadPrimitiveListFormat);
     };
+    let doomed: BTreeSet<String> = doomed.iter().map(canonical_key).collect();
     if let Some(Value::Array(list)) = original.get_mut(field) {
-        list.retain(|item| !doomed.iter().any(|d| values_equal(d, item)));
+        list.retain(|item| !doomed.contains(&canonical_key(item)));
     }
     Ok(())
 }
@@ -337,53 +407,54 @@ fn apply_retain_keys(original: &mut Object, patch: &Object) -> Result<()> {
     Ok(())
 }
 
-/// `$setElementOrder`: listed items take the listed order within the slots they occupy;
-/// items the list does not name (present only on the server) keep their positions.
-fn reorder(list: &mut Array, order: &Value, strategy: Option<ListStrategy<'_>>) -> Result<()> {
+/// `$setElementOrder`, as upstream's `normalizeElementOrder`: items the order names are
+/// sorted by it; the others (server-only) keep their relative order and are interleaved
+/// in front of the first named item that came after them on the server.
+fn reorder(
+    list: &mut Array,
+    order: &Value,
+    merge_key: Option<&str>,
+    server_order: &[String],
+) -> Result<()> {
     let Value::Array(order) = order else {
         return Err(StrategicMergeError::BadSetElementOrderFormat);
     };
-    let key = match strategy {
-        Some(ListStrategy::Merge { key, .. }) => Some(key),
-        _ => None,
-    };
-    let mut wanted = Vec::with_capacity(order.len());
-    for entry in order.iter() {
-        wanted.push(match (key, entry) {
-            (Some(key), Value::Object(o)) => o
-                .get(key)
-                .ok_or(StrategicMergeError::BadSetElementOrderFormat)?,
-            (Some(_), _) => return Err(StrategicMergeError::BadSetElementOrderFormat),
-            (None, scalar) => scalar,
-        });
+    let mut wanted: BTreeMap<String, usize> = BTreeMap::new();
+    for (rank, entry) in order.iter().enumerate() {
+        let id = identity(entry, merge_key).ok_or(StrategicMergeError::BadSetElementOrderFormat)?;
+        wanted.entry(id).or_insert(rank);
     }
-    let rank_of = |item: &Value| {
-        let identity = match key {
-            Some(key) => match item {
-                Value::Object(o) => o.get(key)?,
-                _ => return None,
-            },
-            None => item,
+    let mut server_index: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, id) in server_order.iter().enumerate() {
+        server_index.entry(id.as_str()).or_insert(i);
+    }
+    let mut named: Vec<(usize, Option<usize>, Value)> = Vec::new();
+    let mut server_only: Vec<(Option<usize>, Value)> = Vec::new();
+    for item in std::mem::take(&mut **list) {
+        let id = identity(&item, merge_key);
+        let at_server = id.as_deref().and_then(|id| server_index.get(id).copied());
+        match id.and_then(|id| wanted.get(&id).copied()) {
+            Some(rank) => named.push((rank, at_server, item)),
+            None => server_only.push((at_server, item)),
+        }
+    }
+    named.sort_by_key(|(rank, _, _)| *rank);
+    let mut result = Vec::with_capacity(named.len() + server_only.len());
+    let mut named = named.into_iter().peekable();
+    let mut server_only = server_only.into_iter().peekable();
+    loop {
+        let take_server = match (server_only.peek(), named.peek()) {
+            (Some((Some(left), _)), Some((_, Some(right), _))) => left < right,
+            (Some(_), None) => true,
+            (_, Some(_)) => false,
+            (None, None) => break,
         };
-        wanted.iter().position(|w| values_equal(w, identity))
-    };
-    let ranks: Vec<Option<usize>> = list.iter().map(rank_of).collect();
-    let mut ranked: Vec<(usize, usize)> = ranks
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.map(|r| (r, i)))
-        .collect();
-    ranked.sort_unstable();
-    let mut slots: Vec<Option<Value>> = std::mem::take(&mut **list).into_iter().map(Some).collect();
-    let mut next_ranked = ranked.iter().map(|&(_, i)| i);
-    let mut result = Vec::with_capacity(slots.len());
-    for (i, rank) in ranks.iter().enumerate() {
-        let source = if rank.is_some() {
-            next_ranked.next()
+        let next = if take_server {
+            server_only.next().map(|(_, item)| item)
         } else {
-            Some(i)
+            named.next().map(|(_, _, item)| item)
         };
-        result.extend(source.and_then(|s| slots[s].take()));
+        result.extend(next);
     }
     **list = result;
     Ok(())

@@ -290,3 +290,21 @@ fn deep_hostile_documents_are_rejected_not_overflowed() {
     let patch = format!(r#"[{{"op":"add","path":"/a","value":{deep}}}]"#);
     assert_eq!(patched("{}", &patch).unwrap_err(), JsonPatchError::TooDeep);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Adding a new member and removing it again restores the document.
+        #[test]
+        fn add_then_remove_restores(keys in prop::collection::btree_map("[a-d~/]{1,3}", 0u64..9, 0..5), new_key in "[a-d~/]{1,3}", value in 0u64..9) {
+            prop_assume!(!keys.contains_key(&new_key));
+            let doc = Value::Object(keys.into_iter().map(|(k, n)| (k, Value::Number(miniserde::json::Number::U64(n)))).collect());
+            let pointer = format!("/{}", new_key.replace('~', "~0").replace('/', "~1"));
+            let patch = v(&format!(r#"[{{"op":"add","path":{p:?},"value":{value}}},{{"op":"test","path":{p:?},"value":{value}}},{{"op":"remove","path":{p:?}}}]"#, p = pointer));
+            let result = apply_json_patch(doc.clone(), &patch).unwrap();
+            prop_assert!(values_equal(&result, &doc));
+        }
+    }
+}

@@ -58,12 +58,20 @@ fn kubectl_apply_containers_merge_by_name_in_set_element_order() {
 }
 
 #[test]
-fn set_element_order_keeps_server_only_items_in_place() {
+fn set_element_order_interleaves_server_only_items_as_upstream() {
+    // Server-only items go before the first named item that followed them on the server.
     assert_smp(
         "Pod",
         r#"{"spec":{"containers":[{"name":"a"},{"name":"server"},{"name":"b"}]}}"#,
         r#"{"spec":{"$setElementOrder/containers":[{"name":"b"},{"name":"a"}]}}"#,
-        r#"{"spec":{"containers":[{"name":"b"},{"name":"server"},{"name":"a"}]}}"#,
+        r#"{"spec":{"containers":[{"name":"server"},{"name":"b"},{"name":"a"}]}}"#,
+    );
+    assert_smp(
+        "Pod",
+        r#"{"spec":{"containers":[{"name":"s1"},{"name":"a"},{"name":"b"},{"name":"s2"}]}}"#,
+        r#"{"spec":{"$setElementOrder/containers":[{"name":"b"},{"name":"a"},{"name":"new"}],
+            "containers":[{"name":"new"}]}}"#,
+        r#"{"spec":{"containers":[{"name":"s1"},{"name":"b"},{"name":"a"},{"name":"new"},{"name":"s2"}]}}"#,
     );
 }
 
@@ -254,4 +262,122 @@ fn hostile_depth_is_rejected() {
     );
     let fine = format!("{}1{}", r#"{"a":"#.repeat(90), "}".repeat(90));
     assert!(smp("Pod", &fine, &fine).is_ok());
+}
+
+#[test]
+fn large_lists_merge_in_n_log_n() {
+    let n = 20_000;
+    let items = |image: &str| {
+        (0..n)
+            .map(|i| format!(r#"{{"name":"c{i}","image":"{image}"}}"#))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let original = format!(
+        r#"{{"spec":{{"containers":[{}]}},"metadata":{{"finalizers":[{}]}}}}"#,
+        items("a"),
+        (0..n)
+            .map(|i| format!("\"f{i}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let order = (0..n)
+        .rev()
+        .map(|i| format!(r#"{{"name":"c{i}"}}"#))
+        .collect::<Vec<_>>()
+        .join(",");
+    let patch = format!(
+        r#"{{"spec":{{"$setElementOrder/containers":[{order}],"containers":[{}]}},"metadata":{{"finalizers":[{}]}}}}"#,
+        items("b"),
+        (0..n)
+            .map(|i| format!("\"f{}\"", i * 2))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let got = smp("Pod", &original, &patch).unwrap();
+    let Value::Object(root) = &got else {
+        panic!("object")
+    };
+    let Some(Value::Object(spec)) = root.get("spec") else {
+        panic!("spec")
+    };
+    let Some(Value::Array(containers)) = spec.get("containers") else {
+        panic!("containers")
+    };
+    assert_eq!(containers.len(), n);
+    assert!(values_equal(
+        &containers[0],
+        &v(&format!(r#"{{"name":"c{}","image":"b"}}"#, n - 1))
+    ));
+    let Some(Value::Object(metadata)) = root.get("metadata") else {
+        panic!("metadata")
+    };
+    let Some(Value::Array(finalizers)) = metadata.get("finalizers") else {
+        panic!("finalizers")
+    };
+    assert_eq!(finalizers.len(), n + n / 2);
+}
+
+mod properties {
+    use super::*;
+    use crate::patch::merge_patch::apply_merge_patch;
+    use proptest::prelude::*;
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0u64..4).prop_map(|n| Value::Number(miniserde::json::Number::U64(n))),
+            "[xy]{0,2}".prop_map(Value::String),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|i| Value::Array(i.into_iter().collect())),
+                prop::collection::btree_map("[abc]", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn object() -> impl Strategy<Value = Value> {
+        prop::collection::btree_map("[abc]", value(), 0..4)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    /// Upstream drops nulls inside list items too; RFC 7386 keeps lists verbatim.
+    fn null_inside_list(value: &Value, in_list: bool) -> bool {
+        match value {
+            Value::Null => in_list,
+            Value::Array(items) => items.iter().any(|i| null_inside_list(i, true)),
+            Value::Object(map) => map.values().any(|i| null_inside_list(i, in_list)),
+            _ => false,
+        }
+    }
+
+    proptest! {
+        // Without schema metadata and directives, a strategic merge patch is a merge patch.
+        #[test]
+        fn without_metadata_it_is_rfc_7386(original in object(), patch in object()) {
+            prop_assume!(!null_inside_list(&patch, false));
+            let strategic = apply_strategic_merge_patch(original.clone(), &patch, &NoPatchMeta).unwrap();
+            let merge = apply_merge_patch(original, &patch).unwrap();
+            prop_assert!(values_equal(&strategic, &merge));
+        }
+
+        // Directive-free patches with merge keys are idempotent too.
+        #[test]
+        fn keyed_merges_are_idempotent(names in prop::collection::vec("[abc]", 0..4), images in prop::collection::vec("[xyz]", 0..4), patch_names in prop::collection::vec("[abcd]", 0..4)) {
+            let list = |names: &[String], image: &str| names.iter().map(|n| format!(r#"{{"name":"{n}","image":"{image}"}}"#)).collect::<Vec<_>>().join(",");
+            let original = v(&format!(r#"{{"spec":{{"containers":[{}]}}}}"#, list(&names, images.first().map_or("i", String::as_str))));
+            let patch = v(&format!(r#"{{"spec":{{"containers":[{}]}},"metadata":{{"finalizers":["{}"]}}}}"#, list(&patch_names, "p"), images.join("")));
+            let meta = BuiltinPatchMeta::new("Pod");
+            let once = apply_strategic_merge_patch(original, &patch, &meta).unwrap();
+            let twice = apply_strategic_merge_patch(once.clone(), &patch, &meta).unwrap();
+            prop_assert!(values_equal(&once, &twice));
+        }
+    }
 }

@@ -138,12 +138,20 @@ fn tracks_generation(resource: &Resource) -> bool {
     resource.has_status() || !resource.builtin
 }
 
-pub async fn create(req: &WriteRequest<'_>, mut object: Value) -> Result<ApiResponse, ApiError> {
+pub async fn create(req: &WriteRequest<'_>, object: Value) -> Result<ApiResponse, ApiError> {
+    create_object(req, object, false).await
+}
+
+/// Creates `object`; `applied` says server-side apply already recorded its manager.
+async fn create_object(req: &WriteRequest<'_>, mut object: Value, applied: bool) -> Result<ApiResponse, ApiError> {
     check_type(req.resource, &mut object)?;
     settle_namespace(req.resource, req.namespace, &mut object)?;
     let name = settle_name(req.resource, &mut object)?;
     let warnings = admission::check_fields(req.resource, &object, req.params.field_validation)?;
     stamp_new(req.resource, &mut object);
+    if !applied {
+        object = super::apply::record_update(req, None, object)?;
+    }
     admission::admit(&admission::Context { store: req.store, resource: req.resource, operation: Operation::Create, subresource: None, old: None, user: req.user }, &mut object).await?;
     if req.params.dry_run {
         return Ok(ApiResponse::json(201, meta::to_json_bytes(&object)).with_warnings(&warnings));
@@ -195,7 +203,7 @@ pub async fn update(req: &WriteRequest<'_>, name: &str, mut object: Value) -> Re
         }
     }
     let old = parse_stored(&current)?;
-    replace(req, name, &current, &old, object).await.map(|r| r.with_warnings(&warnings))
+    replace(req, name, &current, &old, object, false).await.map(|r| r.with_warnings(&warnings))
 }
 
 /// Applies a patch to the stored object and writes the result, retrying on races.
@@ -204,14 +212,15 @@ pub async fn patch(req: &WriteRequest<'_>, name: &str, content_type: &str, body:
     for _ in 0..PATCH_RETRIES {
         let current = match fetch(req.store, req.resource, req.namespace, name) {
             Ok(kv) => kv,
-            Err(e) if content_type == "application/apply-patch+yaml" && e.code == 404 => {
+            Err(e) if content_type == APPLY_PATCH && e.code == 404 => {
                 return apply_create(req, name, patch_doc).await;
             }
             Err(e) => return Err(e),
         };
         let old = parse_stored(&current)?;
         let new = apply_patch(req, content_type, &old, &patch_doc)?;
-        match replace(req, name, &current, &old, new).await {
+        let applied = content_type == APPLY_PATCH;
+        match replace(req, name, &current, &old, new, applied).await {
             Err(e) if e.reason == "Conflict" && e.message.ends_with(ApiError::MODIFIED) => continue,
             other => return other,
         }
@@ -219,29 +228,52 @@ pub async fn patch(req: &WriteRequest<'_>, name: &str, content_type: &str, body:
     Err(ApiError::conflict(&req.resource.group, &req.resource.plural, name, ApiError::MODIFIED))
 }
 
-fn apply_patch(req: &WriteRequest<'_>, content_type: &str, old: &Value, patch_doc: &Value) -> Result<Value, ApiError> {
-    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request(e.to_string());
-    match content_type {
-        "application/json-patch+json" => patch::apply_json_patch(old.clone(), patch_doc).map_err(|e| bad(&e)),
-        "application/merge-patch+json" => patch::apply_merge_patch(old.clone(), patch_doc).map_err(|e| bad(&e)),
-        "application/strategic-merge-patch+json" if req.resource.strategic_merge => {
-            patch::apply_strategic_merge_patch(old.clone(), patch_doc, &patch::BuiltinPatchMeta::for_kind(&req.resource.kind)).map_err(|e| bad(&e))
-        }
-        "application/apply-patch+yaml" => super::apply::server_side_apply(req, Some(old), patch_doc),
-        other => Err(ApiError::unsupported_media_type(other)),
+const APPLY_PATCH: &str = "application/apply-patch+yaml";
+
+/// A patch error with the status upstream gives it (400 malformed, 413 too large, 422
+/// valid but not applicable).
+fn patch_error(status: u16, message: String) -> ApiError {
+    match status {
+        413 => ApiError::too_large(message),
+        422 => ApiError { code: 422, reason: "Invalid", ..ApiError::bad_request(message) },
+        _ => ApiError::bad_request(message),
     }
+}
+
+fn apply_patch(req: &WriteRequest<'_>, content_type: &str, old: &Value, patch_doc: &Value) -> Result<Value, ApiError> {
+    let result = match content_type {
+        "application/json-patch+json" => {
+            patch::apply_json_patch(old.clone(), patch_doc).map_err(|e| patch_error(e.http_status(), e.to_string()))
+        }
+        "application/merge-patch+json" => {
+            patch::apply_merge_patch(old.clone(), patch_doc).map_err(|e| ApiError::bad_request(e.to_string()))
+        }
+        "application/strategic-merge-patch+json" if req.resource.strategic_merge => {
+            let meta = patch::BuiltinPatchMeta::new(&req.resource.kind);
+            patch::apply_strategic_merge_patch(old.clone(), patch_doc, &meta).map_err(|e| patch_error(e.http_status(), e.to_string()))
+        }
+        APPLY_PATCH => return super::apply::server_side_apply(req, Some(old), patch_doc),
+        other => return Err(ApiError::unsupported_media_type(other)),
+    }?;
+    if meta::as_object(&result).is_none() {
+        return Err(ApiError::bad_request("the patched object must be a JSON object"));
+    }
+    Ok(result)
 }
 
 async fn apply_create(req: &WriteRequest<'_>, name: &str, applied: Value) -> Result<ApiResponse, ApiError> {
     let mut object = super::apply::server_side_apply(req, None, &applied)?;
     meta::set_str(meta::metadata_mut(&mut object), "name", name);
-    create(req, object).await
+    create_object(req, object, true).await
 }
 
 /// Writes `new` over the stored `current`, keeping what the server owns and what the
 /// subresource does not address.
-async fn replace(req: &WriteRequest<'_>, name: &str, current: &KeyValue, old: &Value, mut new: Value) -> Result<ApiResponse, ApiError> {
+async fn replace(req: &WriteRequest<'_>, name: &str, current: &KeyValue, old: &Value, mut new: Value, recorded: bool) -> Result<ApiResponse, ApiError> {
     carry_over(req, old, &mut new);
+    if !recorded {
+        new = super::apply::record_update(req, Some(old), new)?;
+    }
     admission::admit(&admission::Context { store: req.store, resource: req.resource, operation: Operation::Update, subresource: req.subresource, old: Some(old), user: req.user }, &mut new).await?;
     if meta::deletion_timestamp(&new).is_some() && meta::finalizers(&new).is_empty() {
         // The last finalizer is gone from an object being deleted: delete it now.

@@ -1,0 +1,126 @@
+//! Starting the control plane: certificates and the admin kubeconfig, the API server over
+//! the store, the objects every cluster has, and the HTTPS listener. This is where the HTTP
+//! layer meets the API: [`ApiHandler`] turns an HTTP request into an [`ApiRequest`] and an
+//! [`ApiResponse`] back into HTTP.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Instant;
+
+use wisp_store::Store;
+
+use crate::api::response::{ApiResponse, Body};
+use crate::api::server::{ApiRequest, ApiServer, User};
+use crate::bootstrap::{self, ApiEndpoint};
+use crate::http::{self, LocalBoxFuture, Request, Response, ShutdownSignal};
+use crate::{kubeconfig, pki};
+
+/// What the control plane needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Extra names and addresses for the serving certificate.
+    pub extra_sans: Vec<String>,
+    /// The ClusterIP of the `kubernetes` Service.
+    pub kubernetes_service_ip: String,
+}
+
+#[derive(Debug)]
+pub enum StartError {
+    Pki(pki::PkiError),
+    Kubeconfig(std::io::Error),
+    Tls(http::TlsConfigError),
+    Listen(SocketAddr, std::io::Error),
+    Bootstrap(crate::status::ApiError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Pki(e) => write!(f, "certificates: {e}"),
+            StartError::Kubeconfig(e) => write!(f, "writing the admin kubeconfig: {e}"),
+            StartError::Tls(e) => write!(f, "TLS configuration: {e}"),
+            StartError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            StartError::Bootstrap(e) => write!(f, "creating the built-in objects: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// What `wisp run` prints once the API answers.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub url: String,
+    pub kubeconfig: PathBuf,
+    pub startup_ms: u128,
+}
+
+/// The HTTP handler of the API server.
+pub struct ApiHandler {
+    server: Rc<ApiServer>,
+}
+
+impl http::Handler for ApiHandler {
+    fn handle(&self, req: Request) -> LocalBoxFuture<'_, Response> {
+        Box::pin(async move {
+            let api_req = to_api_request(req);
+            to_http_response(self.server.handle(api_req).await)
+        })
+    }
+}
+
+fn to_api_request(req: Request) -> ApiRequest {
+    let query = http::Query::parse(&req.query);
+    ApiRequest {
+        method: req.method.as_str().to_owned(),
+        path: req.path.clone(),
+        query: query.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        accept: req.headers.get("accept").map(str::to_owned),
+        content_type: req.headers.get("content-type").map(str::to_owned),
+        body: req.body,
+        user: req.identity.map(|id| User { name: id.user, groups: id.groups }),
+    }
+}
+
+fn to_http_response(resp: ApiResponse) -> Response {
+    let mut headers = vec![("Content-Type".to_owned(), resp.content_type)];
+    headers.extend(resp.headers);
+    let body = match resp.body {
+        Body::Bytes(bytes) => http::Body::Full(bytes),
+        Body::Shared(bytes) => http::Body::Shared(bytes),
+        Body::Stream(chunks) => http::Body::Stream(chunks),
+    };
+    Response { status: resp.status, headers, body }
+}
+
+/// Loads or creates certificates, writes the kubeconfig, creates the built-in objects and
+/// serves the API until `shutdown` fires. `on_ready` runs once the listener is bound.
+pub async fn run(store: Store, settings: Settings, shutdown: ShutdownSignal, on_ready: impl FnOnce(Ready)) -> Result<(), StartError> {
+    let started = Instant::now();
+    let pki_dir = settings.data_dir.join("pki");
+    let mut sans = pki::default_serving_sans("");
+    sans.extend(settings.extra_sans.iter().cloned());
+    let sans = pki::normalize_sans(sans);
+    let certs = blocking::unblock(move || pki::ensure_pki(&pki_dir, &sans)).await.map_err(StartError::Pki)?;
+    let data_dir = settings.data_dir.clone();
+    let port = settings.listen.port();
+    let admin = certs.admin;
+    let kubeconfig = blocking::unblock(move || kubeconfig::write_kubeconfig(&data_dir, port, &admin)).await.map_err(StartError::Kubeconfig)?;
+    let tls = http::server_config(certs.serving.chain, certs.serving.key, certs.ca_der).map_err(StartError::Tls)?;
+
+    let server = Rc::new(ApiServer::new(store));
+    let host_ip = pki::host_addresses().into_iter().find(|ip| ip.is_ipv4() && !ip.is_loopback()).map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
+    let endpoint = ApiEndpoint { service_ip: settings.kubernetes_service_ip.clone(), host_ip, port };
+    bootstrap::ensure_builtin_objects(&server, &endpoint).await.map_err(StartError::Bootstrap)?;
+    server.set_ready(true);
+
+    let listener = async_net::TcpListener::bind(settings.listen).await.map_err(|e| StartError::Listen(settings.listen, e))?;
+    on_ready(Ready { url: format!("https://{}", settings.listen), kubeconfig, startup_ms: started.elapsed().as_millis() });
+    let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server });
+    http::serve(listener, tls, handler, http::Limits::default(), shutdown).await;
+    Ok(())
+}

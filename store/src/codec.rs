@@ -215,7 +215,6 @@ fn le_u64(b: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
 
     fn put<'a>(revision: u64, key: &'a [u8], value: &'a [u8]) -> Record<'a> {
         Record::Put {
@@ -322,6 +321,6 @@ mod tests {
         let crc = crc32c::checksum(&v2[0..28]);
         v2[28..32].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(Header::decode(&v2), Err(HeaderError::UnsupportedVersion(2)));
-        assert_eq!(Header::decode(&vec![0u8; 32]), Err(HeaderError::BadMagic));
+        assert_eq!(Header::decode(&[0u8; 32]), Err(HeaderError::BadMagic));
     }
 }

@@ -5,6 +5,7 @@
 
 const POLY: u32 = 0x82F6_3B78;
 
+#[allow(clippy::cast_possible_truncation)] // i < 256
 const fn build_tables() -> [[u32; 256]; 8] {
     let mut tables = [[0u32; 256]; 8];
     let mut i = 0;

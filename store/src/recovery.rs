@@ -116,17 +116,17 @@ fn choose_segment(backend: &dyn Backend, report: &mut RecoveryReport) -> Result<
     Ok(active)
 }
 
-struct Replay {
-    index: Index,
-    revision: Revision,
-    live_bytes: u64,
-    records: u64,
-    scan_end: u64,
-    file_len: u64,
-    bad: Option<BadRecord>,
+pub(crate) struct Replay {
+    pub index: Index,
+    pub revision: Revision,
+    pub live_bytes: u64,
+    pub records: u64,
+    pub scan_end: u64,
+    pub file_len: u64,
+    pub bad: Option<BadRecord>,
 }
 
-fn replay(file: &dyn BackendFile, header: Header, options: &Options) -> std::io::Result<Replay> {
+pub(crate) fn replay(file: &dyn BackendFile, header: Header, options: &Options) -> std::io::Result<Replay> {
     let mut index = Index::default();
     let mut revision = header.floor;
     let mut last_write: Revision = 0;

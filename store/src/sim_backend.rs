@@ -27,6 +27,8 @@ struct Dir {
     durable: BTreeMap<String, SimFile>,
     syncs: u64,
     freeze_at: Option<u64>,
+    sync_delay: Option<std::time::Duration>,
+    bytes_written: u64,
 }
 
 impl Dir {
@@ -69,6 +71,21 @@ impl SimBackend {
     /// The `n`-th sync from the start (1-based) and all later ones fail and persist nothing.
     pub fn freeze_at_sync(&self, n: u64) {
         lock(&self.dir).freeze_at = Some(n);
+    }
+
+    /// Makes every file sync sleep this long, like a slow SD card (to exercise group commit).
+    pub fn set_sync_delay(&self, delay: std::time::Duration) {
+        lock(&self.dir).sync_delay = Some(delay);
+    }
+
+    /// Bytes passed to `write_all_at` so far.
+    pub fn bytes_written(&self) -> u64 {
+        lock(&self.dir).bytes_written
+    }
+
+    /// Names in the live directory.
+    pub fn names(&self) -> Vec<String> {
+        lock(&self.dir).live.keys().cloned().collect()
     }
 
     /// A new backend holding what a power cut now would leave: the durable directory with
@@ -123,6 +140,7 @@ impl BackendFile for SimHandle {
         Ok(n)
     }
     fn write_all_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        lock(&self.dir).bytes_written += data.len() as u64;
         let mut f = lock(&self.file);
         let start = usize::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
         if f.live.len() < start + data.len() {
@@ -140,8 +158,15 @@ impl BackendFile for SimHandle {
         Ok(())
     }
     fn sync_data(&self) -> io::Result<()> {
-        if !lock(&self.dir).count_sync() {
-            return Err(power_lost());
+        let delay = {
+            let mut dir = lock(&self.dir);
+            if !dir.count_sync() {
+                return Err(power_lost());
+            }
+            dir.sync_delay
+        };
+        if let Some(d) = delay {
+            std::thread::sleep(d);
         }
         let mut f = lock(&self.file);
         f.durable = f.live.clone();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendFile, FsBackend};
-use crate::codec::{self, Header, Record, Revision, HEADER_LEN};
+use crate::codec::{self, HEADER_LEN, Header, Record, Revision};
 use crate::error::OpenError;
 use crate::index::Location;
 use crate::options::Options;
@@ -19,12 +19,20 @@ use crate::store::Store;
 
 #[derive(Debug)]
 pub enum BackupError {
-    Io { file: String, error: io::Error },
+    Io {
+        file: String,
+        error: io::Error,
+    },
     Open(OpenError),
     /// `restore` only writes into a directory without a segment.
-    NotEmpty { dir: String },
+    NotEmpty {
+        dir: String,
+    },
     /// The snapshot file is damaged or not a snapshot.
-    Invalid { file: String, reason: String },
+    Invalid {
+        file: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for BackupError {
@@ -32,7 +40,10 @@ impl fmt::Display for BackupError {
         match self {
             Self::Io { file, error } => write!(f, "{file}: {error}"),
             Self::Open(e) => e.fmt(f),
-            Self::NotEmpty { dir } => write!(f, "{dir} already holds a store; restore needs an empty directory"),
+            Self::NotEmpty { dir } => write!(
+                f,
+                "{dir} already holds a store; restore needs an empty directory"
+            ),
             Self::Invalid { file, reason } => write!(f, "{file}: not a valid snapshot ({reason})"),
         }
     }
@@ -72,18 +83,34 @@ pub fn snapshot_to(store: &Store, path: &Path) -> Result<SnapshotInfo, BackupErr
                 Location::Memory => None,
             })
             .collect();
-        (records, state.segment.clone(), state.floor.max(state.revision), state.revision)
+        (
+            records,
+            state.segment.clone(),
+            state.floor.max(state.revision),
+            state.revision,
+        )
     };
     // Revision order: the format requires revisions to increase through a segment.
     records.sort_unstable();
     let mut bytes = Header { sequence: 1, floor }.encode().to_vec();
-    codec::encode_record(&Record::Batch { offset: HEADER_LEN as u64, floor }, &mut bytes);
+    codec::encode_record(
+        &Record::Batch {
+            offset: HEADER_LEN as u64,
+            floor,
+        },
+        &mut bytes,
+    );
     for &(_, offset, len) in &records {
-        let record = segment::read_record(&*file, offset, len).map_err(io_at(Path::new("store segment")))?;
+        let record =
+            segment::read_record(&*file, offset, len).map_err(io_at(Path::new("store segment")))?;
         bytes.extend_from_slice(&record);
     }
     write_durably(path, &bytes)?;
-    Ok(SnapshotInfo { revision, keys: records.len(), bytes: bytes.len() as u64 })
+    Ok(SnapshotInfo {
+        revision,
+        keys: records.len(),
+        bytes: bytes.len() as u64,
+    })
 }
 
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
@@ -91,20 +118,27 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     fs::write(&tmp, bytes).map_err(io_at(&tmp))?;
-    File::open(&tmp).and_then(|f| f.sync_all()).map_err(io_at(&tmp))?;
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io_at(&tmp))?;
     fs::rename(&tmp, path).map_err(io_at(path))?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    File::open(parent).and_then(|f| f.sync_all()).map_err(io_at(parent))
+    File::open(parent)
+        .and_then(|f| f.sync_all())
+        .map_err(io_at(parent))
 }
 
 /// Verifies the snapshot at `file` and installs it as the only segment of the empty store
 /// directory `dir`.
 pub fn restore_from(file: &Path, dir: &Path) -> Result<SnapshotInfo, BackupError> {
     let bytes = fs::read(file).map_err(io_at(file))?;
-    let info = verify_snapshot(&bytes).map_err(|reason| BackupError::Invalid { file: file.display().to_string(), reason })?;
+    let info = verify_snapshot(&bytes).map_err(|reason| BackupError::Invalid {
+        file: file.display().to_string(),
+        reason,
+    })?;
     let backend = FsBackend::new(dir).map_err(io_at(dir))?;
     restore_with(&backend, &bytes)?;
     Ok(info)
@@ -112,12 +146,26 @@ pub fn restore_from(file: &Path, dir: &Path) -> Result<SnapshotInfo, BackupError
 
 /// `restore_from` on any backend (tests use the simulator).
 pub fn restore_with(backend: &dyn Backend, bytes: &[u8]) -> Result<(), BackupError> {
-    let _lock = backend.lock().map_err(|error| BackupError::Io { file: backend.describe("LOCK"), error })?;
-    let names = backend.list().map_err(|error| BackupError::Io { file: backend.describe(""), error })?;
-    if names.iter().any(|n| matches!(segment::parse_name(n), Some((_, false)))) {
-        return Err(BackupError::NotEmpty { dir: backend.describe("") });
+    let _lock = backend.lock().map_err(|error| BackupError::Io {
+        file: backend.describe("LOCK"),
+        error,
+    })?;
+    let names = backend.list().map_err(|error| BackupError::Io {
+        file: backend.describe(""),
+        error,
+    })?;
+    if names
+        .iter()
+        .any(|n| matches!(segment::parse_name(n), Some((_, false))))
+    {
+        return Err(BackupError::NotEmpty {
+            dir: backend.describe(""),
+        });
     }
-    segment::install(backend, 1, bytes).map_err(|error| BackupError::Io { file: backend.describe(&segment::segment_name(1)), error })?;
+    segment::install(backend, 1, bytes).map_err(|error| BackupError::Io {
+        file: backend.describe(&segment::segment_name(1)),
+        error,
+    })?;
     Ok(())
 }
 
@@ -130,14 +178,19 @@ fn verify_snapshot(bytes: &[u8]) -> Result<SnapshotInfo, String> {
     let mut keys = 0;
     let mut revision = 0;
     while pos < bytes.len() {
-        let (record, len) = codec::decode_record(&bytes[pos..]).map_err(|e| format!("offset {pos}: {e}"))?;
+        let (record, len) =
+            codec::decode_record(&bytes[pos..]).map_err(|e| format!("offset {pos}: {e}"))?;
         if let Record::Put { revision: r, .. } = record {
             keys += 1;
             revision = revision.max(r);
         }
         pos += len;
     }
-    Ok(SnapshotInfo { revision: revision.max(header.floor), keys, bytes: bytes.len() as u64 })
+    Ok(SnapshotInfo {
+        revision: revision.max(header.floor),
+        keys,
+        bytes: bytes.len() as u64,
+    })
 }
 
 /// The first problem `check` found.
@@ -163,7 +216,8 @@ pub struct CheckReport {
 
 impl CheckReport {
     pub fn dead_bytes(&self) -> u64 {
-        self.file_bytes.saturating_sub(self.live_bytes + HEADER_LEN as u64)
+        self.file_bytes
+            .saturating_sub(self.live_bytes + HEADER_LEN as u64)
     }
 }
 
@@ -175,18 +229,34 @@ pub fn check(dir: &Path) -> Result<CheckReport, BackupError> {
 
 /// `check` on any backend.
 pub fn check_with(backend: &dyn Backend) -> Result<CheckReport, BackupError> {
-    let _lock = backend.lock().map_err(|error| BackupError::Io { file: backend.describe("LOCK"), error })?;
+    let _lock = backend.lock().map_err(|error| BackupError::Io {
+        file: backend.describe("LOCK"),
+        error,
+    })?;
     let (name, file) = active_segment(backend)?;
     let header = segment::read_header(&*file)
         .map_err(io_err(backend, &name))?
-        .map_err(|e| OpenError::BadHeader { file: backend.describe(&name), reason: e.to_string() })?;
-    let replay = recovery::replay(&*file, header, &Options::default()).map_err(io_err(backend, &name))?;
+        .map_err(|e| OpenError::BadHeader {
+            file: backend.describe(&name),
+            reason: e.to_string(),
+        })?;
+    let replay =
+        recovery::replay(&*file, header, &Options::default()).map_err(io_err(backend, &name))?;
     let problem = match replay.bad {
         None => None,
-        Some(bad) if segment::later_batch_exists(&*file, bad.offset).map_err(io_err(backend, &name))? => {
-            Some(Problem::Corrupt { offset: bad.offset, reason: bad.reason })
+        Some(bad)
+            if segment::later_batch_exists(&*file, bad.offset)
+                .map_err(io_err(backend, &name))? =>
+        {
+            Some(Problem::Corrupt {
+                offset: bad.offset,
+                reason: bad.reason,
+            })
         }
-        Some(bad) => Some(Problem::TornTail { offset: bad.offset, bytes: replay.file_len - bad.offset }),
+        Some(bad) => Some(Problem::TornTail {
+            offset: bad.offset,
+            bytes: replay.file_len - bad.offset,
+        }),
     };
     Ok(CheckReport {
         segment: backend.describe(&name),
@@ -200,10 +270,21 @@ pub fn check_with(backend: &dyn Backend) -> Result<CheckReport, BackupError> {
 }
 
 fn active_segment(backend: &dyn Backend) -> Result<(String, Arc<dyn BackendFile>), BackupError> {
-    let names = backend.list().map_err(|error| BackupError::Io { file: backend.describe(""), error })?;
-    let newest = names.iter().filter_map(|n| segment::parse_name(n)).filter(|(_, tmp)| !tmp).map(|(s, _)| s).max();
+    let names = backend.list().map_err(|error| BackupError::Io {
+        file: backend.describe(""),
+        error,
+    })?;
+    let newest = names
+        .iter()
+        .filter_map(|n| segment::parse_name(n))
+        .filter(|(_, tmp)| !tmp)
+        .map(|(s, _)| s)
+        .max();
     let Some(seq) = newest else {
-        return Err(BackupError::Invalid { file: backend.describe(""), reason: "no segment".into() });
+        return Err(BackupError::Invalid {
+            file: backend.describe(""),
+            reason: "no segment".into(),
+        });
     };
     let name = segment::segment_name(seq);
     let file = backend.open(&name, false).map_err(io_err(backend, &name))?;
@@ -223,7 +304,11 @@ pub struct RepairPlan {
 
 impl fmt::Display for RepairPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: truncating at offset {} drops {} bytes holding {} intact records", self.segment, self.offset, self.bytes_dropped, self.records_dropped)?;
+        write!(
+            f,
+            "{}: truncating at offset {} drops {} bytes holding {} intact records",
+            self.segment, self.offset, self.bytes_dropped, self.records_dropped
+        )?;
         match self.revisions_dropped {
             Some((a, b)) => write!(f, " (revisions {a}..={b})"),
             None => Ok(()),
@@ -250,20 +335,40 @@ pub fn plan_repair_with(backend: &dyn Backend) -> Result<Option<RepairPlan>, Bac
         Some(Problem::TornTail { offset, .. } | Problem::Corrupt { offset, .. }) => offset,
     };
     let (_, file) = active_segment(backend)?;
-    let (records_dropped, revisions_dropped) = salvage_count(&*file, offset).map_err(|error| BackupError::Io { file: report.segment.clone(), error })?;
-    Ok(Some(RepairPlan { segment: report.segment, offset, bytes_dropped: report.file_bytes - offset, records_dropped, revisions_dropped }))
+    let (records_dropped, revisions_dropped) =
+        salvage_count(&*file, offset).map_err(|error| BackupError::Io {
+            file: report.segment.clone(),
+            error,
+        })?;
+    Ok(Some(RepairPlan {
+        segment: report.segment,
+        offset,
+        bytes_dropped: report.file_bytes - offset,
+        records_dropped,
+        revisions_dropped,
+    }))
 }
 
 pub fn repair_with(backend: &dyn Backend) -> Result<Option<RepairPlan>, BackupError> {
-    let Some(plan) = plan_repair_with(backend)? else { return Ok(None) };
-    let _lock = backend.lock().map_err(|error| BackupError::Io { file: backend.describe("LOCK"), error })?;
+    let Some(plan) = plan_repair_with(backend)? else {
+        return Ok(None);
+    };
+    let _lock = backend.lock().map_err(|error| BackupError::Io {
+        file: backend.describe("LOCK"),
+        error,
+    })?;
     let (name, file) = active_segment(backend)?;
-    file.set_len(plan.offset).and_then(|()| file.sync_data()).map_err(io_err(backend, &name))?;
+    file.set_len(plan.offset)
+        .and_then(|()| file.sync_data())
+        .map_err(io_err(backend, &name))?;
     Ok(Some(plan))
 }
 
 /// Counts intact records after `from` by trying every byte offset.
-fn salvage_count(file: &dyn BackendFile, from: u64) -> io::Result<(u64, Option<(Revision, Revision)>)> {
+fn salvage_count(
+    file: &dyn BackendFile,
+    from: u64,
+) -> io::Result<(u64, Option<(Revision, Revision)>)> {
     let len = usize::try_from(file.len()?.saturating_sub(from)).unwrap_or(0);
     let mut bytes = vec![0u8; len];
     crate::backend::read_exact_at(file, &mut bytes, from)?;

@@ -126,7 +126,11 @@ pub(crate) struct Replay {
     pub bad: Option<BadRecord>,
 }
 
-pub(crate) fn replay(file: &dyn BackendFile, header: Header, options: &Options) -> std::io::Result<Replay> {
+pub(crate) fn replay(
+    file: &dyn BackendFile,
+    header: Header,
+    options: &Options,
+) -> std::io::Result<Replay> {
     let mut index = Index::default();
     let mut revision = header.floor;
     let mut last_write: Revision = 0;

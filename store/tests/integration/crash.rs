@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use futures_lite::future::block_on;
 use wisp_store::sim_backend::SimBackend;
-use wisp_store::{Options, Revision, Store, Txn, TxnOp, Value, Compare};
+use wisp_store::{Compare, Options, Revision, Store, Txn, TxnOp, Value};
 
-use crate::{assert_matches, open_sim, Expected, Rng};
+use crate::{Expected, Rng, assert_matches, open_sim};
 
 fn options() -> Options {
     Options {
@@ -30,7 +30,12 @@ fn workload(seed: u64, len: usize) -> Vec<Step> {
     (0..len)
         .map(|i| {
             let k = rng.below(6);
-            let key = if k == 5 { format!("/v/{}", rng.below(2)) } else { format!("/d/{k}") }.into_bytes();
+            let key = if k == 5 {
+                format!("/v/{}", rng.below(2))
+            } else {
+                format!("/d/{k}")
+            }
+            .into_bytes();
             if rng.below(5) == 0 {
                 Step::Delete(key)
             } else {
@@ -48,12 +53,15 @@ fn apply(model: &mut Model, step: &Step, revision: Revision) {
     match step {
         Step::Put(k, v) => {
             let prev = model.get(k).cloned();
-            model.insert(k.clone(), Expected {
-                value: v.clone(),
-                create_revision: prev.as_ref().map_or(revision, |p| p.create_revision),
-                mod_revision: revision,
-                version: prev.as_ref().map_or(1, |p| p.version + 1),
-            });
+            model.insert(
+                k.clone(),
+                Expected {
+                    value: v.clone(),
+                    create_revision: prev.as_ref().map_or(revision, |p| p.create_revision),
+                    mod_revision: revision,
+                    version: prev.as_ref().map_or(1, |p| p.version + 1),
+                },
+            );
         }
         Step::Delete(k) => {
             model.remove(k);
@@ -69,11 +77,15 @@ fn run_until_failure(store: &Store, steps: &[Step]) -> (Model, Option<Model>, Re
     for step in steps {
         let result = match step {
             Step::Put(k, v) => block_on(store.put(k, Value::Bytes(v.clone()))).map(Some),
-            Step::Delete(k) => block_on(store.txn(Txn { key: k.clone(), compare: Compare::Any, op: TxnOp::Delete }))
-                .map(|o| match o {
-                    wisp_store::TxnOutcome::Succeeded { revision, .. } => Some(revision),
-                    wisp_store::TxnOutcome::Failed { .. } => None,
-                }),
+            Step::Delete(k) => block_on(store.txn(Txn {
+                key: k.clone(),
+                compare: Compare::Any,
+                op: TxnOp::Delete,
+            }))
+            .map(|o| match o {
+                wisp_store::TxnOutcome::Succeeded { revision, .. } => Some(revision),
+                wisp_store::TxnOutcome::Failed { .. } => None,
+            }),
         };
         match result {
             Ok(Some(revision)) => {
@@ -93,13 +105,24 @@ fn run_until_failure(store: &Store, steps: &[Step]) -> (Model, Option<Model>, Re
 }
 
 fn durable_only(model: &Model) -> Model {
-    model.iter().filter(|(k, _)| !k.starts_with(b"/v/")).map(|(k, v)| (k.clone(), v.clone())).collect()
+    model
+        .iter()
+        .filter(|(k, _)| !k.starts_with(b"/v/"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn same_ignoring_unknown_revision(got: &Store, maybe: &Model) -> bool {
     let all = got.range(b"", 0, None);
-    let got: BTreeMap<Vec<u8>, Vec<u8>> = all.kvs.iter().map(|kv| (kv.key.to_vec(), kv.value.to_vec())).collect();
-    let want: BTreeMap<Vec<u8>, Vec<u8>> = maybe.iter().map(|(k, e)| (k.clone(), e.value.clone())).collect();
+    let got: BTreeMap<Vec<u8>, Vec<u8>> = all
+        .kvs
+        .iter()
+        .map(|kv| (kv.key.to_vec(), kv.value.to_vec()))
+        .collect();
+    let want: BTreeMap<Vec<u8>, Vec<u8>> = maybe
+        .iter()
+        .map(|(k, e)| (k.clone(), e.value.clone()))
+        .collect();
     got == want
 }
 
@@ -126,11 +149,21 @@ fn every_sync_can_be_the_last() {
         for torn in [0usize, 7, 100, 100_000] {
             let image = sim.crash_image(torn);
             let reopened = open_sim(&image, options());
-            assert!(reopened.current_revision() >= last, "sync {n}: revision went backwards");
+            assert!(
+                reopened.current_revision() >= last,
+                "sync {n}: revision went backwards"
+            );
             let acked = durable_only(&acked);
-            let whole_failed_write = maybe.as_ref().map(durable_only).is_some_and(|m| same_ignoring_unknown_revision(&reopened, &m));
+            let whole_failed_write = maybe
+                .as_ref()
+                .map(durable_only)
+                .is_some_and(|m| same_ignoring_unknown_revision(&reopened, &m));
             if !whole_failed_write {
-                assert_matches(&reopened, &acked, &format!("crash at sync {n}, torn {torn}"));
+                assert_matches(
+                    &reopened,
+                    &acked,
+                    &format!("crash at sync {n}, torn {torn}"),
+                );
             }
             // The reopened store takes writes again.
             let r = block_on(reopened.put(b"/d/after", Value::Bytes(b"x".to_vec()))).unwrap();

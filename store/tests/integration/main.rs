@@ -49,7 +49,9 @@ pub fn assert_matches(store: &Store, model: &BTreeMap<Vec<u8>, Expected>, contex
         .collect();
     assert_eq!(&got, model, "{context}");
     for (k, e) in model {
-        let kv = store.get(k).unwrap_or_else(|| panic!("{context}: get {k:?} missing"));
+        let kv = store
+            .get(k)
+            .unwrap_or_else(|| panic!("{context}: get {k:?} missing"));
         assert_eq!(&*kv.value, &e.value[..], "{context}: get {k:?}");
     }
 }

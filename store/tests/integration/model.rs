@@ -6,9 +6,12 @@ use std::collections::BTreeMap;
 use futures_lite::future::block_on;
 use proptest::prelude::*;
 use wisp_store::sim_backend::SimBackend;
-use wisp_store::{Compare, EventKind, Options, Revision, Store, Txn, TxnOp, TxnOutcome, Value, WatchError, Watcher};
+use wisp_store::{
+    Compare, EventKind, Options, Revision, Store, Txn, TxnOp, TxnOutcome, Value, WatchError,
+    Watcher,
+};
 
-use crate::{assert_matches, open_sim, Expected};
+use crate::{Expected, assert_matches, open_sim};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -79,11 +82,22 @@ impl Harness {
         let sim = SimBackend::new();
         let store = open_sim(&sim, options());
         let watcher = store.watch(b"", 0).unwrap();
-        Harness { sim, store, watcher, model: BTreeMap::new(), pending: Vec::new(), last_revision: 0 }
+        Harness {
+            sim,
+            store,
+            watcher,
+            model: BTreeMap::new(),
+            pending: Vec::new(),
+            last_revision: 0,
+        }
     }
 
     fn check_revision(&mut self, revision: Revision) {
-        assert!(revision > self.last_revision, "revision {revision} after {}", self.last_revision);
+        assert!(
+            revision > self.last_revision,
+            "revision {revision} after {}",
+            self.last_revision
+        );
         self.last_revision = revision;
     }
 
@@ -96,14 +110,16 @@ impl Harness {
             mod_revision: revision,
             version: prev.as_ref().map_or(1, |p| p.version + 1),
         };
-        self.pending.push((EventKind::Put, k.to_vec(), revision, prev.map(|p| p.value)));
+        self.pending
+            .push((EventKind::Put, k.to_vec(), revision, prev.map(|p| p.value)));
         self.model.insert(k.to_vec(), e);
     }
 
     fn record_delete(&mut self, k: &[u8], revision: Revision) {
         self.check_revision(revision);
         let prev = self.model.remove(k).expect("deleted key was in the model");
-        self.pending.push((EventKind::Delete, k.to_vec(), revision, Some(prev.value)));
+        self.pending
+            .push((EventKind::Delete, k.to_vec(), revision, Some(prev.value)));
     }
 
     fn run(&mut self, op: Op) {
@@ -117,18 +133,31 @@ impl Harness {
                 Some(r) => self.record_delete(&key(k), r),
                 None => assert!(!self.model.contains_key(&key(k))),
             },
-            Op::CasPut(k, v, stale) => self.cas(k, stale, TxnOp::Put(Value::WithRevision(Box::new(move |r| format!("{k}@{r}:{v}").into_bytes())))),
+            Op::CasPut(k, v, stale) => self.cas(
+                k,
+                stale,
+                TxnOp::Put(Value::WithRevision(Box::new(move |r| {
+                    format!("{k}@{r}:{v}").into_bytes()
+                }))),
+            ),
             Op::CasDelete(k, stale) => self.cas(k, stale, TxnOp::Delete),
             Op::CreateIfAbsent(k, v) => {
                 let val = value(k, v, 3);
-                let txn = Txn { key: key(k), compare: Compare::Absent, op: TxnOp::Put(Value::Bytes(val.clone())) };
+                let txn = Txn {
+                    key: key(k),
+                    compare: Compare::Absent,
+                    op: TxnOp::Put(Value::Bytes(val.clone())),
+                };
                 match block_on(self.store.txn(txn)).unwrap() {
                     TxnOutcome::Succeeded { revision, prev } => {
                         assert!(prev.is_none() && !self.model.contains_key(&key(k)));
                         self.record_put(&key(k), val, revision);
                     }
                     TxnOutcome::Failed { current } => {
-                        assert_eq!(current.map(|c| c.value.to_vec()), self.model.get(&key(k)).map(|e| e.value.clone()));
+                        assert_eq!(
+                            current.map(|c| c.value.to_vec()),
+                            self.model.get(&key(k)).map(|e| e.value.clone())
+                        );
                     }
                 }
             }
@@ -139,7 +168,10 @@ impl Harness {
                 self.drain_watcher();
                 if rev > 1 {
                     let old = self.store.watch(b"", rev - 1).err();
-                    assert!(matches!(old, Some(WatchError::Compacted { .. })), "watch before compaction point: {old:?}");
+                    assert!(
+                        matches!(old, Some(WatchError::Compacted { .. })),
+                        "watch before compaction point: {old:?}"
+                    );
                 }
             }
             Op::Reopen => self.reopen(),
@@ -153,7 +185,13 @@ impl Harness {
         let expect_ok = current.is_some() && !stale;
         let compare = Compare::ModRevision(current.map_or(1, |r| if stale { r + 1000 } else { r }));
         let is_delete = matches!(op, TxnOp::Delete);
-        match block_on(self.store.txn(Txn { key: key(k), compare, op })).unwrap() {
+        match block_on(self.store.txn(Txn {
+            key: key(k),
+            compare,
+            op,
+        }))
+        .unwrap()
+        {
             TxnOutcome::Succeeded { revision, prev } => {
                 assert!(expect_ok, "txn on {k} should have failed");
                 assert_eq!(prev.map(|p| p.mod_revision), current);
@@ -161,7 +199,10 @@ impl Harness {
                     self.record_delete(&key(k), revision);
                 } else {
                     let v = self.store.get(&key(k)).unwrap().value.to_vec();
-                    assert!(v.starts_with(format!("{k}@{revision}:").as_bytes()), "WithRevision bytes");
+                    assert!(
+                        v.starts_with(format!("{k}@{revision}:").as_bytes()),
+                        "WithRevision bytes"
+                    );
                     self.record_put(&key(k), v, revision);
                 }
             }
@@ -174,7 +215,11 @@ impl Harness {
 
     fn range(&self, p: u8, limit: usize) {
         let prefix: &[u8] = [&b"/a/"[..], b"/b/", b""][usize::from(p)];
-        let expected: Vec<&Vec<u8>> = self.model.keys().filter(|k| k.starts_with(prefix)).collect();
+        let expected: Vec<&Vec<u8>> = self
+            .model
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .collect();
         let mut got = Vec::new();
         let mut after: Option<Vec<u8>> = None;
         loop {
@@ -186,13 +231,24 @@ impl Harness {
             }
             after = page.kvs.last().map(|kv| kv.key.to_vec());
         }
-        assert_eq!(got.iter().collect::<Vec<_>>(), expected, "paged range {prefix:?} limit {limit}");
+        assert_eq!(
+            got.iter().collect::<Vec<_>>(),
+            expected,
+            "paged range {prefix:?} limit {limit}"
+        );
     }
 
     fn drain_watcher(&mut self) {
         for (kind, k, revision, prev) in std::mem::take(&mut self.pending) {
-            let e = self.watcher.try_next().expect("event pending").expect("no watch error");
-            assert_eq!((e.kind, e.kv.key.to_vec(), e.kv.mod_revision), (kind, k, revision));
+            let e = self
+                .watcher
+                .try_next()
+                .expect("event pending")
+                .expect("no watch error");
+            assert_eq!(
+                (e.kind, e.kv.key.to_vec(), e.kv.mod_revision),
+                (kind, k, revision)
+            );
             assert_eq!(e.prev.map(|p| p.value.to_vec()), prev);
         }
         assert!(self.watcher.try_next().is_none(), "no extra events");
@@ -203,10 +259,16 @@ impl Harness {
         let image = self.sim.crash_image(0);
         let old = std::mem::replace(&mut self.store, open_sim(&image, options()));
         drop(old);
-        assert!(block_on(self.watcher.next()).is_none(), "old watcher ends when its store closes");
+        assert!(
+            block_on(self.watcher.next()).is_none(),
+            "old watcher ends when its store closes"
+        );
         self.sim = image;
         self.model.retain(|k, _| !k.starts_with(b"/v/"));
-        assert!(self.store.current_revision() >= self.last_revision, "revision went backwards");
+        assert!(
+            self.store.current_revision() >= self.last_revision,
+            "revision went backwards"
+        );
         self.watcher = self.store.watch(b"", 0).unwrap();
     }
 }

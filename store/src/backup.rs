@@ -209,6 +209,7 @@ pub struct CheckReport {
     pub records: u64,
     pub live_keys: usize,
     pub live_bytes: u64,
+    /// Bytes of records (preallocated zeros not counted).
     pub file_bytes: u64,
     pub revision: Revision,
     pub problem: Option<Problem>,
@@ -242,28 +243,32 @@ pub fn check_with(backend: &dyn Backend) -> Result<CheckReport, BackupError> {
         })?;
     let replay =
         recovery::replay(&*file, header, &Options::default()).map_err(io_err(backend, &name))?;
+    let mut file_bytes = replay.file_len;
     let problem = match replay.bad {
         None => None,
-        Some(bad)
-            if segment::later_batch_exists(&*file, bad.offset)
-                .map_err(io_err(backend, &name))? =>
-        {
-            Some(Problem::Corrupt {
-                offset: bad.offset,
-                reason: bad.reason,
-            })
+        Some(bad) => {
+            match segment::classify_tail(&*file, bad.offset).map_err(io_err(backend, &name))? {
+                segment::Tail::Preallocated => {
+                    file_bytes = bad.offset;
+                    None
+                }
+                segment::Tail::Corrupt => Some(Problem::Corrupt {
+                    offset: bad.offset,
+                    reason: bad.reason,
+                }),
+                segment::Tail::Torn => Some(Problem::TornTail {
+                    offset: bad.offset,
+                    bytes: replay.file_len - bad.offset,
+                }),
+            }
         }
-        Some(bad) => Some(Problem::TornTail {
-            offset: bad.offset,
-            bytes: replay.file_len - bad.offset,
-        }),
     };
     Ok(CheckReport {
         segment: backend.describe(&name),
         records: replay.records,
         live_keys: replay.index.len(),
         live_bytes: replay.live_bytes,
-        file_bytes: replay.file_len,
+        file_bytes,
         revision: replay.revision,
         problem,
     })

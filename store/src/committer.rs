@@ -66,6 +66,8 @@ pub(crate) struct Committer {
     pub(crate) file: Arc<dyn BackendFile>,
     pub(crate) sequence: u64,
     pub(crate) end: u64,
+    /// File length (preallocated); records end at `end`.
+    pub(crate) allocated: u64,
     last_revision: Revision,
     pub(crate) reserved: Revision,
     pub(crate) live_bytes: u64,
@@ -84,6 +86,7 @@ impl Committer {
         file: Arc<dyn BackendFile>,
         sequence: u64,
         end: u64,
+        allocated: u64,
         revision: Revision,
         live_bytes: u64,
     ) -> Committer {
@@ -94,6 +97,7 @@ impl Committer {
             file,
             sequence,
             end,
+            allocated,
             last_revision: revision,
             reserved: revision,
             live_bytes,
@@ -329,10 +333,10 @@ impl Committer {
         );
         let base = self.end + self.out.len() as u64;
         self.out.extend_from_slice(&self.body);
-        let written = self
-            .file
-            .write_all_at(&self.out, self.end)
-            .and_then(|()| self.file.sync_data());
+        let written = self.preallocate().and_then(|()| {
+            self.file.write_all_at(&self.out, self.end)?;
+            self.file.sync_data()
+        });
         if let Err(e) = written {
             let reason = format!(
                 "{}: {e}",
@@ -346,6 +350,18 @@ impl Committer {
         self.end += self.out.len() as u64;
         self.reserved = floor;
         Ok(base)
+    }
+
+    /// Grows the file ahead of the batch about to be written.
+    fn preallocate(&mut self) -> std::io::Result<()> {
+        let need = self.end + self.out.len() as u64;
+        if need > self.allocated {
+            let step = self.shared.options.preallocate_bytes.max(1);
+            let target = need.div_ceil(step) * step;
+            self.file.allocate(target)?;
+            self.allocated = target;
+        }
+        Ok(())
     }
 
     fn publish(&mut self, applied: Vec<Applied>, body_base: u64, revision: Revision) {

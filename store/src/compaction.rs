@@ -82,6 +82,7 @@ impl Committer {
         self.file = file;
         self.sequence = next;
         self.end = end;
+        self.allocated = end;
         self.compaction_backoff = 0;
         if let Err(e) = backend.remove(&old).and_then(|()| backend.sync_dir()) {
             self.failed = Some(format!("removing {old} after compaction: {e}"));

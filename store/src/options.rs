@@ -18,6 +18,9 @@ pub struct Options {
     /// Revisions reserved by each batch for volatile writes (see docs/store-format.md);
     /// ignored when there are no volatile prefixes.
     pub volatile_revision_reserve: u64,
+    /// The active segment is grown (fallocate) this much at a time, so an fdatasync after an
+    /// append does not also have to commit a size change.
+    pub preallocate_bytes: u64,
 }
 
 impl Default for Options {
@@ -30,6 +33,7 @@ impl Default for Options {
             watch_window: 10_000,
             history_bytes: 16 << 20,
             volatile_revision_reserve: 100_000,
+            preallocate_bytes: 4 << 20,
         }
     }
 }

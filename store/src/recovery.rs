@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendFile};
-use crate::codec::{HEADER_LEN, Header, Record, Revision};
+use crate::codec::{Header, Record, Revision};
 use crate::error::OpenError;
 use crate::index::{Entry, Index, Location};
 use crate::options::Options;
-use crate::segment::{self, BadRecord};
+use crate::segment::{self, BadRecord, Tail};
 
 /// What open found and did, for logs and `wisp store check`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct Recovered {
     pub file: Arc<dyn BackendFile>,
     pub sequence: u64,
     pub end: u64,
+    /// File length: the records end at `end`, zeros follow up to here.
+    pub allocated: u64,
     pub index: Index,
     /// Highest revision seen or reserved: the counter starts here.
     pub revision: Revision,
@@ -62,10 +64,27 @@ pub fn recover(backend: &dyn Backend, options: &Options) -> Result<Recovered, Op
             reason: e.to_string(),
         })?;
     let replay = replay(&*file, header, options).map_err(io_err(backend, &name))?;
-    let mut end = replay.scan_end;
+    let end = replay.scan_end;
+    let mut allocated = replay.file_len;
     if let Some(bad) = replay.bad {
-        end = cut_torn_tail(backend, &name, &*file, bad, replay.file_len)?;
-        report.truncated = Some((end, replay.file_len - end));
+        let tail = segment::classify_tail(&*file, bad.offset).map_err(io_err(backend, &name))?;
+        match tail {
+            Tail::Preallocated => {}
+            Tail::Corrupt => {
+                return Err(OpenError::Corrupt {
+                    file: backend.describe(&name),
+                    offset: bad.offset,
+                    reason: bad.reason,
+                });
+            }
+            Tail::Torn => {
+                file.set_len(end)
+                    .and_then(|()| file.sync_data())
+                    .map_err(io_err(backend, &name))?;
+                report.truncated = Some((end, replay.file_len - end));
+                allocated = end;
+            }
+        }
     }
     report.records = replay.records;
     Ok(Recovered {
@@ -73,6 +92,7 @@ pub fn recover(backend: &dyn Backend, options: &Options) -> Result<Recovered, Op
         file,
         sequence,
         end,
+        allocated,
         index: replay.index,
         revision: replay.revision,
         live_bytes: replay.live_bytes,
@@ -193,28 +213,4 @@ pub fn disk_len(entry: &Entry) -> u64 {
         Location::Disk { len, .. } => u64::from(len),
         Location::Memory => 0,
     }
-}
-
-/// Truncates a torn tail, or refuses when a later batch proves the damage had been synced.
-fn cut_torn_tail(
-    backend: &dyn Backend,
-    name: &str,
-    file: &dyn BackendFile,
-    bad: BadRecord,
-    file_len: u64,
-) -> Result<u64, OpenError> {
-    let synced_later =
-        segment::later_batch_exists(file, bad.offset).map_err(io_err(backend, name))?;
-    if synced_later || bad.offset < HEADER_LEN as u64 {
-        return Err(OpenError::Corrupt {
-            file: backend.describe(name),
-            offset: bad.offset,
-            reason: bad.reason,
-        });
-    }
-    if file_len > bad.offset {
-        file.set_len(bad.offset).map_err(io_err(backend, name))?;
-        file.sync_data().map_err(io_err(backend, name))?;
-    }
-    Ok(bad.offset)
 }

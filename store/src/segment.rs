@@ -166,6 +166,44 @@ fn is_batch_at(bytes: &[u8], pos: u64) -> bool {
     }
 }
 
+/// Whether every byte from `from` to the end of the file is zero (preallocated space).
+pub fn zeros_from(file: &dyn BackendFile, from: u64) -> io::Result<bool> {
+    let file_len = file.len()?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut pos = from;
+    while pos < file_len {
+        let n = usize::try_from((file_len - pos).min(CHUNK as u64)).unwrap_or(CHUNK);
+        read_exact_at(file, &mut buf[..n], pos)?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        pos += n as u64;
+    }
+    Ok(true)
+}
+
+/// What the bytes from the first bad record on are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// Zeros to the end of the file: preallocated space, the records simply end here.
+    Preallocated,
+    /// Damage in the last batch: a write that never completed.
+    Torn,
+    /// Damage followed by a later batch: data that had been synced.
+    Corrupt,
+}
+
+/// Classifies the bytes from the bad record at `offset` on (docs/store-format.md, Recovery).
+pub fn classify_tail(file: &dyn BackendFile, offset: u64) -> io::Result<Tail> {
+    if offset < HEADER_LEN as u64 || later_batch_exists(file, offset)? {
+        Ok(Tail::Corrupt)
+    } else if zeros_from(file, offset)? {
+        Ok(Tail::Preallocated)
+    } else {
+        Ok(Tail::Torn)
+    }
+}
+
 /// Reads and checks the framed record at `offset`.
 pub fn read_record(file: &dyn BackendFile, offset: u64, len: u32) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len as usize];

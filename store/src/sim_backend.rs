@@ -95,11 +95,7 @@ impl SimBackend {
         let mut out = Dir::default();
         for (name, file) in &dir.durable {
             let f = lock(file);
-            let mut bytes = f.durable.clone();
-            if f.live.len() > bytes.len() && f.live.starts_with(&bytes) {
-                let extra = (f.live.len() - bytes.len()).min(torn_bytes);
-                bytes.extend_from_slice(&f.live[f.durable.len()..f.durable.len() + extra]);
-            }
+            let bytes = torn_merge(&f.durable, &f.live, torn_bytes);
             let image = Arc::new(Mutex::new(FileImages {
                 live: bytes.clone(),
                 durable: bytes,
@@ -129,6 +125,21 @@ impl SimBackend {
     }
 }
 
+/// The durable bytes with up to `torn` bytes of the live image applied from the first
+/// offset where the two differ: a write that reached the media only in part.
+fn torn_merge(durable: &[u8], live: &[u8], torn: usize) -> Vec<u8> {
+    let common = durable.iter().zip(live).take_while(|(a, b)| a == b).count();
+    let mut bytes = durable.to_vec();
+    let upto = live.len().min(common.saturating_add(torn));
+    if upto > common {
+        if bytes.len() < upto {
+            bytes.resize(upto, 0);
+        }
+        bytes[common..upto].copy_from_slice(&live[common..upto]);
+    }
+    bytes
+}
+
 impl BackendFile for SimHandle {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let f = lock(&self.file);
@@ -155,6 +166,14 @@ impl BackendFile for SimHandle {
     fn set_len(&self, len: u64) -> io::Result<()> {
         let len = usize::try_from(len).map_err(|_| io::Error::other("length too large"))?;
         lock(&self.file).live.resize(len, 0);
+        Ok(())
+    }
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        let len = usize::try_from(len).map_err(|_| io::Error::other("length too large"))?;
+        let mut f = lock(&self.file);
+        if f.live.len() < len {
+            f.live.resize(len, 0);
+        }
         Ok(())
     }
     fn sync_data(&self) -> io::Result<()> {

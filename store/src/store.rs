@@ -117,6 +117,7 @@ impl Store {
             rec.file,
             rec.sequence,
             rec.end,
+            rec.allocated,
             rec.revision,
             rec.live_bytes,
         );

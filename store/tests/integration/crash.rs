@@ -16,6 +16,7 @@ fn options() -> Options {
         compaction_min_dead_bytes: 400,
         compaction_dead_ratio: 0.4,
         volatile_revision_reserve: 3,
+        preallocate_bytes: 256,
         ..Options::default()
     }
 }

@@ -13,6 +13,13 @@ use wisp_store::{OpenError, Options, Store, Value};
 
 use crate::{Expected, assert_matches, open_sim};
 
+fn options() -> Options {
+    Options {
+        preallocate_bytes: 256,
+        ..Options::default()
+    }
+}
+
 const SEGMENT: &str = "seg-0000000000000001.log";
 
 /// Framed records of the segment: (start, end, revision if a write).
@@ -20,6 +27,9 @@ fn layout(bytes: &[u8]) -> Vec<(usize, usize, Option<u64>)> {
     let mut out = Vec::new();
     let mut pos = HEADER_LEN;
     while pos < bytes.len() {
+        if bytes[pos..].iter().all(|&b| b == 0) {
+            break; // preallocated space
+        }
         let (record, len) = decode_record(&bytes[pos..]).expect("intact segment");
         out.push((pos, pos + len, record.revision()));
         pos += len;
@@ -31,7 +41,7 @@ fn layout(bytes: &[u8]) -> Vec<(usize, usize, Option<u64>)> {
 /// the model after each revision.
 fn build() -> (Vec<u8>, BTreeMap<u64, BTreeMap<Vec<u8>, Expected>>) {
     let sim = SimBackend::new();
-    let store = open_sim(&sim, Options::default());
+    let store = open_sim(&sim, options());
     let mut model = BTreeMap::new();
     let mut history = BTreeMap::new();
     history.insert(0, model.clone());
@@ -64,7 +74,7 @@ fn build() -> (Vec<u8>, BTreeMap<u64, BTreeMap<Vec<u8>, Expected>>) {
 
 fn image(bytes: Vec<u8>) -> SimBackend {
     let sim = SimBackend::new();
-    let base = open_sim(&sim, Options::default());
+    let base = open_sim(&sim, options());
     drop(base);
     sim.damage(SEGMENT, |b| *b = bytes);
     sim
@@ -96,17 +106,32 @@ fn torn_tail_at_every_byte_of_the_final_records() {
             if zero_fill {
                 damaged.resize(bytes.len(), 0);
             }
-            let store = open_sim(&image(damaged), Options::default());
+            let store = open_sim(&image(damaged), options());
             let want = model_before(&layout, &history, cut);
             assert_matches(
                 &store,
                 &want,
                 &format!("cut at {cut}, zero fill {zero_fill}"),
             );
-            let boundary = layout.iter().any(|(s, _, _)| *s == cut);
-            if cut < bytes.len() && (zero_fill || !boundary) {
-                let (offset, dropped) = store.recovery().truncated.expect("truncation reported");
-                assert!(offset as usize <= cut && dropped > 0);
+            // Bytes after the last whole record: zeros are preallocated space, anything else
+            // is a torn write that must be cut off and reported.
+            let whole_end = layout
+                .iter()
+                .map(|r| r.1)
+                .filter(|&e| e <= cut)
+                .max()
+                .unwrap_or(HEADER_LEN);
+            let damaged_len = if zero_fill { bytes.len() } else { cut };
+            let leftover_nonzero = bytes[whole_end..cut].iter().any(|&b| b != 0);
+            match store.recovery().truncated {
+                Some((offset, dropped)) => {
+                    assert!(leftover_nonzero, "cut at {cut}: needless truncation");
+                    assert_eq!(
+                        (offset as usize, dropped as usize),
+                        (whole_end, damaged_len - whole_end)
+                    );
+                }
+                None => assert!(!leftover_nonzero, "cut at {cut}: torn tail not reported"),
             }
         }
     }
@@ -117,11 +142,16 @@ fn flipped_bits_are_caught_everywhere() {
     let (bytes, history) = build();
     let layout = layout(&bytes);
     let last_batch_start = layout[layout.len() - 2].0;
+    let records_end = layout.last().unwrap().1;
+    assert!(
+        records_end < bytes.len(),
+        "the segment has a preallocated tail"
+    );
     for pos in 0..bytes.len() {
         let mut damaged = bytes.clone();
         damaged[pos] ^= 1 << (pos % 8);
         let sim = image(damaged);
-        let result = Store::open_with(std::sync::Arc::new(sim.clone()), Options::default());
+        let result = Store::open_with(std::sync::Arc::new(sim.clone()), options());
         if pos < HEADER_LEN {
             assert!(
                 matches!(result, Err(OpenError::BadHeader { .. })),
@@ -129,10 +159,10 @@ fn flipped_bits_are_caught_everywhere() {
             );
             continue;
         }
-        let &(start, _, _) = layout
+        let start = layout
             .iter()
             .find(|(s, e, _)| *s <= pos && pos < *e)
-            .unwrap();
+            .map_or(records_end, |r| r.0);
         let want = model_before(&layout, &history, start);
         if start < last_batch_start {
             match result {
@@ -154,7 +184,7 @@ fn flipped_bits_are_caught_everywhere() {
                 (plan.offset as usize, plan.bytes_dropped as usize),
                 (start, bytes.len() - start)
             );
-            let store = open_sim(&sim, Options::default());
+            let store = open_sim(&sim, options());
             assert_matches(&store, &want, &format!("after repair of flip at {pos}"));
         } else {
             let store = result.unwrap_or_else(|e| panic!("flip in last batch at {pos}: {e}"));

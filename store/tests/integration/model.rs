@@ -63,6 +63,7 @@ fn options() -> Options {
         compaction_dead_ratio: 0.3,
         watch_window: 1000,
         volatile_revision_reserve: 5,
+        preallocate_bytes: 512,
         ..Options::default()
     }
 }

@@ -1,6 +1,17 @@
-//! The API request path: routing, then (as it lands) authentication, admission, storage and
-//! response encoding. One request flows top to bottom through these modules.
+//! The API request path, top to bottom: route the URL, parse parameters, negotiate the
+//! response form, then read (get, list), watch, write (create, update, patch, with
+//! server-side apply) or delete against the store.
 
+pub mod apply;
+pub mod body;
+pub mod continue_token;
+pub mod delete;
 pub mod negotiate;
 pub mod params;
+pub mod read;
+pub mod response;
 pub mod route;
+pub mod select;
+pub mod server;
+pub mod watch;
+pub mod write;

@@ -1,0 +1,246 @@
+//! Walks a message's wire fields against its schema and builds the JSON object Go's
+//! encoding/json would write for the decoded Go value.
+//!
+//! Rules, following Go's generated Unmarshal then encoding/json:
+//! - unknown field numbers are skipped (as upstream's generated code does);
+//! - a field present on the wire is emitted, except the zero value of a non-pointer
+//!   `omitempty` scalar ([`Presence::OmitZero`]); messages, lists and maps absent from the
+//!   wire are absent from the JSON (kubectl's marshaller writes every non-pointer struct, so
+//!   real bodies carry them; nil and empty lists cannot be told apart on the wire);
+//! - a repeated singular field follows protobuf semantics: scalars last-wins, messages merge,
+//!   lists append;
+//! - every value charges an output budget so a small body cannot expand into a huge tree.
+
+use miniserde::json::{Array, Object, Value};
+
+use super::MAX_DEPTH;
+use super::error::ProtobufError;
+use super::scalar;
+use super::schema::{Field, Kind, Message, Presence};
+use super::wellknown;
+use super::wire::{Reader, WireValue};
+
+/// Approximate JSON bytes charged per emitted value, on top of names and payloads.
+const VALUE_COST: usize = 16;
+
+/// Decodes messages into JSON within an output budget.
+#[derive(Debug)]
+pub(super) struct Transcoder {
+    budget: usize,
+}
+
+impl Transcoder {
+    pub(super) fn new(budget: usize) -> Self {
+        Self { budget }
+    }
+
+    /// Adds the fields of `body`, a `message`, to `out`; `depth` counts enclosing messages.
+    pub(super) fn message_into(
+        &mut self,
+        message: &'static Message,
+        body: &[u8],
+        out: &mut Object,
+        depth: usize,
+    ) -> Result<(), ProtobufError> {
+        if depth > MAX_DEPTH {
+            return Err(ProtobufError::TooDeep);
+        }
+        let mut reader = Reader::new(body);
+        while let Some((number, value)) = reader.next_field()? {
+            if let Some(field) = message.field(number) {
+                self.field_into(field, value, out, depth)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn field_into(
+        &mut self,
+        field: &'static Field,
+        value: WireValue<'_>,
+        out: &mut Object,
+        depth: usize,
+    ) -> Result<(), ProtobufError> {
+        self.charge(field.json.len() + VALUE_COST)?;
+        let name = field.json;
+        match &field.kind {
+            Kind::Inline(message) => {
+                let body = scalar::bytes(message.name, value)?;
+                self.message_into(message, body, out, depth + 1)
+            }
+            Kind::Message(message) => {
+                let body = scalar::bytes(name, value)?;
+                let mut object = take_object(out, name);
+                let result = self.message_into(message, body, &mut object, depth + 1);
+                out.insert(name.to_owned(), Value::Object(object));
+                result
+            }
+            Kind::Repeated(element) => {
+                let mut array = take_array(out, name);
+                let result = self.repeated_into(name, element, value, &mut array, depth);
+                out.insert(name.to_owned(), Value::Array(array));
+                result
+            }
+            Kind::Map(element) => {
+                let body = scalar::bytes(name, value)?;
+                let mut object = take_object(out, name);
+                let result = self.map_entry_into(name, element, body, &mut object, depth);
+                out.insert(name.to_owned(), Value::Object(object));
+                result
+            }
+            kind => {
+                let json = self.single(name, kind, value, depth)?;
+                if field.presence == Presence::OmitZero && is_zero(&json) {
+                    out.remove(name);
+                } else {
+                    out.insert(name.to_owned(), json);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// One element of a repeated field; numeric elements may also arrive packed.
+    fn repeated_into(
+        &mut self,
+        name: &'static str,
+        element: &'static Kind,
+        value: WireValue<'_>,
+        array: &mut Array,
+        depth: usize,
+    ) -> Result<(), ProtobufError> {
+        match (element, value) {
+            (Kind::I32 | Kind::I64 | Kind::Bool, WireValue::Bytes(packed)) => {
+                let mut reader = Reader::new(packed);
+                while !reader.is_empty() {
+                    self.charge(VALUE_COST)?;
+                    let item = WireValue::Varint(reader.varint()?);
+                    array.push(self.single(name, element, item, depth)?);
+                }
+            }
+            (Kind::F64, WireValue::Bytes(packed)) => {
+                if packed.len() % 8 != 0 {
+                    return Err(ProtobufError::Truncated);
+                }
+                for chunk in packed.chunks_exact(8) {
+                    self.charge(VALUE_COST)?;
+                    let bits =
+                        u64::from_le_bytes(chunk.try_into().map_err(|_| ProtobufError::Truncated)?);
+                    array.push(self.single(name, element, WireValue::Fixed64(bits), depth)?);
+                }
+            }
+            _ => array.push(self.single(name, element, value, depth)?),
+        }
+        Ok(())
+    }
+
+    /// One `map<string, V>` entry message `{1: key, 2: value}`; a missing value is V's zero.
+    fn map_entry_into(
+        &mut self,
+        name: &'static str,
+        element: &'static Kind,
+        body: &[u8],
+        object: &mut Object,
+        depth: usize,
+    ) -> Result<(), ProtobufError> {
+        let mut reader = Reader::new(body);
+        let (mut key, mut entry) = (String::new(), None);
+        while let Some((number, value)) = reader.next_field()? {
+            match number {
+                1 => key = scalar::string(name, value)?,
+                2 => entry = Some(self.single(name, element, value, depth + 1)?),
+                _ => {}
+            }
+        }
+        let entry = match entry {
+            Some(entry) => entry,
+            None => self.single(name, element, zero_wire_value(element), depth + 1)?,
+        };
+        self.charge(key.len())?;
+        object.insert(key, entry);
+        Ok(())
+    }
+
+    /// A single value of a non-container kind.
+    fn single(
+        &mut self,
+        name: &'static str,
+        kind: &'static Kind,
+        value: WireValue<'_>,
+        depth: usize,
+    ) -> Result<Value, ProtobufError> {
+        if let WireValue::Bytes(payload) = value {
+            self.charge(payload.len() + payload.len() / 3)?;
+        }
+        Ok(match kind {
+            Kind::Str => Value::String(scalar::string(name, value)?),
+            Kind::I32 => scalar::integer(i64::from(scalar::int32(name, value)?)),
+            Kind::I64 => scalar::integer(scalar::int64(name, value)?),
+            Kind::Bool => Value::Bool(scalar::varint(name, value)? != 0),
+            Kind::F64 => scalar::double(name, value)?,
+            Kind::Bytes => Value::String(scalar::base64(scalar::bytes(name, value)?)),
+            Kind::Message(message) => {
+                let mut object = Object::new();
+                self.message_into(message, scalar::bytes(name, value)?, &mut object, depth + 1)?;
+                Value::Object(object)
+            }
+            Kind::Time => wellknown::time(scalar::bytes(name, value)?)?,
+            Kind::MicroTime => wellknown::micro_time(scalar::bytes(name, value)?)?,
+            Kind::Quantity => wellknown::quantity(scalar::bytes(name, value)?)?,
+            Kind::IntOrString => wellknown::int_or_string(scalar::bytes(name, value)?)?,
+            Kind::RawJson => wellknown::raw_json(scalar::bytes(name, value)?)?,
+            Kind::StringList => wellknown::string_list(scalar::bytes(name, value)?)?,
+            // Containers inside containers do not occur in the table (checked by a schema
+            // test); refuse them rather than guess.
+            Kind::Inline(_) | Kind::Repeated(_) | Kind::Map(_) => {
+                return Err(scalar::wrong_wire_type(name, value));
+            }
+        })
+    }
+
+    fn charge(&mut self, cost: usize) -> Result<(), ProtobufError> {
+        self.budget = self
+            .budget
+            .checked_sub(cost)
+            .ok_or(ProtobufError::OutputTooLarge)?;
+        Ok(())
+    }
+}
+
+/// The existing object under `name` (a repeated singular message merges into it) or a new one.
+fn take_object(out: &mut Object, name: &str) -> Object {
+    match out.remove(name) {
+        Some(Value::Object(object)) => object,
+        _ => Object::new(),
+    }
+}
+
+fn take_array(out: &mut Object, name: &str) -> Array {
+    match out.remove(name) {
+        Some(Value::Array(array)) => array,
+        _ => Array::new(),
+    }
+}
+
+fn zero_wire_value(kind: &Kind) -> WireValue<'static> {
+    match kind {
+        Kind::I32 | Kind::I64 | Kind::Bool => WireValue::Varint(0),
+        Kind::F64 => WireValue::Fixed64(0),
+        _ => WireValue::Bytes(&[]),
+    }
+}
+
+/// Go's omitempty notion of empty, for the scalars [`Presence::OmitZero`] applies to.
+fn is_zero(value: &Value) -> bool {
+    use miniserde::json::Number;
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(Number::U64(n)) => *n == 0,
+        Value::Number(Number::I64(n)) => *n == 0,
+        Value::Number(Number::F64(n)) => *n == 0.0,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(_) => false,
+    }
+}

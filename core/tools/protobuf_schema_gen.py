@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Derive wisp's protobuf schema table from upstream generated.proto + types.go.
+
+Facts taken: field numbers and proto types (generated.proto), JSON names, omitempty,
+pointer-ness and inlining (the Go struct tags in types.go). Output: Rust source on stdout.
+Usage: protobuf_schema_gen.py <root> > core/src/protobuf/schema_table.rs
+where <root> holds api/<group>/<version>/{generated.proto,types.go} from kubernetes/api and
+am/meta/v1/{generated.proto,types.go} from kubernetes/apimachinery (pkg/apis/meta/v1), both at
+tag v0.36.3 (Kubernetes 1.36.3; field numbers never change meaning, so a newer tag is a
+superset of what kubectl 1.32 sends). Example:
+  for p in core/v1 apps/v1 ...; do git -C api show v0.36.3:$p/generated.proto > root/api/$p/...
+Only this script's output is compiled; it is kept so the table can be regenerated.
+"""
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(sys.argv[1])
+
+PACKAGES = {
+    "k8s.io.api.core.v1": "api/core/v1",
+    "k8s.io.api.apps.v1": "api/apps/v1",
+    "k8s.io.api.batch.v1": "api/batch/v1",
+    "k8s.io.api.rbac.v1": "api/rbac/v1",
+    "k8s.io.api.scheduling.v1": "api/scheduling/v1",
+    "k8s.io.api.authorization.v1": "api/authorization/v1",
+    "k8s.io.api.authentication.v1": "api/authentication/v1",
+    "k8s.io.api.policy.v1": "api/policy/v1",
+    "k8s.io.api.networking.v1": "api/networking/v1",
+    "k8s.io.apimachinery.pkg.apis.meta.v1": "am/meta/v1",
+}
+
+# Messages whose JSON form is not "an object of its fields": handled by the decoder.
+SPECIAL = {
+    "k8s.io.apimachinery.pkg.apis.meta.v1.Time": "Time",
+    "k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime": "MicroTime",
+    "k8s.io.apimachinery.pkg.apis.meta.v1.Duration": "Duration",
+    "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1": "RawJson",
+    "k8s.io.apimachinery.pkg.runtime.RawExtension": "RawJson",
+    "k8s.io.apimachinery.pkg.api.resource.Quantity": "Quantity",
+    "k8s.io.apimachinery.pkg.util.intstr.IntOrString": "IntOrString",
+}
+
+# (apiVersion, kind, message) served to kubectl's typed clients.
+KINDS = [
+    ("v1", "ConfigMap", "k8s.io.api.core.v1.ConfigMap"),
+    ("v1", "Secret", "k8s.io.api.core.v1.Secret"),
+    ("v1", "Namespace", "k8s.io.api.core.v1.Namespace"),
+    ("v1", "ServiceAccount", "k8s.io.api.core.v1.ServiceAccount"),
+    ("v1", "Service", "k8s.io.api.core.v1.Service"),
+    ("v1", "ResourceQuota", "k8s.io.api.core.v1.ResourceQuota"),
+    ("v1", "Pod", "k8s.io.api.core.v1.Pod"),
+    ("v1", "Binding", "k8s.io.api.core.v1.Binding"),
+    ("apps/v1", "Deployment", "k8s.io.api.apps.v1.Deployment"),
+    ("batch/v1", "Job", "k8s.io.api.batch.v1.Job"),
+    ("batch/v1", "CronJob", "k8s.io.api.batch.v1.CronJob"),
+    ("rbac.authorization.k8s.io/v1", "Role", "k8s.io.api.rbac.v1.Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "k8s.io.api.rbac.v1.RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", "k8s.io.api.rbac.v1.ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "k8s.io.api.rbac.v1.ClusterRoleBinding"),
+    ("scheduling.k8s.io/v1", "PriorityClass", "k8s.io.api.scheduling.v1.PriorityClass"),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", "k8s.io.api.authorization.v1.SelfSubjectAccessReview"),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", "k8s.io.api.authorization.v1.SelfSubjectRulesReview"),
+    ("authorization.k8s.io/v1", "SubjectAccessReview", "k8s.io.api.authorization.v1.SubjectAccessReview"),
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", "k8s.io.api.authorization.v1.LocalSubjectAccessReview"),
+    ("authentication.k8s.io/v1", "TokenRequest", "k8s.io.api.authentication.v1.TokenRequest"),
+    ("authentication.k8s.io/v1", "TokenReview", "k8s.io.api.authentication.v1.TokenReview"),
+    ("authentication.k8s.io/v1", "SelfSubjectReview", "k8s.io.api.authentication.v1.SelfSubjectReview"),
+    ("policy/v1", "Eviction", "k8s.io.api.policy.v1.Eviction"),
+    ("policy/v1", "PodDisruptionBudget", "k8s.io.api.policy.v1.PodDisruptionBudget"),
+    ("networking.k8s.io/v1", "Ingress", "k8s.io.api.networking.v1.Ingress"),
+    # DeleteOptions is registered in every group version: matched on kind alone.
+    ("*", "DeleteOptions", "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
+]
+
+FIELD_RE = re.compile(r"^\s*(optional|repeated)\s+([\w.]+)\s+(\w+)\s*=\s*(\d+)\s*;")
+MAP_RE = re.compile(r"^\s*map<\s*(\w+)\s*,\s*([\w.]+)\s*>\s+(\w+)\s*=\s*(\d+)\s*;")
+
+
+def parse_proto(pkg, path):
+    msgs = {}
+    cur = None
+    for line in (ROOT / path / "generated.proto").read_text().splitlines():
+        line = line.split("//")[0]
+        m = re.match(r"^message (\w+) \{", line)
+        if m:
+            cur = pkg + "." + m.group(1)
+            msgs[cur] = []
+            continue
+        if line.startswith("}"):
+            cur = None
+            continue
+        if cur is None:
+            continue
+        m = MAP_RE.match(line)
+        if m:
+            k, v, name, num = m.groups()
+            assert k == "string", line
+            msgs[cur].append(dict(label="map", type=v, name=name, num=int(num)))
+            continue
+        m = FIELD_RE.match(line)
+        if m:
+            label, typ, name, num = m.groups()
+            msgs[cur].append(dict(label=label, type=typ, name=name, num=int(num)))
+        elif line.strip():
+            raise SystemExit(f"unparsed proto line in {cur}: {line!r}")
+    return msgs
+
+
+GO_FIELD_RE = re.compile(r"^\t(?:(\w+)\s+)?([\w.*\[\]]+)\s+`([^`]*)`")
+
+
+def parse_go(path):
+    """struct name -> {proto number: (go type, json name, omitempty, inline)}"""
+    structs = {}
+    slices = set()
+    cur = None
+    for line in (ROOT / path / "types.go").read_text().splitlines():
+        m = re.match(r"^type (\w+) \[\]string$", line)
+        if m:
+            slices.add(m.group(1))
+        m = re.match(r"^type (\w+) struct \{", line)
+        if m:
+            cur = m.group(1)
+            structs[cur] = {}
+            continue
+        if line.startswith("}"):
+            cur = None
+            continue
+        if cur is None:
+            continue
+        m = GO_FIELD_RE.match(line)
+        if not m:
+            continue
+        name, gotype, tags = m.groups()
+        pm = re.search(r'protobuf:"([^"]*)"', tags)
+        jm = re.search(r'json:"([^"]*)"', tags)
+        if not pm:
+            continue
+        parts = pm.group(1).split(",")
+        num = int(parts[1])
+        jparts = (jm.group(1) if jm else "").split(",")
+        jname = jparts[0]
+        inline = "inline" in jparts[1:] or (name is None and jname == "")
+        omitempty = "omitempty" in jparts[1:]
+        structs[cur][num] = (gotype, jname, omitempty, inline)
+    return structs, slices
+
+
+def qualify(pkg, typ):
+    typ = typ.lstrip(".")
+    if "." in typ:
+        return typ
+    return pkg + "." + typ
+
+
+def main():
+    protos = {}
+    gos = {}
+    slices = set()
+    for pkg, path in PACKAGES.items():
+        protos.update(parse_proto(pkg, path))
+        st, sl = parse_go(path)
+        for s, fields in st.items():
+            gos[pkg + "." + s] = fields
+        for s in sl:
+            slices.add(pkg + "." + s)
+
+    needed = []
+    seen = set()
+
+    def visit(full):
+        if full in SPECIAL or full in seen:
+            return
+        if full in slices:
+            return
+        seen.add(full)
+        if full not in protos:
+            raise SystemExit(f"missing message {full}")
+        pkg = full.rsplit(".", 1)[0]
+        for f in protos[full]:
+            t = qualify(pkg, f["type"]) if f["type"][0].isupper() or "." in f["type"] else None
+            if t:
+                visit(t)
+        needed.append(full)
+
+    for _, _, msg in KINDS:
+        visit(msg)
+
+    out = []
+    w = out.append
+    w("//! The generated schema table: see `schema.rs` for what each entry means.")
+    w("")
+    w("// @generated by core/tools/protobuf_schema_gen.py from kubernetes/api and")
+    w("// kubernetes/apimachinery v0.36.3")
+    w("// (generated.proto field numbers and types, types.go JSON tags). Do not edit by hand.")
+    w("")
+    w("use super::schema::{Field, Kind, Message, Presence, TopKind};")
+    w("")
+    scalar = {"string": "Kind::Str", "int32": "Kind::I32", "int64": "Kind::I64",
+              "bool": "Kind::Bool", "double": "Kind::F64", "bytes": "Kind::Bytes"}
+
+    def ident(full):
+        pkg, name = full.rsplit(".", 1)
+        short = pkg.replace("k8s.io.api.", "").replace("k8s.io.apimachinery.pkg.apis.", "")
+        short = short.replace(".", "_")
+        snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
+        snake = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", snake)
+        return (short + "_" + snake).upper()
+
+    def kind_of(pkg, typ):
+        if typ in scalar:
+            return scalar[typ]
+        full = qualify(pkg, typ)
+        if full in SPECIAL:
+            return "Kind::" + SPECIAL[full]
+        if full in slices:
+            return "Kind::StringList"
+        return f"Kind::Message(&{ident(full)})"
+
+    nfields = 0
+    for full in needed:
+        pkg = full.rsplit(".", 1)[0]
+        go = gos.get(full)
+        if go is None:
+            raise SystemExit(f"no Go struct for {full}")
+        w(f"pub(super) static {ident(full)}: Message = Message {{")
+        w(f'    name: "{full.rsplit(".", 1)[1]}",')
+        w("    fields: &[")
+        for f in sorted(protos[full], key=lambda f: f["num"]):
+            g = go.get(f["num"])
+            if g is None:
+                raise SystemExit(f"no Go field for {full} #{f['num']} {f['name']}")
+            gotype, jname, omitempty, inline = g
+            kind = kind_of(pkg, f["type"])
+            if f["label"] == "map":
+                kind = f"Kind::Map(&{kind})"
+            elif f["label"] == "repeated":
+                kind = f"Kind::Repeated(&{kind})"
+            if inline:
+                assert kind.startswith("Kind::Message("), (full, f)
+                kind = kind.replace("Kind::Message(", "Kind::Inline(", 1)
+                jname = ""
+            is_scalar = f["label"] == "optional" and f["type"] in scalar
+            pointer = gotype.startswith("*")
+            if is_scalar and omitempty and not pointer:
+                presence = "Presence::OmitZero"
+            else:
+                presence = "Presence::Keep"
+            w(f'        Field {{ number: {f["num"]}, json: "{jname}", kind: {kind}, presence: {presence} }},')
+            nfields += 1
+        w("    ],")
+        w("};")
+        w("")
+    w("pub(super) static TOP_KINDS: &[TopKind] = &[")
+    for av, k, msg in KINDS:
+        w(f'    TopKind {{ api_version: "{av}", kind: "{k}", message: &{ident(msg)} }},')
+    w("];")
+    print("\n".join(out))
+    print(f"messages={len(needed)} fields={nfields}", file=sys.stderr)
+
+
+main()

@@ -147,6 +147,30 @@ def parse_go(path):
     return structs, slices
 
 
+def presence_of(f, kind, gotype, omitempty, inline):
+    """How encoding/json treats the field when the decoded Go value is zero or nil."""
+    pointer = gotype.startswith("*")
+    container = f["label"] in ("map", "repeated")
+    plain_scalar = f["label"] == "optional" and f["type"] in SCALARS
+    if pointer:
+        return "Presence::Keep"
+    if inline:
+        return "Presence::ZeroIfAbsent"
+    if plain_scalar and f["type"] == "bytes":
+        # a nil []byte is null without omitempty; an empty one is "" (or omitted)
+        return "Presence::OmitZero" if omitempty else "Presence::NullIfAbsent"
+    if container:
+        # nil slice/map: omitted with omitempty, else written as null
+        return "Presence::Keep" if omitempty else "Presence::NullIfAbsent"
+    if plain_scalar:
+        return "Presence::OmitZero" if omitempty else "Presence::ZeroIfAbsent"
+    # a non-pointer struct: encoding/json never omits it, omitempty or not
+    return "Presence::ZeroIfAbsent"
+
+
+SCALARS = {"string", "int32", "int64", "bool", "double", "bytes"}
+
+
 def qualify(pkg, typ):
     typ = typ.lstrip(".")
     if "." in typ:
@@ -241,12 +265,7 @@ def main():
                 assert kind.startswith("Kind::Message("), (full, f)
                 kind = kind.replace("Kind::Message(", "Kind::Inline(", 1)
                 jname = ""
-            is_scalar = f["label"] == "optional" and f["type"] in scalar
-            pointer = gotype.startswith("*")
-            if is_scalar and omitempty and not pointer:
-                presence = "Presence::OmitZero"
-            else:
-                presence = "Presence::Keep"
+            presence = presence_of(f, kind, gotype, omitempty, inline)
             w(f'        Field {{ number: {f["num"]}, json: "{jname}", kind: {kind}, presence: {presence} }},')
             nfields += 1
         w("    ],")

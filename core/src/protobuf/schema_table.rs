@@ -9,10 +9,10 @@ use super::schema::{Field, Kind, Message, Presence, TopKind};
 pub(super) static META_V1_OWNER_REFERENCE: Message = Message {
     name: "OwnerReference",
     fields: &[
-        Field { number: 1, json: "kind", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 4, json: "uid", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 5, json: "apiVersion", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "kind", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 4, json: "uid", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 5, json: "apiVersion", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 6, json: "controller", kind: Kind::Bool, presence: Presence::Keep },
         Field { number: 7, json: "blockOwnerDeletion", kind: Kind::Bool, presence: Presence::Keep },
     ],
@@ -41,7 +41,7 @@ pub(super) static META_V1_OBJECT_META: Message = Message {
         Field { number: 5, json: "uid", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 6, json: "resourceVersion", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 7, json: "generation", kind: Kind::I64, presence: Presence::OmitZero },
-        Field { number: 8, json: "creationTimestamp", kind: Kind::Time, presence: Presence::Keep },
+        Field { number: 8, json: "creationTimestamp", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
         Field { number: 9, json: "deletionTimestamp", kind: Kind::Time, presence: Presence::Keep },
         Field { number: 10, json: "deletionGracePeriodSeconds", kind: Kind::I64, presence: Presence::Keep },
         Field { number: 11, json: "labels", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
@@ -55,7 +55,7 @@ pub(super) static META_V1_OBJECT_META: Message = Message {
 pub(super) static CORE_V1_CONFIG_MAP: Message = Message {
     name: "ConfigMap",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "data", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
         Field { number: 3, json: "binaryData", kind: Kind::Map(&Kind::Bytes), presence: Presence::Keep },
         Field { number: 4, json: "immutable", kind: Kind::Bool, presence: Presence::Keep },
@@ -65,7 +65,7 @@ pub(super) static CORE_V1_CONFIG_MAP: Message = Message {
 pub(super) static CORE_V1_SECRET: Message = Message {
     name: "Secret",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "data", kind: Kind::Map(&Kind::Bytes), presence: Presence::Keep },
         Field { number: 3, json: "type", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "stringData", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
@@ -83,9 +83,9 @@ pub(super) static CORE_V1_NAMESPACE_SPEC: Message = Message {
 pub(super) static CORE_V1_NAMESPACE_CONDITION: Message = Message {
     name: "NamespaceCondition",
     fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::Keep },
+        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
         Field { number: 5, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
     ],
@@ -102,9 +102,9 @@ pub(super) static CORE_V1_NAMESPACE_STATUS: Message = Message {
 pub(super) static CORE_V1_NAMESPACE: Message = Message {
     name: "Namespace",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_NAMESPACE_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_NAMESPACE_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_NAMESPACE_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_NAMESPACE_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -131,7 +131,7 @@ pub(super) static CORE_V1_LOCAL_OBJECT_REFERENCE: Message = Message {
 pub(super) static CORE_V1_SERVICE_ACCOUNT: Message = Message {
     name: "ServiceAccount",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "secrets", kind: Kind::Repeated(&Kind::Message(&CORE_V1_OBJECT_REFERENCE)), presence: Presence::Keep },
         Field { number: 3, json: "imagePullSecrets", kind: Kind::Repeated(&Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Presence::Keep },
         Field { number: 4, json: "automountServiceAccountToken", kind: Kind::Bool, presence: Presence::Keep },
@@ -143,8 +143,8 @@ pub(super) static CORE_V1_SERVICE_PORT: Message = Message {
     fields: &[
         Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 2, json: "protocol", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "port", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 4, json: "targetPort", kind: Kind::IntOrString, presence: Presence::Keep },
+        Field { number: 3, json: "port", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
+        Field { number: 4, json: "targetPort", kind: Kind::IntOrString, presence: Presence::ZeroIfAbsent },
         Field { number: 5, json: "nodePort", kind: Kind::I32, presence: Presence::OmitZero },
         Field { number: 6, json: "appProtocol", kind: Kind::Str, presence: Presence::Keep },
     ],
@@ -193,8 +193,8 @@ pub(super) static CORE_V1_SERVICE_SPEC: Message = Message {
 pub(super) static CORE_V1_PORT_STATUS: Message = Message {
     name: "PortStatus",
     fields: &[
-        Field { number: 1, json: "port", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 2, json: "protocol", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "port", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "protocol", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "error", kind: Kind::Str, presence: Presence::Keep },
     ],
 };
@@ -219,19 +219,19 @@ pub(super) static CORE_V1_LOAD_BALANCER_STATUS: Message = Message {
 pub(super) static META_V1_CONDITION: Message = Message {
     name: "Condition",
     fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "observedGeneration", kind: Kind::I64, presence: Presence::OmitZero },
-        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 5, json: "reason", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
+        Field { number: 5, json: "reason", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_SERVICE_STATUS: Message = Message {
     name: "ServiceStatus",
     fields: &[
-        Field { number: 1, json: "loadBalancer", kind: Kind::Message(&CORE_V1_LOAD_BALANCER_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "loadBalancer", kind: Kind::Message(&CORE_V1_LOAD_BALANCER_STATUS), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "conditions", kind: Kind::Repeated(&Kind::Message(&META_V1_CONDITION)), presence: Presence::Keep },
     ],
 };
@@ -239,17 +239,17 @@ pub(super) static CORE_V1_SERVICE_STATUS: Message = Message {
 pub(super) static CORE_V1_SERVICE: Message = Message {
     name: "Service",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_SERVICE_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_SERVICE_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_SERVICE_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_SERVICE_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT: Message = Message {
     name: "ScopedResourceSelectorRequirement",
     fields: &[
-        Field { number: 1, json: "scopeName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "scopeName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
     ],
 };
@@ -281,16 +281,16 @@ pub(super) static CORE_V1_RESOURCE_QUOTA_STATUS: Message = Message {
 pub(super) static CORE_V1_RESOURCE_QUOTA: Message = Message {
     name: "ResourceQuota",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_RESOURCE_QUOTA_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_RESOURCE_QUOTA_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_RESOURCE_QUOTA_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_RESOURCE_QUOTA_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_HOST_PATH_VOLUME_SOURCE: Message = Message {
     name: "HostPathVolumeSource",
     fields: &[
-        Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "type", kind: Kind::Str, presence: Presence::Keep },
     ],
 };
@@ -306,7 +306,7 @@ pub(super) static CORE_V1_EMPTY_DIR_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_GCE_PERSISTENT_DISK_VOLUME_SOURCE: Message = Message {
     name: "GCEPersistentDiskVolumeSource",
     fields: &[
-        Field { number: 1, json: "pdName", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "pdName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "partition", kind: Kind::I32, presence: Presence::OmitZero },
         Field { number: 4, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
@@ -316,7 +316,7 @@ pub(super) static CORE_V1_GCE_PERSISTENT_DISK_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE: Message = Message {
     name: "AWSElasticBlockStoreVolumeSource",
     fields: &[
-        Field { number: 1, json: "volumeID", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "volumeID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "partition", kind: Kind::I32, presence: Presence::OmitZero },
         Field { number: 4, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
@@ -326,7 +326,7 @@ pub(super) static CORE_V1_AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE: Message = Messa
 pub(super) static CORE_V1_GIT_REPO_VOLUME_SOURCE: Message = Message {
     name: "GitRepoVolumeSource",
     fields: &[
-        Field { number: 1, json: "repository", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "repository", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "revision", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "directory", kind: Kind::Str, presence: Presence::OmitZero },
     ],
@@ -335,8 +335,8 @@ pub(super) static CORE_V1_GIT_REPO_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_KEY_TO_PATH: Message = Message {
     name: "KeyToPath",
     fields: &[
-        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "mode", kind: Kind::I32, presence: Presence::Keep },
     ],
 };
@@ -354,8 +354,8 @@ pub(super) static CORE_V1_SECRET_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_NFS_VOLUME_SOURCE: Message = Message {
     name: "NFSVolumeSource",
     fields: &[
-        Field { number: 1, json: "server", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "server", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
     ],
 };
@@ -363,9 +363,9 @@ pub(super) static CORE_V1_NFS_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_ISCSI_VOLUME_SOURCE: Message = Message {
     name: "ISCSIVolumeSource",
     fields: &[
-        Field { number: 1, json: "targetPortal", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "iqn", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "lun", kind: Kind::I32, presence: Presence::Keep },
+        Field { number: 1, json: "targetPortal", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "iqn", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "lun", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
         Field { number: 4, json: "iscsiInterface", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 5, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 6, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
@@ -380,8 +380,8 @@ pub(super) static CORE_V1_ISCSI_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_GLUSTERFS_VOLUME_SOURCE: Message = Message {
     name: "GlusterfsVolumeSource",
     fields: &[
-        Field { number: 1, json: "endpoints", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "endpoints", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
     ],
 };
@@ -389,7 +389,7 @@ pub(super) static CORE_V1_GLUSTERFS_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE: Message = Message {
     name: "PersistentVolumeClaimVolumeSource",
     fields: &[
-        Field { number: 1, json: "claimName", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "claimName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
     ],
 };
@@ -397,8 +397,8 @@ pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE: Message = Messa
 pub(super) static CORE_V1_RBD_VOLUME_SOURCE: Message = Message {
     name: "RBDVolumeSource",
     fields: &[
-        Field { number: 1, json: "monitors", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 2, json: "image", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "monitors", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
+        Field { number: 2, json: "image", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "pool", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 5, json: "user", kind: Kind::Str, presence: Presence::OmitZero },
@@ -411,7 +411,7 @@ pub(super) static CORE_V1_RBD_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_FLEX_VOLUME_SOURCE: Message = Message {
     name: "FlexVolumeSource",
     fields: &[
-        Field { number: 1, json: "driver", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "driver", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "secretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
         Field { number: 4, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
@@ -422,7 +422,7 @@ pub(super) static CORE_V1_FLEX_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_CINDER_VOLUME_SOURCE: Message = Message {
     name: "CinderVolumeSource",
     fields: &[
-        Field { number: 1, json: "volumeID", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "volumeID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
         Field { number: 4, json: "secretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
@@ -432,7 +432,7 @@ pub(super) static CORE_V1_CINDER_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_CEPH_FS_VOLUME_SOURCE: Message = Message {
     name: "CephFSVolumeSource",
     fields: &[
-        Field { number: 1, json: "monitors", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
+        Field { number: 1, json: "monitors", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
         Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "user", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "secretFile", kind: Kind::Str, presence: Presence::OmitZero },
@@ -453,7 +453,7 @@ pub(super) static CORE_V1_OBJECT_FIELD_SELECTOR: Message = Message {
     name: "ObjectFieldSelector",
     fields: &[
         Field { number: 1, json: "apiVersion", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "fieldPath", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 2, json: "fieldPath", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -461,15 +461,15 @@ pub(super) static CORE_V1_RESOURCE_FIELD_SELECTOR: Message = Message {
     name: "ResourceFieldSelector",
     fields: &[
         Field { number: 1, json: "containerName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "resource", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "divisor", kind: Kind::Quantity, presence: Presence::Keep },
+        Field { number: 2, json: "resource", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "divisor", kind: Kind::Quantity, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_DOWNWARD_API_VOLUME_FILE: Message = Message {
     name: "DownwardAPIVolumeFile",
     fields: &[
-        Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "fieldRef", kind: Kind::Message(&CORE_V1_OBJECT_FIELD_SELECTOR), presence: Presence::Keep },
         Field { number: 3, json: "resourceFieldRef", kind: Kind::Message(&CORE_V1_RESOURCE_FIELD_SELECTOR), presence: Presence::Keep },
         Field { number: 4, json: "mode", kind: Kind::I32, presence: Presence::Keep },
@@ -498,8 +498,8 @@ pub(super) static CORE_V1_FC_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_AZURE_FILE_VOLUME_SOURCE: Message = Message {
     name: "AzureFileVolumeSource",
     fields: &[
-        Field { number: 1, json: "secretName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "shareName", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "secretName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "shareName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
     ],
 };
@@ -507,7 +507,7 @@ pub(super) static CORE_V1_AZURE_FILE_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_CONFIG_MAP_VOLUME_SOURCE: Message = Message {
     name: "ConfigMapVolumeSource",
     fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
+        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "items", kind: Kind::Repeated(&Kind::Message(&CORE_V1_KEY_TO_PATH)), presence: Presence::Keep },
         Field { number: 3, json: "defaultMode", kind: Kind::I32, presence: Presence::Keep },
         Field { number: 4, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
@@ -517,7 +517,7 @@ pub(super) static CORE_V1_CONFIG_MAP_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE: Message = Message {
     name: "VsphereVirtualDiskVolumeSource",
     fields: &[
-        Field { number: 1, json: "volumePath", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "volumePath", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "storagePolicyName", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "storagePolicyID", kind: Kind::Str, presence: Presence::OmitZero },
@@ -527,8 +527,8 @@ pub(super) static CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE: Message = Message 
 pub(super) static CORE_V1_QUOBYTE_VOLUME_SOURCE: Message = Message {
     name: "QuobyteVolumeSource",
     fields: &[
-        Field { number: 1, json: "registry", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "volume", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "registry", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "volume", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
         Field { number: 4, json: "user", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 5, json: "group", kind: Kind::Str, presence: Presence::OmitZero },
@@ -539,8 +539,8 @@ pub(super) static CORE_V1_QUOBYTE_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_AZURE_DISK_VOLUME_SOURCE: Message = Message {
     name: "AzureDiskVolumeSource",
     fields: &[
-        Field { number: 1, json: "diskName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "diskURI", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "diskName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "diskURI", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "cachingMode", kind: Kind::Str, presence: Presence::Keep },
         Field { number: 4, json: "fsType", kind: Kind::Str, presence: Presence::Keep },
         Field { number: 5, json: "readOnly", kind: Kind::Bool, presence: Presence::Keep },
@@ -551,7 +551,7 @@ pub(super) static CORE_V1_AZURE_DISK_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE: Message = Message {
     name: "PhotonPersistentDiskVolumeSource",
     fields: &[
-        Field { number: 1, json: "pdID", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "pdID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
     ],
 };
@@ -559,7 +559,7 @@ pub(super) static CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE: Message = Messag
 pub(super) static CORE_V1_SECRET_PROJECTION: Message = Message {
     name: "SecretProjection",
     fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
+        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "items", kind: Kind::Repeated(&Kind::Message(&CORE_V1_KEY_TO_PATH)), presence: Presence::Keep },
         Field { number: 4, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
     ],
@@ -575,7 +575,7 @@ pub(super) static CORE_V1_DOWNWARD_API_PROJECTION: Message = Message {
 pub(super) static CORE_V1_CONFIG_MAP_PROJECTION: Message = Message {
     name: "ConfigMapProjection",
     fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
+        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "items", kind: Kind::Repeated(&Kind::Message(&CORE_V1_KEY_TO_PATH)), presence: Presence::Keep },
         Field { number: 4, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
     ],
@@ -586,15 +586,15 @@ pub(super) static CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION: Message = Message {
     fields: &[
         Field { number: 1, json: "audience", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 2, json: "expirationSeconds", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 3, json: "path", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 3, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static META_V1_LABEL_SELECTOR_REQUIREMENT: Message = Message {
     name: "LabelSelectorRequirement",
     fields: &[
-        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
     ],
 };
@@ -613,7 +613,7 @@ pub(super) static CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION: Message = Message {
         Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
         Field { number: 2, json: "signerName", kind: Kind::Str, presence: Presence::Keep },
         Field { number: 3, json: "labelSelector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
-        Field { number: 4, json: "path", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 4, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 5, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
     ],
 };
@@ -646,7 +646,7 @@ pub(super) static CORE_V1_VOLUME_PROJECTION: Message = Message {
 pub(super) static CORE_V1_PROJECTED_VOLUME_SOURCE: Message = Message {
     name: "ProjectedVolumeSource",
     fields: &[
-        Field { number: 1, json: "sources", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME_PROJECTION)), presence: Presence::Keep },
+        Field { number: 1, json: "sources", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME_PROJECTION)), presence: Presence::NullIfAbsent },
         Field { number: 2, json: "defaultMode", kind: Kind::I32, presence: Presence::Keep },
     ],
 };
@@ -654,7 +654,7 @@ pub(super) static CORE_V1_PROJECTED_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_PORTWORX_VOLUME_SOURCE: Message = Message {
     name: "PortworxVolumeSource",
     fields: &[
-        Field { number: 1, json: "volumeID", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "volumeID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
     ],
@@ -663,8 +663,8 @@ pub(super) static CORE_V1_PORTWORX_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_SCALE_IO_VOLUME_SOURCE: Message = Message {
     name: "ScaleIOVolumeSource",
     fields: &[
-        Field { number: 1, json: "gateway", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "system", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "gateway", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "system", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "secretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
         Field { number: 4, json: "sslEnabled", kind: Kind::Bool, presence: Presence::OmitZero },
         Field { number: 5, json: "protectionDomain", kind: Kind::Str, presence: Presence::OmitZero },
@@ -690,7 +690,7 @@ pub(super) static CORE_V1_STORAGE_OS_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_CSI_VOLUME_SOURCE: Message = Message {
     name: "CSIVolumeSource",
     fields: &[
-        Field { number: 1, json: "driver", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "driver", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "readOnly", kind: Kind::Bool, presence: Presence::Keep },
         Field { number: 3, json: "fsType", kind: Kind::Str, presence: Presence::Keep },
         Field { number: 4, json: "volumeAttributes", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
@@ -710,8 +710,8 @@ pub(super) static CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE: Message = Message {
     name: "TypedLocalObjectReference",
     fields: &[
         Field { number: 1, json: "apiGroup", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "kind", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 2, json: "kind", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -719,8 +719,8 @@ pub(super) static CORE_V1_TYPED_OBJECT_REFERENCE: Message = Message {
     name: "TypedObjectReference",
     fields: &[
         Field { number: 1, json: "apiGroup", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "kind", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 2, json: "kind", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 4, json: "namespace", kind: Kind::Str, presence: Presence::Keep },
     ],
 };
@@ -729,7 +729,7 @@ pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC: Message = Message {
     name: "PersistentVolumeClaimSpec",
     fields: &[
         Field { number: 1, json: "accessModes", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 2, json: "resources", kind: Kind::Message(&CORE_V1_VOLUME_RESOURCE_REQUIREMENTS), presence: Presence::Keep },
+        Field { number: 2, json: "resources", kind: Kind::Message(&CORE_V1_VOLUME_RESOURCE_REQUIREMENTS), presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "volumeName", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "selector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
         Field { number: 5, json: "storageClassName", kind: Kind::Str, presence: Presence::Keep },
@@ -743,8 +743,8 @@ pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC: Message = Message {
 pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE: Message = Message {
     name: "PersistentVolumeClaimTemplate",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -802,8 +802,8 @@ pub(super) static CORE_V1_VOLUME_SOURCE: Message = Message {
 pub(super) static CORE_V1_VOLUME: Message = Message {
     name: "Volume",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "", kind: Kind::Inline(&CORE_V1_VOLUME_SOURCE), presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "", kind: Kind::Inline(&CORE_V1_VOLUME_SOURCE), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -812,7 +812,7 @@ pub(super) static CORE_V1_CONTAINER_PORT: Message = Message {
     fields: &[
         Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 2, json: "hostPort", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 3, json: "containerPort", kind: Kind::I32, presence: Presence::Keep },
+        Field { number: 3, json: "containerPort", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
         Field { number: 4, json: "protocol", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 5, json: "hostIP", kind: Kind::Str, presence: Presence::OmitZero },
     ],
@@ -821,7 +821,7 @@ pub(super) static CORE_V1_CONTAINER_PORT: Message = Message {
 pub(super) static CORE_V1_CONFIG_MAP_ENV_SOURCE: Message = Message {
     name: "ConfigMapEnvSource",
     fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
+        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
     ],
 };
@@ -829,7 +829,7 @@ pub(super) static CORE_V1_CONFIG_MAP_ENV_SOURCE: Message = Message {
 pub(super) static CORE_V1_SECRET_ENV_SOURCE: Message = Message {
     name: "SecretEnvSource",
     fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
+        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
     ],
 };
@@ -846,8 +846,8 @@ pub(super) static CORE_V1_ENV_FROM_SOURCE: Message = Message {
 pub(super) static CORE_V1_CONFIG_MAP_KEY_SELECTOR: Message = Message {
     name: "ConfigMapKeySelector",
     fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 2, json: "key", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
     ],
 };
@@ -855,8 +855,8 @@ pub(super) static CORE_V1_CONFIG_MAP_KEY_SELECTOR: Message = Message {
 pub(super) static CORE_V1_SECRET_KEY_SELECTOR: Message = Message {
     name: "SecretKeySelector",
     fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 2, json: "key", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
     ],
 };
@@ -864,9 +864,9 @@ pub(super) static CORE_V1_SECRET_KEY_SELECTOR: Message = Message {
 pub(super) static CORE_V1_FILE_KEY_SELECTOR: Message = Message {
     name: "FileKeySelector",
     fields: &[
-        Field { number: 1, json: "volumeName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "key", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "volumeName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 4, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
     ],
 };
@@ -885,7 +885,7 @@ pub(super) static CORE_V1_ENV_VAR_SOURCE: Message = Message {
 pub(super) static CORE_V1_ENV_VAR: Message = Message {
     name: "EnvVar",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "value", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "valueFrom", kind: Kind::Message(&CORE_V1_ENV_VAR_SOURCE), presence: Presence::Keep },
     ],
@@ -894,7 +894,7 @@ pub(super) static CORE_V1_ENV_VAR: Message = Message {
 pub(super) static CORE_V1_RESOURCE_CLAIM: Message = Message {
     name: "ResourceClaim",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "request", kind: Kind::Str, presence: Presence::OmitZero },
     ],
 };
@@ -911,8 +911,8 @@ pub(super) static CORE_V1_RESOURCE_REQUIREMENTS: Message = Message {
 pub(super) static CORE_V1_CONTAINER_RESIZE_POLICY: Message = Message {
     name: "ContainerResizePolicy",
     fields: &[
-        Field { number: 1, json: "resourceName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "restartPolicy", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "resourceName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "restartPolicy", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -935,9 +935,9 @@ pub(super) static CORE_V1_CONTAINER_RESTART_RULE: Message = Message {
 pub(super) static CORE_V1_VOLUME_MOUNT: Message = Message {
     name: "VolumeMount",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 3, json: "mountPath", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 3, json: "mountPath", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 4, json: "subPath", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 5, json: "mountPropagation", kind: Kind::Str, presence: Presence::Keep },
         Field { number: 6, json: "subPathExpr", kind: Kind::Str, presence: Presence::OmitZero },
@@ -948,8 +948,8 @@ pub(super) static CORE_V1_VOLUME_MOUNT: Message = Message {
 pub(super) static CORE_V1_VOLUME_DEVICE: Message = Message {
     name: "VolumeDevice",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "devicePath", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "devicePath", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -963,8 +963,8 @@ pub(super) static CORE_V1_EXEC_ACTION: Message = Message {
 pub(super) static CORE_V1_HTTP_HEADER: Message = Message {
     name: "HTTPHeader",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "value", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "value", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -972,7 +972,7 @@ pub(super) static CORE_V1_HTTP_GET_ACTION: Message = Message {
     name: "HTTPGetAction",
     fields: &[
         Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "port", kind: Kind::IntOrString, presence: Presence::Keep },
+        Field { number: 2, json: "port", kind: Kind::IntOrString, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "host", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "scheme", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 5, json: "httpHeaders", kind: Kind::Repeated(&Kind::Message(&CORE_V1_HTTP_HEADER)), presence: Presence::Keep },
@@ -982,7 +982,7 @@ pub(super) static CORE_V1_HTTP_GET_ACTION: Message = Message {
 pub(super) static CORE_V1_TCP_SOCKET_ACTION: Message = Message {
     name: "TCPSocketAction",
     fields: &[
-        Field { number: 1, json: "port", kind: Kind::IntOrString, presence: Presence::Keep },
+        Field { number: 1, json: "port", kind: Kind::IntOrString, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "host", kind: Kind::Str, presence: Presence::OmitZero },
     ],
 };
@@ -990,7 +990,7 @@ pub(super) static CORE_V1_TCP_SOCKET_ACTION: Message = Message {
 pub(super) static CORE_V1_GRPC_ACTION: Message = Message {
     name: "GRPCAction",
     fields: &[
-        Field { number: 1, json: "port", kind: Kind::I32, presence: Presence::Keep },
+        Field { number: 1, json: "port", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "service", kind: Kind::Str, presence: Presence::Keep },
     ],
 };
@@ -1008,7 +1008,7 @@ pub(super) static CORE_V1_PROBE_HANDLER: Message = Message {
 pub(super) static CORE_V1_PROBE: Message = Message {
     name: "Probe",
     fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_PROBE_HANDLER), presence: Presence::Keep },
+        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_PROBE_HANDLER), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "initialDelaySeconds", kind: Kind::I32, presence: Presence::OmitZero },
         Field { number: 3, json: "timeoutSeconds", kind: Kind::I32, presence: Presence::OmitZero },
         Field { number: 4, json: "periodSeconds", kind: Kind::I32, presence: Presence::OmitZero },
@@ -1021,7 +1021,7 @@ pub(super) static CORE_V1_PROBE: Message = Message {
 pub(super) static CORE_V1_SLEEP_ACTION: Message = Message {
     name: "SleepAction",
     fields: &[
-        Field { number: 1, json: "seconds", kind: Kind::I64, presence: Presence::Keep },
+        Field { number: 1, json: "seconds", kind: Kind::I64, presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -1075,7 +1075,7 @@ pub(super) static CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS: Message = Message {
 pub(super) static CORE_V1_SECCOMP_PROFILE: Message = Message {
     name: "SeccompProfile",
     fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "localhostProfile", kind: Kind::Str, presence: Presence::Keep },
     ],
 };
@@ -1083,7 +1083,7 @@ pub(super) static CORE_V1_SECCOMP_PROFILE: Message = Message {
 pub(super) static CORE_V1_APP_ARMOR_PROFILE: Message = Message {
     name: "AppArmorProfile",
     fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "localhostProfile", kind: Kind::Str, presence: Presence::Keep },
     ],
 };
@@ -1109,14 +1109,14 @@ pub(super) static CORE_V1_SECURITY_CONTEXT: Message = Message {
 pub(super) static CORE_V1_CONTAINER: Message = Message {
     name: "Container",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "image", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "command", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
         Field { number: 4, json: "args", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
         Field { number: 5, json: "workingDir", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 6, json: "ports", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_PORT)), presence: Presence::Keep },
         Field { number: 7, json: "env", kind: Kind::Repeated(&Kind::Message(&CORE_V1_ENV_VAR)), presence: Presence::Keep },
-        Field { number: 8, json: "resources", kind: Kind::Message(&CORE_V1_RESOURCE_REQUIREMENTS), presence: Presence::Keep },
+        Field { number: 8, json: "resources", kind: Kind::Message(&CORE_V1_RESOURCE_REQUIREMENTS), presence: Presence::ZeroIfAbsent },
         Field { number: 9, json: "volumeMounts", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME_MOUNT)), presence: Presence::Keep },
         Field { number: 10, json: "livenessProbe", kind: Kind::Message(&CORE_V1_PROBE), presence: Presence::Keep },
         Field { number: 11, json: "readinessProbe", kind: Kind::Message(&CORE_V1_PROBE), presence: Presence::Keep },
@@ -1140,14 +1140,14 @@ pub(super) static CORE_V1_CONTAINER: Message = Message {
 pub(super) static CORE_V1_EPHEMERAL_CONTAINER_COMMON: Message = Message {
     name: "EphemeralContainerCommon",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "image", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "command", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
         Field { number: 4, json: "args", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
         Field { number: 5, json: "workingDir", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 6, json: "ports", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_PORT)), presence: Presence::Keep },
         Field { number: 7, json: "env", kind: Kind::Repeated(&Kind::Message(&CORE_V1_ENV_VAR)), presence: Presence::Keep },
-        Field { number: 8, json: "resources", kind: Kind::Message(&CORE_V1_RESOURCE_REQUIREMENTS), presence: Presence::Keep },
+        Field { number: 8, json: "resources", kind: Kind::Message(&CORE_V1_RESOURCE_REQUIREMENTS), presence: Presence::ZeroIfAbsent },
         Field { number: 9, json: "volumeMounts", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME_MOUNT)), presence: Presence::Keep },
         Field { number: 10, json: "livenessProbe", kind: Kind::Message(&CORE_V1_PROBE), presence: Presence::Keep },
         Field { number: 11, json: "readinessProbe", kind: Kind::Message(&CORE_V1_PROBE), presence: Presence::Keep },
@@ -1171,7 +1171,7 @@ pub(super) static CORE_V1_EPHEMERAL_CONTAINER_COMMON: Message = Message {
 pub(super) static CORE_V1_EPHEMERAL_CONTAINER: Message = Message {
     name: "EphemeralContainer",
     fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_EPHEMERAL_CONTAINER_COMMON), presence: Presence::Keep },
+        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_EPHEMERAL_CONTAINER_COMMON), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "targetContainerName", kind: Kind::Str, presence: Presence::OmitZero },
     ],
 };
@@ -1179,8 +1179,8 @@ pub(super) static CORE_V1_EPHEMERAL_CONTAINER: Message = Message {
 pub(super) static CORE_V1_SYSCTL: Message = Message {
     name: "Sysctl",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "value", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "value", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -1206,8 +1206,8 @@ pub(super) static CORE_V1_POD_SECURITY_CONTEXT: Message = Message {
 pub(super) static CORE_V1_NODE_SELECTOR_REQUIREMENT: Message = Message {
     name: "NodeSelectorRequirement",
     fields: &[
-        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
     ],
 };
@@ -1223,15 +1223,15 @@ pub(super) static CORE_V1_NODE_SELECTOR_TERM: Message = Message {
 pub(super) static CORE_V1_NODE_SELECTOR: Message = Message {
     name: "NodeSelector",
     fields: &[
-        Field { number: 1, json: "nodeSelectorTerms", kind: Kind::Repeated(&Kind::Message(&CORE_V1_NODE_SELECTOR_TERM)), presence: Presence::Keep },
+        Field { number: 1, json: "nodeSelectorTerms", kind: Kind::Repeated(&Kind::Message(&CORE_V1_NODE_SELECTOR_TERM)), presence: Presence::NullIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_PREFERRED_SCHEDULING_TERM: Message = Message {
     name: "PreferredSchedulingTerm",
     fields: &[
-        Field { number: 1, json: "weight", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 2, json: "preference", kind: Kind::Message(&CORE_V1_NODE_SELECTOR_TERM), presence: Presence::Keep },
+        Field { number: 1, json: "weight", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "preference", kind: Kind::Message(&CORE_V1_NODE_SELECTOR_TERM), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -1248,7 +1248,7 @@ pub(super) static CORE_V1_POD_AFFINITY_TERM: Message = Message {
     fields: &[
         Field { number: 1, json: "labelSelector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
         Field { number: 2, json: "namespaces", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 3, json: "topologyKey", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 3, json: "topologyKey", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 4, json: "namespaceSelector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
         Field { number: 5, json: "matchLabelKeys", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
         Field { number: 6, json: "mismatchLabelKeys", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
@@ -1258,8 +1258,8 @@ pub(super) static CORE_V1_POD_AFFINITY_TERM: Message = Message {
 pub(super) static CORE_V1_WEIGHTED_POD_AFFINITY_TERM: Message = Message {
     name: "WeightedPodAffinityTerm",
     fields: &[
-        Field { number: 1, json: "weight", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 2, json: "podAffinityTerm", kind: Kind::Message(&CORE_V1_POD_AFFINITY_TERM), presence: Presence::Keep },
+        Field { number: 1, json: "weight", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "podAffinityTerm", kind: Kind::Message(&CORE_V1_POD_AFFINITY_TERM), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -1302,7 +1302,7 @@ pub(super) static CORE_V1_TOLERATION: Message = Message {
 pub(super) static CORE_V1_HOST_ALIAS: Message = Message {
     name: "HostAlias",
     fields: &[
-        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "hostnames", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
     ],
 };
@@ -1327,16 +1327,16 @@ pub(super) static CORE_V1_POD_DNS_CONFIG: Message = Message {
 pub(super) static CORE_V1_POD_READINESS_GATE: Message = Message {
     name: "PodReadinessGate",
     fields: &[
-        Field { number: 1, json: "conditionType", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "conditionType", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT: Message = Message {
     name: "TopologySpreadConstraint",
     fields: &[
-        Field { number: 1, json: "maxSkew", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 2, json: "topologyKey", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "whenUnsatisfiable", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "maxSkew", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "topologyKey", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "whenUnsatisfiable", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 4, json: "labelSelector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
         Field { number: 5, json: "minDomains", kind: Kind::I32, presence: Presence::Keep },
         Field { number: 6, json: "nodeAffinityPolicy", kind: Kind::Str, presence: Presence::Keep },
@@ -1348,21 +1348,21 @@ pub(super) static CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT: Message = Message {
 pub(super) static CORE_V1_POD_OS: Message = Message {
     name: "PodOS",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_POD_SCHEDULING_GATE: Message = Message {
     name: "PodSchedulingGate",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_POD_RESOURCE_CLAIM: Message = Message {
     name: "PodResourceClaim",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "resourceClaimName", kind: Kind::Str, presence: Presence::Keep },
         Field { number: 4, json: "resourceClaimTemplateName", kind: Kind::Str, presence: Presence::Keep },
     ],
@@ -1379,7 +1379,7 @@ pub(super) static CORE_V1_POD_SPEC: Message = Message {
     name: "PodSpec",
     fields: &[
         Field { number: 1, json: "volumes", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME)), presence: Presence::Keep },
-        Field { number: 2, json: "containers", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER)), presence: Presence::Keep },
+        Field { number: 2, json: "containers", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER)), presence: Presence::NullIfAbsent },
         Field { number: 3, json: "restartPolicy", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "terminationGracePeriodSeconds", kind: Kind::I64, presence: Presence::Keep },
         Field { number: 5, json: "activeDeadlineSeconds", kind: Kind::I64, presence: Presence::Keep },
@@ -1426,10 +1426,10 @@ pub(super) static CORE_V1_POD_SPEC: Message = Message {
 pub(super) static CORE_V1_POD_CONDITION: Message = Message {
     name: "PodCondition",
     fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "lastProbeTime", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::Keep },
+        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "lastProbeTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
+        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
         Field { number: 5, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 7, json: "observedGeneration", kind: Kind::I64, presence: Presence::OmitZero },
@@ -1439,14 +1439,14 @@ pub(super) static CORE_V1_POD_CONDITION: Message = Message {
 pub(super) static CORE_V1_HOST_IP: Message = Message {
     name: "HostIP",
     fields: &[
-        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_POD_IP: Message = Message {
     name: "PodIP",
     fields: &[
-        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -1461,19 +1461,19 @@ pub(super) static CORE_V1_CONTAINER_STATE_WAITING: Message = Message {
 pub(super) static CORE_V1_CONTAINER_STATE_RUNNING: Message = Message {
     name: "ContainerStateRunning",
     fields: &[
-        Field { number: 1, json: "startedAt", kind: Kind::Time, presence: Presence::Keep },
+        Field { number: 1, json: "startedAt", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_CONTAINER_STATE_TERMINATED: Message = Message {
     name: "ContainerStateTerminated",
     fields: &[
-        Field { number: 1, json: "exitCode", kind: Kind::I32, presence: Presence::Keep },
+        Field { number: 1, json: "exitCode", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "signal", kind: Kind::I32, presence: Presence::OmitZero },
         Field { number: 3, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "startedAt", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 6, json: "finishedAt", kind: Kind::Time, presence: Presence::Keep },
+        Field { number: 5, json: "startedAt", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
+        Field { number: 6, json: "finishedAt", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
         Field { number: 7, json: "containerID", kind: Kind::Str, presence: Presence::OmitZero },
     ],
 };
@@ -1504,8 +1504,8 @@ pub(super) static CORE_V1_VOLUME_STATUS: Message = Message {
 pub(super) static CORE_V1_VOLUME_MOUNT_STATUS: Message = Message {
     name: "VolumeMountStatus",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "mountPath", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "mountPath", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
         Field { number: 4, json: "recursiveReadOnly", kind: Kind::Str, presence: Presence::Keep },
         Field { number: 5, json: "volumeStatus", kind: Kind::Message(&CORE_V1_VOLUME_STATUS), presence: Presence::Keep },
@@ -1515,8 +1515,8 @@ pub(super) static CORE_V1_VOLUME_MOUNT_STATUS: Message = Message {
 pub(super) static CORE_V1_LINUX_CONTAINER_USER: Message = Message {
     name: "LinuxContainerUser",
     fields: &[
-        Field { number: 1, json: "uid", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 2, json: "gid", kind: Kind::I64, presence: Presence::Keep },
+        Field { number: 1, json: "uid", kind: Kind::I64, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "gid", kind: Kind::I64, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "supplementalGroups", kind: Kind::Repeated(&Kind::I64), presence: Presence::Keep },
     ],
 };
@@ -1531,7 +1531,7 @@ pub(super) static CORE_V1_CONTAINER_USER: Message = Message {
 pub(super) static CORE_V1_RESOURCE_HEALTH: Message = Message {
     name: "ResourceHealth",
     fields: &[
-        Field { number: 1, json: "resourceID", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "resourceID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "health", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::Keep },
     ],
@@ -1540,7 +1540,7 @@ pub(super) static CORE_V1_RESOURCE_HEALTH: Message = Message {
 pub(super) static CORE_V1_RESOURCE_STATUS: Message = Message {
     name: "ResourceStatus",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "resources", kind: Kind::Repeated(&Kind::Message(&CORE_V1_RESOURCE_HEALTH)), presence: Presence::Keep },
     ],
 };
@@ -1548,13 +1548,13 @@ pub(super) static CORE_V1_RESOURCE_STATUS: Message = Message {
 pub(super) static CORE_V1_CONTAINER_STATUS: Message = Message {
     name: "ContainerStatus",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "state", kind: Kind::Message(&CORE_V1_CONTAINER_STATE), presence: Presence::Keep },
-        Field { number: 3, json: "lastState", kind: Kind::Message(&CORE_V1_CONTAINER_STATE), presence: Presence::Keep },
-        Field { number: 4, json: "ready", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 5, json: "restartCount", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 6, json: "image", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 7, json: "imageID", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "state", kind: Kind::Message(&CORE_V1_CONTAINER_STATE), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "lastState", kind: Kind::Message(&CORE_V1_CONTAINER_STATE), presence: Presence::ZeroIfAbsent },
+        Field { number: 4, json: "ready", kind: Kind::Bool, presence: Presence::ZeroIfAbsent },
+        Field { number: 5, json: "restartCount", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
+        Field { number: 6, json: "image", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 7, json: "imageID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 8, json: "containerID", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 9, json: "started", kind: Kind::Bool, presence: Presence::Keep },
         Field { number: 10, json: "allocatedResources", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
@@ -1569,7 +1569,7 @@ pub(super) static CORE_V1_CONTAINER_STATUS: Message = Message {
 pub(super) static CORE_V1_POD_RESOURCE_CLAIM_STATUS: Message = Message {
     name: "PodResourceClaimStatus",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "resourceClaimName", kind: Kind::Str, presence: Presence::Keep },
     ],
 };
@@ -1577,26 +1577,26 @@ pub(super) static CORE_V1_POD_RESOURCE_CLAIM_STATUS: Message = Message {
 pub(super) static CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST: Message = Message {
     name: "ContainerExtendedResourceRequest",
     fields: &[
-        Field { number: 1, json: "containerName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "resourceName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "requestName", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "containerName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "resourceName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "requestName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS: Message = Message {
     name: "PodExtendedResourceClaimStatus",
     fields: &[
-        Field { number: 1, json: "requestMappings", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST)), presence: Presence::Keep },
-        Field { number: 2, json: "resourceClaimName", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "requestMappings", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST)), presence: Presence::NullIfAbsent },
+        Field { number: 2, json: "resourceClaimName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_NODE_ALLOCATABLE_RESOURCE_CLAIM_STATUS: Message = Message {
     name: "NodeAllocatableResourceClaimStatus",
     fields: &[
-        Field { number: 1, json: "resourceClaimName", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "resourceClaimName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "containers", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 3, json: "resources", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
+        Field { number: 3, json: "resources", kind: Kind::Map(&Kind::Quantity), presence: Presence::NullIfAbsent },
     ],
 };
 
@@ -1630,25 +1630,25 @@ pub(super) static CORE_V1_POD_STATUS: Message = Message {
 pub(super) static CORE_V1_POD: Message = Message {
     name: "Pod",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_POD_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_POD_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_POD_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_POD_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_BINDING: Message = Message {
     name: "Binding",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "target", kind: Kind::Message(&CORE_V1_OBJECT_REFERENCE), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "target", kind: Kind::Message(&CORE_V1_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static CORE_V1_POD_TEMPLATE_SPEC: Message = Message {
     name: "PodTemplateSpec",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_POD_SPEC), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_POD_SPEC), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -1673,8 +1673,8 @@ pub(super) static APPS_V1_DEPLOYMENT_SPEC: Message = Message {
     fields: &[
         Field { number: 1, json: "replicas", kind: Kind::I32, presence: Presence::Keep },
         Field { number: 2, json: "selector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
-        Field { number: 3, json: "template", kind: Kind::Message(&CORE_V1_POD_TEMPLATE_SPEC), presence: Presence::Keep },
-        Field { number: 4, json: "strategy", kind: Kind::Message(&APPS_V1_DEPLOYMENT_STRATEGY), presence: Presence::Keep },
+        Field { number: 3, json: "template", kind: Kind::Message(&CORE_V1_POD_TEMPLATE_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 4, json: "strategy", kind: Kind::Message(&APPS_V1_DEPLOYMENT_STRATEGY), presence: Presence::ZeroIfAbsent },
         Field { number: 5, json: "minReadySeconds", kind: Kind::I32, presence: Presence::OmitZero },
         Field { number: 6, json: "revisionHistoryLimit", kind: Kind::I32, presence: Presence::Keep },
         Field { number: 7, json: "paused", kind: Kind::Bool, presence: Presence::OmitZero },
@@ -1685,12 +1685,12 @@ pub(super) static APPS_V1_DEPLOYMENT_SPEC: Message = Message {
 pub(super) static APPS_V1_DEPLOYMENT_CONDITION: Message = Message {
     name: "DeploymentCondition",
     fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 4, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 5, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "lastUpdateTime", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 7, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::Keep },
+        Field { number: 6, json: "lastUpdateTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
+        Field { number: 7, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -1712,9 +1712,9 @@ pub(super) static APPS_V1_DEPLOYMENT_STATUS: Message = Message {
 pub(super) static APPS_V1_DEPLOYMENT: Message = Message {
     name: "Deployment",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&APPS_V1_DEPLOYMENT_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&APPS_V1_DEPLOYMENT_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&APPS_V1_DEPLOYMENT_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&APPS_V1_DEPLOYMENT_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -1722,23 +1722,23 @@ pub(super) static BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT: Message
     name: "PodFailurePolicyOnExitCodesRequirement",
     fields: &[
         Field { number: 1, json: "containerName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::I32), presence: Presence::Keep },
+        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::I32), presence: Presence::NullIfAbsent },
     ],
 };
 
 pub(super) static BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN: Message = Message {
     name: "PodFailurePolicyOnPodConditionsPattern",
     fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static BATCH_V1_POD_FAILURE_POLICY_RULE: Message = Message {
     name: "PodFailurePolicyRule",
     fields: &[
-        Field { number: 1, json: "action", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "action", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "onExitCodes", kind: Kind::Message(&BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT), presence: Presence::Keep },
         Field { number: 3, json: "onPodConditions", kind: Kind::Repeated(&Kind::Message(&BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN)), presence: Presence::Keep },
     ],
@@ -1747,7 +1747,7 @@ pub(super) static BATCH_V1_POD_FAILURE_POLICY_RULE: Message = Message {
 pub(super) static BATCH_V1_POD_FAILURE_POLICY: Message = Message {
     name: "PodFailurePolicy",
     fields: &[
-        Field { number: 1, json: "rules", kind: Kind::Repeated(&Kind::Message(&BATCH_V1_POD_FAILURE_POLICY_RULE)), presence: Presence::Keep },
+        Field { number: 1, json: "rules", kind: Kind::Repeated(&Kind::Message(&BATCH_V1_POD_FAILURE_POLICY_RULE)), presence: Presence::NullIfAbsent },
     ],
 };
 
@@ -1762,7 +1762,7 @@ pub(super) static BATCH_V1_SUCCESS_POLICY_RULE: Message = Message {
 pub(super) static BATCH_V1_SUCCESS_POLICY: Message = Message {
     name: "SuccessPolicy",
     fields: &[
-        Field { number: 1, json: "rules", kind: Kind::Repeated(&Kind::Message(&BATCH_V1_SUCCESS_POLICY_RULE)), presence: Presence::Keep },
+        Field { number: 1, json: "rules", kind: Kind::Repeated(&Kind::Message(&BATCH_V1_SUCCESS_POLICY_RULE)), presence: Presence::NullIfAbsent },
     ],
 };
 
@@ -1774,7 +1774,7 @@ pub(super) static BATCH_V1_JOB_SPEC: Message = Message {
         Field { number: 3, json: "activeDeadlineSeconds", kind: Kind::I64, presence: Presence::Keep },
         Field { number: 4, json: "selector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
         Field { number: 5, json: "manualSelector", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 6, json: "template", kind: Kind::Message(&CORE_V1_POD_TEMPLATE_SPEC), presence: Presence::Keep },
+        Field { number: 6, json: "template", kind: Kind::Message(&CORE_V1_POD_TEMPLATE_SPEC), presence: Presence::ZeroIfAbsent },
         Field { number: 7, json: "backoffLimit", kind: Kind::I32, presence: Presence::Keep },
         Field { number: 8, json: "ttlSecondsAfterFinished", kind: Kind::I32, presence: Presence::Keep },
         Field { number: 9, json: "completionMode", kind: Kind::Str, presence: Presence::Keep },
@@ -1791,10 +1791,10 @@ pub(super) static BATCH_V1_JOB_SPEC: Message = Message {
 pub(super) static BATCH_V1_JOB_CONDITION: Message = Message {
     name: "JobCondition",
     fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "lastProbeTime", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::Keep },
+        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "lastProbeTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
+        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
         Field { number: 5, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
     ],
@@ -1828,28 +1828,28 @@ pub(super) static BATCH_V1_JOB_STATUS: Message = Message {
 pub(super) static BATCH_V1_JOB: Message = Message {
     name: "Job",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&BATCH_V1_JOB_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&BATCH_V1_JOB_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&BATCH_V1_JOB_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&BATCH_V1_JOB_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static BATCH_V1_JOB_TEMPLATE_SPEC: Message = Message {
     name: "JobTemplateSpec",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&BATCH_V1_JOB_SPEC), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&BATCH_V1_JOB_SPEC), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static BATCH_V1_CRON_JOB_SPEC: Message = Message {
     name: "CronJobSpec",
     fields: &[
-        Field { number: 1, json: "schedule", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "schedule", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "startingDeadlineSeconds", kind: Kind::I64, presence: Presence::Keep },
         Field { number: 3, json: "concurrencyPolicy", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "suspend", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 5, json: "jobTemplate", kind: Kind::Message(&BATCH_V1_JOB_TEMPLATE_SPEC), presence: Presence::Keep },
+        Field { number: 5, json: "jobTemplate", kind: Kind::Message(&BATCH_V1_JOB_TEMPLATE_SPEC), presence: Presence::ZeroIfAbsent },
         Field { number: 6, json: "successfulJobsHistoryLimit", kind: Kind::I32, presence: Presence::Keep },
         Field { number: 7, json: "failedJobsHistoryLimit", kind: Kind::I32, presence: Presence::Keep },
         Field { number: 8, json: "timeZone", kind: Kind::Str, presence: Presence::Keep },
@@ -1868,16 +1868,16 @@ pub(super) static BATCH_V1_CRON_JOB_STATUS: Message = Message {
 pub(super) static BATCH_V1_CRON_JOB: Message = Message {
     name: "CronJob",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&BATCH_V1_CRON_JOB_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&BATCH_V1_CRON_JOB_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&BATCH_V1_CRON_JOB_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&BATCH_V1_CRON_JOB_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static RBAC_V1_POLICY_RULE: Message = Message {
     name: "PolicyRule",
     fields: &[
-        Field { number: 1, json: "verbs", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
+        Field { number: 1, json: "verbs", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
         Field { number: 2, json: "apiGroups", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
         Field { number: 3, json: "resources", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
         Field { number: 4, json: "resourceNames", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
@@ -1888,17 +1888,17 @@ pub(super) static RBAC_V1_POLICY_RULE: Message = Message {
 pub(super) static RBAC_V1_ROLE: Message = Message {
     name: "Role",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "rules", kind: Kind::Repeated(&Kind::Message(&RBAC_V1_POLICY_RULE)), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "rules", kind: Kind::Repeated(&Kind::Message(&RBAC_V1_POLICY_RULE)), presence: Presence::NullIfAbsent },
     ],
 };
 
 pub(super) static RBAC_V1_SUBJECT: Message = Message {
     name: "Subject",
     fields: &[
-        Field { number: 1, json: "kind", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "kind", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "apiGroup", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 4, json: "namespace", kind: Kind::Str, presence: Presence::OmitZero },
     ],
 };
@@ -1906,18 +1906,18 @@ pub(super) static RBAC_V1_SUBJECT: Message = Message {
 pub(super) static RBAC_V1_ROLE_REF: Message = Message {
     name: "RoleRef",
     fields: &[
-        Field { number: 1, json: "apiGroup", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "kind", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "apiGroup", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "kind", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static RBAC_V1_ROLE_BINDING: Message = Message {
     name: "RoleBinding",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "subjects", kind: Kind::Repeated(&Kind::Message(&RBAC_V1_SUBJECT)), presence: Presence::Keep },
-        Field { number: 3, json: "roleRef", kind: Kind::Message(&RBAC_V1_ROLE_REF), presence: Presence::Keep },
+        Field { number: 3, json: "roleRef", kind: Kind::Message(&RBAC_V1_ROLE_REF), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -1931,8 +1931,8 @@ pub(super) static RBAC_V1_AGGREGATION_RULE: Message = Message {
 pub(super) static RBAC_V1_CLUSTER_ROLE: Message = Message {
     name: "ClusterRole",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "rules", kind: Kind::Repeated(&Kind::Message(&RBAC_V1_POLICY_RULE)), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "rules", kind: Kind::Repeated(&Kind::Message(&RBAC_V1_POLICY_RULE)), presence: Presence::NullIfAbsent },
         Field { number: 3, json: "aggregationRule", kind: Kind::Message(&RBAC_V1_AGGREGATION_RULE), presence: Presence::Keep },
     ],
 };
@@ -1940,17 +1940,17 @@ pub(super) static RBAC_V1_CLUSTER_ROLE: Message = Message {
 pub(super) static RBAC_V1_CLUSTER_ROLE_BINDING: Message = Message {
     name: "ClusterRoleBinding",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "subjects", kind: Kind::Repeated(&Kind::Message(&RBAC_V1_SUBJECT)), presence: Presence::Keep },
-        Field { number: 3, json: "roleRef", kind: Kind::Message(&RBAC_V1_ROLE_REF), presence: Presence::Keep },
+        Field { number: 3, json: "roleRef", kind: Kind::Message(&RBAC_V1_ROLE_REF), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static SCHEDULING_V1_PRIORITY_CLASS: Message = Message {
     name: "PriorityClass",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "value", kind: Kind::I32, presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "value", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "globalDefault", kind: Kind::Bool, presence: Presence::OmitZero },
         Field { number: 4, json: "description", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 5, json: "preemptionPolicy", kind: Kind::Str, presence: Presence::Keep },
@@ -1960,8 +1960,8 @@ pub(super) static SCHEDULING_V1_PRIORITY_CLASS: Message = Message {
 pub(super) static META_V1_FIELD_SELECTOR_REQUIREMENT: Message = Message {
     name: "FieldSelectorRequirement",
     fields: &[
-        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
     ],
 };
@@ -2016,7 +2016,7 @@ pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC: Message = Me
 pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: Message = Message {
     name: "SubjectAccessReviewStatus",
     fields: &[
-        Field { number: 1, json: "allowed", kind: Kind::Bool, presence: Presence::Keep },
+        Field { number: 1, json: "allowed", kind: Kind::Bool, presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 3, json: "evaluationError", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "denied", kind: Kind::Bool, presence: Presence::OmitZero },
@@ -2026,9 +2026,9 @@ pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: Message = Messa
 pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW: Message = Message {
     name: "SelfSubjectAccessReview",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -2042,7 +2042,7 @@ pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC: Message = Mes
 pub(super) static AUTHORIZATION_V1_RESOURCE_RULE: Message = Message {
     name: "ResourceRule",
     fields: &[
-        Field { number: 1, json: "verbs", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
+        Field { number: 1, json: "verbs", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
         Field { number: 2, json: "apiGroups", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
         Field { number: 3, json: "resources", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
         Field { number: 4, json: "resourceNames", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
@@ -2052,7 +2052,7 @@ pub(super) static AUTHORIZATION_V1_RESOURCE_RULE: Message = Message {
 pub(super) static AUTHORIZATION_V1_NON_RESOURCE_RULE: Message = Message {
     name: "NonResourceRule",
     fields: &[
-        Field { number: 1, json: "verbs", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
+        Field { number: 1, json: "verbs", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
         Field { number: 2, json: "nonResourceURLs", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
     ],
 };
@@ -2060,9 +2060,9 @@ pub(super) static AUTHORIZATION_V1_NON_RESOURCE_RULE: Message = Message {
 pub(super) static AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS: Message = Message {
     name: "SubjectRulesReviewStatus",
     fields: &[
-        Field { number: 1, json: "resourceRules", kind: Kind::Repeated(&Kind::Message(&AUTHORIZATION_V1_RESOURCE_RULE)), presence: Presence::Keep },
-        Field { number: 2, json: "nonResourceRules", kind: Kind::Repeated(&Kind::Message(&AUTHORIZATION_V1_NON_RESOURCE_RULE)), presence: Presence::Keep },
-        Field { number: 3, json: "incomplete", kind: Kind::Bool, presence: Presence::Keep },
+        Field { number: 1, json: "resourceRules", kind: Kind::Repeated(&Kind::Message(&AUTHORIZATION_V1_RESOURCE_RULE)), presence: Presence::NullIfAbsent },
+        Field { number: 2, json: "nonResourceRules", kind: Kind::Repeated(&Kind::Message(&AUTHORIZATION_V1_NON_RESOURCE_RULE)), presence: Presence::NullIfAbsent },
+        Field { number: 3, json: "incomplete", kind: Kind::Bool, presence: Presence::ZeroIfAbsent },
         Field { number: 4, json: "evaluationError", kind: Kind::Str, presence: Presence::OmitZero },
     ],
 };
@@ -2070,9 +2070,9 @@ pub(super) static AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS: Message = Messag
 pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW: Message = Message {
     name: "SelfSubjectRulesReview",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -2091,18 +2091,18 @@ pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC: Message = Message
 pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW: Message = Message {
     name: "SubjectAccessReview",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW: Message = Message {
     name: "LocalSubjectAccessReview",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -2119,7 +2119,7 @@ pub(super) static AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE: Message = Message {
 pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST_SPEC: Message = Message {
     name: "TokenRequestSpec",
     fields: &[
-        Field { number: 1, json: "audiences", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
+        Field { number: 1, json: "audiences", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
         Field { number: 3, json: "boundObjectRef", kind: Kind::Message(&AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE), presence: Presence::Keep },
         Field { number: 4, json: "expirationSeconds", kind: Kind::I64, presence: Presence::Keep },
     ],
@@ -2128,17 +2128,17 @@ pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST_SPEC: Message = Message {
 pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST_STATUS: Message = Message {
     name: "TokenRequestStatus",
     fields: &[
-        Field { number: 1, json: "token", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "expirationTimestamp", kind: Kind::Time, presence: Presence::Keep },
+        Field { number: 1, json: "token", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "expirationTimestamp", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST: Message = Message {
     name: "TokenRequest",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REQUEST_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REQUEST_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REQUEST_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REQUEST_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -2164,7 +2164,7 @@ pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW_STATUS: Message = Message {
     name: "TokenReviewStatus",
     fields: &[
         Field { number: 1, json: "authenticated", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 2, json: "user", kind: Kind::Message(&AUTHENTICATION_V1_USER_INFO), presence: Presence::Keep },
+        Field { number: 2, json: "user", kind: Kind::Message(&AUTHENTICATION_V1_USER_INFO), presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "error", kind: Kind::Str, presence: Presence::OmitZero },
         Field { number: 4, json: "audiences", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
     ],
@@ -2173,24 +2173,24 @@ pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW_STATUS: Message = Message {
 pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW: Message = Message {
     name: "TokenReview",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REVIEW_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REVIEW_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REVIEW_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: Message = Message {
     name: "SelfSubjectReviewStatus",
     fields: &[
-        Field { number: 1, json: "userInfo", kind: Kind::Message(&AUTHENTICATION_V1_USER_INFO), presence: Presence::Keep },
+        Field { number: 1, json: "userInfo", kind: Kind::Message(&AUTHENTICATION_V1_USER_INFO), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW: Message = Message {
     name: "SelfSubjectReview",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "status", kind: Kind::Message(&AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "status", kind: Kind::Message(&AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -2217,7 +2217,7 @@ pub(super) static META_V1_DELETE_OPTIONS: Message = Message {
 pub(super) static POLICY_V1_EVICTION: Message = Message {
     name: "Eviction",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
         Field { number: 2, json: "deleteOptions", kind: Kind::Message(&META_V1_DELETE_OPTIONS), presence: Presence::Keep },
     ],
 };
@@ -2237,10 +2237,10 @@ pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET_STATUS: Message = Message {
     fields: &[
         Field { number: 1, json: "observedGeneration", kind: Kind::I64, presence: Presence::OmitZero },
         Field { number: 2, json: "disruptedPods", kind: Kind::Map(&Kind::Time), presence: Presence::Keep },
-        Field { number: 3, json: "disruptionsAllowed", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 4, json: "currentHealthy", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 5, json: "desiredHealthy", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 6, json: "expectedPods", kind: Kind::I32, presence: Presence::Keep },
+        Field { number: 3, json: "disruptionsAllowed", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
+        Field { number: 4, json: "currentHealthy", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
+        Field { number: 5, json: "desiredHealthy", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
+        Field { number: 6, json: "expectedPods", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
         Field { number: 7, json: "conditions", kind: Kind::Repeated(&Kind::Message(&META_V1_CONDITION)), presence: Presence::Keep },
     ],
 };
@@ -2248,9 +2248,9 @@ pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET_STATUS: Message = Message {
 pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET: Message = Message {
     name: "PodDisruptionBudget",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&POLICY_V1_POD_DISRUPTION_BUDGET_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&POLICY_V1_POD_DISRUPTION_BUDGET_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&POLICY_V1_POD_DISRUPTION_BUDGET_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&POLICY_V1_POD_DISRUPTION_BUDGET_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -2265,8 +2265,8 @@ pub(super) static NETWORKING_V1_SERVICE_BACKEND_PORT: Message = Message {
 pub(super) static NETWORKING_V1_INGRESS_SERVICE_BACKEND: Message = Message {
     name: "IngressServiceBackend",
     fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "port", kind: Kind::Message(&NETWORKING_V1_SERVICE_BACKEND_PORT), presence: Presence::Keep },
+        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "port", kind: Kind::Message(&NETWORKING_V1_SERVICE_BACKEND_PORT), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -2290,7 +2290,7 @@ pub(super) static NETWORKING_V1_HTTP_INGRESS_PATH: Message = Message {
     name: "HTTPIngressPath",
     fields: &[
         Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "backend", kind: Kind::Message(&NETWORKING_V1_INGRESS_BACKEND), presence: Presence::Keep },
+        Field { number: 2, json: "backend", kind: Kind::Message(&NETWORKING_V1_INGRESS_BACKEND), presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "pathType", kind: Kind::Str, presence: Presence::Keep },
     ],
 };
@@ -2298,7 +2298,7 @@ pub(super) static NETWORKING_V1_HTTP_INGRESS_PATH: Message = Message {
 pub(super) static NETWORKING_V1_HTTP_INGRESS_RULE_VALUE: Message = Message {
     name: "HTTPIngressRuleValue",
     fields: &[
-        Field { number: 1, json: "paths", kind: Kind::Repeated(&Kind::Message(&NETWORKING_V1_HTTP_INGRESS_PATH)), presence: Presence::Keep },
+        Field { number: 1, json: "paths", kind: Kind::Repeated(&Kind::Message(&NETWORKING_V1_HTTP_INGRESS_PATH)), presence: Presence::NullIfAbsent },
     ],
 };
 
@@ -2313,7 +2313,7 @@ pub(super) static NETWORKING_V1_INGRESS_RULE: Message = Message {
     name: "IngressRule",
     fields: &[
         Field { number: 1, json: "host", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "", kind: Kind::Inline(&NETWORKING_V1_INGRESS_RULE_VALUE), presence: Presence::Keep },
+        Field { number: 2, json: "", kind: Kind::Inline(&NETWORKING_V1_INGRESS_RULE_VALUE), presence: Presence::ZeroIfAbsent },
     ],
 };
 
@@ -2330,8 +2330,8 @@ pub(super) static NETWORKING_V1_INGRESS_SPEC: Message = Message {
 pub(super) static NETWORKING_V1_INGRESS_PORT_STATUS: Message = Message {
     name: "IngressPortStatus",
     fields: &[
-        Field { number: 1, json: "port", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 2, json: "protocol", kind: Kind::Str, presence: Presence::Keep },
+        Field { number: 1, json: "port", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "protocol", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
         Field { number: 3, json: "error", kind: Kind::Str, presence: Presence::Keep },
     ],
 };
@@ -2355,16 +2355,16 @@ pub(super) static NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS: Message = Message 
 pub(super) static NETWORKING_V1_INGRESS_STATUS: Message = Message {
     name: "IngressStatus",
     fields: &[
-        Field { number: 1, json: "loadBalancer", kind: Kind::Message(&NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "loadBalancer", kind: Kind::Message(&NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 
 pub(super) static NETWORKING_V1_INGRESS: Message = Message {
     name: "Ingress",
     fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::Keep },
-        Field { number: 2, json: "spec", kind: Kind::Message(&NETWORKING_V1_INGRESS_SPEC), presence: Presence::Keep },
-        Field { number: 3, json: "status", kind: Kind::Message(&NETWORKING_V1_INGRESS_STATUS), presence: Presence::Keep },
+        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
+        Field { number: 2, json: "spec", kind: Kind::Message(&NETWORKING_V1_INGRESS_SPEC), presence: Presence::ZeroIfAbsent },
+        Field { number: 3, json: "status", kind: Kind::Message(&NETWORKING_V1_INGRESS_STATUS), presence: Presence::ZeroIfAbsent },
     ],
 };
 

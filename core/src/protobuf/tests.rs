@@ -84,12 +84,10 @@ fn captured_auth_and_token_bodies() {
                "status":{"allowed":false}}"#,
         ),
         (
-            // Go would also write "resourceRules":null,"nonResourceRules":null (nil slices
-            // without omitempty); the wire cannot carry nil, see transcode.rs.
             include_bytes!("testdata/cani-list.pb"),
             r#"{"kind":"SelfSubjectRulesReview","apiVersion":"authorization.k8s.io/v1",
                "metadata":{"creationTimestamp":null},"spec":{"namespace":"default"},
-               "status":{"incomplete":false}}"#,
+               "status":{"resourceRules":null,"nonResourceRules":null,"incomplete":false}}"#,
         ),
         (
             include_bytes!("testdata/token.pb"),
@@ -409,13 +407,58 @@ fn subject_access_review_extra_is_a_map_of_lists() {
     let expected = r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview",
         "metadata":{"creationTimestamp":null},
         "spec":{"nonResourceAttributes":{"path":"/healthz","verb":"get"},"user":"alice",
-          "groups":["devs"],"extra":{"scopes":["a","b"]}}}"#;
+          "groups":["devs"],"extra":{"scopes":["a","b"]}},"status":{"allowed":false}}"#;
     let body = envelope(
         "authorization.k8s.io/v1",
         "SubjectAccessReview",
         &e.finish(),
     );
     assert_eq!(decoded(&body), canonical(expected));
+}
+
+/// What encoding/json writes for a Go value whose fields the wire left out.
+#[test]
+fn absent_fields_are_go_zero_values() {
+    let expected =
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"creationTimestamp":null}}"#;
+    assert_eq!(
+        decoded(&envelope("v1", "ConfigMap", &[])),
+        canonical(expected)
+    );
+
+    let expected = r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole",
+        "metadata":{"creationTimestamp":null},"rules":null}"#;
+    let body = envelope("rbac.authorization.k8s.io/v1", "ClusterRole", &[]);
+    assert_eq!(decoded(&body), canonical(expected));
+
+    let mut e = Encoder::new();
+    e.message(2, |spec| {
+        spec.message(1, |port| {
+            port.string(1, "web");
+        });
+        spec.message(14, |ip| {
+            ip.message(1, |_| {});
+        });
+    });
+    let expected = r#"{"apiVersion":"v1","kind":"Service","metadata":{"creationTimestamp":null},
+        "spec":{"ports":[{"name":"web","port":0,"targetPort":0}],
+          "sessionAffinityConfig":{"clientIP":{}}},
+        "status":{"loadBalancer":{}}}"#;
+    assert_eq!(
+        decoded(&envelope("v1", "Service", &e.finish())),
+        canonical(expected)
+    );
+
+    let mut e = Encoder::new();
+    e.map_entry(2, "k", "v").message(3, |entry| {
+        entry.string(1, "nil");
+    });
+    let expected = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"creationTimestamp":null},
+        "data":{"k":"v"},"binaryData":{"nil":null}}"#;
+    assert_eq!(
+        decoded(&envelope("v1", "ConfigMap", &e.finish())),
+        canonical(expected)
+    );
 }
 
 #[test]
@@ -432,7 +475,7 @@ fn repeated_singular_fields_follow_protobuf_merge_rules() {
         entry.string(1, "nokey-value");
     });
     let expected = r#"{"apiVersion":"v1","kind":"ConfigMap",
-        "metadata":{"namespace":"ns","finalizers":["f1","f2"]},
+        "metadata":{"namespace":"ns","finalizers":["f1","f2"],"creationTimestamp":null},
         "data":{"k":"new","nokey-value":""}}"#;
     assert_eq!(
         decoded(&envelope("v1", "ConfigMap", &e.finish())),
@@ -457,7 +500,8 @@ fn packed_and_unpacked_repeated_ints_are_equal() {
         });
         decoded(&envelope("v1", "Pod", &e.finish()))
     };
-    let expected = r#"{"apiVersion":"v1","kind":"Pod","spec":{"securityContext":{"supplementalGroups":[10,-1]}}}"#;
+    let expected = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"creationTimestamp":null},
+        "spec":{"containers":null,"securityContext":{"supplementalGroups":[10,-1]}},"status":{}}"#;
     assert_eq!(psc(true), canonical(expected));
     assert_eq!(psc(false), canonical(expected));
 }
@@ -467,7 +511,8 @@ fn unknown_fields_are_skipped_like_upstream() {
     let mut e = Encoder::new();
     empty_meta(&mut e, "x");
     e.string(999, "from a newer client").varint(1000, 7);
-    let expected = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x","creationTimestamp":null}}"#;
+    let expected = r#"{"apiVersion":"v1","kind":"Namespace",
+        "metadata":{"name":"x","creationTimestamp":null},"spec":{},"status":{}}"#;
     assert_eq!(
         decoded(&envelope("v1", "Namespace", &e.finish())),
         canonical(expected)

@@ -4,9 +4,11 @@
 //! Rules, following Go's generated Unmarshal then encoding/json:
 //! - unknown field numbers are skipped (as upstream's generated code does);
 //! - a field present on the wire is emitted, except the zero value of a non-pointer
-//!   `omitempty` scalar ([`Presence::OmitZero`]); messages, lists and maps absent from the
-//!   wire are absent from the JSON (kubectl's marshaller writes every non-pointer struct, so
-//!   real bodies carry them; nil and empty lists cannot be told apart on the wire);
+//!   `omitempty` scalar ([`Presence::OmitZero`]);
+//! - a field absent from the wire is Go's zero value: omitted if encoding/json omits it,
+//!   else written as the zero (`""`, `0`, `false`, `{…}`, `null` for nil lists, maps and
+//!   zero Times), see [`Presence`]; an empty list on the wire is indistinguishable from nil
+//!   and is treated as nil, as upstream's decoder does;
 //! - a repeated singular field follows protobuf semantics: scalars last-wins, messages merge,
 //!   lists append;
 //! - every value charges an output budget so a small body cannot expand into a huge tree.
@@ -51,7 +53,55 @@ impl Transcoder {
                 self.field_into(field, value, out, depth)?;
             }
         }
+        self.fill_absent(message, out)
+    }
+
+    /// Writes what encoding/json writes for the fields the wire did not carry.
+    fn fill_absent(
+        &mut self,
+        message: &'static Message,
+        out: &mut Object,
+    ) -> Result<(), ProtobufError> {
+        for field in message.fields {
+            match (field.presence, &field.kind) {
+                (Presence::ZeroIfAbsent, Kind::Inline(inner)) => self.fill_absent(inner, out)?,
+                (Presence::ZeroIfAbsent, kind) if !out.contains_key(field.json) => {
+                    let zero = self.zero_json(kind)?;
+                    out.insert(field.json.to_owned(), zero);
+                }
+                (Presence::NullIfAbsent, _) if !out.contains_key(field.json) => {
+                    self.charge(field.json.len() + VALUE_COST)?;
+                    out.insert(field.json.to_owned(), Value::Null);
+                }
+                _ => {}
+            }
+        }
         Ok(())
+    }
+
+    /// The JSON of a Go zero value of `kind`. Recursion follows non-pointer struct nesting,
+    /// which Go bounds (a struct cannot contain itself by value).
+    fn zero_json(&mut self, kind: &'static Kind) -> Result<Value, ProtobufError> {
+        self.charge(VALUE_COST)?;
+        Ok(match kind {
+            Kind::Str => Value::String(String::new()),
+            Kind::I32 | Kind::I64 | Kind::F64 | Kind::IntOrString => scalar::integer(0),
+            Kind::Bool => Value::Bool(false),
+            Kind::Quantity => Value::String("0".to_owned()),
+            Kind::Message(message) => {
+                let mut object = Object::new();
+                self.fill_absent(message, &mut object)?;
+                Value::Object(object)
+            }
+            Kind::Bytes
+            | Kind::Time
+            | Kind::MicroTime
+            | Kind::RawJson
+            | Kind::StringList
+            | Kind::Inline(_)
+            | Kind::Repeated(_)
+            | Kind::Map(_) => Value::Null,
+        })
     }
 
     fn field_into(
@@ -154,7 +204,7 @@ impl Transcoder {
         }
         let entry = match entry {
             Some(entry) => entry,
-            None => self.single(name, element, zero_wire_value(element), depth + 1)?,
+            None => self.zero_json(element)?,
         };
         self.charge(key.len())?;
         object.insert(key, entry);
@@ -219,14 +269,6 @@ fn take_array(out: &mut Object, name: &str) -> Array {
     match out.remove(name) {
         Some(Value::Array(array)) => array,
         _ => Array::new(),
-    }
-}
-
-fn zero_wire_value(kind: &Kind) -> WireValue<'static> {
-    match kind {
-        Kind::I32 | Kind::I64 | Kind::Bool => WireValue::Varint(0),
-        Kind::F64 => WireValue::Fixed64(0),
-        _ => WireValue::Bytes(&[]),
     }
 }
 

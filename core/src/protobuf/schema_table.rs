@@ -4,2396 +4,1868 @@
 // kubernetes/apimachinery v0.36.3
 // (generated.proto field numbers and types, types.go JSON tags). Do not edit by hand.
 
-use super::schema::{Field, Kind, Message, Presence, TopKind};
-
-pub(super) static META_V1_OWNER_REFERENCE: Message = Message {
-    name: "OwnerReference",
-    fields: &[
-        Field { number: 1, json: "kind", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "uid", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 5, json: "apiVersion", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 6, json: "controller", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 7, json: "blockOwnerDeletion", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static META_V1_MANAGED_FIELDS_ENTRY: Message = Message {
-    name: "ManagedFieldsEntry",
-    fields: &[
-        Field { number: 1, json: "manager", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "operation", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "apiVersion", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "time", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 6, json: "fieldsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "fieldsV1", kind: Kind::RawJson, presence: Presence::Keep },
-        Field { number: 8, json: "subresource", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static META_V1_OBJECT_META: Message = Message {
-    name: "ObjectMeta",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "generateName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "namespace", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "selfLink", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "uid", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "resourceVersion", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "generation", kind: Kind::I64, presence: Presence::OmitZero },
-        Field { number: 8, json: "creationTimestamp", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-        Field { number: 9, json: "deletionTimestamp", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 10, json: "deletionGracePeriodSeconds", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 11, json: "labels", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
-        Field { number: 12, json: "annotations", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
-        Field { number: 13, json: "ownerReferences", kind: Kind::Repeated(&Kind::Message(&META_V1_OWNER_REFERENCE)), presence: Presence::Keep },
-        Field { number: 14, json: "finalizers", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 17, json: "managedFields", kind: Kind::Repeated(&Kind::Message(&META_V1_MANAGED_FIELDS_ENTRY)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CONFIG_MAP: Message = Message {
-    name: "ConfigMap",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "data", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
-        Field { number: 3, json: "binaryData", kind: Kind::Map(&Kind::Bytes), presence: Presence::Keep },
-        Field { number: 4, json: "immutable", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SECRET: Message = Message {
-    name: "Secret",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "data", kind: Kind::Map(&Kind::Bytes), presence: Presence::Keep },
-        Field { number: 3, json: "type", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "stringData", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
-        Field { number: 5, json: "immutable", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_NAMESPACE_SPEC: Message = Message {
-    name: "NamespaceSpec",
-    fields: &[
-        Field { number: 1, json: "finalizers", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_NAMESPACE_CONDITION: Message = Message {
-    name: "NamespaceCondition",
-    fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-        Field { number: 5, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_NAMESPACE_STATUS: Message = Message {
-    name: "NamespaceStatus",
-    fields: &[
-        Field { number: 1, json: "phase", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "conditions", kind: Kind::Repeated(&Kind::Message(&CORE_V1_NAMESPACE_CONDITION)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_NAMESPACE: Message = Message {
-    name: "Namespace",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_NAMESPACE_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_NAMESPACE_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_OBJECT_REFERENCE: Message = Message {
-    name: "ObjectReference",
-    fields: &[
-        Field { number: 1, json: "kind", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "namespace", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "uid", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "apiVersion", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "resourceVersion", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "fieldPath", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_LOCAL_OBJECT_REFERENCE: Message = Message {
-    name: "LocalObjectReference",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_SERVICE_ACCOUNT: Message = Message {
-    name: "ServiceAccount",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "secrets", kind: Kind::Repeated(&Kind::Message(&CORE_V1_OBJECT_REFERENCE)), presence: Presence::Keep },
-        Field { number: 3, json: "imagePullSecrets", kind: Kind::Repeated(&Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Presence::Keep },
-        Field { number: 4, json: "automountServiceAccountToken", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SERVICE_PORT: Message = Message {
-    name: "ServicePort",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "protocol", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "port", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "targetPort", kind: Kind::IntOrString, presence: Presence::ZeroIfAbsent },
-        Field { number: 5, json: "nodePort", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 6, json: "appProtocol", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CLIENT_IP_CONFIG: Message = Message {
-    name: "ClientIPConfig",
-    fields: &[
-        Field { number: 1, json: "timeoutSeconds", kind: Kind::I32, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SESSION_AFFINITY_CONFIG: Message = Message {
-    name: "SessionAffinityConfig",
-    fields: &[
-        Field { number: 1, json: "clientIP", kind: Kind::Message(&CORE_V1_CLIENT_IP_CONFIG), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SERVICE_SPEC: Message = Message {
-    name: "ServiceSpec",
-    fields: &[
-        Field { number: 1, json: "ports", kind: Kind::Repeated(&Kind::Message(&CORE_V1_SERVICE_PORT)), presence: Presence::Keep },
-        Field { number: 2, json: "selector", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
-        Field { number: 3, json: "clusterIP", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "type", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "externalIPs", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 7, json: "sessionAffinity", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 8, json: "loadBalancerIP", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 9, json: "loadBalancerSourceRanges", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 10, json: "externalName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 11, json: "externalTrafficPolicy", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 12, json: "healthCheckNodePort", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 13, json: "publishNotReadyAddresses", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 14, json: "sessionAffinityConfig", kind: Kind::Message(&CORE_V1_SESSION_AFFINITY_CONFIG), presence: Presence::Keep },
-        Field { number: 17, json: "ipFamilyPolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 18, json: "clusterIPs", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 19, json: "ipFamilies", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 20, json: "allocateLoadBalancerNodePorts", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 21, json: "loadBalancerClass", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 22, json: "internalTrafficPolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 23, json: "trafficDistribution", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_PORT_STATUS: Message = Message {
-    name: "PortStatus",
-    fields: &[
-        Field { number: 1, json: "port", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "protocol", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "error", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_LOAD_BALANCER_INGRESS: Message = Message {
-    name: "LoadBalancerIngress",
-    fields: &[
-        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "hostname", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "ipMode", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 4, json: "ports", kind: Kind::Repeated(&Kind::Message(&CORE_V1_PORT_STATUS)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_LOAD_BALANCER_STATUS: Message = Message {
-    name: "LoadBalancerStatus",
-    fields: &[
-        Field { number: 1, json: "ingress", kind: Kind::Repeated(&Kind::Message(&CORE_V1_LOAD_BALANCER_INGRESS)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static META_V1_CONDITION: Message = Message {
-    name: "Condition",
-    fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "observedGeneration", kind: Kind::I64, presence: Presence::OmitZero },
-        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-        Field { number: 5, json: "reason", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_SERVICE_STATUS: Message = Message {
-    name: "ServiceStatus",
-    fields: &[
-        Field { number: 1, json: "loadBalancer", kind: Kind::Message(&CORE_V1_LOAD_BALANCER_STATUS), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "conditions", kind: Kind::Repeated(&Kind::Message(&META_V1_CONDITION)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SERVICE: Message = Message {
-    name: "Service",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_SERVICE_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_SERVICE_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT: Message = Message {
-    name: "ScopedResourceSelectorRequirement",
-    fields: &[
-        Field { number: 1, json: "scopeName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SCOPE_SELECTOR: Message = Message {
-    name: "ScopeSelector",
-    fields: &[
-        Field { number: 1, json: "matchExpressions", kind: Kind::Repeated(&Kind::Message(&CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_RESOURCE_QUOTA_SPEC: Message = Message {
-    name: "ResourceQuotaSpec",
-    fields: &[
-        Field { number: 1, json: "hard", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
-        Field { number: 2, json: "scopes", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 3, json: "scopeSelector", kind: Kind::Message(&CORE_V1_SCOPE_SELECTOR), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_RESOURCE_QUOTA_STATUS: Message = Message {
-    name: "ResourceQuotaStatus",
-    fields: &[
-        Field { number: 1, json: "hard", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
-        Field { number: 2, json: "used", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_RESOURCE_QUOTA: Message = Message {
-    name: "ResourceQuota",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_RESOURCE_QUOTA_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_RESOURCE_QUOTA_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_HOST_PATH_VOLUME_SOURCE: Message = Message {
-    name: "HostPathVolumeSource",
-    fields: &[
-        Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "type", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_EMPTY_DIR_VOLUME_SOURCE: Message = Message {
-    name: "EmptyDirVolumeSource",
-    fields: &[
-        Field { number: 1, json: "medium", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "sizeLimit", kind: Kind::Quantity, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_GCE_PERSISTENT_DISK_VOLUME_SOURCE: Message = Message {
-    name: "GCEPersistentDiskVolumeSource",
-    fields: &[
-        Field { number: 1, json: "pdName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "partition", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 4, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE: Message = Message {
-    name: "AWSElasticBlockStoreVolumeSource",
-    fields: &[
-        Field { number: 1, json: "volumeID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "partition", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 4, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_GIT_REPO_VOLUME_SOURCE: Message = Message {
-    name: "GitRepoVolumeSource",
-    fields: &[
-        Field { number: 1, json: "repository", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "revision", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "directory", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_KEY_TO_PATH: Message = Message {
-    name: "KeyToPath",
-    fields: &[
-        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "mode", kind: Kind::I32, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SECRET_VOLUME_SOURCE: Message = Message {
-    name: "SecretVolumeSource",
-    fields: &[
-        Field { number: 1, json: "secretName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "items", kind: Kind::Repeated(&Kind::Message(&CORE_V1_KEY_TO_PATH)), presence: Presence::Keep },
-        Field { number: 3, json: "defaultMode", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 4, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_NFS_VOLUME_SOURCE: Message = Message {
-    name: "NFSVolumeSource",
-    fields: &[
-        Field { number: 1, json: "server", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_ISCSI_VOLUME_SOURCE: Message = Message {
-    name: "ISCSIVolumeSource",
-    fields: &[
-        Field { number: 1, json: "targetPortal", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "iqn", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "lun", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "iscsiInterface", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 7, json: "portals", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 8, json: "chapAuthDiscovery", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 10, json: "secretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 11, json: "chapAuthSession", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 12, json: "initiatorName", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_GLUSTERFS_VOLUME_SOURCE: Message = Message {
-    name: "GlusterfsVolumeSource",
-    fields: &[
-        Field { number: 1, json: "endpoints", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE: Message = Message {
-    name: "PersistentVolumeClaimVolumeSource",
-    fields: &[
-        Field { number: 1, json: "claimName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_RBD_VOLUME_SOURCE: Message = Message {
-    name: "RBDVolumeSource",
-    fields: &[
-        Field { number: 1, json: "monitors", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
-        Field { number: 2, json: "image", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "pool", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "user", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "keyring", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "secretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 8, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_FLEX_VOLUME_SOURCE: Message = Message {
-    name: "FlexVolumeSource",
-    fields: &[
-        Field { number: 1, json: "driver", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "secretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 4, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 5, json: "options", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CINDER_VOLUME_SOURCE: Message = Message {
-    name: "CinderVolumeSource",
-    fields: &[
-        Field { number: 1, json: "volumeID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 4, json: "secretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CEPH_FS_VOLUME_SOURCE: Message = Message {
-    name: "CephFSVolumeSource",
-    fields: &[
-        Field { number: 1, json: "monitors", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
-        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "user", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "secretFile", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "secretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 6, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_FLOCKER_VOLUME_SOURCE: Message = Message {
-    name: "FlockerVolumeSource",
-    fields: &[
-        Field { number: 1, json: "datasetName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "datasetUUID", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_OBJECT_FIELD_SELECTOR: Message = Message {
-    name: "ObjectFieldSelector",
-    fields: &[
-        Field { number: 1, json: "apiVersion", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "fieldPath", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_RESOURCE_FIELD_SELECTOR: Message = Message {
-    name: "ResourceFieldSelector",
-    fields: &[
-        Field { number: 1, json: "containerName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "resource", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "divisor", kind: Kind::Quantity, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_DOWNWARD_API_VOLUME_FILE: Message = Message {
-    name: "DownwardAPIVolumeFile",
-    fields: &[
-        Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "fieldRef", kind: Kind::Message(&CORE_V1_OBJECT_FIELD_SELECTOR), presence: Presence::Keep },
-        Field { number: 3, json: "resourceFieldRef", kind: Kind::Message(&CORE_V1_RESOURCE_FIELD_SELECTOR), presence: Presence::Keep },
-        Field { number: 4, json: "mode", kind: Kind::I32, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_DOWNWARD_API_VOLUME_SOURCE: Message = Message {
-    name: "DownwardAPIVolumeSource",
-    fields: &[
-        Field { number: 1, json: "items", kind: Kind::Repeated(&Kind::Message(&CORE_V1_DOWNWARD_API_VOLUME_FILE)), presence: Presence::Keep },
-        Field { number: 2, json: "defaultMode", kind: Kind::I32, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_FC_VOLUME_SOURCE: Message = Message {
-    name: "FCVolumeSource",
-    fields: &[
-        Field { number: 1, json: "targetWWNs", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 2, json: "lun", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 3, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 5, json: "wwids", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_AZURE_FILE_VOLUME_SOURCE: Message = Message {
-    name: "AzureFileVolumeSource",
-    fields: &[
-        Field { number: 1, json: "secretName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "shareName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_CONFIG_MAP_VOLUME_SOURCE: Message = Message {
-    name: "ConfigMapVolumeSource",
-    fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "items", kind: Kind::Repeated(&Kind::Message(&CORE_V1_KEY_TO_PATH)), presence: Presence::Keep },
-        Field { number: 3, json: "defaultMode", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 4, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE: Message = Message {
-    name: "VsphereVirtualDiskVolumeSource",
-    fields: &[
-        Field { number: 1, json: "volumePath", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "storagePolicyName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "storagePolicyID", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_QUOBYTE_VOLUME_SOURCE: Message = Message {
-    name: "QuobyteVolumeSource",
-    fields: &[
-        Field { number: 1, json: "registry", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "volume", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 4, json: "user", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "group", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "tenant", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_AZURE_DISK_VOLUME_SOURCE: Message = Message {
-    name: "AzureDiskVolumeSource",
-    fields: &[
-        Field { number: 1, json: "diskName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "diskURI", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "cachingMode", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 4, json: "fsType", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 5, json: "readOnly", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 6, json: "kind", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE: Message = Message {
-    name: "PhotonPersistentDiskVolumeSource",
-    fields: &[
-        Field { number: 1, json: "pdID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_SECRET_PROJECTION: Message = Message {
-    name: "SecretProjection",
-    fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "items", kind: Kind::Repeated(&Kind::Message(&CORE_V1_KEY_TO_PATH)), presence: Presence::Keep },
-        Field { number: 4, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_DOWNWARD_API_PROJECTION: Message = Message {
-    name: "DownwardAPIProjection",
-    fields: &[
-        Field { number: 1, json: "items", kind: Kind::Repeated(&Kind::Message(&CORE_V1_DOWNWARD_API_VOLUME_FILE)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CONFIG_MAP_PROJECTION: Message = Message {
-    name: "ConfigMapProjection",
-    fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "items", kind: Kind::Repeated(&Kind::Message(&CORE_V1_KEY_TO_PATH)), presence: Presence::Keep },
-        Field { number: 4, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION: Message = Message {
-    name: "ServiceAccountTokenProjection",
-    fields: &[
-        Field { number: 1, json: "audience", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "expirationSeconds", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 3, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static META_V1_LABEL_SELECTOR_REQUIREMENT: Message = Message {
-    name: "LabelSelectorRequirement",
-    fields: &[
-        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static META_V1_LABEL_SELECTOR: Message = Message {
-    name: "LabelSelector",
-    fields: &[
-        Field { number: 1, json: "matchLabels", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
-        Field { number: 2, json: "matchExpressions", kind: Kind::Repeated(&Kind::Message(&META_V1_LABEL_SELECTOR_REQUIREMENT)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION: Message = Message {
-    name: "ClusterTrustBundleProjection",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "signerName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "labelSelector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
-        Field { number: 4, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 5, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_CERTIFICATE_PROJECTION: Message = Message {
-    name: "PodCertificateProjection",
-    fields: &[
-        Field { number: 1, json: "signerName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "keyType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "maxExpirationSeconds", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 4, json: "credentialBundlePath", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "keyPath", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "certificateChainPath", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "userAnnotations", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_VOLUME_PROJECTION: Message = Message {
-    name: "VolumeProjection",
-    fields: &[
-        Field { number: 1, json: "secret", kind: Kind::Message(&CORE_V1_SECRET_PROJECTION), presence: Presence::Keep },
-        Field { number: 2, json: "downwardAPI", kind: Kind::Message(&CORE_V1_DOWNWARD_API_PROJECTION), presence: Presence::Keep },
-        Field { number: 3, json: "configMap", kind: Kind::Message(&CORE_V1_CONFIG_MAP_PROJECTION), presence: Presence::Keep },
-        Field { number: 4, json: "serviceAccountToken", kind: Kind::Message(&CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION), presence: Presence::Keep },
-        Field { number: 5, json: "clusterTrustBundle", kind: Kind::Message(&CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION), presence: Presence::Keep },
-        Field { number: 6, json: "podCertificate", kind: Kind::Message(&CORE_V1_POD_CERTIFICATE_PROJECTION), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_PROJECTED_VOLUME_SOURCE: Message = Message {
-    name: "ProjectedVolumeSource",
-    fields: &[
-        Field { number: 1, json: "sources", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME_PROJECTION)), presence: Presence::NullIfAbsent },
-        Field { number: 2, json: "defaultMode", kind: Kind::I32, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_PORTWORX_VOLUME_SOURCE: Message = Message {
-    name: "PortworxVolumeSource",
-    fields: &[
-        Field { number: 1, json: "volumeID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_SCALE_IO_VOLUME_SOURCE: Message = Message {
-    name: "ScaleIOVolumeSource",
-    fields: &[
-        Field { number: 1, json: "gateway", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "system", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "secretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 4, json: "sslEnabled", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 5, json: "protectionDomain", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "storagePool", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "storageMode", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 8, json: "volumeName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 9, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 10, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_STORAGE_OS_VOLUME_SOURCE: Message = Message {
-    name: "StorageOSVolumeSource",
-    fields: &[
-        Field { number: 1, json: "volumeName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "volumeNamespace", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "fsType", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 5, json: "secretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CSI_VOLUME_SOURCE: Message = Message {
-    name: "CSIVolumeSource",
-    fields: &[
-        Field { number: 1, json: "driver", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "readOnly", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 3, json: "fsType", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 4, json: "volumeAttributes", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
-        Field { number: 5, json: "nodePublishSecretRef", kind: Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_VOLUME_RESOURCE_REQUIREMENTS: Message = Message {
-    name: "VolumeResourceRequirements",
-    fields: &[
-        Field { number: 1, json: "limits", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
-        Field { number: 2, json: "requests", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE: Message = Message {
-    name: "TypedLocalObjectReference",
-    fields: &[
-        Field { number: 1, json: "apiGroup", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "kind", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_TYPED_OBJECT_REFERENCE: Message = Message {
-    name: "TypedObjectReference",
-    fields: &[
-        Field { number: 1, json: "apiGroup", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "kind", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "namespace", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC: Message = Message {
-    name: "PersistentVolumeClaimSpec",
-    fields: &[
-        Field { number: 1, json: "accessModes", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 2, json: "resources", kind: Kind::Message(&CORE_V1_VOLUME_RESOURCE_REQUIREMENTS), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "volumeName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "selector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
-        Field { number: 5, json: "storageClassName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 6, json: "volumeMode", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 7, json: "dataSource", kind: Kind::Message(&CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 8, json: "dataSourceRef", kind: Kind::Message(&CORE_V1_TYPED_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 9, json: "volumeAttributesClassName", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE: Message = Message {
-    name: "PersistentVolumeClaimTemplate",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_EPHEMERAL_VOLUME_SOURCE: Message = Message {
-    name: "EphemeralVolumeSource",
-    fields: &[
-        Field { number: 1, json: "volumeClaimTemplate", kind: Kind::Message(&CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_IMAGE_VOLUME_SOURCE: Message = Message {
-    name: "ImageVolumeSource",
-    fields: &[
-        Field { number: 1, json: "reference", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "pullPolicy", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_VOLUME_SOURCE: Message = Message {
-    name: "VolumeSource",
-    fields: &[
-        Field { number: 1, json: "hostPath", kind: Kind::Message(&CORE_V1_HOST_PATH_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 2, json: "emptyDir", kind: Kind::Message(&CORE_V1_EMPTY_DIR_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 3, json: "gcePersistentDisk", kind: Kind::Message(&CORE_V1_GCE_PERSISTENT_DISK_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 4, json: "awsElasticBlockStore", kind: Kind::Message(&CORE_V1_AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 5, json: "gitRepo", kind: Kind::Message(&CORE_V1_GIT_REPO_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 6, json: "secret", kind: Kind::Message(&CORE_V1_SECRET_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 7, json: "nfs", kind: Kind::Message(&CORE_V1_NFS_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 8, json: "iscsi", kind: Kind::Message(&CORE_V1_ISCSI_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 9, json: "glusterfs", kind: Kind::Message(&CORE_V1_GLUSTERFS_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 10, json: "persistentVolumeClaim", kind: Kind::Message(&CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 11, json: "rbd", kind: Kind::Message(&CORE_V1_RBD_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 12, json: "flexVolume", kind: Kind::Message(&CORE_V1_FLEX_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 13, json: "cinder", kind: Kind::Message(&CORE_V1_CINDER_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 14, json: "cephfs", kind: Kind::Message(&CORE_V1_CEPH_FS_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 15, json: "flocker", kind: Kind::Message(&CORE_V1_FLOCKER_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 16, json: "downwardAPI", kind: Kind::Message(&CORE_V1_DOWNWARD_API_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 17, json: "fc", kind: Kind::Message(&CORE_V1_FC_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 18, json: "azureFile", kind: Kind::Message(&CORE_V1_AZURE_FILE_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 19, json: "configMap", kind: Kind::Message(&CORE_V1_CONFIG_MAP_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 20, json: "vsphereVolume", kind: Kind::Message(&CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 21, json: "quobyte", kind: Kind::Message(&CORE_V1_QUOBYTE_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 22, json: "azureDisk", kind: Kind::Message(&CORE_V1_AZURE_DISK_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 23, json: "photonPersistentDisk", kind: Kind::Message(&CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 24, json: "portworxVolume", kind: Kind::Message(&CORE_V1_PORTWORX_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 25, json: "scaleIO", kind: Kind::Message(&CORE_V1_SCALE_IO_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 26, json: "projected", kind: Kind::Message(&CORE_V1_PROJECTED_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 27, json: "storageos", kind: Kind::Message(&CORE_V1_STORAGE_OS_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 28, json: "csi", kind: Kind::Message(&CORE_V1_CSI_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 29, json: "ephemeral", kind: Kind::Message(&CORE_V1_EPHEMERAL_VOLUME_SOURCE), presence: Presence::Keep },
-        Field { number: 30, json: "image", kind: Kind::Message(&CORE_V1_IMAGE_VOLUME_SOURCE), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_VOLUME: Message = Message {
-    name: "Volume",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "", kind: Kind::Inline(&CORE_V1_VOLUME_SOURCE), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_PORT: Message = Message {
-    name: "ContainerPort",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "hostPort", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 3, json: "containerPort", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "protocol", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "hostIP", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_CONFIG_MAP_ENV_SOURCE: Message = Message {
-    name: "ConfigMapEnvSource",
-    fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SECRET_ENV_SOURCE: Message = Message {
-    name: "SecretEnvSource",
-    fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_ENV_FROM_SOURCE: Message = Message {
-    name: "EnvFromSource",
-    fields: &[
-        Field { number: 1, json: "prefix", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "configMapRef", kind: Kind::Message(&CORE_V1_CONFIG_MAP_ENV_SOURCE), presence: Presence::Keep },
-        Field { number: 3, json: "secretRef", kind: Kind::Message(&CORE_V1_SECRET_ENV_SOURCE), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CONFIG_MAP_KEY_SELECTOR: Message = Message {
-    name: "ConfigMapKeySelector",
-    fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SECRET_KEY_SELECTOR: Message = Message {
-    name: "SecretKeySelector",
-    fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_LOCAL_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_FILE_KEY_SELECTOR: Message = Message {
-    name: "FileKeySelector",
-    fields: &[
-        Field { number: 1, json: "volumeName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "path", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "optional", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_ENV_VAR_SOURCE: Message = Message {
-    name: "EnvVarSource",
-    fields: &[
-        Field { number: 1, json: "fieldRef", kind: Kind::Message(&CORE_V1_OBJECT_FIELD_SELECTOR), presence: Presence::Keep },
-        Field { number: 2, json: "resourceFieldRef", kind: Kind::Message(&CORE_V1_RESOURCE_FIELD_SELECTOR), presence: Presence::Keep },
-        Field { number: 3, json: "configMapKeyRef", kind: Kind::Message(&CORE_V1_CONFIG_MAP_KEY_SELECTOR), presence: Presence::Keep },
-        Field { number: 4, json: "secretKeyRef", kind: Kind::Message(&CORE_V1_SECRET_KEY_SELECTOR), presence: Presence::Keep },
-        Field { number: 5, json: "fileKeyRef", kind: Kind::Message(&CORE_V1_FILE_KEY_SELECTOR), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_ENV_VAR: Message = Message {
-    name: "EnvVar",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "value", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "valueFrom", kind: Kind::Message(&CORE_V1_ENV_VAR_SOURCE), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_RESOURCE_CLAIM: Message = Message {
-    name: "ResourceClaim",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "request", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_RESOURCE_REQUIREMENTS: Message = Message {
-    name: "ResourceRequirements",
-    fields: &[
-        Field { number: 1, json: "limits", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
-        Field { number: 2, json: "requests", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
-        Field { number: 3, json: "claims", kind: Kind::Repeated(&Kind::Message(&CORE_V1_RESOURCE_CLAIM)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_RESIZE_POLICY: Message = Message {
-    name: "ContainerResizePolicy",
-    fields: &[
-        Field { number: 1, json: "resourceName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "restartPolicy", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_RESTART_RULE_ON_EXIT_CODES: Message = Message {
-    name: "ContainerRestartRuleOnExitCodes",
-    fields: &[
-        Field { number: 1, json: "operator", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "values", kind: Kind::Repeated(&Kind::I32), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_RESTART_RULE: Message = Message {
-    name: "ContainerRestartRule",
-    fields: &[
-        Field { number: 1, json: "action", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "exitCodes", kind: Kind::Message(&CORE_V1_CONTAINER_RESTART_RULE_ON_EXIT_CODES), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_VOLUME_MOUNT: Message = Message {
-    name: "VolumeMount",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 3, json: "mountPath", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "subPath", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "mountPropagation", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 6, json: "subPathExpr", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "recursiveReadOnly", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_VOLUME_DEVICE: Message = Message {
-    name: "VolumeDevice",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "devicePath", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_EXEC_ACTION: Message = Message {
-    name: "ExecAction",
-    fields: &[
-        Field { number: 1, json: "command", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_HTTP_HEADER: Message = Message {
-    name: "HTTPHeader",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "value", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_HTTP_GET_ACTION: Message = Message {
-    name: "HTTPGetAction",
-    fields: &[
-        Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "port", kind: Kind::IntOrString, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "host", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "scheme", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "httpHeaders", kind: Kind::Repeated(&Kind::Message(&CORE_V1_HTTP_HEADER)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_TCP_SOCKET_ACTION: Message = Message {
-    name: "TCPSocketAction",
-    fields: &[
-        Field { number: 1, json: "port", kind: Kind::IntOrString, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "host", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_GRPC_ACTION: Message = Message {
-    name: "GRPCAction",
-    fields: &[
-        Field { number: 1, json: "port", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "service", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_PROBE_HANDLER: Message = Message {
-    name: "ProbeHandler",
-    fields: &[
-        Field { number: 1, json: "exec", kind: Kind::Message(&CORE_V1_EXEC_ACTION), presence: Presence::Keep },
-        Field { number: 2, json: "httpGet", kind: Kind::Message(&CORE_V1_HTTP_GET_ACTION), presence: Presence::Keep },
-        Field { number: 3, json: "tcpSocket", kind: Kind::Message(&CORE_V1_TCP_SOCKET_ACTION), presence: Presence::Keep },
-        Field { number: 4, json: "grpc", kind: Kind::Message(&CORE_V1_GRPC_ACTION), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_PROBE: Message = Message {
-    name: "Probe",
-    fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_PROBE_HANDLER), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "initialDelaySeconds", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 3, json: "timeoutSeconds", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 4, json: "periodSeconds", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 5, json: "successThreshold", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 6, json: "failureThreshold", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 7, json: "terminationGracePeriodSeconds", kind: Kind::I64, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SLEEP_ACTION: Message = Message {
-    name: "SleepAction",
-    fields: &[
-        Field { number: 1, json: "seconds", kind: Kind::I64, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_LIFECYCLE_HANDLER: Message = Message {
-    name: "LifecycleHandler",
-    fields: &[
-        Field { number: 1, json: "exec", kind: Kind::Message(&CORE_V1_EXEC_ACTION), presence: Presence::Keep },
-        Field { number: 2, json: "httpGet", kind: Kind::Message(&CORE_V1_HTTP_GET_ACTION), presence: Presence::Keep },
-        Field { number: 3, json: "tcpSocket", kind: Kind::Message(&CORE_V1_TCP_SOCKET_ACTION), presence: Presence::Keep },
-        Field { number: 4, json: "sleep", kind: Kind::Message(&CORE_V1_SLEEP_ACTION), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_LIFECYCLE: Message = Message {
-    name: "Lifecycle",
-    fields: &[
-        Field { number: 1, json: "postStart", kind: Kind::Message(&CORE_V1_LIFECYCLE_HANDLER), presence: Presence::Keep },
-        Field { number: 2, json: "preStop", kind: Kind::Message(&CORE_V1_LIFECYCLE_HANDLER), presence: Presence::Keep },
-        Field { number: 3, json: "stopSignal", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CAPABILITIES: Message = Message {
-    name: "Capabilities",
-    fields: &[
-        Field { number: 1, json: "add", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 2, json: "drop", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SE_LINUX_OPTIONS: Message = Message {
-    name: "SELinuxOptions",
-    fields: &[
-        Field { number: 1, json: "user", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "role", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "type", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "level", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS: Message = Message {
-    name: "WindowsSecurityContextOptions",
-    fields: &[
-        Field { number: 1, json: "gmsaCredentialSpecName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "gmsaCredentialSpec", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 3, json: "runAsUserName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 4, json: "hostProcess", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SECCOMP_PROFILE: Message = Message {
-    name: "SeccompProfile",
-    fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "localhostProfile", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_APP_ARMOR_PROFILE: Message = Message {
-    name: "AppArmorProfile",
-    fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "localhostProfile", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_SECURITY_CONTEXT: Message = Message {
-    name: "SecurityContext",
-    fields: &[
-        Field { number: 1, json: "capabilities", kind: Kind::Message(&CORE_V1_CAPABILITIES), presence: Presence::Keep },
-        Field { number: 2, json: "privileged", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 3, json: "seLinuxOptions", kind: Kind::Message(&CORE_V1_SE_LINUX_OPTIONS), presence: Presence::Keep },
-        Field { number: 4, json: "runAsUser", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 5, json: "runAsNonRoot", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 6, json: "readOnlyRootFilesystem", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 7, json: "allowPrivilegeEscalation", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 8, json: "runAsGroup", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 9, json: "procMount", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 10, json: "windowsOptions", kind: Kind::Message(&CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS), presence: Presence::Keep },
-        Field { number: 11, json: "seccompProfile", kind: Kind::Message(&CORE_V1_SECCOMP_PROFILE), presence: Presence::Keep },
-        Field { number: 12, json: "appArmorProfile", kind: Kind::Message(&CORE_V1_APP_ARMOR_PROFILE), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER: Message = Message {
-    name: "Container",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "image", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "command", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 4, json: "args", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 5, json: "workingDir", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "ports", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_PORT)), presence: Presence::Keep },
-        Field { number: 7, json: "env", kind: Kind::Repeated(&Kind::Message(&CORE_V1_ENV_VAR)), presence: Presence::Keep },
-        Field { number: 8, json: "resources", kind: Kind::Message(&CORE_V1_RESOURCE_REQUIREMENTS), presence: Presence::ZeroIfAbsent },
-        Field { number: 9, json: "volumeMounts", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME_MOUNT)), presence: Presence::Keep },
-        Field { number: 10, json: "livenessProbe", kind: Kind::Message(&CORE_V1_PROBE), presence: Presence::Keep },
-        Field { number: 11, json: "readinessProbe", kind: Kind::Message(&CORE_V1_PROBE), presence: Presence::Keep },
-        Field { number: 12, json: "lifecycle", kind: Kind::Message(&CORE_V1_LIFECYCLE), presence: Presence::Keep },
-        Field { number: 13, json: "terminationMessagePath", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 14, json: "imagePullPolicy", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 15, json: "securityContext", kind: Kind::Message(&CORE_V1_SECURITY_CONTEXT), presence: Presence::Keep },
-        Field { number: 16, json: "stdin", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 17, json: "stdinOnce", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 18, json: "tty", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 19, json: "envFrom", kind: Kind::Repeated(&Kind::Message(&CORE_V1_ENV_FROM_SOURCE)), presence: Presence::Keep },
-        Field { number: 20, json: "terminationMessagePolicy", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 21, json: "volumeDevices", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME_DEVICE)), presence: Presence::Keep },
-        Field { number: 22, json: "startupProbe", kind: Kind::Message(&CORE_V1_PROBE), presence: Presence::Keep },
-        Field { number: 23, json: "resizePolicy", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_RESIZE_POLICY)), presence: Presence::Keep },
-        Field { number: 24, json: "restartPolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 25, json: "restartPolicyRules", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_RESTART_RULE)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_EPHEMERAL_CONTAINER_COMMON: Message = Message {
-    name: "EphemeralContainerCommon",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "image", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "command", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 4, json: "args", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 5, json: "workingDir", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "ports", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_PORT)), presence: Presence::Keep },
-        Field { number: 7, json: "env", kind: Kind::Repeated(&Kind::Message(&CORE_V1_ENV_VAR)), presence: Presence::Keep },
-        Field { number: 8, json: "resources", kind: Kind::Message(&CORE_V1_RESOURCE_REQUIREMENTS), presence: Presence::ZeroIfAbsent },
-        Field { number: 9, json: "volumeMounts", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME_MOUNT)), presence: Presence::Keep },
-        Field { number: 10, json: "livenessProbe", kind: Kind::Message(&CORE_V1_PROBE), presence: Presence::Keep },
-        Field { number: 11, json: "readinessProbe", kind: Kind::Message(&CORE_V1_PROBE), presence: Presence::Keep },
-        Field { number: 12, json: "lifecycle", kind: Kind::Message(&CORE_V1_LIFECYCLE), presence: Presence::Keep },
-        Field { number: 13, json: "terminationMessagePath", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 14, json: "imagePullPolicy", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 15, json: "securityContext", kind: Kind::Message(&CORE_V1_SECURITY_CONTEXT), presence: Presence::Keep },
-        Field { number: 16, json: "stdin", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 17, json: "stdinOnce", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 18, json: "tty", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 19, json: "envFrom", kind: Kind::Repeated(&Kind::Message(&CORE_V1_ENV_FROM_SOURCE)), presence: Presence::Keep },
-        Field { number: 20, json: "terminationMessagePolicy", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 21, json: "volumeDevices", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME_DEVICE)), presence: Presence::Keep },
-        Field { number: 22, json: "startupProbe", kind: Kind::Message(&CORE_V1_PROBE), presence: Presence::Keep },
-        Field { number: 23, json: "resizePolicy", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_RESIZE_POLICY)), presence: Presence::Keep },
-        Field { number: 24, json: "restartPolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 25, json: "restartPolicyRules", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_RESTART_RULE)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_EPHEMERAL_CONTAINER: Message = Message {
-    name: "EphemeralContainer",
-    fields: &[
-        Field { number: 1, json: "", kind: Kind::Inline(&CORE_V1_EPHEMERAL_CONTAINER_COMMON), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "targetContainerName", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_SYSCTL: Message = Message {
-    name: "Sysctl",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "value", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_POD_SECURITY_CONTEXT: Message = Message {
-    name: "PodSecurityContext",
-    fields: &[
-        Field { number: 1, json: "seLinuxOptions", kind: Kind::Message(&CORE_V1_SE_LINUX_OPTIONS), presence: Presence::Keep },
-        Field { number: 2, json: "runAsUser", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 3, json: "runAsNonRoot", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 4, json: "supplementalGroups", kind: Kind::Repeated(&Kind::I64), presence: Presence::Keep },
-        Field { number: 5, json: "fsGroup", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 6, json: "runAsGroup", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 7, json: "sysctls", kind: Kind::Repeated(&Kind::Message(&CORE_V1_SYSCTL)), presence: Presence::Keep },
-        Field { number: 8, json: "windowsOptions", kind: Kind::Message(&CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS), presence: Presence::Keep },
-        Field { number: 9, json: "fsGroupChangePolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 10, json: "seccompProfile", kind: Kind::Message(&CORE_V1_SECCOMP_PROFILE), presence: Presence::Keep },
-        Field { number: 11, json: "appArmorProfile", kind: Kind::Message(&CORE_V1_APP_ARMOR_PROFILE), presence: Presence::Keep },
-        Field { number: 12, json: "supplementalGroupsPolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 13, json: "seLinuxChangePolicy", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_NODE_SELECTOR_REQUIREMENT: Message = Message {
-    name: "NodeSelectorRequirement",
-    fields: &[
-        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_NODE_SELECTOR_TERM: Message = Message {
-    name: "NodeSelectorTerm",
-    fields: &[
-        Field { number: 1, json: "matchExpressions", kind: Kind::Repeated(&Kind::Message(&CORE_V1_NODE_SELECTOR_REQUIREMENT)), presence: Presence::Keep },
-        Field { number: 2, json: "matchFields", kind: Kind::Repeated(&Kind::Message(&CORE_V1_NODE_SELECTOR_REQUIREMENT)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_NODE_SELECTOR: Message = Message {
-    name: "NodeSelector",
-    fields: &[
-        Field { number: 1, json: "nodeSelectorTerms", kind: Kind::Repeated(&Kind::Message(&CORE_V1_NODE_SELECTOR_TERM)), presence: Presence::NullIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_PREFERRED_SCHEDULING_TERM: Message = Message {
-    name: "PreferredSchedulingTerm",
-    fields: &[
-        Field { number: 1, json: "weight", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "preference", kind: Kind::Message(&CORE_V1_NODE_SELECTOR_TERM), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_NODE_AFFINITY: Message = Message {
-    name: "NodeAffinity",
-    fields: &[
-        Field { number: 1, json: "requiredDuringSchedulingIgnoredDuringExecution", kind: Kind::Message(&CORE_V1_NODE_SELECTOR), presence: Presence::Keep },
-        Field { number: 2, json: "preferredDuringSchedulingIgnoredDuringExecution", kind: Kind::Repeated(&Kind::Message(&CORE_V1_PREFERRED_SCHEDULING_TERM)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_AFFINITY_TERM: Message = Message {
-    name: "PodAffinityTerm",
-    fields: &[
-        Field { number: 1, json: "labelSelector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
-        Field { number: 2, json: "namespaces", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 3, json: "topologyKey", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "namespaceSelector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
-        Field { number: 5, json: "matchLabelKeys", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 6, json: "mismatchLabelKeys", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_WEIGHTED_POD_AFFINITY_TERM: Message = Message {
-    name: "WeightedPodAffinityTerm",
-    fields: &[
-        Field { number: 1, json: "weight", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "podAffinityTerm", kind: Kind::Message(&CORE_V1_POD_AFFINITY_TERM), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_POD_AFFINITY: Message = Message {
-    name: "PodAffinity",
-    fields: &[
-        Field { number: 1, json: "requiredDuringSchedulingIgnoredDuringExecution", kind: Kind::Repeated(&Kind::Message(&CORE_V1_POD_AFFINITY_TERM)), presence: Presence::Keep },
-        Field { number: 2, json: "preferredDuringSchedulingIgnoredDuringExecution", kind: Kind::Repeated(&Kind::Message(&CORE_V1_WEIGHTED_POD_AFFINITY_TERM)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_ANTI_AFFINITY: Message = Message {
-    name: "PodAntiAffinity",
-    fields: &[
-        Field { number: 1, json: "requiredDuringSchedulingIgnoredDuringExecution", kind: Kind::Repeated(&Kind::Message(&CORE_V1_POD_AFFINITY_TERM)), presence: Presence::Keep },
-        Field { number: 2, json: "preferredDuringSchedulingIgnoredDuringExecution", kind: Kind::Repeated(&Kind::Message(&CORE_V1_WEIGHTED_POD_AFFINITY_TERM)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_AFFINITY: Message = Message {
-    name: "Affinity",
-    fields: &[
-        Field { number: 1, json: "nodeAffinity", kind: Kind::Message(&CORE_V1_NODE_AFFINITY), presence: Presence::Keep },
-        Field { number: 2, json: "podAffinity", kind: Kind::Message(&CORE_V1_POD_AFFINITY), presence: Presence::Keep },
-        Field { number: 3, json: "podAntiAffinity", kind: Kind::Message(&CORE_V1_POD_ANTI_AFFINITY), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_TOLERATION: Message = Message {
-    name: "Toleration",
-    fields: &[
-        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "value", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "effect", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "tolerationSeconds", kind: Kind::I64, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_HOST_ALIAS: Message = Message {
-    name: "HostAlias",
-    fields: &[
-        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "hostnames", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_DNS_CONFIG_OPTION: Message = Message {
-    name: "PodDNSConfigOption",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "value", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_DNS_CONFIG: Message = Message {
-    name: "PodDNSConfig",
-    fields: &[
-        Field { number: 1, json: "nameservers", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 2, json: "searches", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 3, json: "options", kind: Kind::Repeated(&Kind::Message(&CORE_V1_POD_DNS_CONFIG_OPTION)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_READINESS_GATE: Message = Message {
-    name: "PodReadinessGate",
-    fields: &[
-        Field { number: 1, json: "conditionType", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT: Message = Message {
-    name: "TopologySpreadConstraint",
-    fields: &[
-        Field { number: 1, json: "maxSkew", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "topologyKey", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "whenUnsatisfiable", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "labelSelector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
-        Field { number: 5, json: "minDomains", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 6, json: "nodeAffinityPolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 7, json: "nodeTaintsPolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 8, json: "matchLabelKeys", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_OS: Message = Message {
-    name: "PodOS",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_POD_SCHEDULING_GATE: Message = Message {
-    name: "PodSchedulingGate",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_POD_RESOURCE_CLAIM: Message = Message {
-    name: "PodResourceClaim",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "resourceClaimName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 4, json: "resourceClaimTemplateName", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_SCHEDULING_GROUP: Message = Message {
-    name: "PodSchedulingGroup",
-    fields: &[
-        Field { number: 1, json: "podGroupName", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_SPEC: Message = Message {
-    name: "PodSpec",
-    fields: &[
-        Field { number: 1, json: "volumes", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME)), presence: Presence::Keep },
-        Field { number: 2, json: "containers", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER)), presence: Presence::NullIfAbsent },
-        Field { number: 3, json: "restartPolicy", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "terminationGracePeriodSeconds", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 5, json: "activeDeadlineSeconds", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 6, json: "dnsPolicy", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "nodeSelector", kind: Kind::Map(&Kind::Str), presence: Presence::Keep },
-        Field { number: 8, json: "serviceAccountName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 9, json: "serviceAccount", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 10, json: "nodeName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 11, json: "hostNetwork", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 12, json: "hostPID", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 13, json: "hostIPC", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 14, json: "securityContext", kind: Kind::Message(&CORE_V1_POD_SECURITY_CONTEXT), presence: Presence::Keep },
-        Field { number: 15, json: "imagePullSecrets", kind: Kind::Repeated(&Kind::Message(&CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Presence::Keep },
-        Field { number: 16, json: "hostname", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 17, json: "subdomain", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 18, json: "affinity", kind: Kind::Message(&CORE_V1_AFFINITY), presence: Presence::Keep },
-        Field { number: 19, json: "schedulerName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 20, json: "initContainers", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER)), presence: Presence::Keep },
-        Field { number: 21, json: "automountServiceAccountToken", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 22, json: "tolerations", kind: Kind::Repeated(&Kind::Message(&CORE_V1_TOLERATION)), presence: Presence::Keep },
-        Field { number: 23, json: "hostAliases", kind: Kind::Repeated(&Kind::Message(&CORE_V1_HOST_ALIAS)), presence: Presence::Keep },
-        Field { number: 24, json: "priorityClassName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 25, json: "priority", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 26, json: "dnsConfig", kind: Kind::Message(&CORE_V1_POD_DNS_CONFIG), presence: Presence::Keep },
-        Field { number: 27, json: "shareProcessNamespace", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 28, json: "readinessGates", kind: Kind::Repeated(&Kind::Message(&CORE_V1_POD_READINESS_GATE)), presence: Presence::Keep },
-        Field { number: 29, json: "runtimeClassName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 30, json: "enableServiceLinks", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 31, json: "preemptionPolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 32, json: "overhead", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
-        Field { number: 33, json: "topologySpreadConstraints", kind: Kind::Repeated(&Kind::Message(&CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT)), presence: Presence::Keep },
-        Field { number: 34, json: "ephemeralContainers", kind: Kind::Repeated(&Kind::Message(&CORE_V1_EPHEMERAL_CONTAINER)), presence: Presence::Keep },
-        Field { number: 35, json: "setHostnameAsFQDN", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 36, json: "os", kind: Kind::Message(&CORE_V1_POD_OS), presence: Presence::Keep },
-        Field { number: 37, json: "hostUsers", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 38, json: "schedulingGates", kind: Kind::Repeated(&Kind::Message(&CORE_V1_POD_SCHEDULING_GATE)), presence: Presence::Keep },
-        Field { number: 39, json: "resourceClaims", kind: Kind::Repeated(&Kind::Message(&CORE_V1_POD_RESOURCE_CLAIM)), presence: Presence::Keep },
-        Field { number: 40, json: "resources", kind: Kind::Message(&CORE_V1_RESOURCE_REQUIREMENTS), presence: Presence::Keep },
-        Field { number: 41, json: "hostnameOverride", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 43, json: "schedulingGroup", kind: Kind::Message(&CORE_V1_POD_SCHEDULING_GROUP), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_CONDITION: Message = Message {
-    name: "PodCondition",
-    fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "lastProbeTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-        Field { number: 5, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "observedGeneration", kind: Kind::I64, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_HOST_IP: Message = Message {
-    name: "HostIP",
-    fields: &[
-        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_POD_IP: Message = Message {
-    name: "PodIP",
-    fields: &[
-        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_STATE_WAITING: Message = Message {
-    name: "ContainerStateWaiting",
-    fields: &[
-        Field { number: 1, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_STATE_RUNNING: Message = Message {
-    name: "ContainerStateRunning",
-    fields: &[
-        Field { number: 1, json: "startedAt", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_STATE_TERMINATED: Message = Message {
-    name: "ContainerStateTerminated",
-    fields: &[
-        Field { number: 1, json: "exitCode", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "signal", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 3, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "startedAt", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-        Field { number: 6, json: "finishedAt", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-        Field { number: 7, json: "containerID", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_STATE: Message = Message {
-    name: "ContainerState",
-    fields: &[
-        Field { number: 1, json: "waiting", kind: Kind::Message(&CORE_V1_CONTAINER_STATE_WAITING), presence: Presence::Keep },
-        Field { number: 2, json: "running", kind: Kind::Message(&CORE_V1_CONTAINER_STATE_RUNNING), presence: Presence::Keep },
-        Field { number: 3, json: "terminated", kind: Kind::Message(&CORE_V1_CONTAINER_STATE_TERMINATED), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_IMAGE_VOLUME_STATUS: Message = Message {
-    name: "ImageVolumeStatus",
-    fields: &[
-        Field { number: 1, json: "imageRef", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static CORE_V1_VOLUME_STATUS: Message = Message {
-    name: "VolumeStatus",
-    fields: &[
-        Field { number: 1, json: "image", kind: Kind::Message(&CORE_V1_IMAGE_VOLUME_STATUS), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_VOLUME_MOUNT_STATUS: Message = Message {
-    name: "VolumeMountStatus",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "mountPath", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "readOnly", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 4, json: "recursiveReadOnly", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 5, json: "volumeStatus", kind: Kind::Message(&CORE_V1_VOLUME_STATUS), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_LINUX_CONTAINER_USER: Message = Message {
-    name: "LinuxContainerUser",
-    fields: &[
-        Field { number: 1, json: "uid", kind: Kind::I64, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "gid", kind: Kind::I64, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "supplementalGroups", kind: Kind::Repeated(&Kind::I64), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_USER: Message = Message {
-    name: "ContainerUser",
-    fields: &[
-        Field { number: 1, json: "linux", kind: Kind::Message(&CORE_V1_LINUX_CONTAINER_USER), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_RESOURCE_HEALTH: Message = Message {
-    name: "ResourceHealth",
-    fields: &[
-        Field { number: 1, json: "resourceID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "health", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_RESOURCE_STATUS: Message = Message {
-    name: "ResourceStatus",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "resources", kind: Kind::Repeated(&Kind::Message(&CORE_V1_RESOURCE_HEALTH)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_STATUS: Message = Message {
-    name: "ContainerStatus",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "state", kind: Kind::Message(&CORE_V1_CONTAINER_STATE), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "lastState", kind: Kind::Message(&CORE_V1_CONTAINER_STATE), presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "ready", kind: Kind::Bool, presence: Presence::ZeroIfAbsent },
-        Field { number: 5, json: "restartCount", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 6, json: "image", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 7, json: "imageID", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 8, json: "containerID", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 9, json: "started", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 10, json: "allocatedResources", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
-        Field { number: 11, json: "resources", kind: Kind::Message(&CORE_V1_RESOURCE_REQUIREMENTS), presence: Presence::Keep },
-        Field { number: 12, json: "volumeMounts", kind: Kind::Repeated(&Kind::Message(&CORE_V1_VOLUME_MOUNT_STATUS)), presence: Presence::Keep },
-        Field { number: 13, json: "user", kind: Kind::Message(&CORE_V1_CONTAINER_USER), presence: Presence::Keep },
-        Field { number: 14, json: "allocatedResourcesStatus", kind: Kind::Repeated(&Kind::Message(&CORE_V1_RESOURCE_STATUS)), presence: Presence::Keep },
-        Field { number: 15, json: "stopSignal", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD_RESOURCE_CLAIM_STATUS: Message = Message {
-    name: "PodResourceClaimStatus",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "resourceClaimName", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST: Message = Message {
-    name: "ContainerExtendedResourceRequest",
-    fields: &[
-        Field { number: 1, json: "containerName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "resourceName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "requestName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS: Message = Message {
-    name: "PodExtendedResourceClaimStatus",
-    fields: &[
-        Field { number: 1, json: "requestMappings", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST)), presence: Presence::NullIfAbsent },
-        Field { number: 2, json: "resourceClaimName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_NODE_ALLOCATABLE_RESOURCE_CLAIM_STATUS: Message = Message {
-    name: "NodeAllocatableResourceClaimStatus",
-    fields: &[
-        Field { number: 1, json: "resourceClaimName", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "containers", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 3, json: "resources", kind: Kind::Map(&Kind::Quantity), presence: Presence::NullIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_POD_STATUS: Message = Message {
-    name: "PodStatus",
-    fields: &[
-        Field { number: 1, json: "phase", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "conditions", kind: Kind::Repeated(&Kind::Message(&CORE_V1_POD_CONDITION)), presence: Presence::Keep },
-        Field { number: 3, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "hostIP", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "podIP", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "startTime", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 8, json: "containerStatuses", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_STATUS)), presence: Presence::Keep },
-        Field { number: 9, json: "qosClass", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 10, json: "initContainerStatuses", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_STATUS)), presence: Presence::Keep },
-        Field { number: 11, json: "nominatedNodeName", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 12, json: "podIPs", kind: Kind::Repeated(&Kind::Message(&CORE_V1_POD_IP)), presence: Presence::Keep },
-        Field { number: 13, json: "ephemeralContainerStatuses", kind: Kind::Repeated(&Kind::Message(&CORE_V1_CONTAINER_STATUS)), presence: Presence::Keep },
-        Field { number: 14, json: "resize", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 15, json: "resourceClaimStatuses", kind: Kind::Repeated(&Kind::Message(&CORE_V1_POD_RESOURCE_CLAIM_STATUS)), presence: Presence::Keep },
-        Field { number: 16, json: "hostIPs", kind: Kind::Repeated(&Kind::Message(&CORE_V1_HOST_IP)), presence: Presence::Keep },
-        Field { number: 17, json: "observedGeneration", kind: Kind::I64, presence: Presence::OmitZero },
-        Field { number: 18, json: "extendedResourceClaimStatus", kind: Kind::Message(&CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS), presence: Presence::Keep },
-        Field { number: 19, json: "allocatedResources", kind: Kind::Map(&Kind::Quantity), presence: Presence::Keep },
-        Field { number: 20, json: "resources", kind: Kind::Message(&CORE_V1_RESOURCE_REQUIREMENTS), presence: Presence::Keep },
-        Field { number: 21, json: "nodeAllocatableResourceClaimStatuses", kind: Kind::Repeated(&Kind::Message(&CORE_V1_NODE_ALLOCATABLE_RESOURCE_CLAIM_STATUS)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static CORE_V1_POD: Message = Message {
-    name: "Pod",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_POD_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&CORE_V1_POD_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_BINDING: Message = Message {
-    name: "Binding",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "target", kind: Kind::Message(&CORE_V1_OBJECT_REFERENCE), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static CORE_V1_POD_TEMPLATE_SPEC: Message = Message {
-    name: "PodTemplateSpec",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&CORE_V1_POD_SPEC), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static APPS_V1_ROLLING_UPDATE_DEPLOYMENT: Message = Message {
-    name: "RollingUpdateDeployment",
-    fields: &[
-        Field { number: 1, json: "maxUnavailable", kind: Kind::IntOrString, presence: Presence::Keep },
-        Field { number: 2, json: "maxSurge", kind: Kind::IntOrString, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static APPS_V1_DEPLOYMENT_STRATEGY: Message = Message {
-    name: "DeploymentStrategy",
-    fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "rollingUpdate", kind: Kind::Message(&APPS_V1_ROLLING_UPDATE_DEPLOYMENT), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static APPS_V1_DEPLOYMENT_SPEC: Message = Message {
-    name: "DeploymentSpec",
-    fields: &[
-        Field { number: 1, json: "replicas", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 2, json: "selector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
-        Field { number: 3, json: "template", kind: Kind::Message(&CORE_V1_POD_TEMPLATE_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "strategy", kind: Kind::Message(&APPS_V1_DEPLOYMENT_STRATEGY), presence: Presence::ZeroIfAbsent },
-        Field { number: 5, json: "minReadySeconds", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 6, json: "revisionHistoryLimit", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 7, json: "paused", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 9, json: "progressDeadlineSeconds", kind: Kind::I32, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static APPS_V1_DEPLOYMENT_CONDITION: Message = Message {
-    name: "DeploymentCondition",
-    fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "lastUpdateTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-        Field { number: 7, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static APPS_V1_DEPLOYMENT_STATUS: Message = Message {
-    name: "DeploymentStatus",
-    fields: &[
-        Field { number: 1, json: "observedGeneration", kind: Kind::I64, presence: Presence::OmitZero },
-        Field { number: 2, json: "replicas", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 3, json: "updatedReplicas", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 4, json: "availableReplicas", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 5, json: "unavailableReplicas", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 6, json: "conditions", kind: Kind::Repeated(&Kind::Message(&APPS_V1_DEPLOYMENT_CONDITION)), presence: Presence::Keep },
-        Field { number: 7, json: "readyReplicas", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 8, json: "collisionCount", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 9, json: "terminatingReplicas", kind: Kind::I32, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static APPS_V1_DEPLOYMENT: Message = Message {
-    name: "Deployment",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&APPS_V1_DEPLOYMENT_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&APPS_V1_DEPLOYMENT_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT: Message = Message {
-    name: "PodFailurePolicyOnExitCodesRequirement",
-    fields: &[
-        Field { number: 1, json: "containerName", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::I32), presence: Presence::NullIfAbsent },
-    ],
-};
-
-pub(super) static BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN: Message = Message {
-    name: "PodFailurePolicyOnPodConditionsPattern",
-    fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static BATCH_V1_POD_FAILURE_POLICY_RULE: Message = Message {
-    name: "PodFailurePolicyRule",
-    fields: &[
-        Field { number: 1, json: "action", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "onExitCodes", kind: Kind::Message(&BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT), presence: Presence::Keep },
-        Field { number: 3, json: "onPodConditions", kind: Kind::Repeated(&Kind::Message(&BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static BATCH_V1_POD_FAILURE_POLICY: Message = Message {
-    name: "PodFailurePolicy",
-    fields: &[
-        Field { number: 1, json: "rules", kind: Kind::Repeated(&Kind::Message(&BATCH_V1_POD_FAILURE_POLICY_RULE)), presence: Presence::NullIfAbsent },
-    ],
-};
-
-pub(super) static BATCH_V1_SUCCESS_POLICY_RULE: Message = Message {
-    name: "SuccessPolicyRule",
-    fields: &[
-        Field { number: 1, json: "succeededIndexes", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "succeededCount", kind: Kind::I32, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static BATCH_V1_SUCCESS_POLICY: Message = Message {
-    name: "SuccessPolicy",
-    fields: &[
-        Field { number: 1, json: "rules", kind: Kind::Repeated(&Kind::Message(&BATCH_V1_SUCCESS_POLICY_RULE)), presence: Presence::NullIfAbsent },
-    ],
-};
-
-pub(super) static BATCH_V1_JOB_SPEC: Message = Message {
-    name: "JobSpec",
-    fields: &[
-        Field { number: 1, json: "parallelism", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 2, json: "completions", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 3, json: "activeDeadlineSeconds", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 4, json: "selector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
-        Field { number: 5, json: "manualSelector", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 6, json: "template", kind: Kind::Message(&CORE_V1_POD_TEMPLATE_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 7, json: "backoffLimit", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 8, json: "ttlSecondsAfterFinished", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 9, json: "completionMode", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 10, json: "suspend", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 11, json: "podFailurePolicy", kind: Kind::Message(&BATCH_V1_POD_FAILURE_POLICY), presence: Presence::Keep },
-        Field { number: 12, json: "backoffLimitPerIndex", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 13, json: "maxFailedIndexes", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 14, json: "podReplacementPolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 15, json: "managedBy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 16, json: "successPolicy", kind: Kind::Message(&BATCH_V1_SUCCESS_POLICY), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static BATCH_V1_JOB_CONDITION: Message = Message {
-    name: "JobCondition",
-    fields: &[
-        Field { number: 1, json: "type", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "status", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "lastProbeTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "lastTransitionTime", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-        Field { number: 5, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "message", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static BATCH_V1_UNCOUNTED_TERMINATED_PODS: Message = Message {
-    name: "UncountedTerminatedPods",
-    fields: &[
-        Field { number: 1, json: "succeeded", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 2, json: "failed", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static BATCH_V1_JOB_STATUS: Message = Message {
-    name: "JobStatus",
-    fields: &[
-        Field { number: 1, json: "conditions", kind: Kind::Repeated(&Kind::Message(&BATCH_V1_JOB_CONDITION)), presence: Presence::Keep },
-        Field { number: 2, json: "startTime", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 3, json: "completionTime", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 4, json: "active", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 5, json: "succeeded", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 6, json: "failed", kind: Kind::I32, presence: Presence::OmitZero },
-        Field { number: 7, json: "completedIndexes", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 8, json: "uncountedTerminatedPods", kind: Kind::Message(&BATCH_V1_UNCOUNTED_TERMINATED_PODS), presence: Presence::Keep },
-        Field { number: 9, json: "ready", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 10, json: "failedIndexes", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 11, json: "terminating", kind: Kind::I32, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static BATCH_V1_JOB: Message = Message {
-    name: "Job",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&BATCH_V1_JOB_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&BATCH_V1_JOB_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static BATCH_V1_JOB_TEMPLATE_SPEC: Message = Message {
-    name: "JobTemplateSpec",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&BATCH_V1_JOB_SPEC), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static BATCH_V1_CRON_JOB_SPEC: Message = Message {
-    name: "CronJobSpec",
-    fields: &[
-        Field { number: 1, json: "schedule", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "startingDeadlineSeconds", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 3, json: "concurrencyPolicy", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "suspend", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 5, json: "jobTemplate", kind: Kind::Message(&BATCH_V1_JOB_TEMPLATE_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 6, json: "successfulJobsHistoryLimit", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 7, json: "failedJobsHistoryLimit", kind: Kind::I32, presence: Presence::Keep },
-        Field { number: 8, json: "timeZone", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static BATCH_V1_CRON_JOB_STATUS: Message = Message {
-    name: "CronJobStatus",
-    fields: &[
-        Field { number: 1, json: "active", kind: Kind::Repeated(&Kind::Message(&CORE_V1_OBJECT_REFERENCE)), presence: Presence::Keep },
-        Field { number: 4, json: "lastScheduleTime", kind: Kind::Time, presence: Presence::Keep },
-        Field { number: 5, json: "lastSuccessfulTime", kind: Kind::Time, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static BATCH_V1_CRON_JOB: Message = Message {
-    name: "CronJob",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&BATCH_V1_CRON_JOB_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&BATCH_V1_CRON_JOB_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static RBAC_V1_POLICY_RULE: Message = Message {
-    name: "PolicyRule",
-    fields: &[
-        Field { number: 1, json: "verbs", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
-        Field { number: 2, json: "apiGroups", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 3, json: "resources", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 4, json: "resourceNames", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 5, json: "nonResourceURLs", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static RBAC_V1_ROLE: Message = Message {
-    name: "Role",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "rules", kind: Kind::Repeated(&Kind::Message(&RBAC_V1_POLICY_RULE)), presence: Presence::NullIfAbsent },
-    ],
-};
-
-pub(super) static RBAC_V1_SUBJECT: Message = Message {
-    name: "Subject",
-    fields: &[
-        Field { number: 1, json: "kind", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "apiGroup", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "namespace", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static RBAC_V1_ROLE_REF: Message = Message {
-    name: "RoleRef",
-    fields: &[
-        Field { number: 1, json: "apiGroup", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "kind", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static RBAC_V1_ROLE_BINDING: Message = Message {
-    name: "RoleBinding",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "subjects", kind: Kind::Repeated(&Kind::Message(&RBAC_V1_SUBJECT)), presence: Presence::Keep },
-        Field { number: 3, json: "roleRef", kind: Kind::Message(&RBAC_V1_ROLE_REF), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static RBAC_V1_AGGREGATION_RULE: Message = Message {
-    name: "AggregationRule",
-    fields: &[
-        Field { number: 1, json: "clusterRoleSelectors", kind: Kind::Repeated(&Kind::Message(&META_V1_LABEL_SELECTOR)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static RBAC_V1_CLUSTER_ROLE: Message = Message {
-    name: "ClusterRole",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "rules", kind: Kind::Repeated(&Kind::Message(&RBAC_V1_POLICY_RULE)), presence: Presence::NullIfAbsent },
-        Field { number: 3, json: "aggregationRule", kind: Kind::Message(&RBAC_V1_AGGREGATION_RULE), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static RBAC_V1_CLUSTER_ROLE_BINDING: Message = Message {
-    name: "ClusterRoleBinding",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "subjects", kind: Kind::Repeated(&Kind::Message(&RBAC_V1_SUBJECT)), presence: Presence::Keep },
-        Field { number: 3, json: "roleRef", kind: Kind::Message(&RBAC_V1_ROLE_REF), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static SCHEDULING_V1_PRIORITY_CLASS: Message = Message {
-    name: "PriorityClass",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "value", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "globalDefault", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 4, json: "description", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "preemptionPolicy", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static META_V1_FIELD_SELECTOR_REQUIREMENT: Message = Message {
-    name: "FieldSelectorRequirement",
-    fields: &[
-        Field { number: 1, json: "key", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "operator", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "values", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES: Message = Message {
-    name: "FieldSelectorAttributes",
-    fields: &[
-        Field { number: 1, json: "rawSelector", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "requirements", kind: Kind::Repeated(&Kind::Message(&META_V1_FIELD_SELECTOR_REQUIREMENT)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES: Message = Message {
-    name: "LabelSelectorAttributes",
-    fields: &[
-        Field { number: 1, json: "rawSelector", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "requirements", kind: Kind::Repeated(&Kind::Message(&META_V1_LABEL_SELECTOR_REQUIREMENT)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_RESOURCE_ATTRIBUTES: Message = Message {
-    name: "ResourceAttributes",
-    fields: &[
-        Field { number: 1, json: "namespace", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "verb", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "group", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "version", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 5, json: "resource", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 6, json: "subresource", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 7, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 8, json: "fieldSelector", kind: Kind::Message(&AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES), presence: Presence::Keep },
-        Field { number: 9, json: "labelSelector", kind: Kind::Message(&AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES: Message = Message {
-    name: "NonResourceAttributes",
-    fields: &[
-        Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "verb", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC: Message = Message {
-    name: "SelfSubjectAccessReviewSpec",
-    fields: &[
-        Field { number: 1, json: "resourceAttributes", kind: Kind::Message(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES), presence: Presence::Keep },
-        Field { number: 2, json: "nonResourceAttributes", kind: Kind::Message(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: Message = Message {
-    name: "SubjectAccessReviewStatus",
-    fields: &[
-        Field { number: 1, json: "allowed", kind: Kind::Bool, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "reason", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "evaluationError", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "denied", kind: Kind::Bool, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW: Message = Message {
-    name: "SelfSubjectAccessReview",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC: Message = Message {
-    name: "SelfSubjectRulesReviewSpec",
-    fields: &[
-        Field { number: 1, json: "namespace", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_RESOURCE_RULE: Message = Message {
-    name: "ResourceRule",
-    fields: &[
-        Field { number: 1, json: "verbs", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
-        Field { number: 2, json: "apiGroups", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 3, json: "resources", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 4, json: "resourceNames", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_NON_RESOURCE_RULE: Message = Message {
-    name: "NonResourceRule",
-    fields: &[
-        Field { number: 1, json: "verbs", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
-        Field { number: 2, json: "nonResourceURLs", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS: Message = Message {
-    name: "SubjectRulesReviewStatus",
-    fields: &[
-        Field { number: 1, json: "resourceRules", kind: Kind::Repeated(&Kind::Message(&AUTHORIZATION_V1_RESOURCE_RULE)), presence: Presence::NullIfAbsent },
-        Field { number: 2, json: "nonResourceRules", kind: Kind::Repeated(&Kind::Message(&AUTHORIZATION_V1_NON_RESOURCE_RULE)), presence: Presence::NullIfAbsent },
-        Field { number: 3, json: "incomplete", kind: Kind::Bool, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "evaluationError", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW: Message = Message {
-    name: "SelfSubjectRulesReview",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC: Message = Message {
-    name: "SubjectAccessReviewSpec",
-    fields: &[
-        Field { number: 1, json: "resourceAttributes", kind: Kind::Message(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES), presence: Presence::Keep },
-        Field { number: 2, json: "nonResourceAttributes", kind: Kind::Message(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES), presence: Presence::Keep },
-        Field { number: 3, json: "user", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "groups", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 5, json: "extra", kind: Kind::Map(&Kind::StringList), presence: Presence::Keep },
-        Field { number: 6, json: "uid", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW: Message = Message {
-    name: "SubjectAccessReview",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW: Message = Message {
-    name: "LocalSubjectAccessReview",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE: Message = Message {
-    name: "BoundObjectReference",
-    fields: &[
-        Field { number: 1, json: "kind", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "apiVersion", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "uid", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST_SPEC: Message = Message {
-    name: "TokenRequestSpec",
-    fields: &[
-        Field { number: 1, json: "audiences", kind: Kind::Repeated(&Kind::Str), presence: Presence::NullIfAbsent },
-        Field { number: 3, json: "boundObjectRef", kind: Kind::Message(&AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 4, json: "expirationSeconds", kind: Kind::I64, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST_STATUS: Message = Message {
-    name: "TokenRequestStatus",
-    fields: &[
-        Field { number: 1, json: "token", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "expirationTimestamp", kind: Kind::Time, presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST: Message = Message {
-    name: "TokenRequest",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REQUEST_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REQUEST_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW_SPEC: Message = Message {
-    name: "TokenReviewSpec",
-    fields: &[
-        Field { number: 1, json: "token", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "audiences", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHENTICATION_V1_USER_INFO: Message = Message {
-    name: "UserInfo",
-    fields: &[
-        Field { number: 1, json: "username", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "uid", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 3, json: "groups", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 4, json: "extra", kind: Kind::Map(&Kind::StringList), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW_STATUS: Message = Message {
-    name: "TokenReviewStatus",
-    fields: &[
-        Field { number: 1, json: "authenticated", kind: Kind::Bool, presence: Presence::OmitZero },
-        Field { number: 2, json: "user", kind: Kind::Message(&AUTHENTICATION_V1_USER_INFO), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "error", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "audiences", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW: Message = Message {
-    name: "TokenReview",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REVIEW_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&AUTHENTICATION_V1_TOKEN_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: Message = Message {
-    name: "SelfSubjectReviewStatus",
-    fields: &[
-        Field { number: 1, json: "userInfo", kind: Kind::Message(&AUTHENTICATION_V1_USER_INFO), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW: Message = Message {
-    name: "SelfSubjectReview",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "status", kind: Kind::Message(&AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static META_V1_PRECONDITIONS: Message = Message {
-    name: "Preconditions",
-    fields: &[
-        Field { number: 1, json: "uid", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 2, json: "resourceVersion", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static META_V1_DELETE_OPTIONS: Message = Message {
-    name: "DeleteOptions",
-    fields: &[
-        Field { number: 1, json: "gracePeriodSeconds", kind: Kind::I64, presence: Presence::Keep },
-        Field { number: 2, json: "preconditions", kind: Kind::Message(&META_V1_PRECONDITIONS), presence: Presence::Keep },
-        Field { number: 3, json: "orphanDependents", kind: Kind::Bool, presence: Presence::Keep },
-        Field { number: 4, json: "propagationPolicy", kind: Kind::Str, presence: Presence::Keep },
-        Field { number: 5, json: "dryRun", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 6, json: "ignoreStoreReadErrorWithClusterBreakingPotential", kind: Kind::Bool, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static POLICY_V1_EVICTION: Message = Message {
-    name: "Eviction",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "deleteOptions", kind: Kind::Message(&META_V1_DELETE_OPTIONS), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET_SPEC: Message = Message {
-    name: "PodDisruptionBudgetSpec",
-    fields: &[
-        Field { number: 1, json: "minAvailable", kind: Kind::IntOrString, presence: Presence::Keep },
-        Field { number: 2, json: "selector", kind: Kind::Message(&META_V1_LABEL_SELECTOR), presence: Presence::Keep },
-        Field { number: 3, json: "maxUnavailable", kind: Kind::IntOrString, presence: Presence::Keep },
-        Field { number: 4, json: "unhealthyPodEvictionPolicy", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET_STATUS: Message = Message {
-    name: "PodDisruptionBudgetStatus",
-    fields: &[
-        Field { number: 1, json: "observedGeneration", kind: Kind::I64, presence: Presence::OmitZero },
-        Field { number: 2, json: "disruptedPods", kind: Kind::Map(&Kind::Time), presence: Presence::Keep },
-        Field { number: 3, json: "disruptionsAllowed", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 4, json: "currentHealthy", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 5, json: "desiredHealthy", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 6, json: "expectedPods", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 7, json: "conditions", kind: Kind::Repeated(&Kind::Message(&META_V1_CONDITION)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET: Message = Message {
-    name: "PodDisruptionBudget",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&POLICY_V1_POD_DISRUPTION_BUDGET_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&POLICY_V1_POD_DISRUPTION_BUDGET_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static NETWORKING_V1_SERVICE_BACKEND_PORT: Message = Message {
-    name: "ServiceBackendPort",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "number", kind: Kind::I32, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS_SERVICE_BACKEND: Message = Message {
-    name: "IngressServiceBackend",
-    fields: &[
-        Field { number: 1, json: "name", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "port", kind: Kind::Message(&NETWORKING_V1_SERVICE_BACKEND_PORT), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS_BACKEND: Message = Message {
-    name: "IngressBackend",
-    fields: &[
-        Field { number: 3, json: "resource", kind: Kind::Message(&CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE), presence: Presence::Keep },
-        Field { number: 4, json: "service", kind: Kind::Message(&NETWORKING_V1_INGRESS_SERVICE_BACKEND), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS_TLS: Message = Message {
-    name: "IngressTLS",
-    fields: &[
-        Field { number: 1, json: "hosts", kind: Kind::Repeated(&Kind::Str), presence: Presence::Keep },
-        Field { number: 2, json: "secretName", kind: Kind::Str, presence: Presence::OmitZero },
-    ],
-};
-
-pub(super) static NETWORKING_V1_HTTP_INGRESS_PATH: Message = Message {
-    name: "HTTPIngressPath",
-    fields: &[
-        Field { number: 1, json: "path", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "backend", kind: Kind::Message(&NETWORKING_V1_INGRESS_BACKEND), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "pathType", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static NETWORKING_V1_HTTP_INGRESS_RULE_VALUE: Message = Message {
-    name: "HTTPIngressRuleValue",
-    fields: &[
-        Field { number: 1, json: "paths", kind: Kind::Repeated(&Kind::Message(&NETWORKING_V1_HTTP_INGRESS_PATH)), presence: Presence::NullIfAbsent },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS_RULE_VALUE: Message = Message {
-    name: "IngressRuleValue",
-    fields: &[
-        Field { number: 1, json: "http", kind: Kind::Message(&NETWORKING_V1_HTTP_INGRESS_RULE_VALUE), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS_RULE: Message = Message {
-    name: "IngressRule",
-    fields: &[
-        Field { number: 1, json: "host", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "", kind: Kind::Inline(&NETWORKING_V1_INGRESS_RULE_VALUE), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS_SPEC: Message = Message {
-    name: "IngressSpec",
-    fields: &[
-        Field { number: 1, json: "defaultBackend", kind: Kind::Message(&NETWORKING_V1_INGRESS_BACKEND), presence: Presence::Keep },
-        Field { number: 2, json: "tls", kind: Kind::Repeated(&Kind::Message(&NETWORKING_V1_INGRESS_TLS)), presence: Presence::Keep },
-        Field { number: 3, json: "rules", kind: Kind::Repeated(&Kind::Message(&NETWORKING_V1_INGRESS_RULE)), presence: Presence::Keep },
-        Field { number: 4, json: "ingressClassName", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS_PORT_STATUS: Message = Message {
-    name: "IngressPortStatus",
-    fields: &[
-        Field { number: 1, json: "port", kind: Kind::I32, presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "protocol", kind: Kind::Str, presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "error", kind: Kind::Str, presence: Presence::Keep },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS: Message = Message {
-    name: "IngressLoadBalancerIngress",
-    fields: &[
-        Field { number: 1, json: "ip", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 2, json: "hostname", kind: Kind::Str, presence: Presence::OmitZero },
-        Field { number: 4, json: "ports", kind: Kind::Repeated(&Kind::Message(&NETWORKING_V1_INGRESS_PORT_STATUS)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS: Message = Message {
-    name: "IngressLoadBalancerStatus",
-    fields: &[
-        Field { number: 1, json: "ingress", kind: Kind::Repeated(&Kind::Message(&NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS)), presence: Presence::Keep },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS_STATUS: Message = Message {
-    name: "IngressStatus",
-    fields: &[
-        Field { number: 1, json: "loadBalancer", kind: Kind::Message(&NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
-
-pub(super) static NETWORKING_V1_INGRESS: Message = Message {
-    name: "Ingress",
-    fields: &[
-        Field { number: 1, json: "metadata", kind: Kind::Message(&META_V1_OBJECT_META), presence: Presence::ZeroIfAbsent },
-        Field { number: 2, json: "spec", kind: Kind::Message(&NETWORKING_V1_INGRESS_SPEC), presence: Presence::ZeroIfAbsent },
-        Field { number: 3, json: "status", kind: Kind::Message(&NETWORKING_V1_INGRESS_STATUS), presence: Presence::ZeroIfAbsent },
-    ],
-};
+use super::schema::{Elem, Field, Kind, Message, MessageId, Name, TopKind};
+use super::schema::Presence::{Keep, NullIfAbsent, OmitZero, ZeroIfAbsent};
+
+pub(super) const META_V1_OWNER_REFERENCE: MessageId = MessageId(0);
+pub(super) const META_V1_MANAGED_FIELDS_ENTRY: MessageId = MessageId(1);
+pub(super) const META_V1_OBJECT_META: MessageId = MessageId(2);
+pub(super) const CORE_V1_CONFIG_MAP: MessageId = MessageId(3);
+pub(super) const CORE_V1_SECRET: MessageId = MessageId(4);
+pub(super) const CORE_V1_NAMESPACE_SPEC: MessageId = MessageId(5);
+pub(super) const CORE_V1_NAMESPACE_CONDITION: MessageId = MessageId(6);
+pub(super) const CORE_V1_NAMESPACE_STATUS: MessageId = MessageId(7);
+pub(super) const CORE_V1_NAMESPACE: MessageId = MessageId(8);
+pub(super) const CORE_V1_OBJECT_REFERENCE: MessageId = MessageId(9);
+pub(super) const CORE_V1_LOCAL_OBJECT_REFERENCE: MessageId = MessageId(10);
+pub(super) const CORE_V1_SERVICE_ACCOUNT: MessageId = MessageId(11);
+pub(super) const CORE_V1_SERVICE_PORT: MessageId = MessageId(12);
+pub(super) const CORE_V1_CLIENT_IP_CONFIG: MessageId = MessageId(13);
+pub(super) const CORE_V1_SESSION_AFFINITY_CONFIG: MessageId = MessageId(14);
+pub(super) const CORE_V1_SERVICE_SPEC: MessageId = MessageId(15);
+pub(super) const CORE_V1_PORT_STATUS: MessageId = MessageId(16);
+pub(super) const CORE_V1_LOAD_BALANCER_INGRESS: MessageId = MessageId(17);
+pub(super) const CORE_V1_LOAD_BALANCER_STATUS: MessageId = MessageId(18);
+pub(super) const META_V1_CONDITION: MessageId = MessageId(19);
+pub(super) const CORE_V1_SERVICE_STATUS: MessageId = MessageId(20);
+pub(super) const CORE_V1_SERVICE: MessageId = MessageId(21);
+pub(super) const CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT: MessageId = MessageId(22);
+pub(super) const CORE_V1_SCOPE_SELECTOR: MessageId = MessageId(23);
+pub(super) const CORE_V1_RESOURCE_QUOTA_SPEC: MessageId = MessageId(24);
+pub(super) const CORE_V1_RESOURCE_QUOTA_STATUS: MessageId = MessageId(25);
+pub(super) const CORE_V1_RESOURCE_QUOTA: MessageId = MessageId(26);
+pub(super) const CORE_V1_HOST_PATH_VOLUME_SOURCE: MessageId = MessageId(27);
+pub(super) const CORE_V1_EMPTY_DIR_VOLUME_SOURCE: MessageId = MessageId(28);
+pub(super) const CORE_V1_GCE_PERSISTENT_DISK_VOLUME_SOURCE: MessageId = MessageId(29);
+pub(super) const CORE_V1_AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE: MessageId = MessageId(30);
+pub(super) const CORE_V1_GIT_REPO_VOLUME_SOURCE: MessageId = MessageId(31);
+pub(super) const CORE_V1_KEY_TO_PATH: MessageId = MessageId(32);
+pub(super) const CORE_V1_SECRET_VOLUME_SOURCE: MessageId = MessageId(33);
+pub(super) const CORE_V1_NFS_VOLUME_SOURCE: MessageId = MessageId(34);
+pub(super) const CORE_V1_ISCSI_VOLUME_SOURCE: MessageId = MessageId(35);
+pub(super) const CORE_V1_GLUSTERFS_VOLUME_SOURCE: MessageId = MessageId(36);
+pub(super) const CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE: MessageId = MessageId(37);
+pub(super) const CORE_V1_RBD_VOLUME_SOURCE: MessageId = MessageId(38);
+pub(super) const CORE_V1_FLEX_VOLUME_SOURCE: MessageId = MessageId(39);
+pub(super) const CORE_V1_CINDER_VOLUME_SOURCE: MessageId = MessageId(40);
+pub(super) const CORE_V1_CEPH_FS_VOLUME_SOURCE: MessageId = MessageId(41);
+pub(super) const CORE_V1_FLOCKER_VOLUME_SOURCE: MessageId = MessageId(42);
+pub(super) const CORE_V1_OBJECT_FIELD_SELECTOR: MessageId = MessageId(43);
+pub(super) const CORE_V1_RESOURCE_FIELD_SELECTOR: MessageId = MessageId(44);
+pub(super) const CORE_V1_DOWNWARD_API_VOLUME_FILE: MessageId = MessageId(45);
+pub(super) const CORE_V1_DOWNWARD_API_VOLUME_SOURCE: MessageId = MessageId(46);
+pub(super) const CORE_V1_FC_VOLUME_SOURCE: MessageId = MessageId(47);
+pub(super) const CORE_V1_AZURE_FILE_VOLUME_SOURCE: MessageId = MessageId(48);
+pub(super) const CORE_V1_CONFIG_MAP_VOLUME_SOURCE: MessageId = MessageId(49);
+pub(super) const CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE: MessageId = MessageId(50);
+pub(super) const CORE_V1_QUOBYTE_VOLUME_SOURCE: MessageId = MessageId(51);
+pub(super) const CORE_V1_AZURE_DISK_VOLUME_SOURCE: MessageId = MessageId(52);
+pub(super) const CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE: MessageId = MessageId(53);
+pub(super) const CORE_V1_SECRET_PROJECTION: MessageId = MessageId(54);
+pub(super) const CORE_V1_DOWNWARD_API_PROJECTION: MessageId = MessageId(55);
+pub(super) const CORE_V1_CONFIG_MAP_PROJECTION: MessageId = MessageId(56);
+pub(super) const CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION: MessageId = MessageId(57);
+pub(super) const META_V1_LABEL_SELECTOR_REQUIREMENT: MessageId = MessageId(58);
+pub(super) const META_V1_LABEL_SELECTOR: MessageId = MessageId(59);
+pub(super) const CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION: MessageId = MessageId(60);
+pub(super) const CORE_V1_POD_CERTIFICATE_PROJECTION: MessageId = MessageId(61);
+pub(super) const CORE_V1_VOLUME_PROJECTION: MessageId = MessageId(62);
+pub(super) const CORE_V1_PROJECTED_VOLUME_SOURCE: MessageId = MessageId(63);
+pub(super) const CORE_V1_PORTWORX_VOLUME_SOURCE: MessageId = MessageId(64);
+pub(super) const CORE_V1_SCALE_IO_VOLUME_SOURCE: MessageId = MessageId(65);
+pub(super) const CORE_V1_STORAGE_OS_VOLUME_SOURCE: MessageId = MessageId(66);
+pub(super) const CORE_V1_CSI_VOLUME_SOURCE: MessageId = MessageId(67);
+pub(super) const CORE_V1_VOLUME_RESOURCE_REQUIREMENTS: MessageId = MessageId(68);
+pub(super) const CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE: MessageId = MessageId(69);
+pub(super) const CORE_V1_TYPED_OBJECT_REFERENCE: MessageId = MessageId(70);
+pub(super) const CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC: MessageId = MessageId(71);
+pub(super) const CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE: MessageId = MessageId(72);
+pub(super) const CORE_V1_EPHEMERAL_VOLUME_SOURCE: MessageId = MessageId(73);
+pub(super) const CORE_V1_IMAGE_VOLUME_SOURCE: MessageId = MessageId(74);
+pub(super) const CORE_V1_VOLUME_SOURCE: MessageId = MessageId(75);
+pub(super) const CORE_V1_VOLUME: MessageId = MessageId(76);
+pub(super) const CORE_V1_CONTAINER_PORT: MessageId = MessageId(77);
+pub(super) const CORE_V1_CONFIG_MAP_ENV_SOURCE: MessageId = MessageId(78);
+pub(super) const CORE_V1_SECRET_ENV_SOURCE: MessageId = MessageId(79);
+pub(super) const CORE_V1_ENV_FROM_SOURCE: MessageId = MessageId(80);
+pub(super) const CORE_V1_CONFIG_MAP_KEY_SELECTOR: MessageId = MessageId(81);
+pub(super) const CORE_V1_SECRET_KEY_SELECTOR: MessageId = MessageId(82);
+pub(super) const CORE_V1_FILE_KEY_SELECTOR: MessageId = MessageId(83);
+pub(super) const CORE_V1_ENV_VAR_SOURCE: MessageId = MessageId(84);
+pub(super) const CORE_V1_ENV_VAR: MessageId = MessageId(85);
+pub(super) const CORE_V1_RESOURCE_CLAIM: MessageId = MessageId(86);
+pub(super) const CORE_V1_RESOURCE_REQUIREMENTS: MessageId = MessageId(87);
+pub(super) const CORE_V1_CONTAINER_RESIZE_POLICY: MessageId = MessageId(88);
+pub(super) const CORE_V1_CONTAINER_RESTART_RULE_ON_EXIT_CODES: MessageId = MessageId(89);
+pub(super) const CORE_V1_CONTAINER_RESTART_RULE: MessageId = MessageId(90);
+pub(super) const CORE_V1_VOLUME_MOUNT: MessageId = MessageId(91);
+pub(super) const CORE_V1_VOLUME_DEVICE: MessageId = MessageId(92);
+pub(super) const CORE_V1_EXEC_ACTION: MessageId = MessageId(93);
+pub(super) const CORE_V1_HTTP_HEADER: MessageId = MessageId(94);
+pub(super) const CORE_V1_HTTP_GET_ACTION: MessageId = MessageId(95);
+pub(super) const CORE_V1_TCP_SOCKET_ACTION: MessageId = MessageId(96);
+pub(super) const CORE_V1_GRPC_ACTION: MessageId = MessageId(97);
+pub(super) const CORE_V1_PROBE_HANDLER: MessageId = MessageId(98);
+pub(super) const CORE_V1_PROBE: MessageId = MessageId(99);
+pub(super) const CORE_V1_SLEEP_ACTION: MessageId = MessageId(100);
+pub(super) const CORE_V1_LIFECYCLE_HANDLER: MessageId = MessageId(101);
+pub(super) const CORE_V1_LIFECYCLE: MessageId = MessageId(102);
+pub(super) const CORE_V1_CAPABILITIES: MessageId = MessageId(103);
+pub(super) const CORE_V1_SE_LINUX_OPTIONS: MessageId = MessageId(104);
+pub(super) const CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS: MessageId = MessageId(105);
+pub(super) const CORE_V1_SECCOMP_PROFILE: MessageId = MessageId(106);
+pub(super) const CORE_V1_APP_ARMOR_PROFILE: MessageId = MessageId(107);
+pub(super) const CORE_V1_SECURITY_CONTEXT: MessageId = MessageId(108);
+pub(super) const CORE_V1_CONTAINER: MessageId = MessageId(109);
+pub(super) const CORE_V1_EPHEMERAL_CONTAINER_COMMON: MessageId = MessageId(110);
+pub(super) const CORE_V1_EPHEMERAL_CONTAINER: MessageId = MessageId(111);
+pub(super) const CORE_V1_SYSCTL: MessageId = MessageId(112);
+pub(super) const CORE_V1_POD_SECURITY_CONTEXT: MessageId = MessageId(113);
+pub(super) const CORE_V1_NODE_SELECTOR_REQUIREMENT: MessageId = MessageId(114);
+pub(super) const CORE_V1_NODE_SELECTOR_TERM: MessageId = MessageId(115);
+pub(super) const CORE_V1_NODE_SELECTOR: MessageId = MessageId(116);
+pub(super) const CORE_V1_PREFERRED_SCHEDULING_TERM: MessageId = MessageId(117);
+pub(super) const CORE_V1_NODE_AFFINITY: MessageId = MessageId(118);
+pub(super) const CORE_V1_POD_AFFINITY_TERM: MessageId = MessageId(119);
+pub(super) const CORE_V1_WEIGHTED_POD_AFFINITY_TERM: MessageId = MessageId(120);
+pub(super) const CORE_V1_POD_AFFINITY: MessageId = MessageId(121);
+pub(super) const CORE_V1_POD_ANTI_AFFINITY: MessageId = MessageId(122);
+pub(super) const CORE_V1_AFFINITY: MessageId = MessageId(123);
+pub(super) const CORE_V1_TOLERATION: MessageId = MessageId(124);
+pub(super) const CORE_V1_HOST_ALIAS: MessageId = MessageId(125);
+pub(super) const CORE_V1_POD_DNS_CONFIG_OPTION: MessageId = MessageId(126);
+pub(super) const CORE_V1_POD_DNS_CONFIG: MessageId = MessageId(127);
+pub(super) const CORE_V1_POD_READINESS_GATE: MessageId = MessageId(128);
+pub(super) const CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT: MessageId = MessageId(129);
+pub(super) const CORE_V1_POD_OS: MessageId = MessageId(130);
+pub(super) const CORE_V1_POD_SCHEDULING_GATE: MessageId = MessageId(131);
+pub(super) const CORE_V1_POD_RESOURCE_CLAIM: MessageId = MessageId(132);
+pub(super) const CORE_V1_POD_SCHEDULING_GROUP: MessageId = MessageId(133);
+pub(super) const CORE_V1_POD_SPEC: MessageId = MessageId(134);
+pub(super) const CORE_V1_POD_CONDITION: MessageId = MessageId(135);
+pub(super) const CORE_V1_HOST_IP: MessageId = MessageId(136);
+pub(super) const CORE_V1_POD_IP: MessageId = MessageId(137);
+pub(super) const CORE_V1_CONTAINER_STATE_WAITING: MessageId = MessageId(138);
+pub(super) const CORE_V1_CONTAINER_STATE_RUNNING: MessageId = MessageId(139);
+pub(super) const CORE_V1_CONTAINER_STATE_TERMINATED: MessageId = MessageId(140);
+pub(super) const CORE_V1_CONTAINER_STATE: MessageId = MessageId(141);
+pub(super) const CORE_V1_IMAGE_VOLUME_STATUS: MessageId = MessageId(142);
+pub(super) const CORE_V1_VOLUME_STATUS: MessageId = MessageId(143);
+pub(super) const CORE_V1_VOLUME_MOUNT_STATUS: MessageId = MessageId(144);
+pub(super) const CORE_V1_LINUX_CONTAINER_USER: MessageId = MessageId(145);
+pub(super) const CORE_V1_CONTAINER_USER: MessageId = MessageId(146);
+pub(super) const CORE_V1_RESOURCE_HEALTH: MessageId = MessageId(147);
+pub(super) const CORE_V1_RESOURCE_STATUS: MessageId = MessageId(148);
+pub(super) const CORE_V1_CONTAINER_STATUS: MessageId = MessageId(149);
+pub(super) const CORE_V1_POD_RESOURCE_CLAIM_STATUS: MessageId = MessageId(150);
+pub(super) const CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST: MessageId = MessageId(151);
+pub(super) const CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS: MessageId = MessageId(152);
+pub(super) const CORE_V1_NODE_ALLOCATABLE_RESOURCE_CLAIM_STATUS: MessageId = MessageId(153);
+pub(super) const CORE_V1_POD_STATUS: MessageId = MessageId(154);
+pub(super) const CORE_V1_POD: MessageId = MessageId(155);
+pub(super) const CORE_V1_BINDING: MessageId = MessageId(156);
+pub(super) const CORE_V1_POD_TEMPLATE_SPEC: MessageId = MessageId(157);
+pub(super) const APPS_V1_ROLLING_UPDATE_DEPLOYMENT: MessageId = MessageId(158);
+pub(super) const APPS_V1_DEPLOYMENT_STRATEGY: MessageId = MessageId(159);
+pub(super) const APPS_V1_DEPLOYMENT_SPEC: MessageId = MessageId(160);
+pub(super) const APPS_V1_DEPLOYMENT_CONDITION: MessageId = MessageId(161);
+pub(super) const APPS_V1_DEPLOYMENT_STATUS: MessageId = MessageId(162);
+pub(super) const APPS_V1_DEPLOYMENT: MessageId = MessageId(163);
+pub(super) const BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT: MessageId = MessageId(164);
+pub(super) const BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN: MessageId = MessageId(165);
+pub(super) const BATCH_V1_POD_FAILURE_POLICY_RULE: MessageId = MessageId(166);
+pub(super) const BATCH_V1_POD_FAILURE_POLICY: MessageId = MessageId(167);
+pub(super) const BATCH_V1_SUCCESS_POLICY_RULE: MessageId = MessageId(168);
+pub(super) const BATCH_V1_SUCCESS_POLICY: MessageId = MessageId(169);
+pub(super) const BATCH_V1_JOB_SPEC: MessageId = MessageId(170);
+pub(super) const BATCH_V1_JOB_CONDITION: MessageId = MessageId(171);
+pub(super) const BATCH_V1_UNCOUNTED_TERMINATED_PODS: MessageId = MessageId(172);
+pub(super) const BATCH_V1_JOB_STATUS: MessageId = MessageId(173);
+pub(super) const BATCH_V1_JOB: MessageId = MessageId(174);
+pub(super) const BATCH_V1_JOB_TEMPLATE_SPEC: MessageId = MessageId(175);
+pub(super) const BATCH_V1_CRON_JOB_SPEC: MessageId = MessageId(176);
+pub(super) const BATCH_V1_CRON_JOB_STATUS: MessageId = MessageId(177);
+pub(super) const BATCH_V1_CRON_JOB: MessageId = MessageId(178);
+pub(super) const RBAC_V1_POLICY_RULE: MessageId = MessageId(179);
+pub(super) const RBAC_V1_ROLE: MessageId = MessageId(180);
+pub(super) const RBAC_V1_SUBJECT: MessageId = MessageId(181);
+pub(super) const RBAC_V1_ROLE_REF: MessageId = MessageId(182);
+pub(super) const RBAC_V1_ROLE_BINDING: MessageId = MessageId(183);
+pub(super) const RBAC_V1_AGGREGATION_RULE: MessageId = MessageId(184);
+pub(super) const RBAC_V1_CLUSTER_ROLE: MessageId = MessageId(185);
+pub(super) const RBAC_V1_CLUSTER_ROLE_BINDING: MessageId = MessageId(186);
+pub(super) const SCHEDULING_V1_PRIORITY_CLASS: MessageId = MessageId(187);
+pub(super) const META_V1_FIELD_SELECTOR_REQUIREMENT: MessageId = MessageId(188);
+pub(super) const AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES: MessageId = MessageId(189);
+pub(super) const AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES: MessageId = MessageId(190);
+pub(super) const AUTHORIZATION_V1_RESOURCE_ATTRIBUTES: MessageId = MessageId(191);
+pub(super) const AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES: MessageId = MessageId(192);
+pub(super) const AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC: MessageId = MessageId(193);
+pub(super) const AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: MessageId = MessageId(194);
+pub(super) const AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW: MessageId = MessageId(195);
+pub(super) const AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC: MessageId = MessageId(196);
+pub(super) const AUTHORIZATION_V1_RESOURCE_RULE: MessageId = MessageId(197);
+pub(super) const AUTHORIZATION_V1_NON_RESOURCE_RULE: MessageId = MessageId(198);
+pub(super) const AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS: MessageId = MessageId(199);
+pub(super) const AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW: MessageId = MessageId(200);
+pub(super) const AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC: MessageId = MessageId(201);
+pub(super) const AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW: MessageId = MessageId(202);
+pub(super) const AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW: MessageId = MessageId(203);
+pub(super) const AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE: MessageId = MessageId(204);
+pub(super) const AUTHENTICATION_V1_TOKEN_REQUEST_SPEC: MessageId = MessageId(205);
+pub(super) const AUTHENTICATION_V1_TOKEN_REQUEST_STATUS: MessageId = MessageId(206);
+pub(super) const AUTHENTICATION_V1_TOKEN_REQUEST: MessageId = MessageId(207);
+pub(super) const AUTHENTICATION_V1_TOKEN_REVIEW_SPEC: MessageId = MessageId(208);
+pub(super) const AUTHENTICATION_V1_USER_INFO: MessageId = MessageId(209);
+pub(super) const AUTHENTICATION_V1_TOKEN_REVIEW_STATUS: MessageId = MessageId(210);
+pub(super) const AUTHENTICATION_V1_TOKEN_REVIEW: MessageId = MessageId(211);
+pub(super) const AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: MessageId = MessageId(212);
+pub(super) const AUTHENTICATION_V1_SELF_SUBJECT_REVIEW: MessageId = MessageId(213);
+pub(super) const META_V1_PRECONDITIONS: MessageId = MessageId(214);
+pub(super) const META_V1_DELETE_OPTIONS: MessageId = MessageId(215);
+pub(super) const POLICY_V1_EVICTION: MessageId = MessageId(216);
+pub(super) const POLICY_V1_POD_DISRUPTION_BUDGET_SPEC: MessageId = MessageId(217);
+pub(super) const POLICY_V1_POD_DISRUPTION_BUDGET_STATUS: MessageId = MessageId(218);
+pub(super) const POLICY_V1_POD_DISRUPTION_BUDGET: MessageId = MessageId(219);
+pub(super) const NETWORKING_V1_SERVICE_BACKEND_PORT: MessageId = MessageId(220);
+pub(super) const NETWORKING_V1_INGRESS_SERVICE_BACKEND: MessageId = MessageId(221);
+pub(super) const NETWORKING_V1_INGRESS_BACKEND: MessageId = MessageId(222);
+pub(super) const NETWORKING_V1_INGRESS_TLS: MessageId = MessageId(223);
+pub(super) const NETWORKING_V1_HTTP_INGRESS_PATH: MessageId = MessageId(224);
+pub(super) const NETWORKING_V1_HTTP_INGRESS_RULE_VALUE: MessageId = MessageId(225);
+pub(super) const NETWORKING_V1_INGRESS_RULE_VALUE: MessageId = MessageId(226);
+pub(super) const NETWORKING_V1_INGRESS_RULE: MessageId = MessageId(227);
+pub(super) const NETWORKING_V1_INGRESS_SPEC: MessageId = MessageId(228);
+pub(super) const NETWORKING_V1_INGRESS_PORT_STATUS: MessageId = MessageId(229);
+pub(super) const NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS: MessageId = MessageId(230);
+pub(super) const NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS: MessageId = MessageId(231);
+pub(super) const NETWORKING_V1_INGRESS_STATUS: MessageId = MessageId(232);
+pub(super) const NETWORKING_V1_INGRESS: MessageId = MessageId(233);
+
+/// Every message, indexed by [`MessageId`]; its fields are `FIELDS[first..first + len]`.
+pub(super) static MESSAGES: [Message; 234] = [
+    Message { name: Name(49, 14), first: 0, len: 6 }, // META_V1_OWNER_REFERENCE
+    Message { name: Name(112, 18), first: 6, len: 7 }, // META_V1_MANAGED_FIELDS_ENTRY
+    Message { name: Name(299, 10), first: 13, len: 15 }, // META_V1_OBJECT_META
+    Message { name: Name(340, 9), first: 28, len: 4 }, // CORE_V1_CONFIG_MAP
+    Message { name: Name(363, 6), first: 32, len: 5 }, // CORE_V1_SECRET
+    Message { name: Name(369, 13), first: 37, len: 1 }, // CORE_V1_NAMESPACE_SPEC
+    Message { name: Name(419, 18), first: 38, len: 5 }, // CORE_V1_NAMESPACE_CONDITION
+    Message { name: Name(452, 15), first: 43, len: 2 }, // CORE_V1_NAMESPACE_STATUS
+    Message { name: Name(471, 9), first: 45, len: 3 }, // CORE_V1_NAMESPACE
+    Message { name: Name(489, 15), first: 48, len: 7 }, // CORE_V1_OBJECT_REFERENCE
+    Message { name: Name(504, 20), first: 55, len: 1 }, // CORE_V1_LOCAL_OBJECT_REFERENCE
+    Message { name: Name(575, 14), first: 56, len: 4 }, // CORE_V1_SERVICE_ACCOUNT
+    Message { name: Name(630, 11), first: 60, len: 6 }, // CORE_V1_SERVICE_PORT
+    Message { name: Name(655, 14), first: 66, len: 1 }, // CORE_V1_CLIENT_IP_CONFIG
+    Message { name: Name(677, 21), first: 67, len: 1 }, // CORE_V1_SESSION_AFFINITY_CONFIG
+    Message { name: Name(1001, 11), first: 68, len: 20 }, // CORE_V1_SERVICE_SPEC
+    Message { name: Name(1017, 10), first: 88, len: 3 }, // CORE_V1_PORT_STATUS
+    Message { name: Name(1043, 19), first: 91, len: 4 }, // CORE_V1_LOAD_BALANCER_INGRESS
+    Message { name: Name(1069, 18), first: 95, len: 1 }, // CORE_V1_LOAD_BALANCER_STATUS
+    Message { name: Name(1105, 9), first: 96, len: 6 }, // META_V1_CONDITION
+    Message { name: Name(1126, 13), first: 102, len: 2 }, // CORE_V1_SERVICE_STATUS
+    Message { name: Name(1139, 7), first: 104, len: 3 }, // CORE_V1_SERVICE
+    Message { name: Name(1169, 33), first: 107, len: 3 }, // CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT
+    Message { name: Name(1218, 13), first: 110, len: 1 }, // CORE_V1_SCOPE_SELECTOR
+    Message { name: Name(1254, 17), first: 111, len: 3 }, // CORE_V1_RESOURCE_QUOTA_SPEC
+    Message { name: Name(1275, 19), first: 114, len: 2 }, // CORE_V1_RESOURCE_QUOTA_STATUS
+    Message { name: Name(1294, 13), first: 116, len: 3 }, // CORE_V1_RESOURCE_QUOTA
+    Message { name: Name(1311, 20), first: 119, len: 2 }, // CORE_V1_HOST_PATH_VOLUME_SOURCE
+    Message { name: Name(1346, 20), first: 121, len: 2 }, // CORE_V1_EMPTY_DIR_VOLUME_SOURCE
+    Message { name: Name(1395, 29), first: 123, len: 4 }, // CORE_V1_GCE_PERSISTENT_DISK_VOLUME_SOURCE
+    Message { name: Name(1432, 32), first: 127, len: 4 }, // CORE_V1_AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE
+    Message { name: Name(1491, 19), first: 131, len: 3 }, // CORE_V1_GIT_REPO_VOLUME_SOURCE
+    Message { name: Name(1517, 9), first: 134, len: 3 }, // CORE_V1_KEY_TO_PATH
+    Message { name: Name(1560, 18), first: 137, len: 4 }, // CORE_V1_SECRET_VOLUME_SOURCE
+    Message { name: Name(1584, 15), first: 141, len: 3 }, // CORE_V1_NFS_VOLUME_SOURCE
+    Message { name: Name(1692, 17), first: 144, len: 11 }, // CORE_V1_ISCSI_VOLUME_SOURCE
+    Message { name: Name(1718, 21), first: 155, len: 3 }, // CORE_V1_GLUSTERFS_VOLUME_SOURCE
+    Message { name: Name(1748, 33), first: 158, len: 2 }, // CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE
+    Message { name: Name(1809, 15), first: 160, len: 8 }, // CORE_V1_RBD_VOLUME_SOURCE
+    Message { name: Name(1837, 16), first: 168, len: 5 }, // CORE_V1_FLEX_VOLUME_SOURCE
+    Message { name: Name(1853, 18), first: 173, len: 4 }, // CORE_V1_CINDER_VOLUME_SOURCE
+    Message { name: Name(1881, 18), first: 177, len: 6 }, // CORE_V1_CEPH_FS_VOLUME_SOURCE
+    Message { name: Name(1921, 19), first: 183, len: 2 }, // CORE_V1_FLOCKER_VOLUME_SOURCE
+    Message { name: Name(1940, 19), first: 185, len: 2 }, // CORE_V1_OBJECT_FIELD_SELECTOR
+    Message { name: Name(1987, 21), first: 187, len: 3 }, // CORE_V1_RESOURCE_FIELD_SELECTOR
+    Message { name: Name(2032, 21), first: 190, len: 4 }, // CORE_V1_DOWNWARD_API_VOLUME_FILE
+    Message { name: Name(2053, 23), first: 194, len: 2 }, // CORE_V1_DOWNWARD_API_VOLUME_SOURCE
+    Message { name: Name(2091, 14), first: 196, len: 5 }, // CORE_V1_FC_VOLUME_SOURCE
+    Message { name: Name(2114, 21), first: 201, len: 3 }, // CORE_V1_AZURE_FILE_VOLUME_SOURCE
+    Message { name: Name(2135, 21), first: 204, len: 4 }, // CORE_V1_CONFIG_MAP_VOLUME_SOURCE
+    Message { name: Name(2198, 30), first: 208, len: 4 }, // CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE
+    Message { name: Name(2253, 19), first: 212, len: 6 }, // CORE_V1_QUOBYTE_VOLUME_SOURCE
+    Message { name: Name(2298, 21), first: 218, len: 6 }, // CORE_V1_AZURE_DISK_VOLUME_SOURCE
+    Message { name: Name(2323, 32), first: 224, len: 2 }, // CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE
+    Message { name: Name(2355, 16), first: 226, len: 3 }, // CORE_V1_SECRET_PROJECTION
+    Message { name: Name(2371, 21), first: 229, len: 1 }, // CORE_V1_DOWNWARD_API_PROJECTION
+    Message { name: Name(2392, 19), first: 230, len: 3 }, // CORE_V1_CONFIG_MAP_PROJECTION
+    Message { name: Name(2436, 29), first: 233, len: 3 }, // CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION
+    Message { name: Name(2465, 24), first: 236, len: 3 }, // META_V1_LABEL_SELECTOR_REQUIREMENT
+    Message { name: Name(2500, 13), first: 239, len: 2 }, // META_V1_LABEL_SELECTOR
+    Message { name: Name(2536, 28), first: 241, len: 5 }, // CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION
+    Message { name: Name(2653, 24), first: 246, len: 7 }, // CORE_V1_POD_CERTIFICATE_PROJECTION
+    Message { name: Name(2754, 16), first: 253, len: 6 }, // CORE_V1_VOLUME_PROJECTION
+    Message { name: Name(2777, 21), first: 259, len: 2 }, // CORE_V1_PROJECTED_VOLUME_SOURCE
+    Message { name: Name(2798, 20), first: 261, len: 3 }, // CORE_V1_PORTWORX_VOLUME_SOURCE
+    Message { name: Name(2889, 19), first: 264, len: 10 }, // CORE_V1_SCALE_IO_VOLUME_SOURCE
+    Message { name: Name(2923, 21), first: 274, len: 5 }, // CORE_V1_STORAGE_OS_VOLUME_SOURCE
+    Message { name: Name(2980, 15), first: 279, len: 5 }, // CORE_V1_CSI_VOLUME_SOURCE
+    Message { name: Name(3009, 26), first: 284, len: 2 }, // CORE_V1_VOLUME_RESOURCE_REQUIREMENTS
+    Message { name: Name(3043, 25), first: 286, len: 3 }, // CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE
+    Message { name: Name(3068, 20), first: 289, len: 4 }, // CORE_V1_TYPED_OBJECT_REFERENCE
+    Message { name: Name(3182, 25), first: 293, len: 9 }, // CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC
+    Message { name: Name(3207, 29), first: 302, len: 2 }, // CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE
+    Message { name: Name(3255, 21), first: 304, len: 1 }, // CORE_V1_EPHEMERAL_VOLUME_SOURCE
+    Message { name: Name(3295, 17), first: 305, len: 2 }, // CORE_V1_IMAGE_VOLUME_SOURCE
+    Message { name: Name(3553, 12), first: 307, len: 30 }, // CORE_V1_VOLUME_SOURCE
+    Message { name: Name(3565, 6), first: 337, len: 2 }, // CORE_V1_VOLUME
+    Message { name: Name(3598, 13), first: 339, len: 5 }, // CORE_V1_CONTAINER_PORT
+    Message { name: Name(3611, 18), first: 344, len: 2 }, // CORE_V1_CONFIG_MAP_ENV_SOURCE
+    Message { name: Name(3629, 15), first: 346, len: 2 }, // CORE_V1_SECRET_ENV_SOURCE
+    Message { name: Name(3662, 13), first: 348, len: 3 }, // CORE_V1_ENV_FROM_SOURCE
+    Message { name: Name(3675, 20), first: 351, len: 3 }, // CORE_V1_CONFIG_MAP_KEY_SELECTOR
+    Message { name: Name(3695, 17), first: 354, len: 3 }, // CORE_V1_SECRET_KEY_SELECTOR
+    Message { name: Name(3712, 15), first: 357, len: 4 }, // CORE_V1_FILE_KEY_SELECTOR
+    Message { name: Name(3764, 12), first: 361, len: 5 }, // CORE_V1_ENV_VAR_SOURCE
+    Message { name: Name(3790, 6), first: 366, len: 3 }, // CORE_V1_ENV_VAR
+    Message { name: Name(3803, 13), first: 369, len: 2 }, // CORE_V1_RESOURCE_CLAIM
+    Message { name: Name(3822, 20), first: 371, len: 3 }, // CORE_V1_RESOURCE_REQUIREMENTS
+    Message { name: Name(3867, 21), first: 374, len: 2 }, // CORE_V1_CONTAINER_RESIZE_POLICY
+    Message { name: Name(3888, 31), first: 376, len: 2 }, // CORE_V1_CONTAINER_RESTART_RULE_ON_EXIT_CODES
+    Message { name: Name(3934, 20), first: 378, len: 2 }, // CORE_V1_CONTAINER_RESTART_RULE
+    Message { name: Name(4014, 11), first: 380, len: 7 }, // CORE_V1_VOLUME_MOUNT
+    Message { name: Name(4035, 12), first: 387, len: 2 }, // CORE_V1_VOLUME_DEVICE
+    Message { name: Name(4054, 10), first: 389, len: 1 }, // CORE_V1_EXEC_ACTION
+    Message { name: Name(4064, 10), first: 390, len: 2 }, // CORE_V1_HTTP_HEADER
+    Message { name: Name(4095, 13), first: 392, len: 5 }, // CORE_V1_HTTP_GET_ACTION
+    Message { name: Name(4108, 15), first: 397, len: 2 }, // CORE_V1_TCP_SOCKET_ACTION
+    Message { name: Name(4130, 10), first: 399, len: 2 }, // CORE_V1_GRPC_ACTION
+    Message { name: Name(4164, 12), first: 401, len: 4 }, // CORE_V1_PROBE_HANDLER
+    Message { name: Name(4269, 5), first: 405, len: 7 }, // CORE_V1_PROBE
+    Message { name: Name(4281, 11), first: 412, len: 1 }, // CORE_V1_SLEEP_ACTION
+    Message { name: Name(4297, 16), first: 413, len: 4 }, // CORE_V1_LIFECYCLE_HANDLER
+    Message { name: Name(4339, 9), first: 417, len: 3 }, // CORE_V1_LIFECYCLE
+    Message { name: Name(4355, 12), first: 420, len: 2 }, // CORE_V1_CAPABILITIES
+    Message { name: Name(4376, 14), first: 422, len: 4 }, // CORE_V1_SE_LINUX_OPTIONS
+    Message { name: Name(4454, 29), first: 426, len: 4 }, // CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS
+    Message { name: Name(4499, 14), first: 430, len: 2 }, // CORE_V1_SECCOMP_PROFILE
+    Message { name: Name(4513, 15), first: 432, len: 2 }, // CORE_V1_APP_ARMOR_PROFILE
+    Message { name: Name(4693, 15), first: 434, len: 12 }, // CORE_V1_SECURITY_CONTEXT
+    Message { name: Name(4928, 9), first: 446, len: 25 }, // CORE_V1_CONTAINER
+    Message { name: Name(4937, 24), first: 471, len: 25 }, // CORE_V1_EPHEMERAL_CONTAINER_COMMON
+    Message { name: Name(4980, 18), first: 496, len: 2 }, // CORE_V1_EPHEMERAL_CONTAINER
+    Message { name: Name(4998, 6), first: 498, len: 2 }, // CORE_V1_SYSCTL
+    Message { name: Name(5098, 18), first: 500, len: 13 }, // CORE_V1_POD_SECURITY_CONTEXT
+    Message { name: Name(5116, 23), first: 513, len: 3 }, // CORE_V1_NODE_SELECTOR_REQUIREMENT
+    Message { name: Name(5150, 16), first: 516, len: 2 }, // CORE_V1_NODE_SELECTOR_TERM
+    Message { name: Name(5183, 12), first: 518, len: 1 }, // CORE_V1_NODE_SELECTOR
+    Message { name: Name(5211, 23), first: 519, len: 2 }, // CORE_V1_PREFERRED_SCHEDULING_TERM
+    Message { name: Name(5327, 12), first: 521, len: 2 }, // CORE_V1_NODE_AFFINITY
+    Message { name: Name(5408, 15), first: 523, len: 6 }, // CORE_V1_POD_AFFINITY_TERM
+    Message { name: Name(5438, 23), first: 529, len: 2 }, // CORE_V1_WEIGHTED_POD_AFFINITY_TERM
+    Message { name: Name(5461, 11), first: 531, len: 2 }, // CORE_V1_POD_AFFINITY
+    Message { name: Name(5472, 15), first: 533, len: 2 }, // CORE_V1_POD_ANTI_AFFINITY
+    Message { name: Name(5525, 8), first: 535, len: 3 }, // CORE_V1_AFFINITY
+    Message { name: Name(5556, 10), first: 538, len: 5 }, // CORE_V1_TOLERATION
+    Message { name: Name(5575, 9), first: 543, len: 2 }, // CORE_V1_HOST_ALIAS
+    Message { name: Name(5584, 18), first: 545, len: 2 }, // CORE_V1_POD_DNS_CONFIG_OPTION
+    Message { name: Name(5621, 12), first: 547, len: 3 }, // CORE_V1_POD_DNS_CONFIG
+    Message { name: Name(5646, 16), first: 550, len: 1 }, // CORE_V1_POD_READINESS_GATE
+    Message { name: Name(5730, 24), first: 551, len: 8 }, // CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT
+    Message { name: Name(5754, 5), first: 559, len: 1 }, // CORE_V1_POD_OS
+    Message { name: Name(5759, 17), first: 560, len: 1 }, // CORE_V1_POD_SCHEDULING_GATE
+    Message { name: Name(5818, 16), first: 561, len: 3 }, // CORE_V1_POD_RESOURCE_CLAIM
+    Message { name: Name(5846, 18), first: 564, len: 1 }, // CORE_V1_POD_SCHEDULING_GROUP
+    Message { name: Name(6313, 7), first: 565, len: 42 }, // CORE_V1_POD_SPEC
+    Message { name: Name(6333, 12), first: 607, len: 7 }, // CORE_V1_POD_CONDITION
+    Message { name: Name(6345, 6), first: 614, len: 1 }, // CORE_V1_HOST_IP
+    Message { name: Name(6351, 5), first: 615, len: 1 }, // CORE_V1_POD_IP
+    Message { name: Name(6356, 21), first: 616, len: 2 }, // CORE_V1_CONTAINER_STATE_WAITING
+    Message { name: Name(6386, 21), first: 618, len: 1 }, // CORE_V1_CONTAINER_STATE_RUNNING
+    Message { name: Name(6442, 24), first: 619, len: 7 }, // CORE_V1_CONTAINER_STATE_TERMINATED
+    Message { name: Name(6490, 14), first: 626, len: 3 }, // CORE_V1_CONTAINER_STATE
+    Message { name: Name(6512, 17), first: 629, len: 1 }, // CORE_V1_IMAGE_VOLUME_STATUS
+    Message { name: Name(6529, 12), first: 630, len: 1 }, // CORE_V1_VOLUME_STATUS
+    Message { name: Name(6553, 17), first: 631, len: 5 }, // CORE_V1_VOLUME_MOUNT_STATUS
+    Message { name: Name(6573, 18), first: 636, len: 3 }, // CORE_V1_LINUX_CONTAINER_USER
+    Message { name: Name(6596, 13), first: 639, len: 1 }, // CORE_V1_CONTAINER_USER
+    Message { name: Name(6625, 14), first: 640, len: 3 }, // CORE_V1_RESOURCE_HEALTH
+    Message { name: Name(6639, 14), first: 643, len: 2 }, // CORE_V1_RESOURCE_STATUS
+    Message { name: Name(6740, 15), first: 645, len: 15 }, // CORE_V1_CONTAINER_STATUS
+    Message { name: Name(6755, 22), first: 660, len: 2 }, // CORE_V1_POD_RESOURCE_CLAIM_STATUS
+    Message { name: Name(6788, 32), first: 662, len: 3 }, // CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST
+    Message { name: Name(6835, 30), first: 665, len: 2 }, // CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS
+    Message { name: Name(6865, 34), first: 667, len: 3 }, // CORE_V1_NODE_ALLOCATABLE_RESOURCE_CLAIM_STATUS
+    Message { name: Name(7105, 9), first: 670, len: 21 }, // CORE_V1_POD_STATUS
+    Message { name: Name(7114, 3), first: 691, len: 3 }, // CORE_V1_POD
+    Message { name: Name(7123, 7), first: 694, len: 2 }, // CORE_V1_BINDING
+    Message { name: Name(7130, 15), first: 696, len: 2 }, // CORE_V1_POD_TEMPLATE_SPEC
+    Message { name: Name(7167, 23), first: 698, len: 2 }, // APPS_V1_ROLLING_UPDATE_DEPLOYMENT
+    Message { name: Name(7203, 18), first: 700, len: 2 }, // APPS_V1_DEPLOYMENT_STRATEGY
+    Message { name: Name(7309, 14), first: 702, len: 8 }, // APPS_V1_DEPLOYMENT_SPEC
+    Message { name: Name(7337, 19), first: 710, len: 6 }, // APPS_V1_DEPLOYMENT_CONDITION
+    Message { name: Name(7453, 16), first: 716, len: 9 }, // APPS_V1_DEPLOYMENT_STATUS
+    Message { name: Name(7469, 10), first: 725, len: 3 }, // APPS_V1_DEPLOYMENT
+    Message { name: Name(7479, 38), first: 728, len: 3 }, // BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT
+    Message { name: Name(7517, 38), first: 731, len: 2 }, // BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN
+    Message { name: Name(7581, 20), first: 733, len: 3 }, // BATCH_V1_POD_FAILURE_POLICY_RULE
+    Message { name: Name(7606, 16), first: 736, len: 1 }, // BATCH_V1_POD_FAILURE_POLICY
+    Message { name: Name(7652, 17), first: 737, len: 2 }, // BATCH_V1_SUCCESS_POLICY_RULE
+    Message { name: Name(7669, 13), first: 739, len: 1 }, // BATCH_V1_SUCCESS_POLICY
+    Message { name: Name(7868, 7), first: 740, len: 16 }, // BATCH_V1_JOB_SPEC
+    Message { name: Name(7875, 12), first: 756, len: 6 }, // BATCH_V1_JOB_CONDITION
+    Message { name: Name(7902, 23), first: 762, len: 2 }, // BATCH_V1_UNCOUNTED_TERMINATED_PODS
+    Message { name: Name(8008, 9), first: 764, len: 11 }, // BATCH_V1_JOB_STATUS
+    Message { name: Name(8017, 3), first: 775, len: 3 }, // BATCH_V1_JOB
+    Message { name: Name(8020, 15), first: 778, len: 2 }, // BATCH_V1_JOB_TEMPLATE_SPEC
+    Message { name: Name(8150, 11), first: 780, len: 8 }, // BATCH_V1_CRON_JOB_SPEC
+    Message { name: Name(8195, 13), first: 788, len: 3 }, // BATCH_V1_CRON_JOB_STATUS
+    Message { name: Name(8208, 7), first: 791, len: 3 }, // BATCH_V1_CRON_JOB
+    Message { name: Name(8257, 10), first: 794, len: 5 }, // RBAC_V1_POLICY_RULE
+    Message { name: Name(8267, 4), first: 799, len: 2 }, // RBAC_V1_ROLE
+    Message { name: Name(8271, 7), first: 801, len: 4 }, // RBAC_V1_SUBJECT
+    Message { name: Name(8278, 7), first: 805, len: 3 }, // RBAC_V1_ROLE_REF
+    Message { name: Name(8300, 11), first: 808, len: 3 }, // RBAC_V1_ROLE_BINDING
+    Message { name: Name(8331, 15), first: 811, len: 1 }, // RBAC_V1_AGGREGATION_RULE
+    Message { name: Name(8361, 11), first: 812, len: 3 }, // RBAC_V1_CLUSTER_ROLE
+    Message { name: Name(8372, 18), first: 815, len: 3 }, // RBAC_V1_CLUSTER_ROLE_BINDING
+    Message { name: Name(8414, 13), first: 818, len: 5 }, // SCHEDULING_V1_PRIORITY_CLASS
+    Message { name: Name(8427, 24), first: 823, len: 3 }, // META_V1_FIELD_SELECTOR_REQUIREMENT
+    Message { name: Name(8474, 23), first: 826, len: 2 }, // AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES
+    Message { name: Name(8497, 23), first: 828, len: 2 }, // AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES
+    Message { name: Name(8544, 18), first: 830, len: 9 }, // AUTHORIZATION_V1_RESOURCE_ATTRIBUTES
+    Message { name: Name(8562, 21), first: 839, len: 2 }, // AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES
+    Message { name: Name(8622, 27), first: 841, len: 2 }, // AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC
+    Message { name: Name(8677, 25), first: 843, len: 4 }, // AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS
+    Message { name: Name(8702, 23), first: 847, len: 3 }, // AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW
+    Message { name: Name(8725, 26), first: 850, len: 1 }, // AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC
+    Message { name: Name(8751, 12), first: 851, len: 4 }, // AUTHORIZATION_V1_RESOURCE_RULE
+    Message { name: Name(8763, 15), first: 855, len: 2 }, // AUTHORIZATION_V1_NON_RESOURCE_RULE
+    Message { name: Name(8817, 24), first: 857, len: 4 }, // AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS
+    Message { name: Name(8841, 22), first: 861, len: 3 }, // AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW
+    Message { name: Name(8874, 23), first: 864, len: 6 }, // AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC
+    Message { name: Name(8897, 19), first: 870, len: 3 }, // AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW
+    Message { name: Name(8916, 24), first: 873, len: 3 }, // AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW
+    Message { name: Name(8940, 20), first: 876, len: 4 }, // AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE
+    Message { name: Name(8983, 16), first: 880, len: 3 }, // AUTHENTICATION_V1_TOKEN_REQUEST_SPEC
+    Message { name: Name(9023, 18), first: 883, len: 2 }, // AUTHENTICATION_V1_TOKEN_REQUEST_STATUS
+    Message { name: Name(9041, 12), first: 885, len: 3 }, // AUTHENTICATION_V1_TOKEN_REQUEST
+    Message { name: Name(9053, 15), first: 888, len: 2 }, // AUTHENTICATION_V1_TOKEN_REVIEW_SPEC
+    Message { name: Name(9076, 8), first: 890, len: 4 }, // AUTHENTICATION_V1_USER_INFO
+    Message { name: Name(9097, 17), first: 894, len: 4 }, // AUTHENTICATION_V1_TOKEN_REVIEW_STATUS
+    Message { name: Name(9114, 11), first: 898, len: 3 }, // AUTHENTICATION_V1_TOKEN_REVIEW
+    Message { name: Name(9133, 23), first: 901, len: 1 }, // AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS
+    Message { name: Name(9156, 17), first: 902, len: 2 }, // AUTHENTICATION_V1_SELF_SUBJECT_REVIEW
+    Message { name: Name(9173, 13), first: 904, len: 2 }, // META_V1_PRECONDITIONS
+    Message { name: Name(9304, 13), first: 906, len: 6 }, // META_V1_DELETE_OPTIONS
+    Message { name: Name(9330, 8), first: 912, len: 2 }, // POLICY_V1_EVICTION
+    Message { name: Name(9376, 23), first: 914, len: 4 }, // POLICY_V1_POD_DISRUPTION_BUDGET_SPEC
+    Message { name: Name(9470, 25), first: 918, len: 7 }, // POLICY_V1_POD_DISRUPTION_BUDGET_STATUS
+    Message { name: Name(9495, 19), first: 925, len: 3 }, // POLICY_V1_POD_DISRUPTION_BUDGET
+    Message { name: Name(9520, 18), first: 928, len: 2 }, // NETWORKING_V1_SERVICE_BACKEND_PORT
+    Message { name: Name(9538, 21), first: 930, len: 2 }, // NETWORKING_V1_INGRESS_SERVICE_BACKEND
+    Message { name: Name(9559, 14), first: 932, len: 2 }, // NETWORKING_V1_INGRESS_BACKEND
+    Message { name: Name(9578, 10), first: 934, len: 2 }, // NETWORKING_V1_INGRESS_TLS
+    Message { name: Name(9603, 15), first: 936, len: 3 }, // NETWORKING_V1_HTTP_INGRESS_PATH
+    Message { name: Name(9623, 20), first: 939, len: 1 }, // NETWORKING_V1_HTTP_INGRESS_RULE_VALUE
+    Message { name: Name(9647, 16), first: 940, len: 1 }, // NETWORKING_V1_INGRESS_RULE_VALUE
+    Message { name: Name(9663, 11), first: 941, len: 2 }, // NETWORKING_V1_INGRESS_RULE
+    Message { name: Name(9707, 11), first: 943, len: 4 }, // NETWORKING_V1_INGRESS_SPEC
+    Message { name: Name(9718, 17), first: 947, len: 3 }, // NETWORKING_V1_INGRESS_PORT_STATUS
+    Message { name: Name(9735, 26), first: 950, len: 3 }, // NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS
+    Message { name: Name(9761, 25), first: 953, len: 1 }, // NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS
+    Message { name: Name(9786, 13), first: 954, len: 1 }, // NETWORKING_V1_INGRESS_STATUS
+    Message { name: Name(9799, 7), first: 955, len: 3 }, // NETWORKING_V1_INGRESS
+];
+
+/// Every field of every message, grouped by message and sorted by number within each.
+pub(super) static FIELDS: [Field; 958] = [
+    // META_V1_OWNER_REFERENCE = 0
+    Field { number: 1, json: Name(0, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // kind
+    Field { number: 3, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 4, json: Name(8, 3), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // uid
+    Field { number: 5, json: Name(11, 10), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // apiVersion
+    Field { number: 6, json: Name(21, 10), kind: Kind::Single(Elem::Bool), presence: Keep }, // controller
+    Field { number: 7, json: Name(31, 18), kind: Kind::Single(Elem::Bool), presence: Keep }, // blockOwnerDeletion
+    // META_V1_MANAGED_FIELDS_ENTRY = 1
+    Field { number: 1, json: Name(63, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // manager
+    Field { number: 2, json: Name(70, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // operation
+    Field { number: 3, json: Name(11, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // apiVersion
+    Field { number: 4, json: Name(79, 4), kind: Kind::Single(Elem::Time), presence: Keep }, // time
+    Field { number: 6, json: Name(83, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fieldsType
+    Field { number: 7, json: Name(93, 8), kind: Kind::Single(Elem::RawJson), presence: Keep }, // fieldsV1
+    Field { number: 8, json: Name(101, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // subresource
+    // META_V1_OBJECT_META = 2
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // name
+    Field { number: 2, json: Name(130, 12), kind: Kind::Single(Elem::Str), presence: OmitZero }, // generateName
+    Field { number: 3, json: Name(142, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // namespace
+    Field { number: 4, json: Name(151, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // selfLink
+    Field { number: 5, json: Name(8, 3), kind: Kind::Single(Elem::Str), presence: OmitZero }, // uid
+    Field { number: 6, json: Name(159, 15), kind: Kind::Single(Elem::Str), presence: OmitZero }, // resourceVersion
+    Field { number: 7, json: Name(174, 10), kind: Kind::Single(Elem::I64), presence: OmitZero }, // generation
+    Field { number: 8, json: Name(184, 17), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // creationTimestamp
+    Field { number: 9, json: Name(201, 17), kind: Kind::Single(Elem::Time), presence: Keep }, // deletionTimestamp
+    Field { number: 10, json: Name(218, 26), kind: Kind::Single(Elem::I64), presence: Keep }, // deletionGracePeriodSeconds
+    Field { number: 11, json: Name(244, 6), kind: Kind::Map(Elem::Str), presence: Keep }, // labels
+    Field { number: 12, json: Name(250, 11), kind: Kind::Map(Elem::Str), presence: Keep }, // annotations
+    Field { number: 13, json: Name(261, 15), kind: Kind::Repeated(Elem::Message(META_V1_OWNER_REFERENCE)), presence: Keep }, // ownerReferences
+    Field { number: 14, json: Name(276, 10), kind: Kind::Repeated(Elem::Str), presence: Keep }, // finalizers
+    Field { number: 17, json: Name(286, 13), kind: Kind::Repeated(Elem::Message(META_V1_MANAGED_FIELDS_ENTRY)), presence: Keep }, // managedFields
+    // CORE_V1_CONFIG_MAP = 3
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(317, 4), kind: Kind::Map(Elem::Str), presence: Keep }, // data
+    Field { number: 3, json: Name(321, 10), kind: Kind::Map(Elem::Bytes), presence: Keep }, // binaryData
+    Field { number: 4, json: Name(331, 9), kind: Kind::Single(Elem::Bool), presence: Keep }, // immutable
+    // CORE_V1_SECRET = 4
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(317, 4), kind: Kind::Map(Elem::Bytes), presence: Keep }, // data
+    Field { number: 3, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // type
+    Field { number: 4, json: Name(353, 10), kind: Kind::Map(Elem::Str), presence: Keep }, // stringData
+    Field { number: 5, json: Name(331, 9), kind: Kind::Single(Elem::Bool), presence: Keep }, // immutable
+    // CORE_V1_NAMESPACE_SPEC = 5
+    Field { number: 1, json: Name(276, 10), kind: Kind::Repeated(Elem::Str), presence: Keep }, // finalizers
+    // CORE_V1_NAMESPACE_CONDITION = 6
+    Field { number: 1, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // type
+    Field { number: 2, json: Name(382, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // status
+    Field { number: 4, json: Name(388, 18), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // lastTransitionTime
+    Field { number: 5, json: Name(406, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // reason
+    Field { number: 6, json: Name(412, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // message
+    // CORE_V1_NAMESPACE_STATUS = 7
+    Field { number: 1, json: Name(437, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // phase
+    Field { number: 2, json: Name(442, 10), kind: Kind::Repeated(Elem::Message(CORE_V1_NAMESPACE_CONDITION)), presence: Keep }, // conditions
+    // CORE_V1_NAMESPACE = 8
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(CORE_V1_NAMESPACE_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(CORE_V1_NAMESPACE_STATUS)), presence: ZeroIfAbsent }, // status
+    // CORE_V1_OBJECT_REFERENCE = 9
+    Field { number: 1, json: Name(0, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // kind
+    Field { number: 2, json: Name(142, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // namespace
+    Field { number: 3, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // name
+    Field { number: 4, json: Name(8, 3), kind: Kind::Single(Elem::Str), presence: OmitZero }, // uid
+    Field { number: 5, json: Name(11, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // apiVersion
+    Field { number: 6, json: Name(159, 15), kind: Kind::Single(Elem::Str), presence: OmitZero }, // resourceVersion
+    Field { number: 7, json: Name(480, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fieldPath
+    // CORE_V1_LOCAL_OBJECT_REFERENCE = 10
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // name
+    // CORE_V1_SERVICE_ACCOUNT = 11
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(524, 7), kind: Kind::Repeated(Elem::Message(CORE_V1_OBJECT_REFERENCE)), presence: Keep }, // secrets
+    Field { number: 3, json: Name(531, 16), kind: Kind::Repeated(Elem::Message(CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // imagePullSecrets
+    Field { number: 4, json: Name(547, 28), kind: Kind::Single(Elem::Bool), presence: Keep }, // automountServiceAccountToken
+    // CORE_V1_SERVICE_PORT = 12
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // name
+    Field { number: 2, json: Name(589, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // protocol
+    Field { number: 3, json: Name(597, 4), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // port
+    Field { number: 4, json: Name(601, 10), kind: Kind::Single(Elem::IntOrString), presence: ZeroIfAbsent }, // targetPort
+    Field { number: 5, json: Name(611, 8), kind: Kind::Single(Elem::I32), presence: OmitZero }, // nodePort
+    Field { number: 6, json: Name(619, 11), kind: Kind::Single(Elem::Str), presence: Keep }, // appProtocol
+    // CORE_V1_CLIENT_IP_CONFIG = 13
+    Field { number: 1, json: Name(641, 14), kind: Kind::Single(Elem::I32), presence: Keep }, // timeoutSeconds
+    // CORE_V1_SESSION_AFFINITY_CONFIG = 14
+    Field { number: 1, json: Name(669, 8), kind: Kind::Single(Elem::Message(CORE_V1_CLIENT_IP_CONFIG)), presence: Keep }, // clientIP
+    // CORE_V1_SERVICE_SPEC = 15
+    Field { number: 1, json: Name(698, 5), kind: Kind::Repeated(Elem::Message(CORE_V1_SERVICE_PORT)), presence: Keep }, // ports
+    Field { number: 2, json: Name(703, 8), kind: Kind::Map(Elem::Str), presence: Keep }, // selector
+    Field { number: 3, json: Name(711, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // clusterIP
+    Field { number: 4, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // type
+    Field { number: 5, json: Name(720, 11), kind: Kind::Repeated(Elem::Str), presence: Keep }, // externalIPs
+    Field { number: 7, json: Name(731, 15), kind: Kind::Single(Elem::Str), presence: OmitZero }, // sessionAffinity
+    Field { number: 8, json: Name(746, 14), kind: Kind::Single(Elem::Str), presence: OmitZero }, // loadBalancerIP
+    Field { number: 9, json: Name(760, 24), kind: Kind::Repeated(Elem::Str), presence: Keep }, // loadBalancerSourceRanges
+    Field { number: 10, json: Name(784, 12), kind: Kind::Single(Elem::Str), presence: OmitZero }, // externalName
+    Field { number: 11, json: Name(796, 21), kind: Kind::Single(Elem::Str), presence: OmitZero }, // externalTrafficPolicy
+    Field { number: 12, json: Name(817, 19), kind: Kind::Single(Elem::I32), presence: OmitZero }, // healthCheckNodePort
+    Field { number: 13, json: Name(836, 24), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // publishNotReadyAddresses
+    Field { number: 14, json: Name(860, 21), kind: Kind::Single(Elem::Message(CORE_V1_SESSION_AFFINITY_CONFIG)), presence: Keep }, // sessionAffinityConfig
+    Field { number: 17, json: Name(881, 14), kind: Kind::Single(Elem::Str), presence: Keep }, // ipFamilyPolicy
+    Field { number: 18, json: Name(895, 10), kind: Kind::Repeated(Elem::Str), presence: Keep }, // clusterIPs
+    Field { number: 19, json: Name(905, 10), kind: Kind::Repeated(Elem::Str), presence: Keep }, // ipFamilies
+    Field { number: 20, json: Name(915, 29), kind: Kind::Single(Elem::Bool), presence: Keep }, // allocateLoadBalancerNodePorts
+    Field { number: 21, json: Name(944, 17), kind: Kind::Single(Elem::Str), presence: Keep }, // loadBalancerClass
+    Field { number: 22, json: Name(961, 21), kind: Kind::Single(Elem::Str), presence: Keep }, // internalTrafficPolicy
+    Field { number: 23, json: Name(982, 19), kind: Kind::Single(Elem::Str), presence: Keep }, // trafficDistribution
+    // CORE_V1_PORT_STATUS = 16
+    Field { number: 1, json: Name(597, 4), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // port
+    Field { number: 2, json: Name(589, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // protocol
+    Field { number: 3, json: Name(1012, 5), kind: Kind::Single(Elem::Str), presence: Keep }, // error
+    // CORE_V1_LOAD_BALANCER_INGRESS = 17
+    Field { number: 1, json: Name(1027, 2), kind: Kind::Single(Elem::Str), presence: OmitZero }, // ip
+    Field { number: 2, json: Name(1029, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // hostname
+    Field { number: 3, json: Name(1037, 6), kind: Kind::Single(Elem::Str), presence: Keep }, // ipMode
+    Field { number: 4, json: Name(698, 5), kind: Kind::Repeated(Elem::Message(CORE_V1_PORT_STATUS)), presence: Keep }, // ports
+    // CORE_V1_LOAD_BALANCER_STATUS = 18
+    Field { number: 1, json: Name(1062, 7), kind: Kind::Repeated(Elem::Message(CORE_V1_LOAD_BALANCER_INGRESS)), presence: Keep }, // ingress
+    // META_V1_CONDITION = 19
+    Field { number: 1, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // type
+    Field { number: 2, json: Name(382, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // status
+    Field { number: 3, json: Name(1087, 18), kind: Kind::Single(Elem::I64), presence: OmitZero }, // observedGeneration
+    Field { number: 4, json: Name(388, 18), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // lastTransitionTime
+    Field { number: 5, json: Name(406, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // reason
+    Field { number: 6, json: Name(412, 7), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // message
+    // CORE_V1_SERVICE_STATUS = 20
+    Field { number: 1, json: Name(1114, 12), kind: Kind::Single(Elem::Message(CORE_V1_LOAD_BALANCER_STATUS)), presence: ZeroIfAbsent }, // loadBalancer
+    Field { number: 2, json: Name(442, 10), kind: Kind::Repeated(Elem::Message(META_V1_CONDITION)), presence: Keep }, // conditions
+    // CORE_V1_SERVICE = 21
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(CORE_V1_SERVICE_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(CORE_V1_SERVICE_STATUS)), presence: ZeroIfAbsent }, // status
+    // CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT = 22
+    Field { number: 1, json: Name(1146, 9), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // scopeName
+    Field { number: 2, json: Name(1155, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // operator
+    Field { number: 3, json: Name(1163, 6), kind: Kind::Repeated(Elem::Str), presence: Keep }, // values
+    // CORE_V1_SCOPE_SELECTOR = 23
+    Field { number: 1, json: Name(1202, 16), kind: Kind::Repeated(Elem::Message(CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT)), presence: Keep }, // matchExpressions
+    // CORE_V1_RESOURCE_QUOTA_SPEC = 24
+    Field { number: 1, json: Name(1231, 4), kind: Kind::Map(Elem::Quantity), presence: Keep }, // hard
+    Field { number: 2, json: Name(1235, 6), kind: Kind::Repeated(Elem::Str), presence: Keep }, // scopes
+    Field { number: 3, json: Name(1241, 13), kind: Kind::Single(Elem::Message(CORE_V1_SCOPE_SELECTOR)), presence: Keep }, // scopeSelector
+    // CORE_V1_RESOURCE_QUOTA_STATUS = 25
+    Field { number: 1, json: Name(1231, 4), kind: Kind::Map(Elem::Quantity), presence: Keep }, // hard
+    Field { number: 2, json: Name(1271, 4), kind: Kind::Map(Elem::Quantity), presence: Keep }, // used
+    // CORE_V1_RESOURCE_QUOTA = 26
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(CORE_V1_RESOURCE_QUOTA_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(CORE_V1_RESOURCE_QUOTA_STATUS)), presence: ZeroIfAbsent }, // status
+    // CORE_V1_HOST_PATH_VOLUME_SOURCE = 27
+    Field { number: 1, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // path
+    Field { number: 2, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: Keep }, // type
+    // CORE_V1_EMPTY_DIR_VOLUME_SOURCE = 28
+    Field { number: 1, json: Name(1331, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // medium
+    Field { number: 2, json: Name(1337, 9), kind: Kind::Single(Elem::Quantity), presence: Keep }, // sizeLimit
+    // CORE_V1_GCE_PERSISTENT_DISK_VOLUME_SOURCE = 29
+    Field { number: 1, json: Name(1366, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // pdName
+    Field { number: 2, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 3, json: Name(1378, 9), kind: Kind::Single(Elem::I32), presence: OmitZero }, // partition
+    Field { number: 4, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    // CORE_V1_AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE = 30
+    Field { number: 1, json: Name(1424, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // volumeID
+    Field { number: 2, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 3, json: Name(1378, 9), kind: Kind::Single(Elem::I32), presence: OmitZero }, // partition
+    Field { number: 4, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    // CORE_V1_GIT_REPO_VOLUME_SOURCE = 31
+    Field { number: 1, json: Name(1464, 10), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // repository
+    Field { number: 2, json: Name(1474, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // revision
+    Field { number: 3, json: Name(1482, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // directory
+    // CORE_V1_KEY_TO_PATH = 32
+    Field { number: 1, json: Name(1510, 3), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // key
+    Field { number: 2, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // path
+    Field { number: 3, json: Name(1513, 4), kind: Kind::Single(Elem::I32), presence: Keep }, // mode
+    // CORE_V1_SECRET_VOLUME_SOURCE = 33
+    Field { number: 1, json: Name(1526, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // secretName
+    Field { number: 2, json: Name(1536, 5), kind: Kind::Repeated(Elem::Message(CORE_V1_KEY_TO_PATH)), presence: Keep }, // items
+    Field { number: 3, json: Name(1541, 11), kind: Kind::Single(Elem::I32), presence: Keep }, // defaultMode
+    Field { number: 4, json: Name(1552, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // optional
+    // CORE_V1_NFS_VOLUME_SOURCE = 34
+    Field { number: 1, json: Name(1578, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // server
+    Field { number: 2, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // path
+    Field { number: 3, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    // CORE_V1_ISCSI_VOLUME_SOURCE = 35
+    Field { number: 1, json: Name(1599, 12), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // targetPortal
+    Field { number: 2, json: Name(1611, 3), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // iqn
+    Field { number: 3, json: Name(1614, 3), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // lun
+    Field { number: 4, json: Name(1617, 14), kind: Kind::Single(Elem::Str), presence: OmitZero }, // iscsiInterface
+    Field { number: 5, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 6, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    Field { number: 7, json: Name(1631, 7), kind: Kind::Repeated(Elem::Str), presence: Keep }, // portals
+    Field { number: 8, json: Name(1638, 17), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // chapAuthDiscovery
+    Field { number: 10, json: Name(1655, 9), kind: Kind::Single(Elem::Message(CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // secretRef
+    Field { number: 11, json: Name(1664, 15), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // chapAuthSession
+    Field { number: 12, json: Name(1679, 13), kind: Kind::Single(Elem::Str), presence: Keep }, // initiatorName
+    // CORE_V1_GLUSTERFS_VOLUME_SOURCE = 36
+    Field { number: 1, json: Name(1709, 9), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // endpoints
+    Field { number: 2, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // path
+    Field { number: 3, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    // CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE = 37
+    Field { number: 1, json: Name(1739, 9), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // claimName
+    Field { number: 2, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    // CORE_V1_RBD_VOLUME_SOURCE = 38
+    Field { number: 1, json: Name(1781, 8), kind: Kind::Repeated(Elem::Str), presence: NullIfAbsent }, // monitors
+    Field { number: 2, json: Name(1789, 5), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // image
+    Field { number: 3, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 4, json: Name(1794, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // pool
+    Field { number: 5, json: Name(1798, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // user
+    Field { number: 6, json: Name(1802, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // keyring
+    Field { number: 7, json: Name(1655, 9), kind: Kind::Single(Elem::Message(CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // secretRef
+    Field { number: 8, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    // CORE_V1_FLEX_VOLUME_SOURCE = 39
+    Field { number: 1, json: Name(1824, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // driver
+    Field { number: 2, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 3, json: Name(1655, 9), kind: Kind::Single(Elem::Message(CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // secretRef
+    Field { number: 4, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    Field { number: 5, json: Name(1830, 7), kind: Kind::Map(Elem::Str), presence: Keep }, // options
+    // CORE_V1_CINDER_VOLUME_SOURCE = 40
+    Field { number: 1, json: Name(1424, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // volumeID
+    Field { number: 2, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 3, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    Field { number: 4, json: Name(1655, 9), kind: Kind::Single(Elem::Message(CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // secretRef
+    // CORE_V1_CEPH_FS_VOLUME_SOURCE = 41
+    Field { number: 1, json: Name(1781, 8), kind: Kind::Repeated(Elem::Str), presence: NullIfAbsent }, // monitors
+    Field { number: 2, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // path
+    Field { number: 3, json: Name(1798, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // user
+    Field { number: 4, json: Name(1871, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // secretFile
+    Field { number: 5, json: Name(1655, 9), kind: Kind::Single(Elem::Message(CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // secretRef
+    Field { number: 6, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    // CORE_V1_FLOCKER_VOLUME_SOURCE = 42
+    Field { number: 1, json: Name(1899, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // datasetName
+    Field { number: 2, json: Name(1910, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // datasetUUID
+    // CORE_V1_OBJECT_FIELD_SELECTOR = 43
+    Field { number: 1, json: Name(11, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // apiVersion
+    Field { number: 2, json: Name(480, 9), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // fieldPath
+    // CORE_V1_RESOURCE_FIELD_SELECTOR = 44
+    Field { number: 1, json: Name(1959, 13), kind: Kind::Single(Elem::Str), presence: OmitZero }, // containerName
+    Field { number: 2, json: Name(1972, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // resource
+    Field { number: 3, json: Name(1980, 7), kind: Kind::Single(Elem::Quantity), presence: ZeroIfAbsent }, // divisor
+    // CORE_V1_DOWNWARD_API_VOLUME_FILE = 45
+    Field { number: 1, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // path
+    Field { number: 2, json: Name(2008, 8), kind: Kind::Single(Elem::Message(CORE_V1_OBJECT_FIELD_SELECTOR)), presence: Keep }, // fieldRef
+    Field { number: 3, json: Name(2016, 16), kind: Kind::Single(Elem::Message(CORE_V1_RESOURCE_FIELD_SELECTOR)), presence: Keep }, // resourceFieldRef
+    Field { number: 4, json: Name(1513, 4), kind: Kind::Single(Elem::I32), presence: Keep }, // mode
+    // CORE_V1_DOWNWARD_API_VOLUME_SOURCE = 46
+    Field { number: 1, json: Name(1536, 5), kind: Kind::Repeated(Elem::Message(CORE_V1_DOWNWARD_API_VOLUME_FILE)), presence: Keep }, // items
+    Field { number: 2, json: Name(1541, 11), kind: Kind::Single(Elem::I32), presence: Keep }, // defaultMode
+    // CORE_V1_FC_VOLUME_SOURCE = 47
+    Field { number: 1, json: Name(2076, 10), kind: Kind::Repeated(Elem::Str), presence: Keep }, // targetWWNs
+    Field { number: 2, json: Name(1614, 3), kind: Kind::Single(Elem::I32), presence: Keep }, // lun
+    Field { number: 3, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 4, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    Field { number: 5, json: Name(2086, 5), kind: Kind::Repeated(Elem::Str), presence: Keep }, // wwids
+    // CORE_V1_AZURE_FILE_VOLUME_SOURCE = 48
+    Field { number: 1, json: Name(1526, 10), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // secretName
+    Field { number: 2, json: Name(2105, 9), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // shareName
+    Field { number: 3, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    // CORE_V1_CONFIG_MAP_VOLUME_SOURCE = 49
+    Field { number: 1, json: Name(2135, 0), kind: Kind::Inline(CORE_V1_LOCAL_OBJECT_REFERENCE), presence: ZeroIfAbsent }, // (inline)
+    Field { number: 2, json: Name(1536, 5), kind: Kind::Repeated(Elem::Message(CORE_V1_KEY_TO_PATH)), presence: Keep }, // items
+    Field { number: 3, json: Name(1541, 11), kind: Kind::Single(Elem::I32), presence: Keep }, // defaultMode
+    Field { number: 4, json: Name(1552, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // optional
+    // CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE = 50
+    Field { number: 1, json: Name(2156, 10), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // volumePath
+    Field { number: 2, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 3, json: Name(2166, 17), kind: Kind::Single(Elem::Str), presence: OmitZero }, // storagePolicyName
+    Field { number: 4, json: Name(2183, 15), kind: Kind::Single(Elem::Str), presence: OmitZero }, // storagePolicyID
+    // CORE_V1_QUOBYTE_VOLUME_SOURCE = 51
+    Field { number: 1, json: Name(2228, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // registry
+    Field { number: 2, json: Name(2236, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // volume
+    Field { number: 3, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    Field { number: 4, json: Name(1798, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // user
+    Field { number: 5, json: Name(2242, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // group
+    Field { number: 6, json: Name(2247, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // tenant
+    // CORE_V1_AZURE_DISK_VOLUME_SOURCE = 52
+    Field { number: 1, json: Name(2272, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // diskName
+    Field { number: 2, json: Name(2280, 7), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // diskURI
+    Field { number: 3, json: Name(2287, 11), kind: Kind::Single(Elem::Str), presence: Keep }, // cachingMode
+    Field { number: 4, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: Keep }, // fsType
+    Field { number: 5, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // readOnly
+    Field { number: 6, json: Name(0, 4), kind: Kind::Single(Elem::Str), presence: Keep }, // kind
+    // CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE = 53
+    Field { number: 1, json: Name(2319, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // pdID
+    Field { number: 2, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    // CORE_V1_SECRET_PROJECTION = 54
+    Field { number: 1, json: Name(2135, 0), kind: Kind::Inline(CORE_V1_LOCAL_OBJECT_REFERENCE), presence: ZeroIfAbsent }, // (inline)
+    Field { number: 2, json: Name(1536, 5), kind: Kind::Repeated(Elem::Message(CORE_V1_KEY_TO_PATH)), presence: Keep }, // items
+    Field { number: 4, json: Name(1552, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // optional
+    // CORE_V1_DOWNWARD_API_PROJECTION = 55
+    Field { number: 1, json: Name(1536, 5), kind: Kind::Repeated(Elem::Message(CORE_V1_DOWNWARD_API_VOLUME_FILE)), presence: Keep }, // items
+    // CORE_V1_CONFIG_MAP_PROJECTION = 56
+    Field { number: 1, json: Name(2135, 0), kind: Kind::Inline(CORE_V1_LOCAL_OBJECT_REFERENCE), presence: ZeroIfAbsent }, // (inline)
+    Field { number: 2, json: Name(1536, 5), kind: Kind::Repeated(Elem::Message(CORE_V1_KEY_TO_PATH)), presence: Keep }, // items
+    Field { number: 4, json: Name(1552, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // optional
+    // CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION = 57
+    Field { number: 1, json: Name(2411, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // audience
+    Field { number: 2, json: Name(2419, 17), kind: Kind::Single(Elem::I64), presence: Keep }, // expirationSeconds
+    Field { number: 3, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // path
+    // META_V1_LABEL_SELECTOR_REQUIREMENT = 58
+    Field { number: 1, json: Name(1510, 3), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // key
+    Field { number: 2, json: Name(1155, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // operator
+    Field { number: 3, json: Name(1163, 6), kind: Kind::Repeated(Elem::Str), presence: Keep }, // values
+    // META_V1_LABEL_SELECTOR = 59
+    Field { number: 1, json: Name(2489, 11), kind: Kind::Map(Elem::Str), presence: Keep }, // matchLabels
+    Field { number: 2, json: Name(1202, 16), kind: Kind::Repeated(Elem::Message(META_V1_LABEL_SELECTOR_REQUIREMENT)), presence: Keep }, // matchExpressions
+    // CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION = 60
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: Keep }, // name
+    Field { number: 2, json: Name(2513, 10), kind: Kind::Single(Elem::Str), presence: Keep }, // signerName
+    Field { number: 3, json: Name(2523, 13), kind: Kind::Single(Elem::Message(META_V1_LABEL_SELECTOR)), presence: Keep }, // labelSelector
+    Field { number: 4, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // path
+    Field { number: 5, json: Name(1552, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // optional
+    // CORE_V1_POD_CERTIFICATE_PROJECTION = 61
+    Field { number: 1, json: Name(2513, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // signerName
+    Field { number: 2, json: Name(2564, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // keyType
+    Field { number: 3, json: Name(2571, 20), kind: Kind::Single(Elem::I32), presence: Keep }, // maxExpirationSeconds
+    Field { number: 4, json: Name(2591, 20), kind: Kind::Single(Elem::Str), presence: OmitZero }, // credentialBundlePath
+    Field { number: 5, json: Name(2611, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // keyPath
+    Field { number: 6, json: Name(2618, 20), kind: Kind::Single(Elem::Str), presence: OmitZero }, // certificateChainPath
+    Field { number: 7, json: Name(2638, 15), kind: Kind::Map(Elem::Str), presence: Keep }, // userAnnotations
+    // CORE_V1_VOLUME_PROJECTION = 62
+    Field { number: 1, json: Name(2677, 6), kind: Kind::Single(Elem::Message(CORE_V1_SECRET_PROJECTION)), presence: Keep }, // secret
+    Field { number: 2, json: Name(2683, 11), kind: Kind::Single(Elem::Message(CORE_V1_DOWNWARD_API_PROJECTION)), presence: Keep }, // downwardAPI
+    Field { number: 3, json: Name(2694, 9), kind: Kind::Single(Elem::Message(CORE_V1_CONFIG_MAP_PROJECTION)), presence: Keep }, // configMap
+    Field { number: 4, json: Name(2703, 19), kind: Kind::Single(Elem::Message(CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION)), presence: Keep }, // serviceAccountToken
+    Field { number: 5, json: Name(2722, 18), kind: Kind::Single(Elem::Message(CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION)), presence: Keep }, // clusterTrustBundle
+    Field { number: 6, json: Name(2740, 14), kind: Kind::Single(Elem::Message(CORE_V1_POD_CERTIFICATE_PROJECTION)), presence: Keep }, // podCertificate
+    // CORE_V1_PROJECTED_VOLUME_SOURCE = 63
+    Field { number: 1, json: Name(2770, 7), kind: Kind::Repeated(Elem::Message(CORE_V1_VOLUME_PROJECTION)), presence: NullIfAbsent }, // sources
+    Field { number: 2, json: Name(1541, 11), kind: Kind::Single(Elem::I32), presence: Keep }, // defaultMode
+    // CORE_V1_PORTWORX_VOLUME_SOURCE = 64
+    Field { number: 1, json: Name(1424, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // volumeID
+    Field { number: 2, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 3, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    // CORE_V1_SCALE_IO_VOLUME_SOURCE = 65
+    Field { number: 1, json: Name(2818, 7), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // gateway
+    Field { number: 2, json: Name(2825, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // system
+    Field { number: 3, json: Name(1655, 9), kind: Kind::Single(Elem::Message(CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // secretRef
+    Field { number: 4, json: Name(2831, 10), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // sslEnabled
+    Field { number: 5, json: Name(2841, 16), kind: Kind::Single(Elem::Str), presence: OmitZero }, // protectionDomain
+    Field { number: 6, json: Name(2857, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // storagePool
+    Field { number: 7, json: Name(2868, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // storageMode
+    Field { number: 8, json: Name(2879, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // volumeName
+    Field { number: 9, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 10, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    // CORE_V1_STORAGE_OS_VOLUME_SOURCE = 66
+    Field { number: 1, json: Name(2879, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // volumeName
+    Field { number: 2, json: Name(2908, 15), kind: Kind::Single(Elem::Str), presence: OmitZero }, // volumeNamespace
+    Field { number: 3, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // fsType
+    Field { number: 4, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    Field { number: 5, json: Name(1655, 9), kind: Kind::Single(Elem::Message(CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // secretRef
+    // CORE_V1_CSI_VOLUME_SOURCE = 67
+    Field { number: 1, json: Name(1824, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // driver
+    Field { number: 2, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // readOnly
+    Field { number: 3, json: Name(1372, 6), kind: Kind::Single(Elem::Str), presence: Keep }, // fsType
+    Field { number: 4, json: Name(2944, 16), kind: Kind::Map(Elem::Str), presence: Keep }, // volumeAttributes
+    Field { number: 5, json: Name(2960, 20), kind: Kind::Single(Elem::Message(CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // nodePublishSecretRef
+    // CORE_V1_VOLUME_RESOURCE_REQUIREMENTS = 68
+    Field { number: 1, json: Name(2995, 6), kind: Kind::Map(Elem::Quantity), presence: Keep }, // limits
+    Field { number: 2, json: Name(3001, 8), kind: Kind::Map(Elem::Quantity), presence: Keep }, // requests
+    // CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE = 69
+    Field { number: 1, json: Name(3035, 8), kind: Kind::Single(Elem::Str), presence: Keep }, // apiGroup
+    Field { number: 2, json: Name(0, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // kind
+    Field { number: 3, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    // CORE_V1_TYPED_OBJECT_REFERENCE = 70
+    Field { number: 1, json: Name(3035, 8), kind: Kind::Single(Elem::Str), presence: Keep }, // apiGroup
+    Field { number: 2, json: Name(0, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // kind
+    Field { number: 3, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 4, json: Name(142, 9), kind: Kind::Single(Elem::Str), presence: Keep }, // namespace
+    // CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC = 71
+    Field { number: 1, json: Name(3088, 11), kind: Kind::Repeated(Elem::Str), presence: Keep }, // accessModes
+    Field { number: 2, json: Name(3099, 9), kind: Kind::Single(Elem::Message(CORE_V1_VOLUME_RESOURCE_REQUIREMENTS)), presence: ZeroIfAbsent }, // resources
+    Field { number: 3, json: Name(2879, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // volumeName
+    Field { number: 4, json: Name(703, 8), kind: Kind::Single(Elem::Message(META_V1_LABEL_SELECTOR)), presence: Keep }, // selector
+    Field { number: 5, json: Name(3108, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // storageClassName
+    Field { number: 6, json: Name(3124, 10), kind: Kind::Single(Elem::Str), presence: Keep }, // volumeMode
+    Field { number: 7, json: Name(3134, 10), kind: Kind::Single(Elem::Message(CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // dataSource
+    Field { number: 8, json: Name(3144, 13), kind: Kind::Single(Elem::Message(CORE_V1_TYPED_OBJECT_REFERENCE)), presence: Keep }, // dataSourceRef
+    Field { number: 9, json: Name(3157, 25), kind: Kind::Single(Elem::Str), presence: Keep }, // volumeAttributesClassName
+    // CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE = 72
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC)), presence: ZeroIfAbsent }, // spec
+    // CORE_V1_EPHEMERAL_VOLUME_SOURCE = 73
+    Field { number: 1, json: Name(3236, 19), kind: Kind::Single(Elem::Message(CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE)), presence: Keep }, // volumeClaimTemplate
+    // CORE_V1_IMAGE_VOLUME_SOURCE = 74
+    Field { number: 1, json: Name(3276, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // reference
+    Field { number: 2, json: Name(3285, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // pullPolicy
+    // CORE_V1_VOLUME_SOURCE = 75
+    Field { number: 1, json: Name(3312, 8), kind: Kind::Single(Elem::Message(CORE_V1_HOST_PATH_VOLUME_SOURCE)), presence: Keep }, // hostPath
+    Field { number: 2, json: Name(3320, 8), kind: Kind::Single(Elem::Message(CORE_V1_EMPTY_DIR_VOLUME_SOURCE)), presence: Keep }, // emptyDir
+    Field { number: 3, json: Name(3328, 17), kind: Kind::Single(Elem::Message(CORE_V1_GCE_PERSISTENT_DISK_VOLUME_SOURCE)), presence: Keep }, // gcePersistentDisk
+    Field { number: 4, json: Name(3345, 20), kind: Kind::Single(Elem::Message(CORE_V1_AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE)), presence: Keep }, // awsElasticBlockStore
+    Field { number: 5, json: Name(3365, 7), kind: Kind::Single(Elem::Message(CORE_V1_GIT_REPO_VOLUME_SOURCE)), presence: Keep }, // gitRepo
+    Field { number: 6, json: Name(2677, 6), kind: Kind::Single(Elem::Message(CORE_V1_SECRET_VOLUME_SOURCE)), presence: Keep }, // secret
+    Field { number: 7, json: Name(3372, 3), kind: Kind::Single(Elem::Message(CORE_V1_NFS_VOLUME_SOURCE)), presence: Keep }, // nfs
+    Field { number: 8, json: Name(3375, 5), kind: Kind::Single(Elem::Message(CORE_V1_ISCSI_VOLUME_SOURCE)), presence: Keep }, // iscsi
+    Field { number: 9, json: Name(3380, 9), kind: Kind::Single(Elem::Message(CORE_V1_GLUSTERFS_VOLUME_SOURCE)), presence: Keep }, // glusterfs
+    Field { number: 10, json: Name(3389, 21), kind: Kind::Single(Elem::Message(CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE)), presence: Keep }, // persistentVolumeClaim
+    Field { number: 11, json: Name(3410, 3), kind: Kind::Single(Elem::Message(CORE_V1_RBD_VOLUME_SOURCE)), presence: Keep }, // rbd
+    Field { number: 12, json: Name(3413, 10), kind: Kind::Single(Elem::Message(CORE_V1_FLEX_VOLUME_SOURCE)), presence: Keep }, // flexVolume
+    Field { number: 13, json: Name(3423, 6), kind: Kind::Single(Elem::Message(CORE_V1_CINDER_VOLUME_SOURCE)), presence: Keep }, // cinder
+    Field { number: 14, json: Name(3429, 6), kind: Kind::Single(Elem::Message(CORE_V1_CEPH_FS_VOLUME_SOURCE)), presence: Keep }, // cephfs
+    Field { number: 15, json: Name(3435, 7), kind: Kind::Single(Elem::Message(CORE_V1_FLOCKER_VOLUME_SOURCE)), presence: Keep }, // flocker
+    Field { number: 16, json: Name(2683, 11), kind: Kind::Single(Elem::Message(CORE_V1_DOWNWARD_API_VOLUME_SOURCE)), presence: Keep }, // downwardAPI
+    Field { number: 17, json: Name(3442, 2), kind: Kind::Single(Elem::Message(CORE_V1_FC_VOLUME_SOURCE)), presence: Keep }, // fc
+    Field { number: 18, json: Name(3444, 9), kind: Kind::Single(Elem::Message(CORE_V1_AZURE_FILE_VOLUME_SOURCE)), presence: Keep }, // azureFile
+    Field { number: 19, json: Name(2694, 9), kind: Kind::Single(Elem::Message(CORE_V1_CONFIG_MAP_VOLUME_SOURCE)), presence: Keep }, // configMap
+    Field { number: 20, json: Name(3453, 13), kind: Kind::Single(Elem::Message(CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE)), presence: Keep }, // vsphereVolume
+    Field { number: 21, json: Name(3466, 7), kind: Kind::Single(Elem::Message(CORE_V1_QUOBYTE_VOLUME_SOURCE)), presence: Keep }, // quobyte
+    Field { number: 22, json: Name(3473, 9), kind: Kind::Single(Elem::Message(CORE_V1_AZURE_DISK_VOLUME_SOURCE)), presence: Keep }, // azureDisk
+    Field { number: 23, json: Name(3482, 20), kind: Kind::Single(Elem::Message(CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE)), presence: Keep }, // photonPersistentDisk
+    Field { number: 24, json: Name(3502, 14), kind: Kind::Single(Elem::Message(CORE_V1_PORTWORX_VOLUME_SOURCE)), presence: Keep }, // portworxVolume
+    Field { number: 25, json: Name(3516, 7), kind: Kind::Single(Elem::Message(CORE_V1_SCALE_IO_VOLUME_SOURCE)), presence: Keep }, // scaleIO
+    Field { number: 26, json: Name(3523, 9), kind: Kind::Single(Elem::Message(CORE_V1_PROJECTED_VOLUME_SOURCE)), presence: Keep }, // projected
+    Field { number: 27, json: Name(3532, 9), kind: Kind::Single(Elem::Message(CORE_V1_STORAGE_OS_VOLUME_SOURCE)), presence: Keep }, // storageos
+    Field { number: 28, json: Name(3541, 3), kind: Kind::Single(Elem::Message(CORE_V1_CSI_VOLUME_SOURCE)), presence: Keep }, // csi
+    Field { number: 29, json: Name(3544, 9), kind: Kind::Single(Elem::Message(CORE_V1_EPHEMERAL_VOLUME_SOURCE)), presence: Keep }, // ephemeral
+    Field { number: 30, json: Name(1789, 5), kind: Kind::Single(Elem::Message(CORE_V1_IMAGE_VOLUME_SOURCE)), presence: Keep }, // image
+    // CORE_V1_VOLUME = 76
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(2135, 0), kind: Kind::Inline(CORE_V1_VOLUME_SOURCE), presence: ZeroIfAbsent }, // (inline)
+    // CORE_V1_CONTAINER_PORT = 77
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // name
+    Field { number: 2, json: Name(3571, 8), kind: Kind::Single(Elem::I32), presence: OmitZero }, // hostPort
+    Field { number: 3, json: Name(3579, 13), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // containerPort
+    Field { number: 4, json: Name(589, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // protocol
+    Field { number: 5, json: Name(3592, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // hostIP
+    // CORE_V1_CONFIG_MAP_ENV_SOURCE = 78
+    Field { number: 1, json: Name(2135, 0), kind: Kind::Inline(CORE_V1_LOCAL_OBJECT_REFERENCE), presence: ZeroIfAbsent }, // (inline)
+    Field { number: 2, json: Name(1552, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // optional
+    // CORE_V1_SECRET_ENV_SOURCE = 79
+    Field { number: 1, json: Name(2135, 0), kind: Kind::Inline(CORE_V1_LOCAL_OBJECT_REFERENCE), presence: ZeroIfAbsent }, // (inline)
+    Field { number: 2, json: Name(1552, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // optional
+    // CORE_V1_ENV_FROM_SOURCE = 80
+    Field { number: 1, json: Name(3644, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // prefix
+    Field { number: 2, json: Name(3650, 12), kind: Kind::Single(Elem::Message(CORE_V1_CONFIG_MAP_ENV_SOURCE)), presence: Keep }, // configMapRef
+    Field { number: 3, json: Name(1655, 9), kind: Kind::Single(Elem::Message(CORE_V1_SECRET_ENV_SOURCE)), presence: Keep }, // secretRef
+    // CORE_V1_CONFIG_MAP_KEY_SELECTOR = 81
+    Field { number: 1, json: Name(2135, 0), kind: Kind::Inline(CORE_V1_LOCAL_OBJECT_REFERENCE), presence: ZeroIfAbsent }, // (inline)
+    Field { number: 2, json: Name(1510, 3), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // key
+    Field { number: 3, json: Name(1552, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // optional
+    // CORE_V1_SECRET_KEY_SELECTOR = 82
+    Field { number: 1, json: Name(2135, 0), kind: Kind::Inline(CORE_V1_LOCAL_OBJECT_REFERENCE), presence: ZeroIfAbsent }, // (inline)
+    Field { number: 2, json: Name(1510, 3), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // key
+    Field { number: 3, json: Name(1552, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // optional
+    // CORE_V1_FILE_KEY_SELECTOR = 83
+    Field { number: 1, json: Name(2879, 10), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // volumeName
+    Field { number: 2, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // path
+    Field { number: 3, json: Name(1510, 3), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // key
+    Field { number: 4, json: Name(1552, 8), kind: Kind::Single(Elem::Bool), presence: Keep }, // optional
+    // CORE_V1_ENV_VAR_SOURCE = 84
+    Field { number: 1, json: Name(2008, 8), kind: Kind::Single(Elem::Message(CORE_V1_OBJECT_FIELD_SELECTOR)), presence: Keep }, // fieldRef
+    Field { number: 2, json: Name(2016, 16), kind: Kind::Single(Elem::Message(CORE_V1_RESOURCE_FIELD_SELECTOR)), presence: Keep }, // resourceFieldRef
+    Field { number: 3, json: Name(3727, 15), kind: Kind::Single(Elem::Message(CORE_V1_CONFIG_MAP_KEY_SELECTOR)), presence: Keep }, // configMapKeyRef
+    Field { number: 4, json: Name(3742, 12), kind: Kind::Single(Elem::Message(CORE_V1_SECRET_KEY_SELECTOR)), presence: Keep }, // secretKeyRef
+    Field { number: 5, json: Name(3754, 10), kind: Kind::Single(Elem::Message(CORE_V1_FILE_KEY_SELECTOR)), presence: Keep }, // fileKeyRef
+    // CORE_V1_ENV_VAR = 85
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(3776, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // value
+    Field { number: 3, json: Name(3781, 9), kind: Kind::Single(Elem::Message(CORE_V1_ENV_VAR_SOURCE)), presence: Keep }, // valueFrom
+    // CORE_V1_RESOURCE_CLAIM = 86
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(3796, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // request
+    // CORE_V1_RESOURCE_REQUIREMENTS = 87
+    Field { number: 1, json: Name(2995, 6), kind: Kind::Map(Elem::Quantity), presence: Keep }, // limits
+    Field { number: 2, json: Name(3001, 8), kind: Kind::Map(Elem::Quantity), presence: Keep }, // requests
+    Field { number: 3, json: Name(3816, 6), kind: Kind::Repeated(Elem::Message(CORE_V1_RESOURCE_CLAIM)), presence: Keep }, // claims
+    // CORE_V1_CONTAINER_RESIZE_POLICY = 88
+    Field { number: 1, json: Name(3842, 12), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // resourceName
+    Field { number: 2, json: Name(3854, 13), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // restartPolicy
+    // CORE_V1_CONTAINER_RESTART_RULE_ON_EXIT_CODES = 89
+    Field { number: 1, json: Name(1155, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // operator
+    Field { number: 2, json: Name(1163, 6), kind: Kind::Repeated(Elem::I32), presence: Keep }, // values
+    // CORE_V1_CONTAINER_RESTART_RULE = 90
+    Field { number: 1, json: Name(3919, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // action
+    Field { number: 2, json: Name(3925, 9), kind: Kind::Single(Elem::Message(CORE_V1_CONTAINER_RESTART_RULE_ON_EXIT_CODES)), presence: Keep }, // exitCodes
+    // CORE_V1_VOLUME_MOUNT = 91
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    Field { number: 3, json: Name(3954, 9), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // mountPath
+    Field { number: 4, json: Name(3963, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // subPath
+    Field { number: 5, json: Name(3970, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // mountPropagation
+    Field { number: 6, json: Name(3986, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // subPathExpr
+    Field { number: 7, json: Name(3997, 17), kind: Kind::Single(Elem::Str), presence: Keep }, // recursiveReadOnly
+    // CORE_V1_VOLUME_DEVICE = 92
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(4025, 10), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // devicePath
+    // CORE_V1_EXEC_ACTION = 93
+    Field { number: 1, json: Name(4047, 7), kind: Kind::Repeated(Elem::Str), presence: Keep }, // command
+    // CORE_V1_HTTP_HEADER = 94
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(3776, 5), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // value
+    // CORE_V1_HTTP_GET_ACTION = 95
+    Field { number: 1, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // path
+    Field { number: 2, json: Name(597, 4), kind: Kind::Single(Elem::IntOrString), presence: ZeroIfAbsent }, // port
+    Field { number: 3, json: Name(4074, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // host
+    Field { number: 4, json: Name(4078, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // scheme
+    Field { number: 5, json: Name(4084, 11), kind: Kind::Repeated(Elem::Message(CORE_V1_HTTP_HEADER)), presence: Keep }, // httpHeaders
+    // CORE_V1_TCP_SOCKET_ACTION = 96
+    Field { number: 1, json: Name(597, 4), kind: Kind::Single(Elem::IntOrString), presence: ZeroIfAbsent }, // port
+    Field { number: 2, json: Name(4074, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // host
+    // CORE_V1_GRPC_ACTION = 97
+    Field { number: 1, json: Name(597, 4), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // port
+    Field { number: 2, json: Name(4123, 7), kind: Kind::Single(Elem::Str), presence: Keep }, // service
+    // CORE_V1_PROBE_HANDLER = 98
+    Field { number: 1, json: Name(4140, 4), kind: Kind::Single(Elem::Message(CORE_V1_EXEC_ACTION)), presence: Keep }, // exec
+    Field { number: 2, json: Name(4144, 7), kind: Kind::Single(Elem::Message(CORE_V1_HTTP_GET_ACTION)), presence: Keep }, // httpGet
+    Field { number: 3, json: Name(4151, 9), kind: Kind::Single(Elem::Message(CORE_V1_TCP_SOCKET_ACTION)), presence: Keep }, // tcpSocket
+    Field { number: 4, json: Name(4160, 4), kind: Kind::Single(Elem::Message(CORE_V1_GRPC_ACTION)), presence: Keep }, // grpc
+    // CORE_V1_PROBE = 99
+    Field { number: 1, json: Name(2135, 0), kind: Kind::Inline(CORE_V1_PROBE_HANDLER), presence: ZeroIfAbsent }, // (inline)
+    Field { number: 2, json: Name(4176, 19), kind: Kind::Single(Elem::I32), presence: OmitZero }, // initialDelaySeconds
+    Field { number: 3, json: Name(641, 14), kind: Kind::Single(Elem::I32), presence: OmitZero }, // timeoutSeconds
+    Field { number: 4, json: Name(4195, 13), kind: Kind::Single(Elem::I32), presence: OmitZero }, // periodSeconds
+    Field { number: 5, json: Name(4208, 16), kind: Kind::Single(Elem::I32), presence: OmitZero }, // successThreshold
+    Field { number: 6, json: Name(4224, 16), kind: Kind::Single(Elem::I32), presence: OmitZero }, // failureThreshold
+    Field { number: 7, json: Name(4240, 29), kind: Kind::Single(Elem::I64), presence: Keep }, // terminationGracePeriodSeconds
+    // CORE_V1_SLEEP_ACTION = 100
+    Field { number: 1, json: Name(4274, 7), kind: Kind::Single(Elem::I64), presence: ZeroIfAbsent }, // seconds
+    // CORE_V1_LIFECYCLE_HANDLER = 101
+    Field { number: 1, json: Name(4140, 4), kind: Kind::Single(Elem::Message(CORE_V1_EXEC_ACTION)), presence: Keep }, // exec
+    Field { number: 2, json: Name(4144, 7), kind: Kind::Single(Elem::Message(CORE_V1_HTTP_GET_ACTION)), presence: Keep }, // httpGet
+    Field { number: 3, json: Name(4151, 9), kind: Kind::Single(Elem::Message(CORE_V1_TCP_SOCKET_ACTION)), presence: Keep }, // tcpSocket
+    Field { number: 4, json: Name(4292, 5), kind: Kind::Single(Elem::Message(CORE_V1_SLEEP_ACTION)), presence: Keep }, // sleep
+    // CORE_V1_LIFECYCLE = 102
+    Field { number: 1, json: Name(4313, 9), kind: Kind::Single(Elem::Message(CORE_V1_LIFECYCLE_HANDLER)), presence: Keep }, // postStart
+    Field { number: 2, json: Name(4322, 7), kind: Kind::Single(Elem::Message(CORE_V1_LIFECYCLE_HANDLER)), presence: Keep }, // preStop
+    Field { number: 3, json: Name(4329, 10), kind: Kind::Single(Elem::Str), presence: Keep }, // stopSignal
+    // CORE_V1_CAPABILITIES = 103
+    Field { number: 1, json: Name(4348, 3), kind: Kind::Repeated(Elem::Str), presence: Keep }, // add
+    Field { number: 2, json: Name(4351, 4), kind: Kind::Repeated(Elem::Str), presence: Keep }, // drop
+    // CORE_V1_SE_LINUX_OPTIONS = 104
+    Field { number: 1, json: Name(1798, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // user
+    Field { number: 2, json: Name(4367, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // role
+    Field { number: 3, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // type
+    Field { number: 4, json: Name(4371, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // level
+    // CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS = 105
+    Field { number: 1, json: Name(4390, 22), kind: Kind::Single(Elem::Str), presence: Keep }, // gmsaCredentialSpecName
+    Field { number: 2, json: Name(4412, 18), kind: Kind::Single(Elem::Str), presence: Keep }, // gmsaCredentialSpec
+    Field { number: 3, json: Name(4430, 13), kind: Kind::Single(Elem::Str), presence: Keep }, // runAsUserName
+    Field { number: 4, json: Name(4443, 11), kind: Kind::Single(Elem::Bool), presence: Keep }, // hostProcess
+    // CORE_V1_SECCOMP_PROFILE = 106
+    Field { number: 1, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // type
+    Field { number: 2, json: Name(4483, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // localhostProfile
+    // CORE_V1_APP_ARMOR_PROFILE = 107
+    Field { number: 1, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // type
+    Field { number: 2, json: Name(4483, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // localhostProfile
+    // CORE_V1_SECURITY_CONTEXT = 108
+    Field { number: 1, json: Name(4528, 12), kind: Kind::Single(Elem::Message(CORE_V1_CAPABILITIES)), presence: Keep }, // capabilities
+    Field { number: 2, json: Name(4540, 10), kind: Kind::Single(Elem::Bool), presence: Keep }, // privileged
+    Field { number: 3, json: Name(4550, 14), kind: Kind::Single(Elem::Message(CORE_V1_SE_LINUX_OPTIONS)), presence: Keep }, // seLinuxOptions
+    Field { number: 4, json: Name(4564, 9), kind: Kind::Single(Elem::I64), presence: Keep }, // runAsUser
+    Field { number: 5, json: Name(4573, 12), kind: Kind::Single(Elem::Bool), presence: Keep }, // runAsNonRoot
+    Field { number: 6, json: Name(4585, 22), kind: Kind::Single(Elem::Bool), presence: Keep }, // readOnlyRootFilesystem
+    Field { number: 7, json: Name(4607, 24), kind: Kind::Single(Elem::Bool), presence: Keep }, // allowPrivilegeEscalation
+    Field { number: 8, json: Name(4631, 10), kind: Kind::Single(Elem::I64), presence: Keep }, // runAsGroup
+    Field { number: 9, json: Name(4641, 9), kind: Kind::Single(Elem::Str), presence: Keep }, // procMount
+    Field { number: 10, json: Name(4650, 14), kind: Kind::Single(Elem::Message(CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS)), presence: Keep }, // windowsOptions
+    Field { number: 11, json: Name(4664, 14), kind: Kind::Single(Elem::Message(CORE_V1_SECCOMP_PROFILE)), presence: Keep }, // seccompProfile
+    Field { number: 12, json: Name(4678, 15), kind: Kind::Single(Elem::Message(CORE_V1_APP_ARMOR_PROFILE)), presence: Keep }, // appArmorProfile
+    // CORE_V1_CONTAINER = 109
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(1789, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // image
+    Field { number: 3, json: Name(4047, 7), kind: Kind::Repeated(Elem::Str), presence: Keep }, // command
+    Field { number: 4, json: Name(4708, 4), kind: Kind::Repeated(Elem::Str), presence: Keep }, // args
+    Field { number: 5, json: Name(4712, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // workingDir
+    Field { number: 6, json: Name(698, 5), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER_PORT)), presence: Keep }, // ports
+    Field { number: 7, json: Name(4722, 3), kind: Kind::Repeated(Elem::Message(CORE_V1_ENV_VAR)), presence: Keep }, // env
+    Field { number: 8, json: Name(3099, 9), kind: Kind::Single(Elem::Message(CORE_V1_RESOURCE_REQUIREMENTS)), presence: ZeroIfAbsent }, // resources
+    Field { number: 9, json: Name(4725, 12), kind: Kind::Repeated(Elem::Message(CORE_V1_VOLUME_MOUNT)), presence: Keep }, // volumeMounts
+    Field { number: 10, json: Name(4737, 13), kind: Kind::Single(Elem::Message(CORE_V1_PROBE)), presence: Keep }, // livenessProbe
+    Field { number: 11, json: Name(4750, 14), kind: Kind::Single(Elem::Message(CORE_V1_PROBE)), presence: Keep }, // readinessProbe
+    Field { number: 12, json: Name(4764, 9), kind: Kind::Single(Elem::Message(CORE_V1_LIFECYCLE)), presence: Keep }, // lifecycle
+    Field { number: 13, json: Name(4773, 22), kind: Kind::Single(Elem::Str), presence: OmitZero }, // terminationMessagePath
+    Field { number: 14, json: Name(4795, 15), kind: Kind::Single(Elem::Str), presence: OmitZero }, // imagePullPolicy
+    Field { number: 15, json: Name(4810, 15), kind: Kind::Single(Elem::Message(CORE_V1_SECURITY_CONTEXT)), presence: Keep }, // securityContext
+    Field { number: 16, json: Name(4825, 5), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // stdin
+    Field { number: 17, json: Name(4830, 9), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // stdinOnce
+    Field { number: 18, json: Name(4839, 3), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // tty
+    Field { number: 19, json: Name(4842, 7), kind: Kind::Repeated(Elem::Message(CORE_V1_ENV_FROM_SOURCE)), presence: Keep }, // envFrom
+    Field { number: 20, json: Name(4849, 24), kind: Kind::Single(Elem::Str), presence: OmitZero }, // terminationMessagePolicy
+    Field { number: 21, json: Name(4873, 13), kind: Kind::Repeated(Elem::Message(CORE_V1_VOLUME_DEVICE)), presence: Keep }, // volumeDevices
+    Field { number: 22, json: Name(4886, 12), kind: Kind::Single(Elem::Message(CORE_V1_PROBE)), presence: Keep }, // startupProbe
+    Field { number: 23, json: Name(4898, 12), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER_RESIZE_POLICY)), presence: Keep }, // resizePolicy
+    Field { number: 24, json: Name(3854, 13), kind: Kind::Single(Elem::Str), presence: Keep }, // restartPolicy
+    Field { number: 25, json: Name(4910, 18), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER_RESTART_RULE)), presence: Keep }, // restartPolicyRules
+    // CORE_V1_EPHEMERAL_CONTAINER_COMMON = 110
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(1789, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // image
+    Field { number: 3, json: Name(4047, 7), kind: Kind::Repeated(Elem::Str), presence: Keep }, // command
+    Field { number: 4, json: Name(4708, 4), kind: Kind::Repeated(Elem::Str), presence: Keep }, // args
+    Field { number: 5, json: Name(4712, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // workingDir
+    Field { number: 6, json: Name(698, 5), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER_PORT)), presence: Keep }, // ports
+    Field { number: 7, json: Name(4722, 3), kind: Kind::Repeated(Elem::Message(CORE_V1_ENV_VAR)), presence: Keep }, // env
+    Field { number: 8, json: Name(3099, 9), kind: Kind::Single(Elem::Message(CORE_V1_RESOURCE_REQUIREMENTS)), presence: ZeroIfAbsent }, // resources
+    Field { number: 9, json: Name(4725, 12), kind: Kind::Repeated(Elem::Message(CORE_V1_VOLUME_MOUNT)), presence: Keep }, // volumeMounts
+    Field { number: 10, json: Name(4737, 13), kind: Kind::Single(Elem::Message(CORE_V1_PROBE)), presence: Keep }, // livenessProbe
+    Field { number: 11, json: Name(4750, 14), kind: Kind::Single(Elem::Message(CORE_V1_PROBE)), presence: Keep }, // readinessProbe
+    Field { number: 12, json: Name(4764, 9), kind: Kind::Single(Elem::Message(CORE_V1_LIFECYCLE)), presence: Keep }, // lifecycle
+    Field { number: 13, json: Name(4773, 22), kind: Kind::Single(Elem::Str), presence: OmitZero }, // terminationMessagePath
+    Field { number: 14, json: Name(4795, 15), kind: Kind::Single(Elem::Str), presence: OmitZero }, // imagePullPolicy
+    Field { number: 15, json: Name(4810, 15), kind: Kind::Single(Elem::Message(CORE_V1_SECURITY_CONTEXT)), presence: Keep }, // securityContext
+    Field { number: 16, json: Name(4825, 5), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // stdin
+    Field { number: 17, json: Name(4830, 9), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // stdinOnce
+    Field { number: 18, json: Name(4839, 3), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // tty
+    Field { number: 19, json: Name(4842, 7), kind: Kind::Repeated(Elem::Message(CORE_V1_ENV_FROM_SOURCE)), presence: Keep }, // envFrom
+    Field { number: 20, json: Name(4849, 24), kind: Kind::Single(Elem::Str), presence: OmitZero }, // terminationMessagePolicy
+    Field { number: 21, json: Name(4873, 13), kind: Kind::Repeated(Elem::Message(CORE_V1_VOLUME_DEVICE)), presence: Keep }, // volumeDevices
+    Field { number: 22, json: Name(4886, 12), kind: Kind::Single(Elem::Message(CORE_V1_PROBE)), presence: Keep }, // startupProbe
+    Field { number: 23, json: Name(4898, 12), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER_RESIZE_POLICY)), presence: Keep }, // resizePolicy
+    Field { number: 24, json: Name(3854, 13), kind: Kind::Single(Elem::Str), presence: Keep }, // restartPolicy
+    Field { number: 25, json: Name(4910, 18), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER_RESTART_RULE)), presence: Keep }, // restartPolicyRules
+    // CORE_V1_EPHEMERAL_CONTAINER = 111
+    Field { number: 1, json: Name(2135, 0), kind: Kind::Inline(CORE_V1_EPHEMERAL_CONTAINER_COMMON), presence: ZeroIfAbsent }, // (inline)
+    Field { number: 2, json: Name(4961, 19), kind: Kind::Single(Elem::Str), presence: OmitZero }, // targetContainerName
+    // CORE_V1_SYSCTL = 112
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(3776, 5), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // value
+    // CORE_V1_POD_SECURITY_CONTEXT = 113
+    Field { number: 1, json: Name(4550, 14), kind: Kind::Single(Elem::Message(CORE_V1_SE_LINUX_OPTIONS)), presence: Keep }, // seLinuxOptions
+    Field { number: 2, json: Name(4564, 9), kind: Kind::Single(Elem::I64), presence: Keep }, // runAsUser
+    Field { number: 3, json: Name(4573, 12), kind: Kind::Single(Elem::Bool), presence: Keep }, // runAsNonRoot
+    Field { number: 4, json: Name(5004, 18), kind: Kind::Repeated(Elem::I64), presence: Keep }, // supplementalGroups
+    Field { number: 5, json: Name(5022, 7), kind: Kind::Single(Elem::I64), presence: Keep }, // fsGroup
+    Field { number: 6, json: Name(4631, 10), kind: Kind::Single(Elem::I64), presence: Keep }, // runAsGroup
+    Field { number: 7, json: Name(5029, 7), kind: Kind::Repeated(Elem::Message(CORE_V1_SYSCTL)), presence: Keep }, // sysctls
+    Field { number: 8, json: Name(4650, 14), kind: Kind::Single(Elem::Message(CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS)), presence: Keep }, // windowsOptions
+    Field { number: 9, json: Name(5036, 19), kind: Kind::Single(Elem::Str), presence: Keep }, // fsGroupChangePolicy
+    Field { number: 10, json: Name(4664, 14), kind: Kind::Single(Elem::Message(CORE_V1_SECCOMP_PROFILE)), presence: Keep }, // seccompProfile
+    Field { number: 11, json: Name(4678, 15), kind: Kind::Single(Elem::Message(CORE_V1_APP_ARMOR_PROFILE)), presence: Keep }, // appArmorProfile
+    Field { number: 12, json: Name(5055, 24), kind: Kind::Single(Elem::Str), presence: Keep }, // supplementalGroupsPolicy
+    Field { number: 13, json: Name(5079, 19), kind: Kind::Single(Elem::Str), presence: Keep }, // seLinuxChangePolicy
+    // CORE_V1_NODE_SELECTOR_REQUIREMENT = 114
+    Field { number: 1, json: Name(1510, 3), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // key
+    Field { number: 2, json: Name(1155, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // operator
+    Field { number: 3, json: Name(1163, 6), kind: Kind::Repeated(Elem::Str), presence: Keep }, // values
+    // CORE_V1_NODE_SELECTOR_TERM = 115
+    Field { number: 1, json: Name(1202, 16), kind: Kind::Repeated(Elem::Message(CORE_V1_NODE_SELECTOR_REQUIREMENT)), presence: Keep }, // matchExpressions
+    Field { number: 2, json: Name(5139, 11), kind: Kind::Repeated(Elem::Message(CORE_V1_NODE_SELECTOR_REQUIREMENT)), presence: Keep }, // matchFields
+    // CORE_V1_NODE_SELECTOR = 116
+    Field { number: 1, json: Name(5166, 17), kind: Kind::Repeated(Elem::Message(CORE_V1_NODE_SELECTOR_TERM)), presence: NullIfAbsent }, // nodeSelectorTerms
+    // CORE_V1_PREFERRED_SCHEDULING_TERM = 117
+    Field { number: 1, json: Name(5195, 6), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // weight
+    Field { number: 2, json: Name(5201, 10), kind: Kind::Single(Elem::Message(CORE_V1_NODE_SELECTOR_TERM)), presence: ZeroIfAbsent }, // preference
+    // CORE_V1_NODE_AFFINITY = 118
+    Field { number: 1, json: Name(5234, 46), kind: Kind::Single(Elem::Message(CORE_V1_NODE_SELECTOR)), presence: Keep }, // requiredDuringSchedulingIgnoredDuringExecution
+    Field { number: 2, json: Name(5280, 47), kind: Kind::Repeated(Elem::Message(CORE_V1_PREFERRED_SCHEDULING_TERM)), presence: Keep }, // preferredDuringSchedulingIgnoredDuringExecution
+    // CORE_V1_POD_AFFINITY_TERM = 119
+    Field { number: 1, json: Name(2523, 13), kind: Kind::Single(Elem::Message(META_V1_LABEL_SELECTOR)), presence: Keep }, // labelSelector
+    Field { number: 2, json: Name(5339, 10), kind: Kind::Repeated(Elem::Str), presence: Keep }, // namespaces
+    Field { number: 3, json: Name(5349, 11), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // topologyKey
+    Field { number: 4, json: Name(5360, 17), kind: Kind::Single(Elem::Message(META_V1_LABEL_SELECTOR)), presence: Keep }, // namespaceSelector
+    Field { number: 5, json: Name(5377, 14), kind: Kind::Repeated(Elem::Str), presence: Keep }, // matchLabelKeys
+    Field { number: 6, json: Name(5391, 17), kind: Kind::Repeated(Elem::Str), presence: Keep }, // mismatchLabelKeys
+    // CORE_V1_WEIGHTED_POD_AFFINITY_TERM = 120
+    Field { number: 1, json: Name(5195, 6), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // weight
+    Field { number: 2, json: Name(5423, 15), kind: Kind::Single(Elem::Message(CORE_V1_POD_AFFINITY_TERM)), presence: ZeroIfAbsent }, // podAffinityTerm
+    // CORE_V1_POD_AFFINITY = 121
+    Field { number: 1, json: Name(5234, 46), kind: Kind::Repeated(Elem::Message(CORE_V1_POD_AFFINITY_TERM)), presence: Keep }, // requiredDuringSchedulingIgnoredDuringExecution
+    Field { number: 2, json: Name(5280, 47), kind: Kind::Repeated(Elem::Message(CORE_V1_WEIGHTED_POD_AFFINITY_TERM)), presence: Keep }, // preferredDuringSchedulingIgnoredDuringExecution
+    // CORE_V1_POD_ANTI_AFFINITY = 122
+    Field { number: 1, json: Name(5234, 46), kind: Kind::Repeated(Elem::Message(CORE_V1_POD_AFFINITY_TERM)), presence: Keep }, // requiredDuringSchedulingIgnoredDuringExecution
+    Field { number: 2, json: Name(5280, 47), kind: Kind::Repeated(Elem::Message(CORE_V1_WEIGHTED_POD_AFFINITY_TERM)), presence: Keep }, // preferredDuringSchedulingIgnoredDuringExecution
+    // CORE_V1_AFFINITY = 123
+    Field { number: 1, json: Name(5487, 12), kind: Kind::Single(Elem::Message(CORE_V1_NODE_AFFINITY)), presence: Keep }, // nodeAffinity
+    Field { number: 2, json: Name(5499, 11), kind: Kind::Single(Elem::Message(CORE_V1_POD_AFFINITY)), presence: Keep }, // podAffinity
+    Field { number: 3, json: Name(5510, 15), kind: Kind::Single(Elem::Message(CORE_V1_POD_ANTI_AFFINITY)), presence: Keep }, // podAntiAffinity
+    // CORE_V1_TOLERATION = 124
+    Field { number: 1, json: Name(1510, 3), kind: Kind::Single(Elem::Str), presence: OmitZero }, // key
+    Field { number: 2, json: Name(1155, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // operator
+    Field { number: 3, json: Name(3776, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // value
+    Field { number: 4, json: Name(5533, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // effect
+    Field { number: 5, json: Name(5539, 17), kind: Kind::Single(Elem::I64), presence: Keep }, // tolerationSeconds
+    // CORE_V1_HOST_ALIAS = 125
+    Field { number: 1, json: Name(1027, 2), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // ip
+    Field { number: 2, json: Name(5566, 9), kind: Kind::Repeated(Elem::Str), presence: Keep }, // hostnames
+    // CORE_V1_POD_DNS_CONFIG_OPTION = 126
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // name
+    Field { number: 2, json: Name(3776, 5), kind: Kind::Single(Elem::Str), presence: Keep }, // value
+    // CORE_V1_POD_DNS_CONFIG = 127
+    Field { number: 1, json: Name(5602, 11), kind: Kind::Repeated(Elem::Str), presence: Keep }, // nameservers
+    Field { number: 2, json: Name(5613, 8), kind: Kind::Repeated(Elem::Str), presence: Keep }, // searches
+    Field { number: 3, json: Name(1830, 7), kind: Kind::Repeated(Elem::Message(CORE_V1_POD_DNS_CONFIG_OPTION)), presence: Keep }, // options
+    // CORE_V1_POD_READINESS_GATE = 128
+    Field { number: 1, json: Name(5633, 13), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // conditionType
+    // CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT = 129
+    Field { number: 1, json: Name(5662, 7), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // maxSkew
+    Field { number: 2, json: Name(5349, 11), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // topologyKey
+    Field { number: 3, json: Name(5669, 17), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // whenUnsatisfiable
+    Field { number: 4, json: Name(2523, 13), kind: Kind::Single(Elem::Message(META_V1_LABEL_SELECTOR)), presence: Keep }, // labelSelector
+    Field { number: 5, json: Name(5686, 10), kind: Kind::Single(Elem::I32), presence: Keep }, // minDomains
+    Field { number: 6, json: Name(5696, 18), kind: Kind::Single(Elem::Str), presence: Keep }, // nodeAffinityPolicy
+    Field { number: 7, json: Name(5714, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // nodeTaintsPolicy
+    Field { number: 8, json: Name(5377, 14), kind: Kind::Repeated(Elem::Str), presence: Keep }, // matchLabelKeys
+    // CORE_V1_POD_OS = 130
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    // CORE_V1_POD_SCHEDULING_GATE = 131
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    // CORE_V1_POD_RESOURCE_CLAIM = 132
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 3, json: Name(5776, 17), kind: Kind::Single(Elem::Str), presence: Keep }, // resourceClaimName
+    Field { number: 4, json: Name(5793, 25), kind: Kind::Single(Elem::Str), presence: Keep }, // resourceClaimTemplateName
+    // CORE_V1_POD_SCHEDULING_GROUP = 133
+    Field { number: 1, json: Name(5834, 12), kind: Kind::Single(Elem::Str), presence: Keep }, // podGroupName
+    // CORE_V1_POD_SPEC = 134
+    Field { number: 1, json: Name(5864, 7), kind: Kind::Repeated(Elem::Message(CORE_V1_VOLUME)), presence: Keep }, // volumes
+    Field { number: 2, json: Name(5871, 10), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER)), presence: NullIfAbsent }, // containers
+    Field { number: 3, json: Name(3854, 13), kind: Kind::Single(Elem::Str), presence: OmitZero }, // restartPolicy
+    Field { number: 4, json: Name(4240, 29), kind: Kind::Single(Elem::I64), presence: Keep }, // terminationGracePeriodSeconds
+    Field { number: 5, json: Name(5881, 21), kind: Kind::Single(Elem::I64), presence: Keep }, // activeDeadlineSeconds
+    Field { number: 6, json: Name(5902, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // dnsPolicy
+    Field { number: 7, json: Name(5911, 12), kind: Kind::Map(Elem::Str), presence: Keep }, // nodeSelector
+    Field { number: 8, json: Name(5923, 18), kind: Kind::Single(Elem::Str), presence: OmitZero }, // serviceAccountName
+    Field { number: 9, json: Name(5941, 14), kind: Kind::Single(Elem::Str), presence: OmitZero }, // serviceAccount
+    Field { number: 10, json: Name(5955, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // nodeName
+    Field { number: 11, json: Name(5963, 11), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // hostNetwork
+    Field { number: 12, json: Name(5974, 7), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // hostPID
+    Field { number: 13, json: Name(5981, 7), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // hostIPC
+    Field { number: 14, json: Name(4810, 15), kind: Kind::Single(Elem::Message(CORE_V1_POD_SECURITY_CONTEXT)), presence: Keep }, // securityContext
+    Field { number: 15, json: Name(531, 16), kind: Kind::Repeated(Elem::Message(CORE_V1_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // imagePullSecrets
+    Field { number: 16, json: Name(1029, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // hostname
+    Field { number: 17, json: Name(5988, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // subdomain
+    Field { number: 18, json: Name(5997, 8), kind: Kind::Single(Elem::Message(CORE_V1_AFFINITY)), presence: Keep }, // affinity
+    Field { number: 19, json: Name(6005, 13), kind: Kind::Single(Elem::Str), presence: OmitZero }, // schedulerName
+    Field { number: 20, json: Name(6018, 14), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER)), presence: Keep }, // initContainers
+    Field { number: 21, json: Name(547, 28), kind: Kind::Single(Elem::Bool), presence: Keep }, // automountServiceAccountToken
+    Field { number: 22, json: Name(6032, 11), kind: Kind::Repeated(Elem::Message(CORE_V1_TOLERATION)), presence: Keep }, // tolerations
+    Field { number: 23, json: Name(6043, 11), kind: Kind::Repeated(Elem::Message(CORE_V1_HOST_ALIAS)), presence: Keep }, // hostAliases
+    Field { number: 24, json: Name(6054, 17), kind: Kind::Single(Elem::Str), presence: OmitZero }, // priorityClassName
+    Field { number: 25, json: Name(6071, 8), kind: Kind::Single(Elem::I32), presence: Keep }, // priority
+    Field { number: 26, json: Name(6079, 9), kind: Kind::Single(Elem::Message(CORE_V1_POD_DNS_CONFIG)), presence: Keep }, // dnsConfig
+    Field { number: 27, json: Name(6088, 21), kind: Kind::Single(Elem::Bool), presence: Keep }, // shareProcessNamespace
+    Field { number: 28, json: Name(6109, 14), kind: Kind::Repeated(Elem::Message(CORE_V1_POD_READINESS_GATE)), presence: Keep }, // readinessGates
+    Field { number: 29, json: Name(6123, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // runtimeClassName
+    Field { number: 30, json: Name(6139, 18), kind: Kind::Single(Elem::Bool), presence: Keep }, // enableServiceLinks
+    Field { number: 31, json: Name(6157, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // preemptionPolicy
+    Field { number: 32, json: Name(6173, 8), kind: Kind::Map(Elem::Quantity), presence: Keep }, // overhead
+    Field { number: 33, json: Name(6181, 25), kind: Kind::Repeated(Elem::Message(CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT)), presence: Keep }, // topologySpreadConstraints
+    Field { number: 34, json: Name(6206, 19), kind: Kind::Repeated(Elem::Message(CORE_V1_EPHEMERAL_CONTAINER)), presence: Keep }, // ephemeralContainers
+    Field { number: 35, json: Name(6225, 17), kind: Kind::Single(Elem::Bool), presence: Keep }, // setHostnameAsFQDN
+    Field { number: 36, json: Name(6242, 2), kind: Kind::Single(Elem::Message(CORE_V1_POD_OS)), presence: Keep }, // os
+    Field { number: 37, json: Name(6244, 9), kind: Kind::Single(Elem::Bool), presence: Keep }, // hostUsers
+    Field { number: 38, json: Name(6253, 15), kind: Kind::Repeated(Elem::Message(CORE_V1_POD_SCHEDULING_GATE)), presence: Keep }, // schedulingGates
+    Field { number: 39, json: Name(6268, 14), kind: Kind::Repeated(Elem::Message(CORE_V1_POD_RESOURCE_CLAIM)), presence: Keep }, // resourceClaims
+    Field { number: 40, json: Name(3099, 9), kind: Kind::Single(Elem::Message(CORE_V1_RESOURCE_REQUIREMENTS)), presence: Keep }, // resources
+    Field { number: 41, json: Name(6282, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // hostnameOverride
+    Field { number: 43, json: Name(6298, 15), kind: Kind::Single(Elem::Message(CORE_V1_POD_SCHEDULING_GROUP)), presence: Keep }, // schedulingGroup
+    // CORE_V1_POD_CONDITION = 135
+    Field { number: 1, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // type
+    Field { number: 2, json: Name(382, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // status
+    Field { number: 3, json: Name(6320, 13), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // lastProbeTime
+    Field { number: 4, json: Name(388, 18), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // lastTransitionTime
+    Field { number: 5, json: Name(406, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // reason
+    Field { number: 6, json: Name(412, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // message
+    Field { number: 7, json: Name(1087, 18), kind: Kind::Single(Elem::I64), presence: OmitZero }, // observedGeneration
+    // CORE_V1_HOST_IP = 136
+    Field { number: 1, json: Name(1027, 2), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // ip
+    // CORE_V1_POD_IP = 137
+    Field { number: 1, json: Name(1027, 2), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // ip
+    // CORE_V1_CONTAINER_STATE_WAITING = 138
+    Field { number: 1, json: Name(406, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // reason
+    Field { number: 2, json: Name(412, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // message
+    // CORE_V1_CONTAINER_STATE_RUNNING = 139
+    Field { number: 1, json: Name(6377, 9), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // startedAt
+    // CORE_V1_CONTAINER_STATE_TERMINATED = 140
+    Field { number: 1, json: Name(6407, 8), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // exitCode
+    Field { number: 2, json: Name(6415, 6), kind: Kind::Single(Elem::I32), presence: OmitZero }, // signal
+    Field { number: 3, json: Name(406, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // reason
+    Field { number: 4, json: Name(412, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // message
+    Field { number: 5, json: Name(6377, 9), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // startedAt
+    Field { number: 6, json: Name(6421, 10), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // finishedAt
+    Field { number: 7, json: Name(6431, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // containerID
+    // CORE_V1_CONTAINER_STATE = 141
+    Field { number: 1, json: Name(6466, 7), kind: Kind::Single(Elem::Message(CORE_V1_CONTAINER_STATE_WAITING)), presence: Keep }, // waiting
+    Field { number: 2, json: Name(6473, 7), kind: Kind::Single(Elem::Message(CORE_V1_CONTAINER_STATE_RUNNING)), presence: Keep }, // running
+    Field { number: 3, json: Name(6480, 10), kind: Kind::Single(Elem::Message(CORE_V1_CONTAINER_STATE_TERMINATED)), presence: Keep }, // terminated
+    // CORE_V1_IMAGE_VOLUME_STATUS = 142
+    Field { number: 1, json: Name(6504, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // imageRef
+    // CORE_V1_VOLUME_STATUS = 143
+    Field { number: 1, json: Name(1789, 5), kind: Kind::Single(Elem::Message(CORE_V1_IMAGE_VOLUME_STATUS)), presence: Keep }, // image
+    // CORE_V1_VOLUME_MOUNT_STATUS = 144
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(3954, 9), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // mountPath
+    Field { number: 3, json: Name(1387, 8), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // readOnly
+    Field { number: 4, json: Name(3997, 17), kind: Kind::Single(Elem::Str), presence: Keep }, // recursiveReadOnly
+    Field { number: 5, json: Name(6541, 12), kind: Kind::Single(Elem::Message(CORE_V1_VOLUME_STATUS)), presence: Keep }, // volumeStatus
+    // CORE_V1_LINUX_CONTAINER_USER = 145
+    Field { number: 1, json: Name(8, 3), kind: Kind::Single(Elem::I64), presence: ZeroIfAbsent }, // uid
+    Field { number: 2, json: Name(6570, 3), kind: Kind::Single(Elem::I64), presence: ZeroIfAbsent }, // gid
+    Field { number: 3, json: Name(5004, 18), kind: Kind::Repeated(Elem::I64), presence: Keep }, // supplementalGroups
+    // CORE_V1_CONTAINER_USER = 146
+    Field { number: 1, json: Name(6591, 5), kind: Kind::Single(Elem::Message(CORE_V1_LINUX_CONTAINER_USER)), presence: Keep }, // linux
+    // CORE_V1_RESOURCE_HEALTH = 147
+    Field { number: 1, json: Name(6609, 10), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // resourceID
+    Field { number: 2, json: Name(6619, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // health
+    Field { number: 6, json: Name(412, 7), kind: Kind::Single(Elem::Str), presence: Keep }, // message
+    // CORE_V1_RESOURCE_STATUS = 148
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(3099, 9), kind: Kind::Repeated(Elem::Message(CORE_V1_RESOURCE_HEALTH)), presence: Keep }, // resources
+    // CORE_V1_CONTAINER_STATUS = 149
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(6653, 5), kind: Kind::Single(Elem::Message(CORE_V1_CONTAINER_STATE)), presence: ZeroIfAbsent }, // state
+    Field { number: 3, json: Name(6658, 9), kind: Kind::Single(Elem::Message(CORE_V1_CONTAINER_STATE)), presence: ZeroIfAbsent }, // lastState
+    Field { number: 4, json: Name(6667, 5), kind: Kind::Single(Elem::Bool), presence: ZeroIfAbsent }, // ready
+    Field { number: 5, json: Name(6672, 12), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // restartCount
+    Field { number: 6, json: Name(1789, 5), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // image
+    Field { number: 7, json: Name(6684, 7), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // imageID
+    Field { number: 8, json: Name(6431, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // containerID
+    Field { number: 9, json: Name(6691, 7), kind: Kind::Single(Elem::Bool), presence: Keep }, // started
+    Field { number: 10, json: Name(6698, 18), kind: Kind::Map(Elem::Quantity), presence: Keep }, // allocatedResources
+    Field { number: 11, json: Name(3099, 9), kind: Kind::Single(Elem::Message(CORE_V1_RESOURCE_REQUIREMENTS)), presence: Keep }, // resources
+    Field { number: 12, json: Name(4725, 12), kind: Kind::Repeated(Elem::Message(CORE_V1_VOLUME_MOUNT_STATUS)), presence: Keep }, // volumeMounts
+    Field { number: 13, json: Name(1798, 4), kind: Kind::Single(Elem::Message(CORE_V1_CONTAINER_USER)), presence: Keep }, // user
+    Field { number: 14, json: Name(6716, 24), kind: Kind::Repeated(Elem::Message(CORE_V1_RESOURCE_STATUS)), presence: Keep }, // allocatedResourcesStatus
+    Field { number: 15, json: Name(4329, 10), kind: Kind::Single(Elem::Str), presence: Keep }, // stopSignal
+    // CORE_V1_POD_RESOURCE_CLAIM_STATUS = 150
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(5776, 17), kind: Kind::Single(Elem::Str), presence: Keep }, // resourceClaimName
+    // CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST = 151
+    Field { number: 1, json: Name(1959, 13), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // containerName
+    Field { number: 2, json: Name(3842, 12), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // resourceName
+    Field { number: 3, json: Name(6777, 11), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // requestName
+    // CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS = 152
+    Field { number: 1, json: Name(6820, 15), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST)), presence: NullIfAbsent }, // requestMappings
+    Field { number: 2, json: Name(5776, 17), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // resourceClaimName
+    // CORE_V1_NODE_ALLOCATABLE_RESOURCE_CLAIM_STATUS = 153
+    Field { number: 1, json: Name(5776, 17), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // resourceClaimName
+    Field { number: 2, json: Name(5871, 10), kind: Kind::Repeated(Elem::Str), presence: Keep }, // containers
+    Field { number: 3, json: Name(3099, 9), kind: Kind::Map(Elem::Quantity), presence: NullIfAbsent }, // resources
+    // CORE_V1_POD_STATUS = 154
+    Field { number: 1, json: Name(437, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // phase
+    Field { number: 2, json: Name(442, 10), kind: Kind::Repeated(Elem::Message(CORE_V1_POD_CONDITION)), presence: Keep }, // conditions
+    Field { number: 3, json: Name(412, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // message
+    Field { number: 4, json: Name(406, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // reason
+    Field { number: 5, json: Name(3592, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // hostIP
+    Field { number: 6, json: Name(6899, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // podIP
+    Field { number: 7, json: Name(6904, 9), kind: Kind::Single(Elem::Time), presence: Keep }, // startTime
+    Field { number: 8, json: Name(6913, 17), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER_STATUS)), presence: Keep }, // containerStatuses
+    Field { number: 9, json: Name(6930, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // qosClass
+    Field { number: 10, json: Name(6938, 21), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER_STATUS)), presence: Keep }, // initContainerStatuses
+    Field { number: 11, json: Name(6959, 17), kind: Kind::Single(Elem::Str), presence: OmitZero }, // nominatedNodeName
+    Field { number: 12, json: Name(6976, 6), kind: Kind::Repeated(Elem::Message(CORE_V1_POD_IP)), presence: Keep }, // podIPs
+    Field { number: 13, json: Name(6982, 26), kind: Kind::Repeated(Elem::Message(CORE_V1_CONTAINER_STATUS)), presence: Keep }, // ephemeralContainerStatuses
+    Field { number: 14, json: Name(7008, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // resize
+    Field { number: 15, json: Name(7014, 21), kind: Kind::Repeated(Elem::Message(CORE_V1_POD_RESOURCE_CLAIM_STATUS)), presence: Keep }, // resourceClaimStatuses
+    Field { number: 16, json: Name(7035, 7), kind: Kind::Repeated(Elem::Message(CORE_V1_HOST_IP)), presence: Keep }, // hostIPs
+    Field { number: 17, json: Name(1087, 18), kind: Kind::Single(Elem::I64), presence: OmitZero }, // observedGeneration
+    Field { number: 18, json: Name(7042, 27), kind: Kind::Single(Elem::Message(CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS)), presence: Keep }, // extendedResourceClaimStatus
+    Field { number: 19, json: Name(6698, 18), kind: Kind::Map(Elem::Quantity), presence: Keep }, // allocatedResources
+    Field { number: 20, json: Name(3099, 9), kind: Kind::Single(Elem::Message(CORE_V1_RESOURCE_REQUIREMENTS)), presence: Keep }, // resources
+    Field { number: 21, json: Name(7069, 36), kind: Kind::Repeated(Elem::Message(CORE_V1_NODE_ALLOCATABLE_RESOURCE_CLAIM_STATUS)), presence: Keep }, // nodeAllocatableResourceClaimStatuses
+    // CORE_V1_POD = 155
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(CORE_V1_POD_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(CORE_V1_POD_STATUS)), presence: ZeroIfAbsent }, // status
+    // CORE_V1_BINDING = 156
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(7117, 6), kind: Kind::Single(Elem::Message(CORE_V1_OBJECT_REFERENCE)), presence: ZeroIfAbsent }, // target
+    // CORE_V1_POD_TEMPLATE_SPEC = 157
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(CORE_V1_POD_SPEC)), presence: ZeroIfAbsent }, // spec
+    // APPS_V1_ROLLING_UPDATE_DEPLOYMENT = 158
+    Field { number: 1, json: Name(7145, 14), kind: Kind::Single(Elem::IntOrString), presence: Keep }, // maxUnavailable
+    Field { number: 2, json: Name(7159, 8), kind: Kind::Single(Elem::IntOrString), presence: Keep }, // maxSurge
+    // APPS_V1_DEPLOYMENT_STRATEGY = 159
+    Field { number: 1, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // type
+    Field { number: 2, json: Name(7190, 13), kind: Kind::Single(Elem::Message(APPS_V1_ROLLING_UPDATE_DEPLOYMENT)), presence: Keep }, // rollingUpdate
+    // APPS_V1_DEPLOYMENT_SPEC = 160
+    Field { number: 1, json: Name(7221, 8), kind: Kind::Single(Elem::I32), presence: Keep }, // replicas
+    Field { number: 2, json: Name(703, 8), kind: Kind::Single(Elem::Message(META_V1_LABEL_SELECTOR)), presence: Keep }, // selector
+    Field { number: 3, json: Name(7229, 8), kind: Kind::Single(Elem::Message(CORE_V1_POD_TEMPLATE_SPEC)), presence: ZeroIfAbsent }, // template
+    Field { number: 4, json: Name(7237, 8), kind: Kind::Single(Elem::Message(APPS_V1_DEPLOYMENT_STRATEGY)), presence: ZeroIfAbsent }, // strategy
+    Field { number: 5, json: Name(7245, 15), kind: Kind::Single(Elem::I32), presence: OmitZero }, // minReadySeconds
+    Field { number: 6, json: Name(7260, 20), kind: Kind::Single(Elem::I32), presence: Keep }, // revisionHistoryLimit
+    Field { number: 7, json: Name(7280, 6), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // paused
+    Field { number: 9, json: Name(7286, 23), kind: Kind::Single(Elem::I32), presence: Keep }, // progressDeadlineSeconds
+    // APPS_V1_DEPLOYMENT_CONDITION = 161
+    Field { number: 1, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // type
+    Field { number: 2, json: Name(382, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // status
+    Field { number: 4, json: Name(406, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // reason
+    Field { number: 5, json: Name(412, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // message
+    Field { number: 6, json: Name(7323, 14), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // lastUpdateTime
+    Field { number: 7, json: Name(388, 18), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // lastTransitionTime
+    // APPS_V1_DEPLOYMENT_STATUS = 162
+    Field { number: 1, json: Name(1087, 18), kind: Kind::Single(Elem::I64), presence: OmitZero }, // observedGeneration
+    Field { number: 2, json: Name(7221, 8), kind: Kind::Single(Elem::I32), presence: OmitZero }, // replicas
+    Field { number: 3, json: Name(7356, 15), kind: Kind::Single(Elem::I32), presence: OmitZero }, // updatedReplicas
+    Field { number: 4, json: Name(7371, 17), kind: Kind::Single(Elem::I32), presence: OmitZero }, // availableReplicas
+    Field { number: 5, json: Name(7388, 19), kind: Kind::Single(Elem::I32), presence: OmitZero }, // unavailableReplicas
+    Field { number: 6, json: Name(442, 10), kind: Kind::Repeated(Elem::Message(APPS_V1_DEPLOYMENT_CONDITION)), presence: Keep }, // conditions
+    Field { number: 7, json: Name(7407, 13), kind: Kind::Single(Elem::I32), presence: OmitZero }, // readyReplicas
+    Field { number: 8, json: Name(7420, 14), kind: Kind::Single(Elem::I32), presence: Keep }, // collisionCount
+    Field { number: 9, json: Name(7434, 19), kind: Kind::Single(Elem::I32), presence: Keep }, // terminatingReplicas
+    // APPS_V1_DEPLOYMENT = 163
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(APPS_V1_DEPLOYMENT_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(APPS_V1_DEPLOYMENT_STATUS)), presence: ZeroIfAbsent }, // status
+    // BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT = 164
+    Field { number: 1, json: Name(1959, 13), kind: Kind::Single(Elem::Str), presence: Keep }, // containerName
+    Field { number: 2, json: Name(1155, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // operator
+    Field { number: 3, json: Name(1163, 6), kind: Kind::Repeated(Elem::I32), presence: NullIfAbsent }, // values
+    // BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN = 165
+    Field { number: 1, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // type
+    Field { number: 2, json: Name(382, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // status
+    // BATCH_V1_POD_FAILURE_POLICY_RULE = 166
+    Field { number: 1, json: Name(3919, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // action
+    Field { number: 2, json: Name(7555, 11), kind: Kind::Single(Elem::Message(BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT)), presence: Keep }, // onExitCodes
+    Field { number: 3, json: Name(7566, 15), kind: Kind::Repeated(Elem::Message(BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN)), presence: Keep }, // onPodConditions
+    // BATCH_V1_POD_FAILURE_POLICY = 167
+    Field { number: 1, json: Name(7601, 5), kind: Kind::Repeated(Elem::Message(BATCH_V1_POD_FAILURE_POLICY_RULE)), presence: NullIfAbsent }, // rules
+    // BATCH_V1_SUCCESS_POLICY_RULE = 168
+    Field { number: 1, json: Name(7622, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // succeededIndexes
+    Field { number: 2, json: Name(7638, 14), kind: Kind::Single(Elem::I32), presence: Keep }, // succeededCount
+    // BATCH_V1_SUCCESS_POLICY = 169
+    Field { number: 1, json: Name(7601, 5), kind: Kind::Repeated(Elem::Message(BATCH_V1_SUCCESS_POLICY_RULE)), presence: NullIfAbsent }, // rules
+    // BATCH_V1_JOB_SPEC = 170
+    Field { number: 1, json: Name(7682, 11), kind: Kind::Single(Elem::I32), presence: Keep }, // parallelism
+    Field { number: 2, json: Name(7693, 11), kind: Kind::Single(Elem::I32), presence: Keep }, // completions
+    Field { number: 3, json: Name(5881, 21), kind: Kind::Single(Elem::I64), presence: Keep }, // activeDeadlineSeconds
+    Field { number: 4, json: Name(703, 8), kind: Kind::Single(Elem::Message(META_V1_LABEL_SELECTOR)), presence: Keep }, // selector
+    Field { number: 5, json: Name(7704, 14), kind: Kind::Single(Elem::Bool), presence: Keep }, // manualSelector
+    Field { number: 6, json: Name(7229, 8), kind: Kind::Single(Elem::Message(CORE_V1_POD_TEMPLATE_SPEC)), presence: ZeroIfAbsent }, // template
+    Field { number: 7, json: Name(7718, 12), kind: Kind::Single(Elem::I32), presence: Keep }, // backoffLimit
+    Field { number: 8, json: Name(7730, 23), kind: Kind::Single(Elem::I32), presence: Keep }, // ttlSecondsAfterFinished
+    Field { number: 9, json: Name(7753, 14), kind: Kind::Single(Elem::Str), presence: Keep }, // completionMode
+    Field { number: 10, json: Name(7767, 7), kind: Kind::Single(Elem::Bool), presence: Keep }, // suspend
+    Field { number: 11, json: Name(7774, 16), kind: Kind::Single(Elem::Message(BATCH_V1_POD_FAILURE_POLICY)), presence: Keep }, // podFailurePolicy
+    Field { number: 12, json: Name(7790, 20), kind: Kind::Single(Elem::I32), presence: Keep }, // backoffLimitPerIndex
+    Field { number: 13, json: Name(7810, 16), kind: Kind::Single(Elem::I32), presence: Keep }, // maxFailedIndexes
+    Field { number: 14, json: Name(7826, 20), kind: Kind::Single(Elem::Str), presence: Keep }, // podReplacementPolicy
+    Field { number: 15, json: Name(7846, 9), kind: Kind::Single(Elem::Str), presence: Keep }, // managedBy
+    Field { number: 16, json: Name(7855, 13), kind: Kind::Single(Elem::Message(BATCH_V1_SUCCESS_POLICY)), presence: Keep }, // successPolicy
+    // BATCH_V1_JOB_CONDITION = 171
+    Field { number: 1, json: Name(349, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // type
+    Field { number: 2, json: Name(382, 6), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // status
+    Field { number: 3, json: Name(6320, 13), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // lastProbeTime
+    Field { number: 4, json: Name(388, 18), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // lastTransitionTime
+    Field { number: 5, json: Name(406, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // reason
+    Field { number: 6, json: Name(412, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // message
+    // BATCH_V1_UNCOUNTED_TERMINATED_PODS = 172
+    Field { number: 1, json: Name(7887, 9), kind: Kind::Repeated(Elem::Str), presence: Keep }, // succeeded
+    Field { number: 2, json: Name(7896, 6), kind: Kind::Repeated(Elem::Str), presence: Keep }, // failed
+    // BATCH_V1_JOB_STATUS = 173
+    Field { number: 1, json: Name(442, 10), kind: Kind::Repeated(Elem::Message(BATCH_V1_JOB_CONDITION)), presence: Keep }, // conditions
+    Field { number: 2, json: Name(6904, 9), kind: Kind::Single(Elem::Time), presence: Keep }, // startTime
+    Field { number: 3, json: Name(7925, 14), kind: Kind::Single(Elem::Time), presence: Keep }, // completionTime
+    Field { number: 4, json: Name(7939, 6), kind: Kind::Single(Elem::I32), presence: OmitZero }, // active
+    Field { number: 5, json: Name(7887, 9), kind: Kind::Single(Elem::I32), presence: OmitZero }, // succeeded
+    Field { number: 6, json: Name(7896, 6), kind: Kind::Single(Elem::I32), presence: OmitZero }, // failed
+    Field { number: 7, json: Name(7945, 16), kind: Kind::Single(Elem::Str), presence: OmitZero }, // completedIndexes
+    Field { number: 8, json: Name(7961, 23), kind: Kind::Single(Elem::Message(BATCH_V1_UNCOUNTED_TERMINATED_PODS)), presence: Keep }, // uncountedTerminatedPods
+    Field { number: 9, json: Name(6667, 5), kind: Kind::Single(Elem::I32), presence: Keep }, // ready
+    Field { number: 10, json: Name(7984, 13), kind: Kind::Single(Elem::Str), presence: Keep }, // failedIndexes
+    Field { number: 11, json: Name(7997, 11), kind: Kind::Single(Elem::I32), presence: Keep }, // terminating
+    // BATCH_V1_JOB = 174
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(BATCH_V1_JOB_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(BATCH_V1_JOB_STATUS)), presence: ZeroIfAbsent }, // status
+    // BATCH_V1_JOB_TEMPLATE_SPEC = 175
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(BATCH_V1_JOB_SPEC)), presence: ZeroIfAbsent }, // spec
+    // BATCH_V1_CRON_JOB_SPEC = 176
+    Field { number: 1, json: Name(8035, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // schedule
+    Field { number: 2, json: Name(8043, 23), kind: Kind::Single(Elem::I64), presence: Keep }, // startingDeadlineSeconds
+    Field { number: 3, json: Name(8066, 17), kind: Kind::Single(Elem::Str), presence: OmitZero }, // concurrencyPolicy
+    Field { number: 4, json: Name(7767, 7), kind: Kind::Single(Elem::Bool), presence: Keep }, // suspend
+    Field { number: 5, json: Name(8083, 11), kind: Kind::Single(Elem::Message(BATCH_V1_JOB_TEMPLATE_SPEC)), presence: ZeroIfAbsent }, // jobTemplate
+    Field { number: 6, json: Name(8094, 26), kind: Kind::Single(Elem::I32), presence: Keep }, // successfulJobsHistoryLimit
+    Field { number: 7, json: Name(8120, 22), kind: Kind::Single(Elem::I32), presence: Keep }, // failedJobsHistoryLimit
+    Field { number: 8, json: Name(8142, 8), kind: Kind::Single(Elem::Str), presence: Keep }, // timeZone
+    // BATCH_V1_CRON_JOB_STATUS = 177
+    Field { number: 1, json: Name(7939, 6), kind: Kind::Repeated(Elem::Message(CORE_V1_OBJECT_REFERENCE)), presence: Keep }, // active
+    Field { number: 4, json: Name(8161, 16), kind: Kind::Single(Elem::Time), presence: Keep }, // lastScheduleTime
+    Field { number: 5, json: Name(8177, 18), kind: Kind::Single(Elem::Time), presence: Keep }, // lastSuccessfulTime
+    // BATCH_V1_CRON_JOB = 178
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(BATCH_V1_CRON_JOB_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(BATCH_V1_CRON_JOB_STATUS)), presence: ZeroIfAbsent }, // status
+    // RBAC_V1_POLICY_RULE = 179
+    Field { number: 1, json: Name(8215, 5), kind: Kind::Repeated(Elem::Str), presence: NullIfAbsent }, // verbs
+    Field { number: 2, json: Name(8220, 9), kind: Kind::Repeated(Elem::Str), presence: Keep }, // apiGroups
+    Field { number: 3, json: Name(3099, 9), kind: Kind::Repeated(Elem::Str), presence: Keep }, // resources
+    Field { number: 4, json: Name(8229, 13), kind: Kind::Repeated(Elem::Str), presence: Keep }, // resourceNames
+    Field { number: 5, json: Name(8242, 15), kind: Kind::Repeated(Elem::Str), presence: Keep }, // nonResourceURLs
+    // RBAC_V1_ROLE = 180
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(7601, 5), kind: Kind::Repeated(Elem::Message(RBAC_V1_POLICY_RULE)), presence: NullIfAbsent }, // rules
+    // RBAC_V1_SUBJECT = 181
+    Field { number: 1, json: Name(0, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // kind
+    Field { number: 2, json: Name(3035, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // apiGroup
+    Field { number: 3, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 4, json: Name(142, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // namespace
+    // RBAC_V1_ROLE_REF = 182
+    Field { number: 1, json: Name(3035, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // apiGroup
+    Field { number: 2, json: Name(0, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // kind
+    Field { number: 3, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    // RBAC_V1_ROLE_BINDING = 183
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(8285, 8), kind: Kind::Repeated(Elem::Message(RBAC_V1_SUBJECT)), presence: Keep }, // subjects
+    Field { number: 3, json: Name(8293, 7), kind: Kind::Single(Elem::Message(RBAC_V1_ROLE_REF)), presence: ZeroIfAbsent }, // roleRef
+    // RBAC_V1_AGGREGATION_RULE = 184
+    Field { number: 1, json: Name(8311, 20), kind: Kind::Repeated(Elem::Message(META_V1_LABEL_SELECTOR)), presence: Keep }, // clusterRoleSelectors
+    // RBAC_V1_CLUSTER_ROLE = 185
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(7601, 5), kind: Kind::Repeated(Elem::Message(RBAC_V1_POLICY_RULE)), presence: NullIfAbsent }, // rules
+    Field { number: 3, json: Name(8346, 15), kind: Kind::Single(Elem::Message(RBAC_V1_AGGREGATION_RULE)), presence: Keep }, // aggregationRule
+    // RBAC_V1_CLUSTER_ROLE_BINDING = 186
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(8285, 8), kind: Kind::Repeated(Elem::Message(RBAC_V1_SUBJECT)), presence: Keep }, // subjects
+    Field { number: 3, json: Name(8293, 7), kind: Kind::Single(Elem::Message(RBAC_V1_ROLE_REF)), presence: ZeroIfAbsent }, // roleRef
+    // SCHEDULING_V1_PRIORITY_CLASS = 187
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(3776, 5), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // value
+    Field { number: 3, json: Name(8390, 13), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // globalDefault
+    Field { number: 4, json: Name(8403, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // description
+    Field { number: 5, json: Name(6157, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // preemptionPolicy
+    // META_V1_FIELD_SELECTOR_REQUIREMENT = 188
+    Field { number: 1, json: Name(1510, 3), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // key
+    Field { number: 2, json: Name(1155, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // operator
+    Field { number: 3, json: Name(1163, 6), kind: Kind::Repeated(Elem::Str), presence: Keep }, // values
+    // AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES = 189
+    Field { number: 1, json: Name(8451, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // rawSelector
+    Field { number: 2, json: Name(8462, 12), kind: Kind::Repeated(Elem::Message(META_V1_FIELD_SELECTOR_REQUIREMENT)), presence: Keep }, // requirements
+    // AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES = 190
+    Field { number: 1, json: Name(8451, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // rawSelector
+    Field { number: 2, json: Name(8462, 12), kind: Kind::Repeated(Elem::Message(META_V1_LABEL_SELECTOR_REQUIREMENT)), presence: Keep }, // requirements
+    // AUTHORIZATION_V1_RESOURCE_ATTRIBUTES = 191
+    Field { number: 1, json: Name(142, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // namespace
+    Field { number: 2, json: Name(8520, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // verb
+    Field { number: 3, json: Name(2242, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // group
+    Field { number: 4, json: Name(8524, 7), kind: Kind::Single(Elem::Str), presence: OmitZero }, // version
+    Field { number: 5, json: Name(1972, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // resource
+    Field { number: 6, json: Name(101, 11), kind: Kind::Single(Elem::Str), presence: OmitZero }, // subresource
+    Field { number: 7, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // name
+    Field { number: 8, json: Name(8531, 13), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES)), presence: Keep }, // fieldSelector
+    Field { number: 9, json: Name(2523, 13), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES)), presence: Keep }, // labelSelector
+    // AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES = 192
+    Field { number: 1, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // path
+    Field { number: 2, json: Name(8520, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // verb
+    // AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC = 193
+    Field { number: 1, json: Name(8583, 18), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_RESOURCE_ATTRIBUTES)), presence: Keep }, // resourceAttributes
+    Field { number: 2, json: Name(8601, 21), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES)), presence: Keep }, // nonResourceAttributes
+    // AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS = 194
+    Field { number: 1, json: Name(8649, 7), kind: Kind::Single(Elem::Bool), presence: ZeroIfAbsent }, // allowed
+    Field { number: 2, json: Name(406, 6), kind: Kind::Single(Elem::Str), presence: OmitZero }, // reason
+    Field { number: 3, json: Name(8656, 15), kind: Kind::Single(Elem::Str), presence: OmitZero }, // evaluationError
+    Field { number: 4, json: Name(8671, 6), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // denied
+    // AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW = 195
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS)), presence: ZeroIfAbsent }, // status
+    // AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC = 196
+    Field { number: 1, json: Name(142, 9), kind: Kind::Single(Elem::Str), presence: OmitZero }, // namespace
+    // AUTHORIZATION_V1_RESOURCE_RULE = 197
+    Field { number: 1, json: Name(8215, 5), kind: Kind::Repeated(Elem::Str), presence: NullIfAbsent }, // verbs
+    Field { number: 2, json: Name(8220, 9), kind: Kind::Repeated(Elem::Str), presence: Keep }, // apiGroups
+    Field { number: 3, json: Name(3099, 9), kind: Kind::Repeated(Elem::Str), presence: Keep }, // resources
+    Field { number: 4, json: Name(8229, 13), kind: Kind::Repeated(Elem::Str), presence: Keep }, // resourceNames
+    // AUTHORIZATION_V1_NON_RESOURCE_RULE = 198
+    Field { number: 1, json: Name(8215, 5), kind: Kind::Repeated(Elem::Str), presence: NullIfAbsent }, // verbs
+    Field { number: 2, json: Name(8242, 15), kind: Kind::Repeated(Elem::Str), presence: Keep }, // nonResourceURLs
+    // AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS = 199
+    Field { number: 1, json: Name(8778, 13), kind: Kind::Repeated(Elem::Message(AUTHORIZATION_V1_RESOURCE_RULE)), presence: NullIfAbsent }, // resourceRules
+    Field { number: 2, json: Name(8791, 16), kind: Kind::Repeated(Elem::Message(AUTHORIZATION_V1_NON_RESOURCE_RULE)), presence: NullIfAbsent }, // nonResourceRules
+    Field { number: 3, json: Name(8807, 10), kind: Kind::Single(Elem::Bool), presence: ZeroIfAbsent }, // incomplete
+    Field { number: 4, json: Name(8656, 15), kind: Kind::Single(Elem::Str), presence: OmitZero }, // evaluationError
+    // AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW = 200
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS)), presence: ZeroIfAbsent }, // status
+    // AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC = 201
+    Field { number: 1, json: Name(8583, 18), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_RESOURCE_ATTRIBUTES)), presence: Keep }, // resourceAttributes
+    Field { number: 2, json: Name(8601, 21), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES)), presence: Keep }, // nonResourceAttributes
+    Field { number: 3, json: Name(1798, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // user
+    Field { number: 4, json: Name(8863, 6), kind: Kind::Repeated(Elem::Str), presence: Keep }, // groups
+    Field { number: 5, json: Name(8869, 5), kind: Kind::Map(Elem::StringList), presence: Keep }, // extra
+    Field { number: 6, json: Name(8, 3), kind: Kind::Single(Elem::Str), presence: OmitZero }, // uid
+    // AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW = 202
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS)), presence: ZeroIfAbsent }, // status
+    // AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW = 203
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS)), presence: ZeroIfAbsent }, // status
+    // AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE = 204
+    Field { number: 1, json: Name(0, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // kind
+    Field { number: 2, json: Name(11, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // apiVersion
+    Field { number: 3, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // name
+    Field { number: 4, json: Name(8, 3), kind: Kind::Single(Elem::Str), presence: OmitZero }, // uid
+    // AUTHENTICATION_V1_TOKEN_REQUEST_SPEC = 205
+    Field { number: 1, json: Name(8960, 9), kind: Kind::Repeated(Elem::Str), presence: NullIfAbsent }, // audiences
+    Field { number: 3, json: Name(8969, 14), kind: Kind::Single(Elem::Message(AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE)), presence: Keep }, // boundObjectRef
+    Field { number: 4, json: Name(2419, 17), kind: Kind::Single(Elem::I64), presence: Keep }, // expirationSeconds
+    // AUTHENTICATION_V1_TOKEN_REQUEST_STATUS = 206
+    Field { number: 1, json: Name(8999, 5), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // token
+    Field { number: 2, json: Name(9004, 19), kind: Kind::Single(Elem::Time), presence: ZeroIfAbsent }, // expirationTimestamp
+    // AUTHENTICATION_V1_TOKEN_REQUEST = 207
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(AUTHENTICATION_V1_TOKEN_REQUEST_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(AUTHENTICATION_V1_TOKEN_REQUEST_STATUS)), presence: ZeroIfAbsent }, // status
+    // AUTHENTICATION_V1_TOKEN_REVIEW_SPEC = 208
+    Field { number: 1, json: Name(8999, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // token
+    Field { number: 2, json: Name(8960, 9), kind: Kind::Repeated(Elem::Str), presence: Keep }, // audiences
+    // AUTHENTICATION_V1_USER_INFO = 209
+    Field { number: 1, json: Name(9068, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // username
+    Field { number: 2, json: Name(8, 3), kind: Kind::Single(Elem::Str), presence: OmitZero }, // uid
+    Field { number: 3, json: Name(8863, 6), kind: Kind::Repeated(Elem::Str), presence: Keep }, // groups
+    Field { number: 4, json: Name(8869, 5), kind: Kind::Map(Elem::StringList), presence: Keep }, // extra
+    // AUTHENTICATION_V1_TOKEN_REVIEW_STATUS = 210
+    Field { number: 1, json: Name(9084, 13), kind: Kind::Single(Elem::Bool), presence: OmitZero }, // authenticated
+    Field { number: 2, json: Name(1798, 4), kind: Kind::Single(Elem::Message(AUTHENTICATION_V1_USER_INFO)), presence: ZeroIfAbsent }, // user
+    Field { number: 3, json: Name(1012, 5), kind: Kind::Single(Elem::Str), presence: OmitZero }, // error
+    Field { number: 4, json: Name(8960, 9), kind: Kind::Repeated(Elem::Str), presence: Keep }, // audiences
+    // AUTHENTICATION_V1_TOKEN_REVIEW = 211
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(AUTHENTICATION_V1_TOKEN_REVIEW_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(AUTHENTICATION_V1_TOKEN_REVIEW_STATUS)), presence: ZeroIfAbsent }, // status
+    // AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS = 212
+    Field { number: 1, json: Name(9125, 8), kind: Kind::Single(Elem::Message(AUTHENTICATION_V1_USER_INFO)), presence: ZeroIfAbsent }, // userInfo
+    // AUTHENTICATION_V1_SELF_SUBJECT_REVIEW = 213
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(382, 6), kind: Kind::Single(Elem::Message(AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS)), presence: ZeroIfAbsent }, // status
+    // META_V1_PRECONDITIONS = 214
+    Field { number: 1, json: Name(8, 3), kind: Kind::Single(Elem::Str), presence: Keep }, // uid
+    Field { number: 2, json: Name(159, 15), kind: Kind::Single(Elem::Str), presence: Keep }, // resourceVersion
+    // META_V1_DELETE_OPTIONS = 215
+    Field { number: 1, json: Name(9186, 18), kind: Kind::Single(Elem::I64), presence: Keep }, // gracePeriodSeconds
+    Field { number: 2, json: Name(9204, 13), kind: Kind::Single(Elem::Message(META_V1_PRECONDITIONS)), presence: Keep }, // preconditions
+    Field { number: 3, json: Name(9217, 16), kind: Kind::Single(Elem::Bool), presence: Keep }, // orphanDependents
+    Field { number: 4, json: Name(9233, 17), kind: Kind::Single(Elem::Str), presence: Keep }, // propagationPolicy
+    Field { number: 5, json: Name(9250, 6), kind: Kind::Repeated(Elem::Str), presence: Keep }, // dryRun
+    Field { number: 6, json: Name(9256, 48), kind: Kind::Single(Elem::Bool), presence: Keep }, // ignoreStoreReadErrorWithClusterBreakingPotential
+    // POLICY_V1_EVICTION = 216
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(9317, 13), kind: Kind::Single(Elem::Message(META_V1_DELETE_OPTIONS)), presence: Keep }, // deleteOptions
+    // POLICY_V1_POD_DISRUPTION_BUDGET_SPEC = 217
+    Field { number: 1, json: Name(9338, 12), kind: Kind::Single(Elem::IntOrString), presence: Keep }, // minAvailable
+    Field { number: 2, json: Name(703, 8), kind: Kind::Single(Elem::Message(META_V1_LABEL_SELECTOR)), presence: Keep }, // selector
+    Field { number: 3, json: Name(7145, 14), kind: Kind::Single(Elem::IntOrString), presence: Keep }, // maxUnavailable
+    Field { number: 4, json: Name(9350, 26), kind: Kind::Single(Elem::Str), presence: Keep }, // unhealthyPodEvictionPolicy
+    // POLICY_V1_POD_DISRUPTION_BUDGET_STATUS = 218
+    Field { number: 1, json: Name(1087, 18), kind: Kind::Single(Elem::I64), presence: OmitZero }, // observedGeneration
+    Field { number: 2, json: Name(9399, 13), kind: Kind::Map(Elem::Time), presence: Keep }, // disruptedPods
+    Field { number: 3, json: Name(9412, 18), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // disruptionsAllowed
+    Field { number: 4, json: Name(9430, 14), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // currentHealthy
+    Field { number: 5, json: Name(9444, 14), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // desiredHealthy
+    Field { number: 6, json: Name(9458, 12), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // expectedPods
+    Field { number: 7, json: Name(442, 10), kind: Kind::Repeated(Elem::Message(META_V1_CONDITION)), presence: Keep }, // conditions
+    // POLICY_V1_POD_DISRUPTION_BUDGET = 219
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(POLICY_V1_POD_DISRUPTION_BUDGET_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(POLICY_V1_POD_DISRUPTION_BUDGET_STATUS)), presence: ZeroIfAbsent }, // status
+    // NETWORKING_V1_SERVICE_BACKEND_PORT = 220
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // name
+    Field { number: 2, json: Name(9514, 6), kind: Kind::Single(Elem::I32), presence: OmitZero }, // number
+    // NETWORKING_V1_INGRESS_SERVICE_BACKEND = 221
+    Field { number: 1, json: Name(4, 4), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // name
+    Field { number: 2, json: Name(597, 4), kind: Kind::Single(Elem::Message(NETWORKING_V1_SERVICE_BACKEND_PORT)), presence: ZeroIfAbsent }, // port
+    // NETWORKING_V1_INGRESS_BACKEND = 222
+    Field { number: 3, json: Name(1972, 8), kind: Kind::Single(Elem::Message(CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE)), presence: Keep }, // resource
+    Field { number: 4, json: Name(4123, 7), kind: Kind::Single(Elem::Message(NETWORKING_V1_INGRESS_SERVICE_BACKEND)), presence: Keep }, // service
+    // NETWORKING_V1_INGRESS_TLS = 223
+    Field { number: 1, json: Name(9573, 5), kind: Kind::Repeated(Elem::Str), presence: Keep }, // hosts
+    Field { number: 2, json: Name(1526, 10), kind: Kind::Single(Elem::Str), presence: OmitZero }, // secretName
+    // NETWORKING_V1_HTTP_INGRESS_PATH = 224
+    Field { number: 1, json: Name(1307, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // path
+    Field { number: 2, json: Name(9588, 7), kind: Kind::Single(Elem::Message(NETWORKING_V1_INGRESS_BACKEND)), presence: ZeroIfAbsent }, // backend
+    Field { number: 3, json: Name(9595, 8), kind: Kind::Single(Elem::Str), presence: Keep }, // pathType
+    // NETWORKING_V1_HTTP_INGRESS_RULE_VALUE = 225
+    Field { number: 1, json: Name(9618, 5), kind: Kind::Repeated(Elem::Message(NETWORKING_V1_HTTP_INGRESS_PATH)), presence: NullIfAbsent }, // paths
+    // NETWORKING_V1_INGRESS_RULE_VALUE = 226
+    Field { number: 1, json: Name(9643, 4), kind: Kind::Single(Elem::Message(NETWORKING_V1_HTTP_INGRESS_RULE_VALUE)), presence: Keep }, // http
+    // NETWORKING_V1_INGRESS_RULE = 227
+    Field { number: 1, json: Name(4074, 4), kind: Kind::Single(Elem::Str), presence: OmitZero }, // host
+    Field { number: 2, json: Name(2135, 0), kind: Kind::Inline(NETWORKING_V1_INGRESS_RULE_VALUE), presence: ZeroIfAbsent }, // (inline)
+    // NETWORKING_V1_INGRESS_SPEC = 228
+    Field { number: 1, json: Name(9674, 14), kind: Kind::Single(Elem::Message(NETWORKING_V1_INGRESS_BACKEND)), presence: Keep }, // defaultBackend
+    Field { number: 2, json: Name(9688, 3), kind: Kind::Repeated(Elem::Message(NETWORKING_V1_INGRESS_TLS)), presence: Keep }, // tls
+    Field { number: 3, json: Name(7601, 5), kind: Kind::Repeated(Elem::Message(NETWORKING_V1_INGRESS_RULE)), presence: Keep }, // rules
+    Field { number: 4, json: Name(9691, 16), kind: Kind::Single(Elem::Str), presence: Keep }, // ingressClassName
+    // NETWORKING_V1_INGRESS_PORT_STATUS = 229
+    Field { number: 1, json: Name(597, 4), kind: Kind::Single(Elem::I32), presence: ZeroIfAbsent }, // port
+    Field { number: 2, json: Name(589, 8), kind: Kind::Single(Elem::Str), presence: ZeroIfAbsent }, // protocol
+    Field { number: 3, json: Name(1012, 5), kind: Kind::Single(Elem::Str), presence: Keep }, // error
+    // NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS = 230
+    Field { number: 1, json: Name(1027, 2), kind: Kind::Single(Elem::Str), presence: OmitZero }, // ip
+    Field { number: 2, json: Name(1029, 8), kind: Kind::Single(Elem::Str), presence: OmitZero }, // hostname
+    Field { number: 4, json: Name(698, 5), kind: Kind::Repeated(Elem::Message(NETWORKING_V1_INGRESS_PORT_STATUS)), presence: Keep }, // ports
+    // NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS = 231
+    Field { number: 1, json: Name(1062, 7), kind: Kind::Repeated(Elem::Message(NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS)), presence: Keep }, // ingress
+    // NETWORKING_V1_INGRESS_STATUS = 232
+    Field { number: 1, json: Name(1114, 12), kind: Kind::Single(Elem::Message(NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS)), presence: ZeroIfAbsent }, // loadBalancer
+    // NETWORKING_V1_INGRESS = 233
+    Field { number: 1, json: Name(309, 8), kind: Kind::Single(Elem::Message(META_V1_OBJECT_META)), presence: ZeroIfAbsent }, // metadata
+    Field { number: 2, json: Name(467, 4), kind: Kind::Single(Elem::Message(NETWORKING_V1_INGRESS_SPEC)), presence: ZeroIfAbsent }, // spec
+    Field { number: 3, json: Name(382, 6), kind: Kind::Single(Elem::Message(NETWORKING_V1_INGRESS_STATUS)), presence: ZeroIfAbsent }, // status
+];
 
 pub(super) static TOP_KINDS: &[TopKind] = &[
-    TopKind { api_version: "v1", kind: "ConfigMap", message: &CORE_V1_CONFIG_MAP },
-    TopKind { api_version: "v1", kind: "Secret", message: &CORE_V1_SECRET },
-    TopKind { api_version: "v1", kind: "Namespace", message: &CORE_V1_NAMESPACE },
-    TopKind { api_version: "v1", kind: "ServiceAccount", message: &CORE_V1_SERVICE_ACCOUNT },
-    TopKind { api_version: "v1", kind: "Service", message: &CORE_V1_SERVICE },
-    TopKind { api_version: "v1", kind: "ResourceQuota", message: &CORE_V1_RESOURCE_QUOTA },
-    TopKind { api_version: "v1", kind: "Pod", message: &CORE_V1_POD },
-    TopKind { api_version: "v1", kind: "Binding", message: &CORE_V1_BINDING },
-    TopKind { api_version: "apps/v1", kind: "Deployment", message: &APPS_V1_DEPLOYMENT },
-    TopKind { api_version: "batch/v1", kind: "Job", message: &BATCH_V1_JOB },
-    TopKind { api_version: "batch/v1", kind: "CronJob", message: &BATCH_V1_CRON_JOB },
-    TopKind { api_version: "rbac.authorization.k8s.io/v1", kind: "Role", message: &RBAC_V1_ROLE },
-    TopKind { api_version: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", message: &RBAC_V1_ROLE_BINDING },
-    TopKind { api_version: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", message: &RBAC_V1_CLUSTER_ROLE },
-    TopKind { api_version: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", message: &RBAC_V1_CLUSTER_ROLE_BINDING },
-    TopKind { api_version: "scheduling.k8s.io/v1", kind: "PriorityClass", message: &SCHEDULING_V1_PRIORITY_CLASS },
-    TopKind { api_version: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", message: &AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW },
-    TopKind { api_version: "authorization.k8s.io/v1", kind: "SelfSubjectRulesReview", message: &AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW },
-    TopKind { api_version: "authorization.k8s.io/v1", kind: "SubjectAccessReview", message: &AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW },
-    TopKind { api_version: "authorization.k8s.io/v1", kind: "LocalSubjectAccessReview", message: &AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW },
-    TopKind { api_version: "authentication.k8s.io/v1", kind: "TokenRequest", message: &AUTHENTICATION_V1_TOKEN_REQUEST },
-    TopKind { api_version: "authentication.k8s.io/v1", kind: "TokenReview", message: &AUTHENTICATION_V1_TOKEN_REVIEW },
-    TopKind { api_version: "authentication.k8s.io/v1", kind: "SelfSubjectReview", message: &AUTHENTICATION_V1_SELF_SUBJECT_REVIEW },
-    TopKind { api_version: "policy/v1", kind: "Eviction", message: &POLICY_V1_EVICTION },
-    TopKind { api_version: "policy/v1", kind: "PodDisruptionBudget", message: &POLICY_V1_POD_DISRUPTION_BUDGET },
-    TopKind { api_version: "networking.k8s.io/v1", kind: "Ingress", message: &NETWORKING_V1_INGRESS },
-    TopKind { api_version: "*", kind: "DeleteOptions", message: &META_V1_DELETE_OPTIONS },
+    TopKind { api_version: "v1", kind: "ConfigMap", message: CORE_V1_CONFIG_MAP },
+    TopKind { api_version: "v1", kind: "Secret", message: CORE_V1_SECRET },
+    TopKind { api_version: "v1", kind: "Namespace", message: CORE_V1_NAMESPACE },
+    TopKind { api_version: "v1", kind: "ServiceAccount", message: CORE_V1_SERVICE_ACCOUNT },
+    TopKind { api_version: "v1", kind: "Service", message: CORE_V1_SERVICE },
+    TopKind { api_version: "v1", kind: "ResourceQuota", message: CORE_V1_RESOURCE_QUOTA },
+    TopKind { api_version: "v1", kind: "Pod", message: CORE_V1_POD },
+    TopKind { api_version: "v1", kind: "Binding", message: CORE_V1_BINDING },
+    TopKind { api_version: "apps/v1", kind: "Deployment", message: APPS_V1_DEPLOYMENT },
+    TopKind { api_version: "batch/v1", kind: "Job", message: BATCH_V1_JOB },
+    TopKind { api_version: "batch/v1", kind: "CronJob", message: BATCH_V1_CRON_JOB },
+    TopKind { api_version: "rbac.authorization.k8s.io/v1", kind: "Role", message: RBAC_V1_ROLE },
+    TopKind { api_version: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", message: RBAC_V1_ROLE_BINDING },
+    TopKind { api_version: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", message: RBAC_V1_CLUSTER_ROLE },
+    TopKind { api_version: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", message: RBAC_V1_CLUSTER_ROLE_BINDING },
+    TopKind { api_version: "scheduling.k8s.io/v1", kind: "PriorityClass", message: SCHEDULING_V1_PRIORITY_CLASS },
+    TopKind { api_version: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", message: AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW },
+    TopKind { api_version: "authorization.k8s.io/v1", kind: "SelfSubjectRulesReview", message: AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW },
+    TopKind { api_version: "authorization.k8s.io/v1", kind: "SubjectAccessReview", message: AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW },
+    TopKind { api_version: "authorization.k8s.io/v1", kind: "LocalSubjectAccessReview", message: AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW },
+    TopKind { api_version: "authentication.k8s.io/v1", kind: "TokenRequest", message: AUTHENTICATION_V1_TOKEN_REQUEST },
+    TopKind { api_version: "authentication.k8s.io/v1", kind: "TokenReview", message: AUTHENTICATION_V1_TOKEN_REVIEW },
+    TopKind { api_version: "authentication.k8s.io/v1", kind: "SelfSubjectReview", message: AUTHENTICATION_V1_SELF_SUBJECT_REVIEW },
+    TopKind { api_version: "policy/v1", kind: "Eviction", message: POLICY_V1_EVICTION },
+    TopKind { api_version: "policy/v1", kind: "PodDisruptionBudget", message: POLICY_V1_POD_DISRUPTION_BUDGET },
+    TopKind { api_version: "networking.k8s.io/v1", kind: "Ingress", message: NETWORKING_V1_INGRESS },
+    TopKind { api_version: "*", kind: "DeleteOptions", message: META_V1_DELETE_OPTIONS },
 ];
+
+/// The text every [`Name`] indexes into.
+pub(super) static NAME_TEXT: &str = concat!(
+    "kind", "name", "uid", "apiVersion", "controller", "blockOwnerDeletion",
+    "OwnerReference", "manager", "operation", "time", "fieldsType", "fieldsV1",
+    "subresource", "ManagedFieldsEntry", "generateName", "namespace", "selfLink",
+    "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+    "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers",
+    "managedFields", "ObjectMeta", "metadata", "data", "binaryData", "immutable",
+    "ConfigMap", "type", "stringData", "Secret", "NamespaceSpec", "status",
+    "lastTransitionTime", "reason", "message", "NamespaceCondition", "phase", "conditions",
+    "NamespaceStatus", "spec", "Namespace", "fieldPath", "ObjectReference",
+    "LocalObjectReference", "secrets", "imagePullSecrets", "automountServiceAccountToken",
+    "ServiceAccount", "protocol", "port", "targetPort", "nodePort", "appProtocol",
+    "ServicePort", "timeoutSeconds", "ClientIPConfig", "clientIP", "SessionAffinityConfig",
+    "ports", "selector", "clusterIP", "externalIPs", "sessionAffinity", "loadBalancerIP",
+    "loadBalancerSourceRanges", "externalName", "externalTrafficPolicy",
+    "healthCheckNodePort", "publishNotReadyAddresses", "sessionAffinityConfig",
+    "ipFamilyPolicy", "clusterIPs", "ipFamilies", "allocateLoadBalancerNodePorts",
+    "loadBalancerClass", "internalTrafficPolicy", "trafficDistribution", "ServiceSpec",
+    "error", "PortStatus", "ip", "hostname", "ipMode", "LoadBalancerIngress", "ingress",
+    "LoadBalancerStatus", "observedGeneration", "Condition", "loadBalancer", "ServiceStatus",
+    "Service", "scopeName", "operator", "values", "ScopedResourceSelectorRequirement",
+    "matchExpressions", "ScopeSelector", "hard", "scopes", "scopeSelector",
+    "ResourceQuotaSpec", "used", "ResourceQuotaStatus", "ResourceQuota", "path",
+    "HostPathVolumeSource", "medium", "sizeLimit", "EmptyDirVolumeSource", "pdName",
+    "fsType", "partition", "readOnly", "GCEPersistentDiskVolumeSource", "volumeID",
+    "AWSElasticBlockStoreVolumeSource", "repository", "revision", "directory",
+    "GitRepoVolumeSource", "key", "mode", "KeyToPath", "secretName", "items", "defaultMode",
+    "optional", "SecretVolumeSource", "server", "NFSVolumeSource", "targetPortal", "iqn",
+    "lun", "iscsiInterface", "portals", "chapAuthDiscovery", "secretRef", "chapAuthSession",
+    "initiatorName", "ISCSIVolumeSource", "endpoints", "GlusterfsVolumeSource", "claimName",
+    "PersistentVolumeClaimVolumeSource", "monitors", "image", "pool", "user", "keyring",
+    "RBDVolumeSource", "driver", "options", "FlexVolumeSource", "CinderVolumeSource",
+    "secretFile", "CephFSVolumeSource", "datasetName", "datasetUUID", "FlockerVolumeSource",
+    "ObjectFieldSelector", "containerName", "resource", "divisor", "ResourceFieldSelector",
+    "fieldRef", "resourceFieldRef", "DownwardAPIVolumeFile", "DownwardAPIVolumeSource",
+    "targetWWNs", "wwids", "FCVolumeSource", "shareName", "AzureFileVolumeSource", "",
+    "ConfigMapVolumeSource", "volumePath", "storagePolicyName", "storagePolicyID",
+    "VsphereVirtualDiskVolumeSource", "registry", "volume", "group", "tenant",
+    "QuobyteVolumeSource", "diskName", "diskURI", "cachingMode", "AzureDiskVolumeSource",
+    "pdID", "PhotonPersistentDiskVolumeSource", "SecretProjection", "DownwardAPIProjection",
+    "ConfigMapProjection", "audience", "expirationSeconds", "ServiceAccountTokenProjection",
+    "LabelSelectorRequirement", "matchLabels", "LabelSelector", "signerName",
+    "labelSelector", "ClusterTrustBundleProjection", "keyType", "maxExpirationSeconds",
+    "credentialBundlePath", "keyPath", "certificateChainPath", "userAnnotations",
+    "PodCertificateProjection", "secret", "downwardAPI", "configMap", "serviceAccountToken",
+    "clusterTrustBundle", "podCertificate", "VolumeProjection", "sources",
+    "ProjectedVolumeSource", "PortworxVolumeSource", "gateway", "system", "sslEnabled",
+    "protectionDomain", "storagePool", "storageMode", "volumeName", "ScaleIOVolumeSource",
+    "volumeNamespace", "StorageOSVolumeSource", "volumeAttributes", "nodePublishSecretRef",
+    "CSIVolumeSource", "limits", "requests", "VolumeResourceRequirements", "apiGroup",
+    "TypedLocalObjectReference", "TypedObjectReference", "accessModes", "resources",
+    "storageClassName", "volumeMode", "dataSource", "dataSourceRef",
+    "volumeAttributesClassName", "PersistentVolumeClaimSpec",
+    "PersistentVolumeClaimTemplate", "volumeClaimTemplate", "EphemeralVolumeSource",
+    "reference", "pullPolicy", "ImageVolumeSource", "hostPath", "emptyDir",
+    "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "nfs", "iscsi", "glusterfs",
+    "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "fc",
+    "azureFile", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk",
+    "portworxVolume", "scaleIO", "projected", "storageos", "csi", "ephemeral",
+    "VolumeSource", "Volume", "hostPort", "containerPort", "hostIP", "ContainerPort",
+    "ConfigMapEnvSource", "SecretEnvSource", "prefix", "configMapRef", "EnvFromSource",
+    "ConfigMapKeySelector", "SecretKeySelector", "FileKeySelector", "configMapKeyRef",
+    "secretKeyRef", "fileKeyRef", "EnvVarSource", "value", "valueFrom", "EnvVar", "request",
+    "ResourceClaim", "claims", "ResourceRequirements", "resourceName", "restartPolicy",
+    "ContainerResizePolicy", "ContainerRestartRuleOnExitCodes", "action", "exitCodes",
+    "ContainerRestartRule", "mountPath", "subPath", "mountPropagation", "subPathExpr",
+    "recursiveReadOnly", "VolumeMount", "devicePath", "VolumeDevice", "command",
+    "ExecAction", "HTTPHeader", "host", "scheme", "httpHeaders", "HTTPGetAction",
+    "TCPSocketAction", "service", "GRPCAction", "exec", "httpGet", "tcpSocket", "grpc",
+    "ProbeHandler", "initialDelaySeconds", "periodSeconds", "successThreshold",
+    "failureThreshold", "terminationGracePeriodSeconds", "Probe", "seconds", "SleepAction",
+    "sleep", "LifecycleHandler", "postStart", "preStop", "stopSignal", "Lifecycle", "add",
+    "drop", "Capabilities", "role", "level", "SELinuxOptions", "gmsaCredentialSpecName",
+    "gmsaCredentialSpec", "runAsUserName", "hostProcess", "WindowsSecurityContextOptions",
+    "localhostProfile", "SeccompProfile", "AppArmorProfile", "capabilities", "privileged",
+    "seLinuxOptions", "runAsUser", "runAsNonRoot", "readOnlyRootFilesystem",
+    "allowPrivilegeEscalation", "runAsGroup", "procMount", "windowsOptions",
+    "seccompProfile", "appArmorProfile", "SecurityContext", "args", "workingDir", "env",
+    "volumeMounts", "livenessProbe", "readinessProbe", "lifecycle", "terminationMessagePath",
+    "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty", "envFrom",
+    "terminationMessagePolicy", "volumeDevices", "startupProbe", "resizePolicy",
+    "restartPolicyRules", "Container", "EphemeralContainerCommon", "targetContainerName",
+    "EphemeralContainer", "Sysctl", "supplementalGroups", "fsGroup", "sysctls",
+    "fsGroupChangePolicy", "supplementalGroupsPolicy", "seLinuxChangePolicy",
+    "PodSecurityContext", "NodeSelectorRequirement", "matchFields", "NodeSelectorTerm",
+    "nodeSelectorTerms", "NodeSelector", "weight", "preference", "PreferredSchedulingTerm",
+    "requiredDuringSchedulingIgnoredDuringExecution",
+    "preferredDuringSchedulingIgnoredDuringExecution", "NodeAffinity", "namespaces",
+    "topologyKey", "namespaceSelector", "matchLabelKeys", "mismatchLabelKeys",
+    "PodAffinityTerm", "podAffinityTerm", "WeightedPodAffinityTerm", "PodAffinity",
+    "PodAntiAffinity", "nodeAffinity", "podAffinity", "podAntiAffinity", "Affinity",
+    "effect", "tolerationSeconds", "Toleration", "hostnames", "HostAlias",
+    "PodDNSConfigOption", "nameservers", "searches", "PodDNSConfig", "conditionType",
+    "PodReadinessGate", "maxSkew", "whenUnsatisfiable", "minDomains", "nodeAffinityPolicy",
+    "nodeTaintsPolicy", "TopologySpreadConstraint", "PodOS", "PodSchedulingGate",
+    "resourceClaimName", "resourceClaimTemplateName", "PodResourceClaim", "podGroupName",
+    "PodSchedulingGroup", "volumes", "containers", "activeDeadlineSeconds", "dnsPolicy",
+    "nodeSelector", "serviceAccountName", "serviceAccount", "nodeName", "hostNetwork",
+    "hostPID", "hostIPC", "subdomain", "affinity", "schedulerName", "initContainers",
+    "tolerations", "hostAliases", "priorityClassName", "priority", "dnsConfig",
+    "shareProcessNamespace", "readinessGates", "runtimeClassName", "enableServiceLinks",
+    "preemptionPolicy", "overhead", "topologySpreadConstraints", "ephemeralContainers",
+    "setHostnameAsFQDN", "os", "hostUsers", "schedulingGates", "resourceClaims",
+    "hostnameOverride", "schedulingGroup", "PodSpec", "lastProbeTime", "PodCondition",
+    "HostIP", "PodIP", "ContainerStateWaiting", "startedAt", "ContainerStateRunning",
+    "exitCode", "signal", "finishedAt", "containerID", "ContainerStateTerminated", "waiting",
+    "running", "terminated", "ContainerState", "imageRef", "ImageVolumeStatus",
+    "VolumeStatus", "volumeStatus", "VolumeMountStatus", "gid", "LinuxContainerUser",
+    "linux", "ContainerUser", "resourceID", "health", "ResourceHealth", "ResourceStatus",
+    "state", "lastState", "ready", "restartCount", "imageID", "started",
+    "allocatedResources", "allocatedResourcesStatus", "ContainerStatus",
+    "PodResourceClaimStatus", "requestName", "ContainerExtendedResourceRequest",
+    "requestMappings", "PodExtendedResourceClaimStatus",
+    "NodeAllocatableResourceClaimStatus", "podIP", "startTime", "containerStatuses",
+    "qosClass", "initContainerStatuses", "nominatedNodeName", "podIPs",
+    "ephemeralContainerStatuses", "resize", "resourceClaimStatuses", "hostIPs",
+    "extendedResourceClaimStatus", "nodeAllocatableResourceClaimStatuses", "PodStatus",
+    "Pod", "target", "Binding", "PodTemplateSpec", "maxUnavailable", "maxSurge",
+    "RollingUpdateDeployment", "rollingUpdate", "DeploymentStrategy", "replicas", "template",
+    "strategy", "minReadySeconds", "revisionHistoryLimit", "paused",
+    "progressDeadlineSeconds", "DeploymentSpec", "lastUpdateTime", "DeploymentCondition",
+    "updatedReplicas", "availableReplicas", "unavailableReplicas", "readyReplicas",
+    "collisionCount", "terminatingReplicas", "DeploymentStatus", "Deployment",
+    "PodFailurePolicyOnExitCodesRequirement", "PodFailurePolicyOnPodConditionsPattern",
+    "onExitCodes", "onPodConditions", "PodFailurePolicyRule", "rules", "PodFailurePolicy",
+    "succeededIndexes", "succeededCount", "SuccessPolicyRule", "SuccessPolicy",
+    "parallelism", "completions", "manualSelector", "backoffLimit",
+    "ttlSecondsAfterFinished", "completionMode", "suspend", "podFailurePolicy",
+    "backoffLimitPerIndex", "maxFailedIndexes", "podReplacementPolicy", "managedBy",
+    "successPolicy", "JobSpec", "JobCondition", "succeeded", "failed",
+    "UncountedTerminatedPods", "completionTime", "active", "completedIndexes",
+    "uncountedTerminatedPods", "failedIndexes", "terminating", "JobStatus", "Job",
+    "JobTemplateSpec", "schedule", "startingDeadlineSeconds", "concurrencyPolicy",
+    "jobTemplate", "successfulJobsHistoryLimit", "failedJobsHistoryLimit", "timeZone",
+    "CronJobSpec", "lastScheduleTime", "lastSuccessfulTime", "CronJobStatus", "CronJob",
+    "verbs", "apiGroups", "resourceNames", "nonResourceURLs", "PolicyRule", "Role",
+    "Subject", "RoleRef", "subjects", "roleRef", "RoleBinding", "clusterRoleSelectors",
+    "AggregationRule", "aggregationRule", "ClusterRole", "ClusterRoleBinding",
+    "globalDefault", "description", "PriorityClass", "FieldSelectorRequirement",
+    "rawSelector", "requirements", "FieldSelectorAttributes", "LabelSelectorAttributes",
+    "verb", "version", "fieldSelector", "ResourceAttributes", "NonResourceAttributes",
+    "resourceAttributes", "nonResourceAttributes", "SelfSubjectAccessReviewSpec", "allowed",
+    "evaluationError", "denied", "SubjectAccessReviewStatus", "SelfSubjectAccessReview",
+    "SelfSubjectRulesReviewSpec", "ResourceRule", "NonResourceRule", "resourceRules",
+    "nonResourceRules", "incomplete", "SubjectRulesReviewStatus", "SelfSubjectRulesReview",
+    "groups", "extra", "SubjectAccessReviewSpec", "SubjectAccessReview",
+    "LocalSubjectAccessReview", "BoundObjectReference", "audiences", "boundObjectRef",
+    "TokenRequestSpec", "token", "expirationTimestamp", "TokenRequestStatus", "TokenRequest",
+    "TokenReviewSpec", "username", "UserInfo", "authenticated", "TokenReviewStatus",
+    "TokenReview", "userInfo", "SelfSubjectReviewStatus", "SelfSubjectReview",
+    "Preconditions", "gracePeriodSeconds", "preconditions", "orphanDependents",
+    "propagationPolicy", "dryRun", "ignoreStoreReadErrorWithClusterBreakingPotential",
+    "DeleteOptions", "deleteOptions", "Eviction", "minAvailable",
+    "unhealthyPodEvictionPolicy", "PodDisruptionBudgetSpec", "disruptedPods",
+    "disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods",
+    "PodDisruptionBudgetStatus", "PodDisruptionBudget", "number", "ServiceBackendPort",
+    "IngressServiceBackend", "IngressBackend", "hosts", "IngressTLS", "backend", "pathType",
+    "HTTPIngressPath", "paths", "HTTPIngressRuleValue", "http", "IngressRuleValue",
+    "IngressRule", "defaultBackend", "tls", "ingressClassName", "IngressSpec",
+    "IngressPortStatus", "IngressLoadBalancerIngress", "IngressLoadBalancerStatus",
+    "IngressStatus", "Ingress",
+);

@@ -35,6 +35,7 @@ const CAPTURED: &[(&str, &[u8], &str)] = &[
     captured!("secret-generic"),
     captured!("secret-tls"),
     captured!("secret-docker"),
+    captured!("secret-file"),
     captured!("deployment"),
     captured!("deployment-cmd"),
     captured!("namespace"),
@@ -88,6 +89,11 @@ fn captured_auth_and_token_bodies() {
             r#"{"kind":"SelfSubjectRulesReview","apiVersion":"authorization.k8s.io/v1",
                "metadata":{"creationTimestamp":null},"spec":{"namespace":"default"},
                "status":{"resourceRules":null,"nonResourceRules":null,"incomplete":false}}"#,
+        ),
+        (
+            include_bytes!("testdata/whoami.pb"),
+            r#"{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1",
+               "metadata":{"creationTimestamp":null},"status":{"userInfo":{}}}"#,
         ),
         (
             include_bytes!("testdata/token.pb"),
@@ -678,18 +684,20 @@ fn deep_nesting_is_bounded() {
     e.bytes(1, &inner);
     assert!(decode_to_json(&envelope("v1", "ConfigMap", &e.finish())).is_ok());
 
-    fn depth(kind: &schema::Kind) -> usize {
-        match kind {
-            schema::Kind::Message(m) | schema::Kind::Inline(m) => {
-                1 + m.fields.iter().map(|f| depth(&f.kind)).max().unwrap_or(0)
+    fn depth(id: schema::MessageId) -> usize {
+        let nested = schema::message(id).fields().iter().map(|f| match f.kind {
+            schema::Kind::Inline(inner) | schema::Kind::Single(schema::Elem::Message(inner)) => {
+                depth(inner)
             }
-            schema::Kind::Repeated(k) | schema::Kind::Map(k) => 1 + depth(k),
+            schema::Kind::Repeated(schema::Elem::Message(inner))
+            | schema::Kind::Map(schema::Elem::Message(inner)) => depth(inner),
             _ => 1,
-        }
+        });
+        1 + nested.max().unwrap_or(0)
     }
     let deepest = schema_table::TOP_KINDS
         .iter()
-        .map(|top| depth(&schema::Kind::Message(top.message)))
+        .map(|top| depth(top.message))
         .max()
         .unwrap();
     assert!(deepest < MAX_DEPTH, "schema depth {deepest}");

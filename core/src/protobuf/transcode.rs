@@ -18,11 +18,11 @@ use miniserde::json::{Array, Object, Value};
 use super::MAX_DEPTH;
 use super::error::ProtobufError;
 use super::scalar;
-use super::schema::{Field, Kind, Message, Presence};
+use super::schema::{self, Elem, Field, Kind, Message, Presence};
 use super::wellknown;
 use super::wire::{Reader, WireValue};
 
-/// Approximate JSON bytes charged per emitted value, on top of names and payloads.
+/// Approximate cost charged per emitted value, on top of names and payloads.
 const VALUE_COST: usize = 16;
 
 /// Decodes messages into JSON within an output budget.
@@ -62,16 +62,19 @@ impl Transcoder {
         message: &'static Message,
         out: &mut Object,
     ) -> Result<(), ProtobufError> {
-        for field in message.fields {
-            match (field.presence, &field.kind) {
-                (Presence::ZeroIfAbsent, Kind::Inline(inner)) => self.fill_absent(inner, out)?,
-                (Presence::ZeroIfAbsent, kind) if !out.contains_key(field.json) => {
-                    let zero = self.zero_json(kind)?;
-                    out.insert(field.json.to_owned(), zero);
+        for field in message.fields() {
+            let name = field.json();
+            match (field.presence, field.kind) {
+                (Presence::ZeroIfAbsent, Kind::Inline(inner)) => {
+                    self.fill_absent(schema::message(inner), out)?;
                 }
-                (Presence::NullIfAbsent, _) if !out.contains_key(field.json) => {
-                    self.charge(field.json.len() + VALUE_COST)?;
-                    out.insert(field.json.to_owned(), Value::Null);
+                (Presence::ZeroIfAbsent, Kind::Single(elem)) if !out.contains_key(name) => {
+                    let zero = self.zero_json(elem)?;
+                    out.insert(name.to_owned(), zero);
+                }
+                (Presence::NullIfAbsent, _) if !out.contains_key(name) => {
+                    self.charge(name.len() + VALUE_COST)?;
+                    out.insert(name.to_owned(), Value::Null);
                 }
                 _ => {}
             }
@@ -79,28 +82,23 @@ impl Transcoder {
         Ok(())
     }
 
-    /// The JSON of a Go zero value of `kind`. Recursion follows non-pointer struct nesting,
-    /// which Go bounds (a struct cannot contain itself by value).
-    fn zero_json(&mut self, kind: &'static Kind) -> Result<Value, ProtobufError> {
+    /// The JSON of a Go zero value. Recursion follows non-pointer struct nesting, which Go
+    /// bounds (a struct cannot contain itself by value).
+    fn zero_json(&mut self, elem: Elem) -> Result<Value, ProtobufError> {
         self.charge(VALUE_COST)?;
-        Ok(match kind {
-            Kind::Str => Value::String(String::new()),
-            Kind::I32 | Kind::I64 | Kind::F64 | Kind::IntOrString => scalar::integer(0),
-            Kind::Bool => Value::Bool(false),
-            Kind::Quantity => Value::String("0".to_owned()),
-            Kind::Message(message) => {
+        Ok(match elem {
+            Elem::Str => Value::String(String::new()),
+            Elem::I32 | Elem::I64 | Elem::F64 | Elem::IntOrString => scalar::integer(0),
+            Elem::Bool => Value::Bool(false),
+            Elem::Quantity => Value::String("0".to_owned()),
+            Elem::Message(id) => {
                 let mut object = Object::new();
-                self.fill_absent(message, &mut object)?;
+                self.fill_absent(schema::message(id), &mut object)?;
                 Value::Object(object)
             }
-            Kind::Bytes
-            | Kind::Time
-            | Kind::MicroTime
-            | Kind::RawJson
-            | Kind::StringList
-            | Kind::Inline(_)
-            | Kind::Repeated(_)
-            | Kind::Map(_) => Value::Null,
+            Elem::Bytes | Elem::Time | Elem::MicroTime | Elem::RawJson | Elem::StringList => {
+                Value::Null
+            }
         })
     }
 
@@ -111,41 +109,42 @@ impl Transcoder {
         out: &mut Object,
         depth: usize,
     ) -> Result<(), ProtobufError> {
-        self.charge(field.json.len() + VALUE_COST)?;
-        let name = field.json;
-        match &field.kind {
-            Kind::Inline(message) => {
-                let body = scalar::bytes(message.name, value)?;
+        let name = field.json();
+        self.charge(name.len() + VALUE_COST)?;
+        match field.kind {
+            Kind::Inline(id) => {
+                let message = schema::message(id);
+                let body = scalar::bytes(message.name(), value)?;
                 self.message_into(message, body, out, depth + 1)
             }
-            Kind::Message(message) => {
+            Kind::Single(Elem::Message(id)) => {
                 let body = scalar::bytes(name, value)?;
                 let mut object = take_object(out, name);
-                let result = self.message_into(message, body, &mut object, depth + 1);
+                let result = self.message_into(schema::message(id), body, &mut object, depth + 1);
                 out.insert(name.to_owned(), Value::Object(object));
                 result
             }
-            Kind::Repeated(element) => {
-                let mut array = take_array(out, name);
-                let result = self.repeated_into(name, element, value, &mut array, depth);
-                out.insert(name.to_owned(), Value::Array(array));
-                result
-            }
-            Kind::Map(element) => {
-                let body = scalar::bytes(name, value)?;
-                let mut object = take_object(out, name);
-                let result = self.map_entry_into(name, element, body, &mut object, depth);
-                out.insert(name.to_owned(), Value::Object(object));
-                result
-            }
-            kind => {
-                let json = self.single(name, kind, value, depth)?;
+            Kind::Single(elem) => {
+                let json = self.single(name, elem, value, depth)?;
                 if field.presence == Presence::OmitZero && is_zero(&json) {
                     out.remove(name);
                 } else {
                     out.insert(name.to_owned(), json);
                 }
                 Ok(())
+            }
+            Kind::Repeated(elem) => {
+                let mut array = take_array(out, name);
+                let result = self.repeated_into(name, elem, value, &mut array, depth);
+                out.insert(name.to_owned(), Value::Array(array));
+                result
+            }
+            Kind::Map(elem) => {
+                let body = scalar::bytes(name, value)?;
+                let mut object = take_object(out, name);
+                let result = self.map_entry_into(name, elem, body, &mut object, depth);
+                out.insert(name.to_owned(), Value::Object(object));
+                result
             }
         }
     }
@@ -154,21 +153,21 @@ impl Transcoder {
     fn repeated_into(
         &mut self,
         name: &'static str,
-        element: &'static Kind,
+        elem: Elem,
         value: WireValue<'_>,
         array: &mut Array,
         depth: usize,
     ) -> Result<(), ProtobufError> {
-        match (element, value) {
-            (Kind::I32 | Kind::I64 | Kind::Bool, WireValue::Bytes(packed)) => {
+        match (elem, value) {
+            (Elem::I32 | Elem::I64 | Elem::Bool, WireValue::Bytes(packed)) => {
                 let mut reader = Reader::new(packed);
                 while !reader.is_empty() {
                     self.charge(VALUE_COST)?;
                     let item = WireValue::Varint(reader.varint()?);
-                    array.push(self.single(name, element, item, depth)?);
+                    array.push(self.single(name, elem, item, depth)?);
                 }
             }
-            (Kind::F64, WireValue::Bytes(packed)) => {
+            (Elem::F64, WireValue::Bytes(packed)) => {
                 if packed.len() % 8 != 0 {
                     return Err(ProtobufError::Truncated);
                 }
@@ -176,10 +175,10 @@ impl Transcoder {
                     self.charge(VALUE_COST)?;
                     let bits =
                         u64::from_le_bytes(chunk.try_into().map_err(|_| ProtobufError::Truncated)?);
-                    array.push(self.single(name, element, WireValue::Fixed64(bits), depth)?);
+                    array.push(self.single(name, elem, WireValue::Fixed64(bits), depth)?);
                 }
             }
-            _ => array.push(self.single(name, element, value, depth)?),
+            _ => array.push(self.single(name, elem, value, depth)?),
         }
         Ok(())
     }
@@ -188,7 +187,7 @@ impl Transcoder {
     fn map_entry_into(
         &mut self,
         name: &'static str,
-        element: &'static Kind,
+        elem: Elem,
         body: &[u8],
         object: &mut Object,
         depth: usize,
@@ -198,53 +197,49 @@ impl Transcoder {
         while let Some((number, value)) = reader.next_field()? {
             match number {
                 1 => key = scalar::string(name, value)?,
-                2 => entry = Some(self.single(name, element, value, depth + 1)?),
+                2 => entry = Some(self.single(name, elem, value, depth + 1)?),
                 _ => {}
             }
         }
         let entry = match entry {
             Some(entry) => entry,
-            None => self.zero_json(element)?,
+            None => self.zero_json(elem)?,
         };
         self.charge(key.len())?;
         object.insert(key, entry);
         Ok(())
     }
 
-    /// A single value of a non-container kind.
+    /// A single value: a scalar, a well-known type or a whole nested message.
     fn single(
         &mut self,
         name: &'static str,
-        kind: &'static Kind,
+        elem: Elem,
         value: WireValue<'_>,
         depth: usize,
     ) -> Result<Value, ProtobufError> {
         if let WireValue::Bytes(payload) = value {
             self.charge(payload.len() + payload.len() / 3)?;
         }
-        Ok(match kind {
-            Kind::Str => Value::String(scalar::string(name, value)?),
-            Kind::I32 => scalar::integer(i64::from(scalar::int32(name, value)?)),
-            Kind::I64 => scalar::integer(scalar::int64(name, value)?),
-            Kind::Bool => Value::Bool(scalar::varint(name, value)? != 0),
-            Kind::F64 => scalar::double(name, value)?,
-            Kind::Bytes => Value::String(scalar::base64(scalar::bytes(name, value)?)),
-            Kind::Message(message) => {
+        Ok(match elem {
+            Elem::Str => Value::String(scalar::string(name, value)?),
+            Elem::I32 => scalar::integer(i64::from(scalar::int32(name, value)?)),
+            Elem::I64 => scalar::integer(scalar::int64(name, value)?),
+            Elem::Bool => Value::Bool(scalar::varint(name, value)? != 0),
+            Elem::F64 => scalar::double(name, value)?,
+            Elem::Bytes => Value::String(scalar::base64(scalar::bytes(name, value)?)),
+            Elem::Message(id) => {
                 let mut object = Object::new();
-                self.message_into(message, scalar::bytes(name, value)?, &mut object, depth + 1)?;
+                let body = scalar::bytes(name, value)?;
+                self.message_into(schema::message(id), body, &mut object, depth + 1)?;
                 Value::Object(object)
             }
-            Kind::Time => wellknown::time(scalar::bytes(name, value)?)?,
-            Kind::MicroTime => wellknown::micro_time(scalar::bytes(name, value)?)?,
-            Kind::Quantity => wellknown::quantity(scalar::bytes(name, value)?)?,
-            Kind::IntOrString => wellknown::int_or_string(scalar::bytes(name, value)?)?,
-            Kind::RawJson => wellknown::raw_json(scalar::bytes(name, value)?)?,
-            Kind::StringList => wellknown::string_list(scalar::bytes(name, value)?)?,
-            // Containers inside containers do not occur in the table (checked by a schema
-            // test); refuse them rather than guess.
-            Kind::Inline(_) | Kind::Repeated(_) | Kind::Map(_) => {
-                return Err(scalar::wrong_wire_type(name, value));
-            }
+            Elem::Time => wellknown::time(scalar::bytes(name, value)?)?,
+            Elem::MicroTime => wellknown::micro_time(scalar::bytes(name, value)?)?,
+            Elem::Quantity => wellknown::quantity(scalar::bytes(name, value)?)?,
+            Elem::IntOrString => wellknown::int_or_string(scalar::bytes(name, value)?)?,
+            Elem::RawJson => wellknown::raw_json(scalar::bytes(name, value)?)?,
+            Elem::StringList => wellknown::string_list(scalar::bytes(name, value)?)?,
         })
     }
 

@@ -38,9 +38,10 @@ pub const MAGIC: &[u8; 4] = b"k8s\0";
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// Deepest message nesting accepted; the deepest path in the schema is far shallower.
 pub const MAX_DEPTH: usize = 64;
-/// Budget of the JSON produced, in approximate bytes of JSON text: room for a full-size
-/// Secret's base64, while a body of tiny fields cannot expand without bound.
-pub const MAX_OUTPUT_BYTES: usize = 6 * 1024 * 1024;
+/// Budget of the JSON value produced, in approximate heap bytes: room for a full-size
+/// Secret's base64 or tens of thousands of small values, while 3 MiB of tiny fields cannot
+/// expand into a tree much larger than the JSON path would build for a 3 MiB JSON body.
+pub const MAX_OUTPUT_BYTES: usize = 8 * 1024 * 1024;
 
 /// Transcodes a `k8s\0` protobuf request body into the object's JSON, with `apiVersion`
 /// and `kind` from the envelope.

@@ -22,8 +22,10 @@ use super::schema::{self, Elem, Field, Kind, Message, Presence};
 use super::wellknown;
 use super::wire::{Reader, WireValue};
 
-/// Approximate cost charged per emitted value, on top of names and payloads.
-const VALUE_COST: usize = 16;
+/// Cost charged per emitted value, on top of names and payloads: roughly the heap one
+/// value takes in a miniserde tree (node, key and map-entry overhead), measured with
+/// worst-case bodies of tiny fields.
+const VALUE_COST: usize = 64;
 
 /// Decodes messages into JSON within an output budget.
 #[derive(Debug)]

@@ -20,3 +20,5 @@ pub mod selector;
 pub mod http;
 pub mod kubeconfig;
 pub mod pki;
+
+pub mod protobuf;

@@ -112,8 +112,8 @@ pub async fn run(store: Store, settings: Settings, shutdown: ShutdownSignal, on_
     let kubeconfig = blocking::unblock(move || kubeconfig::write_kubeconfig(&data_dir, port, &admin)).await.map_err(StartError::Kubeconfig)?;
     let tls = http::server_config(certs.serving.chain, certs.serving.key, certs.ca_der).map_err(StartError::Tls)?;
 
-    let server = Rc::new(ApiServer::new(store));
     let host_ip = pki::host_addresses().into_iter().find(|ip| ip.is_ipv4() && !ip.is_loopback()).map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
+    let server = Rc::new(ApiServer::new(store, &format!("{host_ip}:{port}")));
     let endpoint = ApiEndpoint { service_ip: settings.kubernetes_service_ip.clone(), host_ip, port };
     bootstrap::ensure_builtin_objects(&server, &endpoint).await.map_err(StartError::Bootstrap)?;
     server.set_ready(true);

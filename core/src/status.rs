@@ -283,6 +283,15 @@ pub mod field {
         }
     }
 
+    /// `Required value: <detail>`.
+    pub fn required_because(path: &str, detail: &str) -> Cause {
+        Cause {
+            reason: "FieldValueRequired".into(),
+            message: format!("Required value: {detail}"),
+            field: path.into(),
+        }
+    }
+
     /// `Invalid value: "Foo": a lowercase RFC 1123 subdomain must ...`.
     pub fn invalid(path: &str, value_json: &str, detail: &str) -> Cause {
         Cause {

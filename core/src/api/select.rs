@@ -32,7 +32,8 @@ impl Selection {
             .map(|s| FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string())))
             .transpose()?;
         if let Some(fields) = &fields {
-            for label in fields.fields() {
+            for requirement in fields.requirements() {
+                let label = requirement.field.as_str();
                 if resource.field_label(label).is_none() {
                     return Err(ApiError::bad_request(format!(
                         "field label not supported: {label}"
@@ -49,12 +50,12 @@ impl Selection {
 
     /// The single name a `metadata.name=X` field selector pins, for named watches.
     pub fn pinned_name(&self) -> Option<&str> {
-        self.fields.as_ref()?.exact_value("metadata.name")
+        self.fields.as_ref()?.exact_match("metadata.name")
     }
 
     pub fn matches(&self, resource: &Resource, object: &Value) -> bool {
         if let Some(labels) = &self.labels {
-            if !labels.matches(&meta::labels(object)) {
+            if !labels.matches_object(object) {
                 return false;
             }
         }
@@ -69,7 +70,7 @@ impl Selection {
                     _ => Some(String::new()),
                 }
             };
-            if !fields.matches(lookup) {
+            if !fields.matches(&lookup) {
                 return false;
             }
         }

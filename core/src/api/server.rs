@@ -14,6 +14,7 @@ use super::route::{self, ResourcePath, Route, Verb};
 use super::select::Selection;
 use super::watch;
 use super::write::{self, WriteRequest};
+use crate::discovery::{self, DiscoveryCache, Root};
 use crate::registry::{Registry, Resource};
 use crate::status::ApiError;
 
@@ -45,12 +46,16 @@ impl ApiRequest {
 pub struct ApiServer {
     store: Store,
     registry: RefCell<Registry>,
+    discovery: RefCell<DiscoveryCache>,
     ready: Cell<bool>,
 }
 
 impl ApiServer {
-    pub fn new(store: Store) -> ApiServer {
-        ApiServer { store, registry: RefCell::new(Registry::new()), ready: Cell::new(false) }
+    /// `server_address` (`host:port`) is what legacy /api discovery advertises.
+    pub fn new(store: Store, server_address: &str) -> ApiServer {
+        let registry = Registry::new();
+        let discovery = DiscoveryCache::new(&registry, server_address);
+        ApiServer { store, registry: RefCell::new(registry), discovery: RefCell::new(discovery), ready: Cell::new(false) }
     }
 
     pub fn store(&self) -> &Store {
@@ -79,7 +84,10 @@ impl ApiServer {
             Route::Healthz | Route::Livez => return Ok(ApiResponse::text(200, "ok")),
             Route::Readyz if self.ready.get() => return Ok(ApiResponse::text(200, "ok")),
             Route::Readyz => return Ok(ApiResponse::text(500, "[-]startup failed: not finished\nreadyz check failed")),
-            Route::Version => return Ok(ApiResponse::json(200, crate::discovery::version_json().into_bytes())),
+            Route::Version => {
+                let body = miniserde::json::to_string(&discovery::version_info());
+                return Ok(ApiResponse::json(200, body.into_bytes()));
+            }
             _ => {}
         }
         if req.user.is_none() {
@@ -94,7 +102,27 @@ impl ApiServer {
 
     fn discovery(&self, req: &ApiRequest, route: &Route<'_>) -> Result<ApiResponse, ApiError> {
         let registry = self.registry.borrow();
-        crate::discovery::serve(&registry, route, req.accept.as_deref())
+        let mut cache = self.discovery.borrow_mut();
+        cache.refresh(&registry);
+        let (content_type, body) = match route {
+            Route::LegacyRoot => cache.root(Root::Api, discovery::negotiate(req.accept.as_deref())),
+            Route::GroupsRoot => cache.root(Root::Apis, discovery::negotiate(req.accept.as_deref())),
+            Route::GroupVersion { group, version } => {
+                let body = cache.group_version(group, version).ok_or_else(ApiError::path_not_found)?;
+                (discovery::CONTENT_TYPE_JSON, body)
+            }
+            Route::Group(group) => {
+                let body = discovery::api_group(&registry, group).ok_or_else(ApiError::path_not_found)?;
+                return Ok(ApiResponse::json(200, miniserde::json::to_string(&body).into_bytes()));
+            }
+            Route::OpenApiV3Root | Route::OpenApiV3 { .. } | Route::OpenApiV2 => {
+                return crate::openapi::serve(&registry, route, req.accept.as_deref());
+            }
+            _ => return Err(ApiError::path_not_found()),
+        };
+        let mut response = ApiResponse::json(200, body.as_bytes().to_vec());
+        response.content_type = content_type.to_owned();
+        Ok(response)
     }
 
     async fn resource(&self, req: &ApiRequest, path: &ResourcePath<'_>) -> Result<ApiResponse, ApiError> {

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use async_io::Timer;
+use futures_lite::StreamExt;
 use futures_lite::future::or;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -19,7 +20,7 @@ use super::error_reply::status_json;
 use super::head::{BodyFraming, HeadError, RequestHead, find_head_end, parse_head};
 use super::limits::Limits;
 use super::request::{ClientIdentity, Method, Request};
-use super::response::{Body, Handler, Response, UpgradeFn, UpgradedStream};
+use super::response::{Body, ChunkStream, Handler, Response, UpgradeFn, UpgradedStream};
 use super::response_head::{
     CONTINUE, Framing, LAST_CHUNK, chunk_frame, encode_head, status_has_no_body,
 };
@@ -277,22 +278,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
             body,
         } = response;
         match body {
-            Body::Full(bytes) => {
-                let framing = if status_has_no_body(status) {
-                    Framing::NoBody
-                } else {
-                    Framing::Length(bytes.len())
-                };
-                let head = encode_head(status, &headers, framing, close);
-                let send_body = !is_head && framing != Framing::NoBody;
-                let body: &[u8] = if send_body { &bytes } else { &[] };
-                self.write_parts(&head, body).await?;
-                Ok(if close {
-                    Outcome::Close
-                } else {
-                    Outcome::KeepAlive
-                })
-            }
+            Body::Shared(bytes) => self.respond_full(status, &headers, &bytes, is_head, close).await,
+            Body::Full(bytes) => self.respond_full(status, &headers, &bytes, is_head, close).await,
             Body::Stream(rx) => {
                 if is_head {
                     self.write(&encode_head(status, &headers, Framing::NoBody, close))
@@ -329,9 +316,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
         }
     }
 
+    async fn respond_full(
+        &mut self,
+        status: u16,
+        headers: &[(String, String)],
+        bytes: &[u8],
+        is_head: bool,
+        close: bool,
+    ) -> io::Result<Outcome> {
+        let framing = if status_has_no_body(status) {
+            Framing::NoBody
+        } else {
+            Framing::Length(bytes.len())
+        };
+        let head = encode_head(status, headers, framing, close);
+        let send_body = !is_head && framing != Framing::NoBody;
+        let body: &[u8] = if send_body { bytes } else { &[] };
+        self.write_parts(&head, body).await?;
+        Ok(if close {
+            Outcome::Close
+        } else {
+            Outcome::KeepAlive
+        })
+    }
+
     /// Copies chunks to the client until the handler drops its sender, the client
     /// disconnects (detected by reading while waiting for the next chunk), or shutdown.
-    async fn pump(&mut self, rx: async_channel::Receiver<Vec<u8>>) -> io::Result<StreamEnd> {
+    async fn pump(&mut self, mut rx: ChunkStream) -> io::Result<StreamEnd> {
         enum Event {
             Chunk(Option<Vec<u8>>),
             Peer(io::Result<usize>),
@@ -340,7 +351,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
         let shutdown = self.ctx.shutdown.clone();
         loop {
             let event = {
-                let chunk = async { Event::Chunk(rx.recv().await.ok()) };
+                let chunk = async { Event::Chunk(rx.next().await) };
                 let stop = async {
                     shutdown.wait().await;
                     Event::Shutdown

@@ -18,14 +18,19 @@ pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// The function an upgrade response runs once the 101 head is sent.
 pub type UpgradeFn = Box<dyn FnOnce(UpgradedStream) -> LocalBoxFuture<'static, ()>>;
 
+/// A stream of body chunks, driven by the connection task.
+pub type ChunkStream = Pin<Box<dyn futures_lite::Stream<Item = Vec<u8>>>>;
+
 /// A response body.
 pub enum Body {
     /// Sent with Content-Length.
     Full(Vec<u8>),
+    /// Sent with Content-Length from a shared buffer (a stored object's bytes), no copy.
+    Shared(std::sync::Arc<[u8]>),
     /// Sent chunked: every item is one chunk, flushed at once; the stream ends (0 chunk)
-    /// when every sender is dropped. When the client goes away the receiver is dropped,
-    /// so the handler's next `send` fails and it should stop.
-    Stream(async_channel::Receiver<Vec<u8>>),
+    /// when it yields None. When the client goes away the stream is dropped, which ends
+    /// the producer (a channel receiver's sender sees its `send` fail).
+    Stream(ChunkStream),
     /// The head is sent as given (normally 101 with Upgrade headers), then the function
     /// owns the connection.
     Upgrade(UpgradeFn),
@@ -35,6 +40,7 @@ impl std::fmt::Debug for Body {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Body::Full(bytes) => write!(f, "Full({} bytes)", bytes.len()),
+            Body::Shared(bytes) => write!(f, "Shared({} bytes)", bytes.len()),
             Body::Stream(_) => f.write_str("Stream"),
             Body::Upgrade(_) => f.write_str("Upgrade"),
         }
@@ -71,7 +77,7 @@ impl Response {
         let response = Response {
             status,
             headers: vec![("Content-Type".into(), content_type.into())],
-            body: Body::Stream(rx),
+            body: Body::Stream(Box::pin(rx)),
         };
         (response, tx)
     }

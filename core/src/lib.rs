@@ -7,3 +7,4 @@
 
 pub mod discovery;
 pub mod registry;
+pub mod table;

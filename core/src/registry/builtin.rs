@@ -611,6 +611,7 @@ impl Row {
             field_labels: self.fields,
             strategic_merge: true,
             builtin: true,
+            printer_columns: Vec::new(),
         }
     }
 }

@@ -12,7 +12,9 @@ mod lookup;
 mod types;
 
 pub use lookup::{Registry, RegistryError};
-pub use types::{FieldLabel, Gvk, Resource, Scope, Str, Subresource, Verbs};
+pub use types::{
+    FieldLabel, Gvk, PrinterColumn, Resource, Scope, Str, Subresource, Verbs, group_version,
+};
 
 #[cfg(test)]
 mod tests;

@@ -143,6 +143,21 @@ pub struct Resource {
     pub strategic_merge: bool,
     /// False for custom resources added from CRDs.
     pub builtin: bool,
+    /// A CRD version's additionalPrinterColumns; empty for built-ins (they have printers).
+    pub printer_columns: Vec<PrinterColumn>,
+}
+
+/// A CRD `additionalPrinterColumns` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrinterColumn {
+    pub name: Str,
+    /// integer, number, string, boolean or date.
+    pub type_: Str,
+    pub format: Str,
+    pub description: Str,
+    pub priority: i64,
+    /// A JSONPath such as `.spec.replicas` (the subset in `table::jsonpath`).
+    pub json_path: Str,
 }
 
 /// Labels every resource type supports in a fieldSelector.
@@ -247,6 +262,7 @@ impl Resource {
             field_labels: &[],
             strategic_merge: false,
             builtin: false,
+            printer_columns: Vec::new(),
         }
     }
 

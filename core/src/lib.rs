@@ -6,5 +6,6 @@
 //! (that is wisp-node's job, reached through the internal protocol).
 
 pub mod discovery;
+pub mod openapi;
 pub mod registry;
 pub mod table;

@@ -350,7 +350,13 @@ pub fn group_version_document(
             ]),
         ),
         ("paths", Value::Object(paths)),
-        ("components", obj([("schemas", Value::Object(components))])),
+        (
+            "components",
+            obj([
+                ("schemas", Value::Object(components)),
+                ("parameters", paths::parameter_components()),
+            ]),
+        ),
     ]))
 }
 
@@ -365,13 +371,31 @@ pub fn content_hash(bytes: &[u8]) -> String {
     format!("{hash:016X}")
 }
 
-/// Serialized `/openapi/v3` documents, rebuilt when the registry or catalog changes.
+/// `/openapi/v3` answers. Keeps only the root and each document's hash (documents are
+/// hundreds of kilobytes in all, requested rarely and cached by clients per hash); bodies are
+/// regenerated on request, deterministically, so they always match their hash.
 #[derive(Debug, Default)]
 pub struct OpenApiDocs {
     built_from: (u64, u64),
     root: String,
-    /// (`apis/apps/v1`, hash, body)
-    documents: Vec<(String, String, String)>,
+    /// (`apis/apps/v1`, hash)
+    hashes: Vec<(String, String)>,
+}
+
+/// The root-document key of a group/version: `api/v1` or `apis/apps/v1`.
+pub fn document_key(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+fn parse_key(key: &str) -> Option<(&str, &str)> {
+    if let Some(version) = key.strip_prefix("api/") {
+        return Some(("", version));
+    }
+    key.strip_prefix("apis/")?.split_once('/')
 }
 
 impl OpenApiDocs {
@@ -385,7 +409,7 @@ impl OpenApiDocs {
         self.built_from == (registry.generation(), catalog.generation())
     }
 
-    /// Rebuilds if the registry or the catalog changed.
+    /// Rebuilds the root and hashes if the registry or the catalog changed.
     pub fn refresh(&mut self, registry: &Registry, catalog: &Catalog) {
         if !self.is_current(registry, catalog) {
             self.rebuild(registry, catalog);
@@ -393,42 +417,50 @@ impl OpenApiDocs {
     }
 
     fn rebuild(&mut self, registry: &Registry, catalog: &Catalog) {
-        self.documents.clear();
+        self.hashes.clear();
         let mut root_paths = Object::new();
         for (group, versions) in registry.groups() {
             for version in versions {
                 let Some(doc) = group_version_document(registry, catalog, group, version) else {
                     continue;
                 };
-                let body = to_string(&doc);
-                let hash = content_hash(body.as_bytes());
-                let key = if group.is_empty() {
-                    format!("api/{version}")
-                } else {
-                    format!("apis/{group}/{version}")
-                };
+                let hash = content_hash(to_string(&doc).as_bytes());
+                let key = document_key(group, version);
                 let url = format!("/openapi/v3/{key}?hash={hash}");
                 root_paths.insert(key.clone(), obj([("serverRelativeURL", s(&url))]));
-                self.documents.push((key, hash, body));
+                self.hashes.push((key, hash));
             }
         }
         self.root = to_string(&obj([("paths", Value::Object(root_paths))]));
         self.built_from = (registry.generation(), catalog.generation());
     }
 
-    /// `GET /openapi/v3`.
+    /// `GET /openapi/v3` (refresh first).
     pub fn root(&self) -> &str {
         &self.root
     }
 
-    /// `GET /openapi/v3/<key>` with key like `api/v1` or `apis/apps/v1`: (hash, body).
-    /// Serve with `Cache-Control: public, immutable` when the request's `hash` matches,
-    /// as upstream does.
-    pub fn document(&self, key: &str) -> Option<(&str, &str)> {
-        self.documents
+    /// The current hash of a document, for redirecting stale `?hash=` requests.
+    pub fn hash(&self, key: &str) -> Option<&str> {
+        self.hashes
             .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, hash, body)| (hash.as_str(), body.as_str()))
+            .find(|(k, _)| k == key)
+            .map(|(_, hash)| hash.as_str())
+    }
+
+    /// `GET /openapi/v3/<key>` (`api/v1`, `apis/apps/v1`): (hash, body). Serve with
+    /// `Cache-Control: public, immutable` when the request's `hash` matches, as upstream does.
+    pub fn document(
+        &mut self,
+        registry: &Registry,
+        catalog: &Catalog,
+        key: &str,
+    ) -> Option<(String, String)> {
+        self.refresh(registry, catalog);
+        let hash = self.hash(key)?.to_string();
+        let (group, version) = parse_key(key)?;
+        let body = to_string(&group_version_document(registry, catalog, group, version)?);
+        Some((hash, body))
     }
 }
 

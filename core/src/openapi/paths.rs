@@ -46,14 +46,69 @@ fn path_param(name: &str, description: &str) -> Value {
     ])
 }
 
+/// Shared parameters, referenced from operations to keep documents small.
+const SHARED: [(&str, &str, &str); 15] = [
+    (
+        "allowWatchBookmarks",
+        "boolean",
+        "Ask for BOOKMARK watch events.",
+    ),
+    ("continue", "string", "Token of the next page."),
+    ("dryRun", "string", "All: validate without persisting."),
+    (
+        "fieldManager",
+        "string",
+        "Name of the actor making the change.",
+    ),
+    ("fieldSelector", "string", "Restrict by fields."),
+    ("force", "boolean", "Take over conflicting fields on apply."),
+    ("gracePeriodSeconds", "integer", "Seconds before deletion."),
+    ("labelSelector", "string", "Restrict by labels."),
+    ("limit", "integer", "Maximum number of items."),
+    ("pretty", "string", "Pretty-print the output."),
+    (
+        "propagationPolicy",
+        "string",
+        "Orphan, Background or Foreground.",
+    ),
+    (
+        "resourceVersion",
+        "string",
+        "Version to list or watch from.",
+    ),
+    (
+        "resourceVersionMatch",
+        "string",
+        "How resourceVersion applies.",
+    ),
+    ("timeoutSeconds", "integer", "Timeout of the call."),
+    ("watch", "boolean", "Watch for changes."),
+];
+
+/// `components.parameters` of every document.
+pub fn parameter_components() -> Value {
+    let mut params: Object = SHARED
+        .iter()
+        .map(|(name, type_, description)| (name.to_string(), query(name, type_, description)))
+        .collect();
+    params.insert(
+        "namespace".into(),
+        path_param("namespace", "Object name and auth scope."),
+    );
+    params.insert("name".into(), path_param("name", "Name of the object."));
+    Value::Object(params)
+}
+
+fn shared(name: &str) -> Value {
+    obj([("$ref", s(&format!("#/components/parameters/{name}")))])
+}
+
+/// Write parameters. `fieldValidation` is inline, never a `$ref`: kubectl matches it by the
+/// operation's own parameter names.
 fn write_params(patch: bool) -> Value {
     let mut params = vec![
-        query("dryRun", "string", "All: validate without persisting."),
-        query(
-            "fieldManager",
-            "string",
-            "Name of the actor making the change.",
-        ),
+        shared("dryRun"),
+        shared("fieldManager"),
         query(
             "fieldValidation",
             "string",
@@ -61,66 +116,35 @@ fn write_params(patch: bool) -> Value {
         ),
     ];
     if patch {
-        params.push(query(
-            "force",
-            "boolean",
-            "Take over conflicting fields on apply.",
-        ));
+        params.push(shared("force"));
     }
     arr(params)
 }
 
-fn list_params(watch_only_list: bool) -> Value {
-    let mut params = vec![
-        query(
-            "allowWatchBookmarks",
-            "boolean",
-            "Ask for BOOKMARK watch events.",
-        ),
-        query("continue", "string", "Token of the next page."),
-        query("fieldSelector", "string", "Restrict by fields."),
-        query("labelSelector", "string", "Restrict by labels."),
-        query("limit", "integer", "Maximum number of items."),
-        query(
-            "resourceVersion",
-            "string",
-            "Version to list or watch from.",
-        ),
-        query(
-            "resourceVersionMatch",
-            "string",
-            "How resourceVersion applies.",
-        ),
-        query(
-            "sendInitialEvents",
-            "boolean",
-            "Start a watch with the current state.",
-        ),
-        query("timeoutSeconds", "integer", "Timeout of the call."),
-    ];
-    if watch_only_list {
-        params.push(query("watch", "boolean", "Watch for changes."));
-    }
-    arr(params)
+fn list_params() -> Value {
+    arr([
+        "allowWatchBookmarks",
+        "continue",
+        "fieldSelector",
+        "labelSelector",
+        "limit",
+        "resourceVersion",
+        "resourceVersionMatch",
+        "timeoutSeconds",
+        "watch",
+    ]
+    .into_iter()
+    .map(shared))
 }
 
 fn delete_params() -> Value {
-    arr([
-        query("dryRun", "string", "All: validate without persisting."),
-        query("gracePeriodSeconds", "integer", "Seconds before deletion."),
-        query(
-            "propagationPolicy",
-            "string",
-            "Orphan, Background or Foreground.",
-        ),
-    ])
+    arr(["dryRun", "gracePeriodSeconds", "propagationPolicy"]
+        .into_iter()
+        .map(shared))
 }
 
 fn json_content(schema: Value) -> Value {
-    obj([
-        ("application/json", obj([("schema", schema.clone())])),
-        ("application/yaml", obj([("schema", schema)])),
-    ])
+    obj([("application/json", obj([("schema", schema)]))])
 }
 
 fn response(code: &str, schema: Value) -> (String, Value) {
@@ -229,9 +253,9 @@ pub fn add_resource_paths(paths: &mut Object, t: &Target<'_>) {
     };
     let suffix = op_suffix(r, ns);
     let object = ref_schema(t.schema, "");
-    let mut common = vec![query("pretty", "string", "Pretty-print the output.")];
+    let mut common = vec![shared("pretty")];
     if ns {
-        common.insert(0, path_param("namespace", "Object name and auth scope."));
+        common.insert(0, shared("namespace"));
     }
 
     let collection = collection_ops(t, &gvk, &suffix, &object);
@@ -240,7 +264,7 @@ pub fn add_resource_paths(paths: &mut Object, t: &Target<'_>) {
     }
     if r.verbs.contains(Verbs::GET) {
         let mut item_params = common.clone();
-        item_params.insert(0, path_param("name", &format!("Name of the {}.", r.kind)));
+        item_params.insert(0, shared("name"));
         let item = item_ops(t, &gvk, &suffix, &object);
         paths.insert(format!("{base}/{{name}}"), with_params(item, &item_params));
         for sub in r
@@ -273,7 +297,7 @@ pub fn add_resource_paths(paths: &mut Object, t: &Target<'_>) {
             action: "list",
             description: format!("list or watch objects of kind {}", r.kind),
             gvk: &gvk,
-            params: Some(list_params(true)),
+            params: Some(list_params()),
             body: None,
             responses: vec![response("200", ref_schema(t.list_schema, ""))],
         };
@@ -307,7 +331,7 @@ fn collection_ops(t: &Target<'_>, gvk: &Gvk, suffix: &str, object: &Value) -> Ob
             action: "list",
             description: format!("list or watch objects of kind {}", r.kind),
             gvk,
-            params: Some(list_params(true)),
+            params: Some(list_params()),
             body: None,
             responses: vec![response("200", ref_schema(t.list_schema, ""))],
         };
@@ -365,7 +389,7 @@ fn read_write_ops(t: &Target<'_>, gvk: &Gvk, suffix: &str, object: &Value, what:
     let read = Op {
         id: format!("read{suffix}"),
         action: "get",
-        description: format!("read {what} of the specified {}", r.kind),
+        description: format!("read {what}the specified {}", r.kind),
         gvk,
         params: None,
         body: None,
@@ -376,7 +400,7 @@ fn read_write_ops(t: &Target<'_>, gvk: &Gvk, suffix: &str, object: &Value, what:
         let replace = Op {
             id: format!("replace{suffix}"),
             action: "put",
-            description: format!("replace {what} of the specified {}", r.kind),
+            description: format!("replace {what}the specified {}", r.kind),
             gvk,
             params: Some(write_params(false)),
             body: Some(obj([("*/*", obj([("schema", object.clone())]))])),
@@ -391,7 +415,7 @@ fn read_write_ops(t: &Target<'_>, gvk: &Gvk, suffix: &str, object: &Value, what:
         let patch = Op {
             id: format!("patch{suffix}"),
             action: "patch",
-            description: format!("partially update {what} of the specified {}", r.kind),
+            description: format!("partially update {what}the specified {}", r.kind),
             gvk,
             params: Some(write_params(true)),
             body: Some(patch_body()),
@@ -407,7 +431,7 @@ fn read_write_ops(t: &Target<'_>, gvk: &Gvk, suffix: &str, object: &Value, what:
 
 fn item_ops(t: &Target<'_>, gvk: &Gvk, suffix: &str, object: &Value) -> Object {
     let r = t.resource;
-    let mut ops = read_write_ops(t, gvk, suffix, object, "the");
+    let mut ops = read_write_ops(t, gvk, suffix, object, "");
     if r.verbs.contains(Verbs::DELETE) {
         let delete = Op {
             id: format!("delete{suffix}"),
@@ -428,5 +452,5 @@ fn item_ops(t: &Target<'_>, gvk: &Gvk, suffix: &str, object: &Value) -> Object {
 
 fn sub_ops(t: &Target<'_>, gvk: &Gvk, suffix: &str, sub: &str) -> Object {
     let object = ref_schema(t.schema, "");
-    read_write_ops(t, gvk, suffix, &object, sub)
+    read_write_ops(t, gvk, suffix, &object, &format!("{sub} of "))
 }

@@ -251,10 +251,10 @@ fn explain_walks_deployment_spec_and_pod_containers() {
 fn root_lists_group_versions_and_hash_follows_content() {
     let mut reg = Registry::new();
     let mut catalog = Catalog::new();
-    let docs = OpenApiDocs::new(&reg, &catalog);
+    let mut docs = OpenApiDocs::new(&reg, &catalog);
     let root = parse(docs.root());
     let url = str_at(&root, &["paths", "apis/apps/v1", "serverRelativeURL"]).unwrap();
-    let (hash, body) = docs.document("apis/apps/v1").unwrap();
+    let (hash, body) = docs.document(&reg, &catalog, "apis/apps/v1").unwrap();
     assert_eq!(url, format!("/openapi/v3/apis/apps/v1?hash={hash}"));
     assert_eq!(hash, content_hash(body.as_bytes()));
     assert!(str_at(&root, &["paths", "api/v1", "serverRelativeURL"]).is_some());
@@ -267,15 +267,18 @@ fn root_lists_group_versions_and_hash_follows_content() {
         &parse(r#"{"type":"object","properties":{"spec":{"type":"object"}}}"#),
     );
     assert!(!docs.is_current(&reg, &catalog));
-    let mut docs = docs;
-    docs.refresh(&reg, &catalog);
-    let (first_hash, _) = docs.document("apis/example.com/v1").unwrap();
-    let first_hash = first_hash.to_string();
+    let (first_hash, _) = docs
+        .document(&reg, &catalog, "apis/example.com/v1")
+        .unwrap();
+    assert!(docs.is_current(&reg, &catalog));
+    assert!(docs.root().contains("apis/example.com/v1"));
     catalog.set_custom_schema(&gvk, &parse(r#"{"type":"object","properties":{"spec":{"type":"object","properties":{"size":{"type":"integer"}}}}}"#));
-    docs.refresh(&reg, &catalog);
-    let (second_hash, body) = docs.document("apis/example.com/v1").unwrap();
+    let (second_hash, body) = docs
+        .document(&reg, &catalog, "apis/example.com/v1")
+        .unwrap();
     assert_ne!(first_hash, second_hash);
-    let doc = parse(body);
+    assert!(docs.document(&reg, &catalog, "apis/nope.io/v1").is_none());
+    let doc = parse(&body);
     let found = paths_of(&doc)
         .get("/apis/example.com/v1/namespaces/{namespace}/widgets/{name}")
         .and_then(|p| path(p, &["patch"]))
@@ -380,4 +383,31 @@ fn unknown_fields_in_custom_resources_respect_preserve_and_embedded() {
     );
     catalog.remove_custom_schema(&gvk);
     assert!(catalog.unknown_fields(&object, &gvk).is_empty());
+}
+
+#[test]
+#[ignore = "prints document sizes and build time"]
+fn print_sizes() {
+    let reg = Registry::new();
+    let catalog = Catalog::new();
+    let start = std::time::Instant::now();
+    let mut docs = OpenApiDocs::new(&reg, &catalog);
+    let built = start.elapsed();
+    let mut total = docs.root().len();
+    for (group, versions) in reg.groups() {
+        for version in versions {
+            let key = if group.is_empty() {
+                format!("api/{version}")
+            } else {
+                format!("apis/{group}/{version}")
+            };
+            let (_, body) = docs.document(&reg, &catalog, &key).unwrap();
+            total += body.len();
+            println!("{key}: {} bytes", body.len());
+        }
+    }
+    let start = std::time::Instant::now();
+    let discovery = crate::discovery::DiscoveryCache::new(&reg, "127.0.0.1:6443");
+    println!("discovery built in {:?}: {discovery:?}", start.elapsed());
+    println!("openapi total {total} bytes, built in {built:?}");
 }

@@ -121,6 +121,32 @@ pub struct FieldLabel {
     pub label: &'static str,
     /// The JSON path of the value, e.g. `["spec", "nodeName"]`.
     pub path: &'static [&'static str],
+    /// Where to read the value when `path` is absent or empty (events' `source` falls back
+    /// to `reportingController`); empty for none.
+    pub fallback: &'static [&'static str],
+    /// The value when both are absent (`false` for `spec.hostNetwork`).
+    pub absent: &'static str,
+}
+
+impl FieldLabel {
+    /// The field's value in `object` as upstream's field sets hold it: strings as is,
+    /// booleans and numbers as text.
+    pub fn value(&self, object: &miniserde::json::Value) -> String {
+        use miniserde::json::Value;
+        let read = |path: &[&str]| match super::json::path(object, path) {
+            Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+            Some(Value::Bool(flag)) => Some(flag.to_string()),
+            Some(number @ Value::Number(_)) => Some(super::json::to_string(number)),
+            _ => None,
+        };
+        read(self.path)
+            .or_else(|| {
+                (!self.fallback.is_empty())
+                    .then(|| read(self.fallback))
+                    .flatten()
+            })
+            .unwrap_or_else(|| self.absent.to_string())
+    }
 }
 
 /// One served resource type at one group/version.
@@ -165,10 +191,14 @@ pub const METADATA_FIELD_LABELS: [FieldLabel; 2] = [
     FieldLabel {
         label: "metadata.name",
         path: &["metadata", "name"],
+        fallback: &[],
+        absent: "",
     },
     FieldLabel {
         label: "metadata.namespace",
         path: &["metadata", "namespace"],
+        fallback: &[],
+        absent: "",
     },
 ];
 

@@ -419,7 +419,7 @@ const PRIORITY_CLASS: &[Column] = &[
     col("Value", "integer"),
     col("Global-Default", "boolean"),
     AGE,
-    col("PreemptionPolicy", "string"),
+    wide("PreemptionPolicy", "string"),
 ];
 
 fn priority_class(pc: &Value, now: i64) -> Vec<Value> {
@@ -431,7 +431,7 @@ fn priority_class(pc: &Value, now: i64) -> Vec<Value> {
             Some(Value::Bool(true))
         )),
         age(pc, now),
-        s(str_or(pc, &["preemptionPolicy"], "PreemptLowerPriority")),
+        s(str_or(pc, &["preemptionPolicy"], "<unset>")),
     ]
 }
 

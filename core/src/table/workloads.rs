@@ -159,6 +159,8 @@ fn has_condition(object: &Value, kind: &str) -> bool {
         .any(|c| str_at(c, &["type"]) == Some(kind) && str_at(c, &["status"]) == Some("True"))
 }
 
+/// Upstream's order (kubernetes PR 123226, 1.30): terminal conditions first, then deletion,
+/// suspension and a pending failure.
 fn job_status(job: &Value) -> &'static str {
     if has_condition(job, "Complete") {
         "Complete"
@@ -166,12 +168,10 @@ fn job_status(job: &Value) -> &'static str {
         "Failed"
     } else if deleting(job) {
         "Terminating"
-    } else if has_condition(job, "SuccessCriteriaMet") {
-        "SuccessCriteriaMet"
-    } else if has_condition(job, "FailureTarget") {
-        "FailureTarget"
     } else if has_condition(job, "Suspended") {
         "Suspended"
+    } else if has_condition(job, "FailureTarget") {
+        "FailureTarget"
     } else {
         "Running"
     }

@@ -643,6 +643,7 @@ impl Row {
             strategic_merge: true,
             builtin: true,
             printer_columns: Vec::new(),
+            scale_paths: None,
         }
     }
 }

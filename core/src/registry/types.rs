@@ -171,6 +171,18 @@ pub struct Resource {
     pub builtin: bool,
     /// A CRD version's additionalPrinterColumns; empty for built-ins (they have printers).
     pub printer_columns: Vec<PrinterColumn>,
+    /// A CRD version's `subresources.scale` paths; `None` for built-ins (their scale is
+    /// hand-written) and CRDs without scale.
+    pub scale_paths: Option<ScalePaths>,
+}
+
+/// Where a custom resource keeps what its scale subresource reads and writes (JSON paths
+/// such as `.spec.replicas`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScalePaths {
+    pub spec_replicas: Str,
+    pub status_replicas: Str,
+    pub label_selector: Option<Str>,
 }
 
 /// A CRD `additionalPrinterColumns` entry.
@@ -293,6 +305,7 @@ impl Resource {
             strategic_merge: false,
             builtin: false,
             printer_columns: Vec::new(),
+            scale_paths: None,
         }
     }
 

@@ -20,7 +20,7 @@ use miniserde::json::{Object, Value};
 
 pub use dsl::{full_name, gvk_value};
 pub use paths::PATCH_CONTENT_TYPES;
-pub use unknown::unknown_fields_in;
+pub use unknown::{prune_unknown_in, unknown_fields_in};
 
 use crate::registry::json::{arr, b, obj, s, set, to_string};
 use crate::registry::{Gvk, Registry, Resource};
@@ -194,6 +194,15 @@ impl Catalog {
     pub fn unknown_fields(&self, object: &Value, gvk: &Gvk) -> Vec<String> {
         match self.schema(gvk) {
             Some(schema) => unknown_fields_in(object, schema, &self.components),
+            None => Vec::new(),
+        }
+    }
+
+    /// Removes the fields of `object` its kind's schema does not know (custom resources are
+    /// pruned before they are stored) and returns their paths.
+    pub fn prune_unknown(&self, object: &mut Value, gvk: &Gvk) -> Vec<String> {
+        match self.schema(gvk) {
+            Some(schema) => prune_unknown_in(object, schema, &self.components),
             None => Vec::new(),
         }
     }

@@ -381,6 +381,18 @@ fn unknown_fields_in_custom_resources_respect_preserve_and_embedded() {
             "spec.template.spec.x",
         ]
     );
+    let mut pruned = object.clone();
+    let removed = catalog.prune_unknown(&mut pruned, &gvk);
+    assert_eq!(removed, catalog.unknown_fields(&object, &gvk));
+    assert!(catalog.unknown_fields(&pruned, &gvk).is_empty());
+    let item = &arr_at(&pruned, &["spec", "items"])[0];
+    assert!(path(item, &["extra"]).is_none() && str_at(item, &["name"]) == Some("i"));
+    assert_eq!(
+        crate::registry::json::int_at(&pruned, &["spec", "free", "x", "y"]),
+        Some(1)
+    );
+    assert!(path(&pruned, &["spec", "colour"]).is_none());
+    assert!(path(&pruned, &["spec", "template", "kind"]).is_some());
     catalog.remove_custom_schema(&gvk);
     assert!(catalog.unknown_fields(&object, &gvk).is_empty());
 }

@@ -82,6 +82,34 @@ fn walk(value: &Value, schema: &Value, components: &Object, path: &str, out: &mu
     }
 }
 
+/// How a field of an object relates to the object's schema.
+enum Child<'a> {
+    /// Declared (or a map value): walk it with this schema.
+    Known(&'a Value),
+    /// Accepted without a schema (preserved, `additionalProperties: true`, embedded meta).
+    Accepted,
+    Unknown,
+}
+
+fn classify<'a>(key: &str, v: &View<'a>) -> Child<'a> {
+    if let Some(prop) = v.properties.iter().find_map(|p| p.get(key)) {
+        return Child::Known(prop);
+    }
+    match v.additional {
+        Some(Value::Bool(true)) => return Child::Accepted,
+        Some(schema @ Value::Object(_)) => return Child::Known(schema),
+        _ => {}
+    }
+    if v.embedded && matches!(key, "apiVersion" | "kind" | "metadata") {
+        return Child::Accepted;
+    }
+    if !v.preserve && v.object_typed {
+        Child::Unknown
+    } else {
+        Child::Accepted
+    }
+}
+
 fn walk_object(
     fields: &Object,
     v: &View<'_>,
@@ -91,25 +119,58 @@ fn walk_object(
 ) {
     for (key, child) in fields {
         let child_path = join(path, key);
-        if let Some(prop) = v.properties.iter().find_map(|p| p.get(key)) {
-            walk(child, prop, components, &child_path, out);
-            continue;
-        }
-        match v.additional {
-            Some(Value::Bool(true)) => continue,
-            Some(schema @ Value::Object(_)) => {
-                walk(child, schema, components, &child_path, out);
-                continue;
-            }
-            _ => {}
-        }
-        if v.embedded && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
-            continue;
-        }
-        if !v.preserve && v.object_typed {
-            out.push(child_path);
+        match classify(key, v) {
+            Child::Known(schema) => walk(child, schema, components, &child_path, out),
+            Child::Accepted => {}
+            Child::Unknown => out.push(child_path),
         }
     }
+}
+
+fn prune(
+    value: &mut Value,
+    schema: &Value,
+    components: &Object,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    let mut v = View::default();
+    view(schema, components, &mut v, 0);
+    match value {
+        Value::Object(fields) => {
+            let mut gone = Vec::new();
+            for (key, child) in fields.iter_mut() {
+                let child_path = join(path, key);
+                match classify(key, &v) {
+                    Child::Known(schema) => prune(child, schema, components, &child_path, out),
+                    Child::Accepted => {}
+                    Child::Unknown => {
+                        gone.push(key.clone());
+                        out.push(child_path);
+                    }
+                }
+            }
+            for key in gone {
+                fields.remove(&key);
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = v.items {
+                for (i, item) in items.iter_mut().enumerate() {
+                    prune(item, item_schema, components, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Removes the fields `schema` does not declare (structural-schema pruning, as custom
+/// resources are stored) and returns their paths.
+pub fn prune_unknown_in(object: &mut Value, schema: &Value, components: &Object) -> Vec<String> {
+    let mut out = Vec::new();
+    prune(object, schema, components, "", &mut out);
+    out
 }
 
 /// Unknown fields of `object` under `schema`, `$ref`s resolved in `components`.

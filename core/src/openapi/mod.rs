@@ -101,6 +101,7 @@ impl Catalog {
             schemas::POD,
             schemas::CORE,
             schemas::WORKLOADS,
+            schemas::MORE,
         ];
         for component in texts.iter().flat_map(|t| dsl::compile(t)) {
             if let Some(gvk) = component.gvk {
@@ -222,7 +223,7 @@ impl Catalog {
             custom_name(&gvk)
         };
         let open = dsl::compile(&format!(
-            "@{name} gvk={}:{}:{} open | {} objects.",
+            "@{name} gvk={}:{}:{} open | {} objects.\n  spec object | Desired state.\n  status object | Observed state.",
             gvk.group, gvk.version, gvk.kind, gvk.kind
         ));
         let schema = open.into_iter().next().map_or(Value::Null, |c| c.schema);

@@ -477,3 +477,276 @@ pub const WORKLOADS: &str = r#"
   kind! string(Role,ClusterRole) | Kind of the role.
   name! string | Name of the role.
 "#;
+
+/// Networking, storage, policy, coordination, events and CRDs.
+pub const MORE: &str = r#"
+@networking.v1.Ingress gvk=networking.k8s.io:v1:Ingress | Routes external HTTP(S) traffic to services.
+  spec @networking.v1.IngressSpec | Desired behavior of the ingress.
+  status object | Observed state of the ingress.
+
+@networking.v1.IngressSpec | Desired behavior of an ingress.
+  ingressClassName string | IngressClass that implements the ingress.
+  defaultBackend @networking.v1.IngressBackend | Backend for requests no rule matches.
+  tls []@networking.v1.IngressTLS | TLS termination.
+  rules []@networking.v1.IngressRule | Host rules.
+
+@networking.v1.IngressTLS | TLS settings for hosts.
+  hosts []string | Hosts the certificate covers.
+  secretName string | Secret holding the certificate and key.
+
+@networking.v1.IngressRule | Routes for one host.
+  host string | Host name; empty matches all.
+  http @networking.v1.HTTPIngressRuleValue | HTTP routes.
+
+@networking.v1.HTTPIngressRuleValue | HTTP routes.
+  paths! []@networking.v1.HTTPIngressPath | Paths and their backends.
+
+@networking.v1.HTTPIngressPath | A path and its backend.
+  path string | Path to match.
+  pathType! string(Exact,Prefix,ImplementationSpecific) | How the path matches.
+  backend! @networking.v1.IngressBackend | Where matching requests go.
+
+@networking.v1.IngressBackend | A service port or a resource.
+  service @networking.v1.IngressServiceBackend | A service.
+  resource object | Another object in the namespace.
+
+@networking.v1.IngressServiceBackend | A service and port.
+  name! string | Service name.
+  port @networking.v1.ServiceBackendPort | Service port.
+
+@networking.v1.ServiceBackendPort | A service port by name or number.
+  name string | Port name.
+  number int32 | Port number.
+
+@networking.v1.IngressClass gvk=networking.k8s.io:v1:IngressClass | An ingress implementation.
+  spec @networking.v1.IngressClassSpec | Desired behavior.
+
+@networking.v1.IngressClassSpec | Desired behavior of an IngressClass.
+  controller string | Name of the controller, e.g. example.com/ingress-controller.
+  parameters object | Object with extra configuration.
+
+@networking.v1.NetworkPolicy gvk=networking.k8s.io:v1:NetworkPolicy | Allowed traffic for selected pods.
+  spec @networking.v1.NetworkPolicySpec | Desired behavior.
+
+@networking.v1.NetworkPolicySpec | Desired behavior of a network policy.
+  podSelector @meta.v1.LabelSelector | Pods the policy applies to; empty selects all.
+  ingress []@networking.v1.NetworkPolicyIngressRule | Allowed incoming traffic.
+  egress []@networking.v1.NetworkPolicyEgressRule | Allowed outgoing traffic.
+  policyTypes []string | Ingress, Egress or both.
+
+@networking.v1.NetworkPolicyIngressRule | Allowed incoming traffic.
+  ports []@networking.v1.NetworkPolicyPort | Allowed ports.
+  from []@networking.v1.NetworkPolicyPeer | Allowed sources.
+
+@networking.v1.NetworkPolicyEgressRule | Allowed outgoing traffic.
+  ports []@networking.v1.NetworkPolicyPort | Allowed ports.
+  to []@networking.v1.NetworkPolicyPeer | Allowed destinations.
+
+@networking.v1.NetworkPolicyPort | A port or port range.
+  protocol string(TCP,UDP,SCTP) | Protocol. Default TCP.
+  port intstr | Port number or name.
+  endPort int32 | End of a port range.
+
+@networking.v1.NetworkPolicyPeer | Pods, namespaces or an IP block.
+  podSelector @meta.v1.LabelSelector | Pods.
+  namespaceSelector @meta.v1.LabelSelector | Namespaces.
+  ipBlock @networking.v1.IPBlock | IP range.
+
+@networking.v1.IPBlock | An IP range.
+  cidr! string | The range, e.g. 10.0.0.0/8.
+  except []string | Ranges excluded.
+
+@core.v1.PersistentVolumeClaim gvk=:v1:PersistentVolumeClaim | A request for storage.
+  spec @core.v1.PersistentVolumeClaimSpec | Desired storage.
+  status object | Observed state.
+
+@core.v1.PersistentVolumeClaimSpec | Desired storage of a claim.
+  accessModes []string | ReadWriteOnce, ReadOnlyMany, ReadWriteMany or ReadWriteOncePod.
+  selector @meta.v1.LabelSelector | Volumes the claim may bind to.
+  resources @core.v1.VolumeResourceRequirements | Requested size.
+  volumeName string | Volume the claim is bound to.
+  storageClassName string | StorageClass of the claim.
+  volumeMode string(Filesystem,Block) | Filesystem or Block. Default Filesystem.
+  dataSource object | Object to populate the volume from.
+  dataSourceRef object | Object to populate the volume from, any namespace.
+  volumeAttributesClassName string | VolumeAttributesClass of the claim.
+
+@core.v1.VolumeResourceRequirements | Storage size requests and limits.
+  limits map[quantity] | Maximum size.
+  requests map[quantity] | Minimum size.
+
+@core.v1.PersistentVolume gvk=:v1:PersistentVolume | A piece of storage.
+  spec @core.v1.PersistentVolumeSpec | The storage.
+  status object | Observed state.
+
+@core.v1.PersistentVolumeSpec open | A piece of storage; one volume source field is set.
+  capacity map[quantity] | Size of the volume.
+  accessModes []string | How the volume can be mounted.
+  claimRef object | The claim bound to the volume.
+  persistentVolumeReclaimPolicy string(Retain,Delete,Recycle) | What happens when the claim is released.
+  storageClassName string | StorageClass of the volume.
+  mountOptions []string | Mount options.
+  volumeMode string(Filesystem,Block) | Filesystem or Block.
+  nodeAffinity object | Nodes the volume can be used from.
+  volumeAttributesClassName string | VolumeAttributesClass of the volume.
+  hostPath object | A path on the host.
+  local object | A local disk.
+  nfs object | An NFS export.
+  csi object | A CSI volume.
+
+@storage.v1.StorageClass gvk=storage.k8s.io:v1:StorageClass | A class of dynamically provisioned storage.
+  provisioner! string | Provisioner name.
+  parameters map[string] | Provisioner parameters.
+  reclaimPolicy string(Delete,Retain) | Reclaim policy of provisioned volumes. Default Delete.
+  mountOptions []string | Mount options of provisioned volumes.
+  allowVolumeExpansion bool | Whether claims may grow.
+  volumeBindingMode string(Immediate,WaitForFirstConsumer) | When volumes are bound. Default Immediate.
+  allowedTopologies []object | Where volumes may be provisioned.
+
+@scheduling.v1.PriorityClass gvk=scheduling.k8s.io:v1:PriorityClass | A named pod priority.
+  value! int32 | The priority; higher is more important.
+  globalDefault bool | Default for pods without a priority class.
+  description string | When to use this class.
+  preemptionPolicy string(Never,PreemptLowerPriority) | Whether pods may preempt others.
+
+@policy.v1.PodDisruptionBudget gvk=policy:v1:PodDisruptionBudget | Limits voluntary disruption of pods.
+  spec @policy.v1.PodDisruptionBudgetSpec | Desired behavior.
+  status object | Observed state.
+
+@policy.v1.PodDisruptionBudgetSpec | Desired behavior of a disruption budget.
+  minAvailable intstr | Pods that must stay available.
+  selector @meta.v1.LabelSelector | Pods the budget covers.
+  maxUnavailable intstr | Pods that may be unavailable.
+  unhealthyPodEvictionPolicy string(IfHealthyBudget,AlwaysAllow) | When unhealthy pods may be evicted.
+
+@coordination.v1.Lease gvk=coordination.k8s.io:v1:Lease | A lease for leader election or heartbeats.
+  spec @coordination.v1.LeaseSpec | The lease.
+
+@coordination.v1.LeaseSpec | The lease.
+  holderIdentity string | Current holder.
+  leaseDurationSeconds int32 | Seconds a holder waits before taking over.
+  acquireTime time | When the lease was acquired.
+  renewTime time | When the holder last renewed.
+  leaseTransitions int32 | Times the holder changed.
+  strategy string | Leader election strategy.
+  preferredHolder string | Holder the lease should move to.
+
+@core.v1.Endpoints gvk=:v1:Endpoints | Addresses behind a service.
+  subsets []@core.v1.EndpointSubset | Address and port groups.
+
+@core.v1.EndpointSubset | Addresses sharing ports.
+  addresses []object | Ready addresses.
+  notReadyAddresses []object | Addresses not ready.
+  ports []object | Ports of the addresses.
+
+@discovery.v1.EndpointSlice gvk=discovery.k8s.io:v1:EndpointSlice | A slice of a service's endpoints.
+  addressType! string(IPv4,IPv6,FQDN) | Type of the addresses.
+  endpoints! []object | Endpoints.
+  ports []object | Ports of every endpoint.
+
+@core.v1.Event gvk=:v1:Event | A report of something that happened.
+  involvedObject! object | The object the event is about.
+  reason string | Short machine-readable reason.
+  message string | Human-readable description.
+  source object | Component that reported the event.
+  firstTimestamp time | First occurrence.
+  lastTimestamp time | Latest occurrence.
+  count int32 | Occurrences.
+  type string | Normal or Warning.
+  eventTime time | When the event was first observed.
+  series object | Data about a series of events.
+  action string | What was done.
+  related object | A second object involved.
+  reportingComponent string | Controller that emitted the event.
+  reportingInstance string | Instance of that controller.
+
+@events.v1.Event gvk=events.k8s.io:v1:Event | A report of something that happened.
+  eventTime! time | When the event was first observed.
+  series object | Data about a series of events.
+  reportingController string | Controller that emitted the event.
+  reportingInstance string | Instance of that controller.
+  action string | What was done.
+  reason string | Why it was done.
+  regarding object | The object the event is about.
+  related object | A second object involved.
+  note string | Human-readable description.
+  type string | Normal or Warning.
+  deprecatedSource object | Deprecated source.
+  deprecatedFirstTimestamp time | Deprecated first occurrence.
+  deprecatedLastTimestamp time | Deprecated latest occurrence.
+  deprecatedCount int32 | Deprecated count.
+
+@core.v1.LimitRange gvk=:v1:LimitRange | Default and maximum resources in a namespace.
+  spec @core.v1.LimitRangeSpec | The limits.
+
+@core.v1.LimitRangeSpec | The limits of a LimitRange.
+  limits! []object | Limits per object type.
+
+@core.v1.ResourceQuota gvk=:v1:ResourceQuota | Total resource limits of a namespace.
+  spec @core.v1.ResourceQuotaSpec | The quota.
+  status object | Usage.
+
+@core.v1.ResourceQuotaSpec | The quota.
+  hard map[quantity] | Limit per resource name.
+  scopes []string | Objects the quota counts.
+  scopeSelector object | Objects the quota counts, by expression.
+
+@core.v1.ReplicationController gvk=:v1:ReplicationController | Keeps a number of pods running (legacy).
+  spec @core.v1.ReplicationControllerSpec | Desired behavior.
+  status object | Observed state.
+
+@core.v1.ReplicationControllerSpec | Desired behavior of a ReplicationController.
+  replicas int32 | Desired number of pods. Default 1.
+  minReadySeconds int32 | Seconds a new pod must be ready to count as available.
+  selector map[string] | Labels of the pods.
+  template @core.v1.PodTemplateSpec | The pods to create.
+
+@core.v1.PodTemplate gvk=:v1:PodTemplate | A stored pod template.
+  template @core.v1.PodTemplateSpec | The template.
+
+@apps.v1.ControllerRevision gvk=apps:v1:ControllerRevision | An immutable snapshot of a controller's template.
+  data object | The snapshot.
+  revision! int64 | Revision number.
+
+@io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition gvk=apiextensions.k8s.io:v1:CustomResourceDefinition | Defines a custom resource type.
+  spec! @io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec | The type.
+  status object | Observed state.
+
+@io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec | A custom resource type.
+  group! string | API group of the resource.
+  names! @io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames | Names of the resource.
+  scope! string(Cluster,Namespaced) | Whether objects live in namespaces.
+  versions! []@io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion | Served versions.
+  conversion object | How versions are converted.
+  preserveUnknownFields bool | Deprecated; must be false.
+
+@io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames | Names of a custom resource.
+  plural! string | Plural name used in URLs.
+  singular string | Singular name; defaults to the lowercase kind.
+  shortNames []string | Short names for kubectl.
+  kind! string | Kind in CamelCase.
+  listKind string | Kind of lists; defaults to kind + List.
+  categories []string | Categories such as all.
+
+@io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion | One version of a custom resource.
+  name! string | Version name, e.g. v1.
+  served! bool | Whether the version is served.
+  storage! bool | Whether objects are stored in this version; exactly one is.
+  deprecated bool | Whether the version is deprecated.
+  deprecationWarning string | Warning returned to clients.
+  schema @io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation | Schema of the version.
+  subresources object | status and scale subresources.
+  additionalPrinterColumns []@io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition | Columns for kubectl get.
+  selectableFields []object | Fields usable in field selectors.
+
+@io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation | Validation of a version.
+  openAPIV3Schema object | The structural OpenAPI v3 schema.
+
+@io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition | A column for kubectl get.
+  name! string | Column header.
+  type! string | integer, number, string, boolean or date.
+  format string | Format hint.
+  description string | What the column shows.
+  priority int32 | 0 always shown, higher only with -o wide.
+  jsonPath! string | Simple JSONPath of the value.
+"#;

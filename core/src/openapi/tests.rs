@@ -340,10 +340,34 @@ fn unknown_fields_in_builtin_kinds() {
         catalog.unknown_fields(&cm, &crate::registry::Gvk::new("", "v1", "ConfigMap")),
         ["date"]
     );
-    let lease =
-        parse(r#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","spec":{"anything":1}}"#);
+    let lease = parse(
+        r#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","spec":{"holderIdentity":"a","anything":1}}"#,
+    );
     let lease_gvk = crate::registry::Gvk::new("coordination.k8s.io", "v1", "Lease");
-    assert!(catalog.unknown_fields(&lease, &lease_gvk).is_empty());
+    assert_eq!(
+        catalog.unknown_fields(&lease, &lease_gvk),
+        ["spec.anything"]
+    );
+    // Kinds without a detailed schema report nothing; open types accept unlisted sources.
+    let driver = parse(r#"{"apiVersion":"storage.k8s.io/v1","kind":"CSIDriver","spec":{"x":1}}"#);
+    let driver_gvk = crate::registry::Gvk::new("storage.k8s.io", "v1", "CSIDriver");
+    assert!(catalog.unknown_fields(&driver, &driver_gvk).is_empty());
+    let pv = parse(
+        r#"{"apiVersion":"v1","kind":"PersistentVolume","spec":{"capacity":{"storage":"1Gi"},"iscsi":{"lun":0}}}"#,
+    );
+    let pv_gvk = crate::registry::Gvk::new("", "v1", "PersistentVolume");
+    assert!(catalog.unknown_fields(&pv, &pv_gvk).is_empty());
+    let crd = parse(
+        r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"w.example.com"},
+            "spec":{"group":"example.com","scope":"Namespaced","names":{"plural":"w","kind":"W"},
+              "versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object","x-anything":1}},"colums":[]}]}}"#,
+    );
+    let crd_gvk =
+        crate::registry::Gvk::new("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
+    assert_eq!(
+        catalog.unknown_fields(&crd, &crd_gvk),
+        ["spec.versions[0].colums"]
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use miniserde::json::{self, Value};
 use wisp_core::discovery::{self, DiscoveryCache, DiscoveryFormat, Root};
 use wisp_core::openapi::{Catalog, OpenApiDocs, document_key};
-use wisp_core::registry::Registry;
+use wisp_core::registry::{Registry, crd_versions};
 use wisp_core::table::{IncludeObject, table_json};
 
 fn write(dir: &Path, name: &str, body: &str) {
@@ -30,7 +30,15 @@ const PODS: &str = r#"[
 fn dump_fixtures() {
     let dir = std::env::var("WISP_DUMP_DIR").expect("set WISP_DUMP_DIR");
     let dir = Path::new(&dir);
-    let reg = Registry::new();
+    let mut reg = Registry::new();
+    let mut catalog = Catalog::new();
+    let crd: Value = json::from_str(CRD).unwrap();
+    for version in crd_versions(&crd).unwrap() {
+        if let Some(schema) = &version.schema {
+            catalog.set_custom_schema(&version.resource.gvk(), schema);
+        }
+        reg.add_custom(version.resource).unwrap();
+    }
     let cache = DiscoveryCache::new(&reg, "127.0.0.1:6443");
     for (root, name) in [(Root::Api, "api"), (Root::Apis, "apis")] {
         write(
@@ -56,7 +64,6 @@ fn dump_fixtures() {
         "version/index.json",
         &json::to_string(&discovery::version_info()),
     );
-    let catalog = Catalog::new();
     let mut docs = OpenApiDocs::new(&reg, &catalog);
     write(dir, "openapi/v3/index.json", docs.root());
     for (group, versions) in reg.groups() {
@@ -83,4 +90,32 @@ fn dump_fixtures() {
         "api/v1/namespaces/default/pods/table.json",
         &json::to_string(&table),
     );
+    let widget: Value = json::from_str(WIDGET).unwrap();
+    let widgets = reg.get("example.com", "v1", "widgets").unwrap();
+    let list_meta = json::from_str(r#"{"resourceVersion":"813"}"#).unwrap();
+    let table = table_json(widgets, &[&widget], now, IncludeObject::Metadata, list_meta);
+    let path = "apis/example.com/v1/namespaces/default/widgets";
+    write(dir, &format!("{path}/table.json"), &json::to_string(&table));
+    write(dir, &format!("{path}/w1/index.json"), WIDGET);
 }
+
+const CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+  "metadata":{"name":"widgets.example.com"},
+  "spec":{"group":"example.com","scope":"Namespaced",
+    "names":{"plural":"widgets","singular":"widget","kind":"Widget","shortNames":["wd"],"categories":["all"]},
+    "versions":[{"name":"v1","served":true,"storage":true,
+      "schema":{"openAPIV3Schema":{"type":"object","description":"A widget.","properties":{
+        "spec":{"type":"object","description":"What the widget should be.","properties":{
+          "size":{"type":"integer","description":"Size in units."},
+          "color":{"type":"string","description":"Paint color."}}},
+        "status":{"type":"object","properties":{"ready":{"type":"boolean"}}}}}},
+      "subresources":{"status":{},"scale":{"specReplicasPath":".spec.size","statusReplicasPath":".status.size"}},
+      "additionalPrinterColumns":[
+        {"name":"Size","type":"integer","jsonPath":".spec.size"},
+        {"name":"Color","type":"string","jsonPath":".spec.color","priority":1},
+        {"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}]}]}}"#;
+
+const WIDGET: &str = r#"{"apiVersion":"example.com/v1","kind":"Widget",
+  "metadata":{"name":"w1","namespace":"default","creationTimestamp":"2025-01-01T00:00:00Z","resourceVersion":"7",
+    "annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\",\"metadata\":{\"name\":\"w1\",\"namespace\":\"default\"},\"spec\":{\"size\":1}}\n"}},
+  "spec":{"size":1}}"#;

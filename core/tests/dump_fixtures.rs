@@ -64,8 +64,8 @@ fn dump_fixtures() {
         "version/index.json",
         &json::to_string(&discovery::version_info()),
     );
-    let mut docs = OpenApiDocs::new(&reg, &catalog);
-    write(dir, "openapi/v3/index.json", docs.root());
+    let mut docs = OpenApiDocs::new();
+    write(dir, "openapi/v3/index.json", docs.root(&reg, &catalog));
     for (group, versions) in reg.groups() {
         for version in versions {
             let key = document_key(group, version);

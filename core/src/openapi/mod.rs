@@ -383,7 +383,8 @@ pub fn content_hash(bytes: &[u8]) -> String {
 
 /// `/openapi/v3` answers. Keeps only the root and each document's hash (documents are
 /// hundreds of kilobytes in all, requested rarely and cached by clients per hash); bodies are
-/// regenerated on request, deterministically, so they always match their hash.
+/// regenerated on request, deterministically, so they always match their hash. Nothing is
+/// built until the first request, so start-up does not pay for it.
 #[derive(Debug, Default)]
 pub struct OpenApiDocs {
     built_from: (u64, u64),
@@ -409,10 +410,9 @@ fn parse_key(key: &str) -> Option<(&str, &str)> {
 }
 
 impl OpenApiDocs {
-    pub fn new(registry: &Registry, catalog: &Catalog) -> OpenApiDocs {
-        let mut docs = OpenApiDocs::default();
-        docs.rebuild(registry, catalog);
-        docs
+    /// An empty cache; the first request builds it.
+    pub fn new() -> OpenApiDocs {
+        OpenApiDocs::default()
     }
 
     pub fn is_current(&self, registry: &Registry, catalog: &Catalog) -> bool {
@@ -445,13 +445,15 @@ impl OpenApiDocs {
         self.built_from = (registry.generation(), catalog.generation());
     }
 
-    /// `GET /openapi/v3` (refresh first).
-    pub fn root(&self) -> &str {
+    /// `GET /openapi/v3`.
+    pub fn root(&mut self, registry: &Registry, catalog: &Catalog) -> &str {
+        self.refresh(registry, catalog);
         &self.root
     }
 
     /// The current hash of a document, for redirecting stale `?hash=` requests.
-    pub fn hash(&self, key: &str) -> Option<&str> {
+    pub fn hash(&mut self, registry: &Registry, catalog: &Catalog, key: &str) -> Option<&str> {
+        self.refresh(registry, catalog);
         self.hashes
             .iter()
             .find(|(k, _)| k == key)
@@ -466,8 +468,7 @@ impl OpenApiDocs {
         catalog: &Catalog,
         key: &str,
     ) -> Option<(String, String)> {
-        self.refresh(registry, catalog);
-        let hash = self.hash(key)?.to_string();
+        let hash = self.hash(registry, catalog, key)?.to_string();
         let (group, version) = parse_key(key)?;
         let body = to_string(&group_version_document(registry, catalog, group, version)?);
         Some((hash, body))

@@ -113,7 +113,7 @@ fn format_endpoints(ep: &Value) -> String {
             }
         }
     }
-    if list.is_empty() {
+    if arr_at(ep, &["subsets"]).is_empty() {
         "<none>".into()
     } else {
         join_limited(&list, 3, ",")
@@ -141,20 +141,18 @@ const ENDPOINT_SLICE: &[Column] = &[
 ];
 
 fn endpoint_slice(slice: &Value, now: i64) -> Vec<Value> {
-    let ports = match path(slice, &["ports"]) {
-        None | Some(Value::Null) => "<unset>".to_string(),
-        Some(_) => {
-            let list: Vec<String> = arr_at(slice, &["ports"])
-                .iter()
-                .filter_map(|p| int_at(p, &["port"]))
-                .map(|p| p.to_string())
-                .collect();
-            if list.is_empty() {
-                "<unset>".into()
-            } else {
-                list.join(",")
-            }
-        }
+    let ports: Vec<String> = arr_at(slice, &["ports"])
+        .iter()
+        .map(|p| match (int_at(p, &["port"]), str_at(p, &["name"])) {
+            (Some(port), _) => port.to_string(),
+            (None, Some(name)) => name.to_string(),
+            (None, None) => "*".to_string(),
+        })
+        .collect();
+    let ports = if ports.is_empty() {
+        "<unset>".to_string()
+    } else {
+        join_limited(&ports, 3, ",")
     };
     let addresses: Vec<String> = arr_at(slice, &["endpoints"])
         .iter()
@@ -184,15 +182,7 @@ const INGRESS: &[Column] = &[
 ];
 
 fn ingress(ing: &Value, now: i64) -> Vec<Value> {
-    let hosts: Vec<String> = arr_at(ing, &["spec", "rules"])
-        .iter()
-        .map(|r| str_or(r, &["host"], "*").to_string())
-        .collect();
-    let hosts = if hosts.is_empty() {
-        "*".into()
-    } else {
-        join_limited(&hosts, 3, ",")
-    };
+    let hosts = ingress_hosts(arr_at(ing, &["spec", "rules"]));
     let ports = if arr_at(ing, &["spec", "tls"]).is_empty() {
         "80"
     } else {
@@ -206,6 +196,32 @@ fn ingress(ing: &Value, now: i64) -> Vec<Value> {
         s(ports),
         age(ing, now),
     ]
+}
+
+/// Up to three rule hosts then ` + N more...` (N counted over all rules, as upstream's
+/// formatHosts does); `*` when no rule names a host.
+fn ingress_hosts(rules: &[Value]) -> String {
+    let mut hosts: Vec<&str> = Vec::new();
+    let mut more = false;
+    for rule in rules {
+        if hosts.len() == 3 {
+            more = true;
+            break;
+        }
+        match str_at(rule, &["host"]) {
+            Some(host) if !host.is_empty() => hosts.push(host),
+            _ => {}
+        }
+    }
+    if hosts.is_empty() {
+        return "*".into();
+    }
+    let joined = hosts.join(",");
+    if more {
+        format!("{joined} + {} more...", rules.len().saturating_sub(3))
+    } else {
+        joined
+    }
 }
 
 const INGRESS_CLASS: &[Column] = &[

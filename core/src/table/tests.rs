@@ -244,6 +244,47 @@ fn endpoints_list_three_then_more() {
     );
     let empty = format!(r#"{{{META}}}"#);
     assert_eq!(row("", "endpoints", &empty, T0)[1], "<none>");
+    let not_ready = format!(
+        r#"{{{META},"subsets":[{{"notReadyAddresses":[{{"ip":"10.42.0.9"}}],"ports":[{{"port":80}}]}}]}}"#
+    );
+    assert_eq!(row("", "endpoints", &not_ready, T0)[1], "");
+    let slice = format!(
+        r#"{{{META},"addressType":"IPv4","ports":[{{"port":80}},{{"name":"dns"}},{{}},{{"port":9}}],
+            "endpoints":[{{"addresses":["10.42.0.1"]}},{{"addresses":["10.42.0.2"]}}]}}"#
+    );
+    assert_eq!(
+        row("discovery.k8s.io", "endpointslices", &slice, T0)[1..4],
+        ["IPv4", "80,dns,* + 1 more...", "10.42.0.1,10.42.0.2"]
+    );
+    let bare = format!(r#"{{{META},"addressType":"IPv4"}}"#);
+    assert_eq!(
+        row("discovery.k8s.io", "endpointslices", &bare, T0)[2..4],
+        ["<unset>", "<unset>"]
+    );
+}
+
+#[test]
+fn ingress_hosts_and_ports() {
+    let ing = |rules: &str, tls: &str| {
+        format!(
+            r#"{{{META},"spec":{{"ingressClassName":"traefik","rules":{rules}{tls}}},"status":{{"loadBalancer":{{"ingress":[{{"ip":"192.168.1.5"}}]}}}}}}"#
+        )
+    };
+    let one = ing(r#"[{"host":"a.example"},{}]"#, "");
+    assert_eq!(
+        row("networking.k8s.io", "ingresses", &one, T0)[1..5],
+        ["traefik", "a.example", "192.168.1.5", "80"]
+    );
+    let many = ing(
+        r#"[{"host":"a"},{"host":"b"},{"host":"c"},{"host":"d"},{}]"#,
+        r#","tls":[{"hosts":["a"]}]"#,
+    );
+    assert_eq!(
+        row("networking.k8s.io", "ingresses", &many, T0)[2..5],
+        ["a,b,c + 2 more...", "192.168.1.5", "80, 443"]
+    );
+    let hostless = ing(r#"[{}]"#, "");
+    assert_eq!(row("networking.k8s.io", "ingresses", &hostless, T0)[2], "*");
 }
 
 #[test]

@@ -130,7 +130,7 @@ fn every_ref_resolves_within_its_document() {
                 panic!("no schemas");
             };
             let mut refs = Vec::new();
-            super::collect_refs(&doc, &mut refs);
+            super::document::collect_refs(&doc, &mut refs);
             for r in refs {
                 assert!(
                     schemas.contains_key(&r),
@@ -458,6 +458,6 @@ fn print_sizes() {
     println!(
         "catalog built in {:?} ({} kinds)",
         start.elapsed(),
-        fresh.kinds.len()
+        fresh.kind_count()
     );
 }

@@ -46,12 +46,16 @@ pub fn custom_name(gvk: &Gvk) -> String {
     format!("{}.{}.{}", reversed.join("."), gvk.version, gvk.kind)
 }
 
+/// Quantity and IntOrString: scalar types without a top-level `type` (the alternatives are
+/// listed instead), which is also what makes kubectl explain print `<Quantity>` and
+/// `<IntOrString>` rather than `<string>`.
 fn scalar_components() -> [(String, Value); 2] {
+    let alternatives = |a: &str, b: &str| arr([obj([("type", s(a))]), obj([("type", s(b))])]);
     [
         (
             "io.k8s.apimachinery.pkg.api.resource.Quantity".into(),
             obj([
-                ("type", s("string")),
+                ("oneOf", alternatives("string", "number")),
                 (
                     "description",
                     s("A fixed-point number with a suffix, e.g. 500m, 1Gi or 2."),
@@ -61,7 +65,7 @@ fn scalar_components() -> [(String, Value); 2] {
         (
             "io.k8s.apimachinery.pkg.util.intstr.IntOrString".into(),
             obj([
-                ("type", s("string")),
+                ("anyOf", alternatives("integer", "string")),
                 ("format", s("int-or-string")),
                 ("x-kubernetes-int-or-string", b(true)),
                 ("description", s("An integer or a string.")),

@@ -445,7 +445,15 @@ fn print_sizes() {
     }
     let start = std::time::Instant::now();
     let discovery = crate::discovery::DiscoveryCache::new(&reg, "127.0.0.1:6443");
-    println!("discovery built in {:?}: {discovery:?}", start.elapsed());
+    let (_, apis) = discovery.root(
+        crate::discovery::Root::Apis,
+        crate::discovery::DiscoveryFormat::AggregatedV2,
+    );
+    println!(
+        "discovery built in {:?}; aggregated /apis {} bytes",
+        start.elapsed(),
+        apis.len()
+    );
     println!("openapi total {total} bytes, built in {built:?}");
     let components = crate::registry::json::to_string(&Value::Object(catalog.components().clone()));
     println!(
@@ -459,5 +467,21 @@ fn print_sizes() {
         "catalog built in {:?} ({} kinds)",
         start.elapsed(),
         fresh.kind_count()
+    );
+    let rss = || {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = rss();
+    let kept: Vec<(Catalog, Registry)> =
+        (0..20).map(|_| (Catalog::new(), Registry::new())).collect();
+    println!(
+        "~{} kB RSS per Catalog + Registry ({} kept)",
+        (rss() - before) / 20,
+        kept.len()
     );
 }

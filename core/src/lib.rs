@@ -12,6 +12,7 @@ pub mod object;
 pub mod status;
 
 pub mod discovery;
+pub mod openapi;
 pub mod registry;
 
 pub mod patch;
@@ -22,3 +23,4 @@ pub mod kubeconfig;
 pub mod pki;
 
 pub mod protobuf;
+pub mod table;

@@ -60,7 +60,32 @@ const fn sub_in(
 }
 
 const fn field(label: &'static str, path: &'static [&'static str]) -> FieldLabel {
-    FieldLabel { label, path }
+    FieldLabel {
+        label,
+        path,
+        fallback: &[],
+        absent: "",
+    }
+}
+
+/// A numeric field upstream always renders (`0` when absent).
+const fn counter(label: &'static str, path: &'static [&'static str]) -> FieldLabel {
+    FieldLabel {
+        label,
+        path,
+        fallback: &[],
+        absent: "0",
+    }
+}
+
+/// Events select `source` by the source component, else the reporting controller.
+const fn event_source(path: &'static [&'static str]) -> FieldLabel {
+    FieldLabel {
+        label: "source",
+        path,
+        fallback: &["reportingController"],
+        absent: "",
+    }
 }
 
 const STATUS: SubRow = sub("status", "", Verbs::GET_PATCH_UPDATE);
@@ -93,7 +118,12 @@ const POD_FIELDS: &[FieldLabel] = &[
     field("spec.restartPolicy", &["spec", "restartPolicy"]),
     field("spec.schedulerName", &["spec", "schedulerName"]),
     field("spec.serviceAccountName", &["spec", "serviceAccountName"]),
-    field("spec.hostNetwork", &["spec", "hostNetwork"]),
+    FieldLabel {
+        label: "spec.hostNetwork",
+        path: &["spec", "hostNetwork"],
+        fallback: &[],
+        absent: "false",
+    },
     field("status.phase", &["status", "phase"]),
     field("status.podIP", &["status", "podIP"]),
     field("status.nominatedNodeName", &["status", "nominatedNodeName"]),
@@ -115,12 +145,12 @@ const CORE_EVENT_FIELDS: &[FieldLabel] = &[
     field("involvedObject.fieldPath", &["involvedObject", "fieldPath"]),
     field("reason", &["reason"]),
     field("reportingComponent", &["reportingComponent"]),
-    field("source", &["source", "component"]),
+    event_source(&["source", "component"]),
     field("type", &["type"]),
 ];
 
 /// events.k8s.io/v1 names the same fields after its own schema (`regarding`,
-/// `reportingController`); from memory of pkg/apis/events/v1 field label conversions.
+/// `reportingController`), as k8s.io/api events/v1 EventToSelectableFields lists them.
 const EVENTS_V1_FIELDS: &[FieldLabel] = &[
     field("regarding.kind", &["regarding", "kind"]),
     field("regarding.namespace", &["regarding", "namespace"]),
@@ -134,6 +164,7 @@ const EVENTS_V1_FIELDS: &[FieldLabel] = &[
     field("regarding.fieldPath", &["regarding", "fieldPath"]),
     field("reason", &["reason"]),
     field("reportingController", &["reportingController"]),
+    event_source(&["deprecatedSource", "component"]),
     field("type", &["type"]),
 ];
 
@@ -245,7 +276,7 @@ const CORE: &[Row] = &[
         short: &["rc"],
         categories: ALL,
         subs: &[SCALE, STATUS],
-        fields: &[field("status.replicas", &["status", "replicas"])],
+        fields: &[counter("status.replicas", &["status", "replicas"])],
         ..BASE
     },
     Row {
@@ -325,7 +356,7 @@ const APPS_V1: &[Row] = &[
         short: &["rs"],
         categories: ALL,
         subs: &[SCALE, STATUS],
-        fields: &[field("status.replicas", &["status", "replicas"])],
+        fields: &[counter("status.replicas", &["status", "replicas"])],
         ..APPS
     },
     Row {
@@ -424,7 +455,7 @@ const BATCH_V1: &[Row] = &[
         singular: "job",
         categories: ALL,
         subs: &[STATUS],
-        fields: &[field("status.successful", &["status", "succeeded"])],
+        fields: &[counter("status.successful", &["status", "succeeded"])],
         ..group("batch")
     },
 ];
@@ -611,6 +642,8 @@ impl Row {
             field_labels: self.fields,
             strategic_merge: true,
             builtin: true,
+            printer_columns: Vec::new(),
+            scale_paths: None,
         }
     }
 }

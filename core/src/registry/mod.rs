@@ -7,12 +7,17 @@
 //! the key prefix of each type.
 
 mod builtin;
+mod crd;
 pub mod json;
 mod lookup;
 mod types;
 
+pub use crd::{CrdError, CrdVersion, crd_versions};
 pub use lookup::{Registry, RegistryError};
-pub use types::{FieldLabel, Gvk, Resource, Scope, Str, Subresource, Verbs};
+pub use types::{
+    FieldLabel, Gvk, PrinterColumn, Resource, ScalePaths, Scope, Str, Subresource, Verbs,
+    group_version,
+};
 
 #[cfg(test)]
 mod tests;

@@ -121,6 +121,32 @@ pub struct FieldLabel {
     pub label: &'static str,
     /// The JSON path of the value, e.g. `["spec", "nodeName"]`.
     pub path: &'static [&'static str],
+    /// Where to read the value when `path` is absent or empty (events' `source` falls back
+    /// to `reportingController`); empty for none.
+    pub fallback: &'static [&'static str],
+    /// The value when both are absent (`false` for `spec.hostNetwork`).
+    pub absent: &'static str,
+}
+
+impl FieldLabel {
+    /// The field's value in `object` as upstream's field sets hold it: strings as is,
+    /// booleans and numbers as text.
+    pub fn value(&self, object: &miniserde::json::Value) -> String {
+        use miniserde::json::Value;
+        let read = |path: &[&str]| match super::json::path(object, path) {
+            Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+            Some(Value::Bool(flag)) => Some(flag.to_string()),
+            Some(number @ Value::Number(_)) => Some(super::json::to_string(number)),
+            _ => None,
+        };
+        read(self.path)
+            .or_else(|| {
+                (!self.fallback.is_empty())
+                    .then(|| read(self.fallback))
+                    .flatten()
+            })
+            .unwrap_or_else(|| self.absent.to_string())
+    }
 }
 
 /// One served resource type at one group/version.
@@ -143,6 +169,33 @@ pub struct Resource {
     pub strategic_merge: bool,
     /// False for custom resources added from CRDs.
     pub builtin: bool,
+    /// A CRD version's additionalPrinterColumns; empty for built-ins (they have printers).
+    pub printer_columns: Vec<PrinterColumn>,
+    /// A CRD version's `subresources.scale` paths; `None` for built-ins (their scale is
+    /// hand-written) and CRDs without scale.
+    pub scale_paths: Option<ScalePaths>,
+}
+
+/// Where a custom resource keeps what its scale subresource reads and writes (JSON paths
+/// such as `.spec.replicas`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScalePaths {
+    pub spec_replicas: Str,
+    pub status_replicas: Str,
+    pub label_selector: Option<Str>,
+}
+
+/// A CRD `additionalPrinterColumns` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrinterColumn {
+    pub name: Str,
+    /// integer, number, string, boolean or date.
+    pub type_: Str,
+    pub format: Str,
+    pub description: Str,
+    pub priority: i64,
+    /// A JSONPath such as `.spec.replicas` (the subset in `table::jsonpath`).
+    pub json_path: Str,
 }
 
 /// Labels every resource type supports in a fieldSelector.
@@ -150,10 +203,14 @@ pub const METADATA_FIELD_LABELS: [FieldLabel; 2] = [
     FieldLabel {
         label: "metadata.name",
         path: &["metadata", "name"],
+        fallback: &[],
+        absent: "",
     },
     FieldLabel {
         label: "metadata.namespace",
         path: &["metadata", "namespace"],
+        fallback: &[],
+        absent: "",
     },
 ];
 
@@ -247,6 +304,8 @@ impl Resource {
             field_labels: &[],
             strategic_merge: false,
             builtin: false,
+            printer_columns: Vec::new(),
+            scale_paths: None,
         }
     }
 

@@ -1,13 +1,22 @@
 //! `wisp run` and `wisp kubeconfig`: resolve the configuration and the data directory,
-//! then start the store, the control plane and the node agent.
+//! open the store, then run the control plane on one thread until SIGTERM or SIGINT.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use futures_lite::StreamExt;
+use wisp_core::control_plane::{self, Ready, Settings};
 
 use crate::cli::RunArgs;
 use crate::config::Config;
 
-/// The admin kubeconfig's place under the data directory (design brief: Defaults).
-pub const KUBECONFIG_RELATIVE: &str = "resources/kubeadmin/kubeconfig";
+/// Key prefixes kept in memory only: Events and Leases change constantly and are worth
+/// losing on a restart rather than wearing out an SD card (design brief: Store).
+const VOLATILE_PREFIXES: [&str; 3] = [
+    "/registry/core/events/",
+    "/registry/events.k8s.io/events/",
+    "/registry/coordination.k8s.io/leases/",
+];
 
 /// Loads the config and applies the command-line overrides (flags win over the file).
 pub fn effective_config(
@@ -21,27 +30,85 @@ pub fn effective_config(
     Ok(config)
 }
 
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+fn store_options(config: &Config) -> wisp_store::Options {
+    wisp_store::Options {
+        volatile_prefixes: VOLATILE_PREFIXES
+            .iter()
+            .map(|p| p.as_bytes().to_vec())
+            .collect(),
+        cache_bytes: usize::try_from(config.store.cache_bytes).unwrap_or(usize::MAX),
+        ..wisp_store::Options::default()
+    }
+}
+
+/// The first address of the service CIDR: the `kubernetes` Service's ClusterIP.
+fn kubernetes_service_ip(config: &Config) -> String {
+    match config.network.service_cidr.addr {
+        std::net::IpAddr::V4(v4) => std::net::Ipv4Addr::from(u32::from(v4) + 1).to_string(),
+        std::net::IpAddr::V6(v6) => std::net::Ipv6Addr::from(u128::from(v6) + 1).to_string(),
+    }
+}
+
 pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = effective_config(args.config.as_deref(), args.data_dir)?;
     let data_dir = config.resolved_data_dir();
-    std::fs::create_dir_all(&data_dir)
+    create_private_dir(&data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
-    Err(format!(
-        "data dir {} ready, but the control plane is not part of this build yet",
-        data_dir.display()
-    )
-    .into())
+    let store_dir = data_dir.join("store");
+    let store = wisp_store::Store::open(&store_dir, store_options(&config))
+        .map_err(|e| format!("cannot open the store in {}: {e}", store_dir.display()))?;
+    let settings = Settings {
+        data_dir: data_dir.clone(),
+        listen: SocketAddr::new(config.api_server.bind_address, config.api_server.port),
+        extra_sans: config.api_server.extra_sans.clone(),
+        kubernetes_service_ip: kubernetes_service_ip(&config),
+    };
+    let (trigger, shutdown) = wisp_core::http::shutdown_pair();
+    let executor = async_executor::LocalExecutor::new();
+    futures_lite::future::block_on(executor.run(async {
+        let mut signals =
+            async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+                .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        executor
+            .spawn(async move {
+                if signals.next().await.is_some() {
+                    eprintln!("wisp: shutting down");
+                    trigger.fire();
+                }
+            })
+            .detach();
+        control_plane::run(store, settings, shutdown, print_ready).await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    }))
+}
+
+/// The one line `wisp run` logs when the API is ready (size-budget and the tests wait for
+/// its `wisp ready` prefix).
+fn print_ready(ready: Ready) {
+    println!(
+        "wisp ready: API on {} in {} ms; kubeconfig {}",
+        ready.url,
+        ready.startup_ms,
+        ready.kubeconfig.display()
+    );
 }
 
 pub fn print_kubeconfig(data_dir: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let config = effective_config(None, data_dir)?;
-    let path = config.resolved_data_dir().join(KUBECONFIG_RELATIVE);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "cannot read {}: {e} (has `wisp run` started with this data dir?)",
-            path.display()
-        )
-    })?;
+    let text =
+        wisp_core::kubeconfig::read_kubeconfig(&config.resolved_data_dir()).map_err(|e| {
+            format!(
+                "cannot read the admin kubeconfig: {e} (has `wisp run` started with this data dir?)"
+            )
+        })?;
     print!("{text}");
     Ok(())
 }

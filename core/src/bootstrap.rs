@@ -14,10 +14,14 @@ pub struct ApiEndpoint {
     pub port: u16,
 }
 
-pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn system_user() -> User {
-    User { name: "system:apiserver".to_owned(), groups: vec!["system:masters".to_owned()] }
+    User {
+        name: "system:apiserver".to_owned(),
+        groups: vec!["system:masters".to_owned()],
+    }
 }
 
 async fn create_if_absent(server: &ApiServer, path: &str, body: String) -> Result<(), ApiError> {
@@ -32,7 +36,9 @@ async fn create_if_absent(server: &ApiServer, path: &str, body: String) -> Resul
     let resp = server.handle(req).await;
     match resp.status {
         201 | 409 => Ok(()),
-        code => Err(ApiError::internal(format!("bootstrap POST {path} answered {code}"))),
+        code => Err(ApiError::internal(format!(
+            "bootstrap POST {path} answered {code}"
+        ))),
     }
 }
 

@@ -78,11 +78,17 @@ fn to_api_request(req: Request) -> ApiRequest {
     ApiRequest {
         method: req.method.as_str().to_owned(),
         path: req.path.clone(),
-        query: query.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        query: query
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         accept: req.headers.get("accept").map(str::to_owned),
         content_type: req.headers.get("content-type").map(str::to_owned),
         body: req.body,
-        user: req.identity.map(|id| User { name: id.user, groups: id.groups }),
+        user: req.identity.map(|id| User {
+            name: id.user,
+            groups: id.groups,
+        }),
     }
 }
 
@@ -94,32 +100,62 @@ fn to_http_response(resp: ApiResponse) -> Response {
         Body::Shared(bytes) => http::Body::Shared(bytes),
         Body::Stream(chunks) => http::Body::Stream(chunks),
     };
-    Response { status: resp.status, headers, body }
+    Response {
+        status: resp.status,
+        headers,
+        body,
+    }
 }
 
 /// Loads or creates certificates, writes the kubeconfig, creates the built-in objects and
 /// serves the API until `shutdown` fires. `on_ready` runs once the listener is bound.
-pub async fn run(store: Store, settings: Settings, shutdown: ShutdownSignal, on_ready: impl FnOnce(Ready)) -> Result<(), StartError> {
+pub async fn run(
+    store: Store,
+    settings: Settings,
+    shutdown: ShutdownSignal,
+    on_ready: impl FnOnce(Ready),
+) -> Result<(), StartError> {
     let started = Instant::now();
     let pki_dir = settings.data_dir.join("pki");
     let mut sans = pki::default_serving_sans("");
     sans.extend(settings.extra_sans.iter().cloned());
     let sans = pki::normalize_sans(sans);
-    let certs = blocking::unblock(move || pki::ensure_pki(&pki_dir, &sans)).await.map_err(StartError::Pki)?;
+    let certs = blocking::unblock(move || pki::ensure_pki(&pki_dir, &sans))
+        .await
+        .map_err(StartError::Pki)?;
     let data_dir = settings.data_dir.clone();
     let port = settings.listen.port();
     let admin = certs.admin;
-    let kubeconfig = blocking::unblock(move || kubeconfig::write_kubeconfig(&data_dir, port, &admin)).await.map_err(StartError::Kubeconfig)?;
-    let tls = http::server_config(certs.serving.chain, certs.serving.key, certs.ca_der).map_err(StartError::Tls)?;
+    let kubeconfig =
+        blocking::unblock(move || kubeconfig::write_kubeconfig(&data_dir, port, &admin))
+            .await
+            .map_err(StartError::Kubeconfig)?;
+    let tls = http::server_config(certs.serving.chain, certs.serving.key, certs.ca_der)
+        .map_err(StartError::Tls)?;
 
-    let host_ip = pki::host_addresses().into_iter().find(|ip| ip.is_ipv4() && !ip.is_loopback()).map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
+    let host_ip = pki::host_addresses()
+        .into_iter()
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+        .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
     let server = Rc::new(ApiServer::new(store, &format!("{host_ip}:{port}")));
-    let endpoint = ApiEndpoint { service_ip: settings.kubernetes_service_ip.clone(), host_ip, port };
-    bootstrap::ensure_builtin_objects(&server, &endpoint).await.map_err(StartError::Bootstrap)?;
+    let endpoint = ApiEndpoint {
+        service_ip: settings.kubernetes_service_ip.clone(),
+        host_ip,
+        port,
+    };
+    bootstrap::ensure_builtin_objects(&server, &endpoint)
+        .await
+        .map_err(StartError::Bootstrap)?;
     server.set_ready(true);
 
-    let listener = async_net::TcpListener::bind(settings.listen).await.map_err(|e| StartError::Listen(settings.listen, e))?;
-    on_ready(Ready { url: format!("https://{}", settings.listen), kubeconfig, startup_ms: started.elapsed().as_millis() });
+    let listener = async_net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| StartError::Listen(settings.listen, e))?;
+    on_ready(Ready {
+        url: format!("https://{}", settings.listen),
+        kubeconfig,
+        startup_ms: started.elapsed().as_millis(),
+    });
     let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server });
     http::serve(listener, tls, handler, http::Limits::default(), shutdown).await;
     Ok(())

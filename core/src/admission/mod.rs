@@ -11,6 +11,7 @@ use wisp_store::Store;
 
 use crate::api::params::FieldValidation;
 use crate::object::meta;
+use crate::openapi::Catalog;
 use crate::registry::Resource;
 use crate::status::ApiError;
 
@@ -46,18 +47,38 @@ pub async fn admit(ctx: &Context<'_>, object: &mut Value) -> Result<(), ApiError
 }
 
 /// Finds fields the schema does not know. Strict refuses them with upstream's message; Warn
-/// returns them as warnings for `Warning:` headers; Ignore skips the walk.
-pub fn check_fields(resource: &Resource, object: &Value, validation: FieldValidation) -> Result<Vec<String>, ApiError> {
-    if validation == FieldValidation::Ignore {
-        return Ok(Vec::new());
+/// returns them as warnings for `Warning:` headers; Ignore skips the walk. Custom resources
+/// then have unknown fields pruned (structural schemas), as upstream does.
+pub fn check_fields(
+    catalog: &Catalog,
+    resource: &Resource,
+    object: &mut Value,
+    validation: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    let gvk = resource.gvk();
+    let unknown = if validation == FieldValidation::Ignore {
+        Vec::new()
+    } else {
+        catalog.unknown_fields(object, &gvk)
+    };
+    if !resource.builtin {
+        catalog.prune_unknown(object, &gvk);
     }
-    let unknown = crate::openapi::unknown_fields(object, &resource.gvk());
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
-    let messages: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let messages: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
     match validation {
-        FieldValidation::Strict => Err(ApiError::bad_request(format!("strict decoding error: {}", messages.join(", ")))),
+        FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            messages.join(", ")
+        ))),
         _ => Ok(messages),
     }
 }

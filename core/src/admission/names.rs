@@ -10,7 +10,8 @@ const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lowe
 pub fn is_dns1123_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -32,10 +33,23 @@ fn path_segment_only(resource: &Resource) -> bool {
 
 pub fn validate_object_name(resource: &Resource, name: &str) -> Result<(), ApiError> {
     let invalid = |detail: &str| {
-        ApiError::invalid(&resource.group, &resource.kind, name, vec![field::invalid("metadata.name", &json_str(name), detail)])
+        ApiError::invalid(
+            &resource.group,
+            &resource.kind,
+            name,
+            vec![field::invalid("metadata.name", &json_str(name), detail)],
+        )
     };
     if name.is_empty() {
-        return Err(ApiError::invalid(&resource.group, &resource.kind, name, vec![field::required_because("metadata.name", "name or generateName is required")]));
+        return Err(ApiError::invalid(
+            &resource.group,
+            &resource.kind,
+            name,
+            vec![field::required_because(
+                "metadata.name",
+                "name or generateName is required",
+            )],
+        ));
     }
     if path_segment_only(resource) {
         if name == "." || name == ".." {

@@ -21,7 +21,11 @@ fn to_api_error(req: &WriteRequest<'_>, name: &str, e: &ApplyError) -> ApiError 
             err.message = e.to_string();
             err.details.causes = conflicts
                 .iter()
-                .map(|c| Cause { reason: "FieldManagerConflict".into(), message: c.cause_message(), field: c.field.clone() })
+                .map(|c| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message: c.cause_message(),
+                    field: c.field.clone(),
+                })
                 .collect();
             err
         }
@@ -31,21 +35,31 @@ fn to_api_error(req: &WriteRequest<'_>, name: &str, e: &ApplyError) -> ApiError 
 }
 
 /// Applies `applied` for the request's field manager onto `live` (None: create).
-pub fn server_side_apply(req: &WriteRequest<'_>, live: Option<&Value>, applied: &Value) -> Result<Value, ApiError> {
-    let manager = req
-        .params
-        .field_manager
-        .as_deref()
-        .ok_or_else(|| ApiError::bad_request("PATCH, application/apply-patch+yaml requests require a fieldManager"))?;
+pub fn server_side_apply(
+    req: &WriteRequest<'_>,
+    live: Option<&Value>,
+    applied: &Value,
+) -> Result<Value, ApiError> {
+    let manager = req.params.field_manager.as_deref().ok_or_else(|| {
+        ApiError::bad_request("PATCH, application/apply-patch+yaml requests require a fieldManager")
+    })?;
     let name = crate::object::meta::name(applied).unwrap_or("");
     let meta = BuiltinPatchMeta::new(&req.resource.kind);
-    patch::apply(live, applied, manager, req.params.force, &meta, &now()).map(|r| r.object).map_err(|e| to_api_error(req, name, &e))
+    patch::apply(live, applied, manager, req.params.force, &meta, &now())
+        .map(|r| r.object)
+        .map_err(|e| to_api_error(req, name, &e))
 }
 
 /// Records a non-apply write's manager in metadata.managedFields.
-pub fn record_update(req: &WriteRequest<'_>, old: Option<&Value>, new: Value) -> Result<Value, ApiError> {
+pub fn record_update(
+    req: &WriteRequest<'_>,
+    old: Option<&Value>,
+    new: Value,
+) -> Result<Value, ApiError> {
     let manager = req.params.field_manager.as_deref().unwrap_or("unknown");
     let name = crate::object::meta::name(&new).unwrap_or("").to_owned();
     let meta = BuiltinPatchMeta::new(&req.resource.kind);
-    patch::record_update(old, &new, manager, &meta, &now()).map(|r| r.object).map_err(|e| to_api_error(req, &name, &e))
+    patch::record_update(old, &new, manager, &meta, &now())
+        .map(|r| r.object)
+        .map_err(|e| to_api_error(req, &name, &e))
 }

@@ -44,7 +44,9 @@ pub fn decode_object(content_type: Option<&str>, body: &[u8]) -> Result<Value, A
         })?,
     };
     if meta::as_object(&value).is_none() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     Ok(value)
 }
@@ -67,7 +69,11 @@ mod tests {
 
     #[test]
     fn json_objects_decode_and_other_shapes_are_400() {
-        let v = decode_object(Some("application/json; charset=utf-8"), br#"{"kind":"Pod"}"#).unwrap();
+        let v = decode_object(
+            Some("application/json; charset=utf-8"),
+            br#"{"kind":"Pod"}"#,
+        )
+        .unwrap();
         assert!(meta::as_object(&v).is_some());
         assert_eq!(decode_object(None, b"[1]").unwrap_err().code, 400);
         assert_eq!(decode_object(None, b"{").unwrap_err().code, 400);
@@ -76,6 +82,9 @@ mod tests {
 
     #[test]
     fn unknown_media_types_are_415() {
-        assert_eq!(decode_object(Some("text/plain"), b"{}").unwrap_err().code, 415);
+        assert_eq!(
+            decode_object(Some("text/plain"), b"{}").unwrap_err().code,
+            415
+        );
     }
 }

@@ -24,15 +24,28 @@ impl ContinueToken {
     }
 
     pub fn decode(token: &str) -> Result<ContinueToken, ApiError> {
-        let invalid = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
-        let bytes = URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|_| invalid())?;
+        let invalid = || {
+            ApiError::bad_request(
+                "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+            )
+        };
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token.trim_end_matches('='))
+            .map_err(|_| invalid())?;
         let v = meta::from_json_bytes(&bytes).ok_or_else(invalid)?;
         if meta::get_str(&v, &["v"]) != Some("meta.k8s.io/v1") {
             return Err(invalid());
         }
-        let revision = meta::get_i64(&v, &["rv"]).and_then(|r| u64::try_from(r).ok()).ok_or_else(invalid)?;
-        let start_after = meta::get_str(&v, &["start"]).ok_or_else(invalid)?.to_owned();
-        Ok(ContinueToken { revision, start_after })
+        let revision = meta::get_i64(&v, &["rv"])
+            .and_then(|r| u64::try_from(r).ok())
+            .ok_or_else(invalid)?;
+        let start_after = meta::get_str(&v, &["start"])
+            .ok_or_else(invalid)?
+            .to_owned();
+        Ok(ContinueToken {
+            revision,
+            start_after,
+        })
     }
 }
 
@@ -42,9 +55,17 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_garbage() {
-        let t = ContinueToken { revision: 42, start_after: "/registry/core/pods/ns/\"a\"".into() };
+        let t = ContinueToken {
+            revision: 42,
+            start_after: "/registry/core/pods/ns/\"a\"".into(),
+        };
         assert_eq!(ContinueToken::decode(&t.encode()).unwrap(), t);
         assert_eq!(ContinueToken::decode("!!!").unwrap_err().code, 400);
-        assert_eq!(ContinueToken::decode(&URL_SAFE_NO_PAD.encode("{}")).unwrap_err().code, 400);
+        assert_eq!(
+            ContinueToken::decode(&URL_SAFE_NO_PAD.encode("{}"))
+                .unwrap_err()
+                .code,
+            400
+        );
     }
 }

@@ -38,7 +38,8 @@ impl DeleteOptions {
             opts.propagation = meta::get_str(&v, &["propagationPolicy"]).map(str::to_owned);
             opts.grace_period_seconds = meta::get_i64(&v, &["gracePeriodSeconds"]);
             opts.precondition_uid = meta::get_str(&v, &["preconditions", "uid"]).map(str::to_owned);
-            opts.precondition_rv = meta::get_str(&v, &["preconditions", "resourceVersion"]).map(str::to_owned);
+            opts.precondition_rv =
+                meta::get_str(&v, &["preconditions", "resourceVersion"]).map(str::to_owned);
             opts.dry_run = matches!(meta::get_path(&v, &["dryRun"]), Some(Value::Array(a)) if a.iter().any(|d| matches!(d, Value::String(s) if s == "All")));
         }
         if params.propagation_policy.is_some() {
@@ -58,32 +59,67 @@ impl DeleteOptions {
 }
 
 /// Removes the object now and answers with its last state.
-pub async fn remove(store: &Store, resource: &Resource, namespace: Option<&str>, name: &str, current: &KeyValue, dry_run: bool) -> Result<ApiResponse, ApiError> {
+pub async fn remove(
+    store: &Store,
+    resource: &Resource,
+    namespace: Option<&str>,
+    name: &str,
+    current: &KeyValue,
+    dry_run: bool,
+) -> Result<ApiResponse, ApiError> {
     if dry_run {
         return Ok(ApiResponse::shared(200, Arc::clone(&current.value)));
     }
-    let txn = Txn { key: object_key(resource, namespace, name).into_bytes(), compare: Compare::ModRevision(current.mod_revision), op: TxnOp::Delete };
-    match store.txn(txn).await.map_err(|e| ApiError::internal(format!("store write failed: {e}")))? {
+    let txn = Txn {
+        key: object_key(resource, namespace, name).into_bytes(),
+        compare: Compare::ModRevision(current.mod_revision),
+        op: TxnOp::Delete,
+    };
+    match store
+        .txn(txn)
+        .await
+        .map_err(|e| ApiError::internal(format!("store write failed: {e}")))?
+    {
         TxnOutcome::Succeeded { .. } => Ok(ApiResponse::shared(200, Arc::clone(&current.value))),
-        TxnOutcome::Failed { .. } => Err(ApiError::conflict(&resource.group, &resource.plural, name, ApiError::MODIFIED)),
+        TxnOutcome::Failed { .. } => Err(ApiError::conflict(
+            &resource.group,
+            &resource.plural,
+            name,
+            ApiError::MODIFIED,
+        )),
     }
 }
 
-pub async fn delete(store: &Store, resource: &Resource, namespace: Option<&str>, name: &str, opts: &DeleteOptions) -> Result<ApiResponse, ApiError> {
+pub async fn delete(
+    store: &Store,
+    resource: &Resource,
+    namespace: Option<&str>,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<ApiResponse, ApiError> {
     let current = fetch(store, resource, namespace, name)?;
     let mut object = parse_stored(&current)?;
     check_preconditions(resource, name, &current, &object, opts)?;
-    let mut finalizers: Vec<String> = meta::finalizers(&object).into_iter().map(str::to_owned).collect();
+    let mut finalizers: Vec<String> = meta::finalizers(&object)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     match opts.propagation.as_deref() {
-        Some("Foreground") if !finalizers.iter().any(|f| f == FOREGROUND_FINALIZER) => finalizers.push(FOREGROUND_FINALIZER.to_owned()),
-        Some("Orphan") if !finalizers.iter().any(|f| f == ORPHAN_FINALIZER) => finalizers.push(ORPHAN_FINALIZER.to_owned()),
+        Some("Foreground") if !finalizers.iter().any(|f| f == FOREGROUND_FINALIZER) => {
+            finalizers.push(FOREGROUND_FINALIZER.to_owned())
+        }
+        Some("Orphan") if !finalizers.iter().any(|f| f == ORPHAN_FINALIZER) => {
+            finalizers.push(ORPHAN_FINALIZER.to_owned())
+        }
         _ => {}
     }
     let graceful = graceful_pod(resource, &object, opts);
     if finalizers.is_empty() && graceful.is_none() {
         return remove(store, resource, namespace, name, &current, opts.dry_run).await;
     }
-    if meta::deletion_timestamp(&object).is_some() && meta::finalizers(&object).len() == finalizers.len() {
+    if meta::deletion_timestamp(&object).is_some()
+        && meta::finalizers(&object).len() == finalizers.len()
+    {
         // Already being deleted with nothing new to record.
         return Ok(ApiResponse::shared(200, Arc::clone(&current.value)));
     }
@@ -92,27 +128,55 @@ pub async fn delete(store: &Store, resource: &Resource, namespace: Option<&str>,
         return Ok(ApiResponse::json(200, meta::to_json_bytes(&object)));
     }
     let key = object_key(resource, namespace, name);
-    match commit(store, &key, Compare::ModRevision(current.mod_revision), object).await? {
+    match commit(
+        store,
+        &key,
+        Compare::ModRevision(current.mod_revision),
+        object,
+    )
+    .await?
+    {
         Some(bytes) => Ok(ApiResponse::shared(200, bytes)),
-        None => Err(ApiError::conflict(&resource.group, &resource.plural, name, ApiError::MODIFIED)),
+        None => Err(ApiError::conflict(
+            &resource.group,
+            &resource.plural,
+            name,
+            ApiError::MODIFIED,
+        )),
     }
 }
 
-fn check_preconditions(resource: &Resource, name: &str, current: &KeyValue, object: &Value, opts: &DeleteOptions) -> Result<(), ApiError> {
+fn check_preconditions(
+    resource: &Resource,
+    name: &str,
+    current: &KeyValue,
+    object: &Value,
+    opts: &DeleteOptions,
+) -> Result<(), ApiError> {
     if let Some(uid) = &opts.precondition_uid {
         if meta::uid(object) != Some(uid.as_str()) {
-            return Err(ApiError::conflict(&resource.group, &resource.plural, name, &format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                meta::uid(object).unwrap_or("")
-            )));
+            return Err(ApiError::conflict(
+                &resource.group,
+                &resource.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta::uid(object).unwrap_or("")
+                ),
+            ));
         }
     }
     if let Some(rv) = &opts.precondition_rv {
         if *rv != current.mod_revision.to_string() {
-            return Err(ApiError::conflict(&resource.group, &resource.plural, name, &format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                current.mod_revision
-            )));
+            return Err(ApiError::conflict(
+                &resource.group,
+                &resource.plural,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    current.mod_revision
+                ),
+            ));
         }
     }
     Ok(())
@@ -149,16 +213,38 @@ fn mark_deleting(object: &mut Value, finalizers: Vec<String>, grace: Option<i64>
 }
 
 /// Deletes every object the selection matches, answering with the list of what was deleted.
-pub async fn delete_collection(store: &Store, resource: &Resource, namespace: Option<&str>, params: &Params, selection: &Selection, opts: &DeleteOptions) -> Result<ApiResponse, ApiError> {
-    let page = super::read::list_page(store, resource, namespace, &Params { limit: None, continue_token: None, ..params.clone() }, selection)?;
+pub async fn delete_collection(
+    store: &Store,
+    resource: &Resource,
+    namespace: Option<&str>,
+    params: &Params,
+    selection: &Selection,
+    opts: &DeleteOptions,
+) -> Result<ApiResponse, ApiError> {
+    let page = super::read::list_page(
+        store,
+        resource,
+        namespace,
+        &Params {
+            limit: None,
+            continue_token: None,
+            ..params.clone()
+        },
+        selection,
+    )?;
     for kv in &page.items {
         let object = parse_stored(kv)?;
-        let (Some(name), ns) = (meta::name(&object), meta::namespace(&object)) else { continue };
+        let (Some(name), ns) = (meta::name(&object), meta::namespace(&object)) else {
+            continue;
+        };
         match delete(store, resource, ns, name, opts).await {
             Ok(_) => {}
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(ApiResponse::json(200, super::read::list_json(resource, &page)))
+    Ok(ApiResponse::json(
+        200,
+        super::read::list_json(resource, &page),
+    ))
 }

@@ -4,6 +4,7 @@
 //! application/json).
 
 use crate::status::ApiError;
+pub use crate::table::IncludeObject;
 
 /// The response form a client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,25 +81,15 @@ pub fn negotiate(accept: Option<&str>) -> Result<Form, ApiError> {
     ))
 }
 
-/// How much of each object a Table row carries (`includeObject`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IncludeObject {
-    None,
-    #[default]
-    Metadata,
-    Object,
-}
-
-impl IncludeObject {
-    pub fn parse(value: Option<&str>) -> Result<IncludeObject, ApiError> {
-        match value {
-            None | Some("") | Some("Metadata") => Ok(IncludeObject::Metadata),
-            Some("None") => Ok(IncludeObject::None),
-            Some("Object") => Ok(IncludeObject::Object),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "includeObject: Unsupported value: {other:?}: supported values: \"Metadata\", \"None\", \"Object\""
-            ))),
-        }
+/// `includeObject` for Table rows; an unknown value is a 400 as upstream.
+pub fn include_object(value: Option<&str>) -> Result<IncludeObject, ApiError> {
+    match value {
+        None | Some("") => Ok(IncludeObject::Metadata),
+        Some(text) => IncludeObject::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "includeObject: Unsupported value: {text:?}: supported values: \"Metadata\", \"None\", \"Object\""
+            ))
+        }),
     }
 }
 

@@ -39,11 +39,21 @@ impl std::fmt::Debug for ApiResponse {
 
 impl ApiResponse {
     pub fn json(status: u16, body: Vec<u8>) -> ApiResponse {
-        ApiResponse { status, content_type: JSON.to_owned(), headers: Vec::new(), body: Body::Bytes(body) }
+        ApiResponse {
+            status,
+            content_type: JSON.to_owned(),
+            headers: Vec::new(),
+            body: Body::Bytes(body),
+        }
     }
 
     pub fn shared(status: u16, body: std::sync::Arc<[u8]>) -> ApiResponse {
-        ApiResponse { status, content_type: JSON.to_owned(), headers: Vec::new(), body: Body::Shared(body) }
+        ApiResponse {
+            status,
+            content_type: JSON.to_owned(),
+            headers: Vec::new(),
+            body: Body::Shared(body),
+        }
     }
 
     pub fn text(status: u16, body: &str) -> ApiResponse {
@@ -56,7 +66,12 @@ impl ApiResponse {
     }
 
     pub fn stream(content_type: &str, chunks: ChunkStream) -> ApiResponse {
-        ApiResponse { status: 200, content_type: content_type.to_owned(), headers: Vec::new(), body: Body::Stream(chunks) }
+        ApiResponse {
+            status: 200,
+            content_type: content_type.to_owned(),
+            headers: Vec::new(),
+            body: Body::Stream(chunks),
+        }
     }
 
     pub fn error(e: &ApiError) -> ApiResponse {
@@ -76,7 +91,8 @@ impl ApiResponse {
     pub fn with_warnings(mut self, warnings: &[String]) -> ApiResponse {
         for w in warnings {
             let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
-            self.headers.push(("Warning".to_owned(), format!("299 - \"{escaped}\"")));
+            self.headers
+                .push(("Warning".to_owned(), format!("299 - \"{escaped}\"")));
         }
         self
     }

@@ -24,7 +24,10 @@ impl Selection {
         let labels = params
             .label_selector
             .as_deref()
-            .map(|s| LabelSelector::parse(s).map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}"))))
+            .map(|s| {
+                LabelSelector::parse(s)
+                    .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))
+            })
             .transpose()?;
         let fields = params
             .field_selector

@@ -2,11 +2,12 @@
 //! resource verb, after the authentication check, and turns every error into a Status.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use wisp_store::Store;
 
 use super::delete::{self, DeleteOptions};
-use super::negotiate::{self, IncludeObject};
+use super::negotiate;
 use super::params::Params;
 use super::read;
 use super::response::ApiResponse;
@@ -15,6 +16,7 @@ use super::select::Selection;
 use super::watch;
 use super::write::{self, WriteRequest};
 use crate::discovery::{self, DiscoveryCache, Root};
+use crate::openapi::{Catalog, OpenApiDocs};
 use crate::registry::{Registry, Resource};
 use crate::status::ApiError;
 
@@ -39,7 +41,10 @@ pub struct ApiRequest {
 
 impl ApiRequest {
     fn query_value(&self, key: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -47,6 +52,10 @@ pub struct ApiServer {
     store: Store,
     registry: RefCell<Registry>,
     discovery: RefCell<DiscoveryCache>,
+    /// Schemas (built-ins and CRDs), shared with in-flight writes; replaced, not mutated,
+    /// when a CRD changes, so no RefCell borrow is held across an await.
+    catalog: RefCell<Rc<Catalog>>,
+    openapi: RefCell<OpenApiDocs>,
     ready: Cell<bool>,
 }
 
@@ -55,7 +64,14 @@ impl ApiServer {
     pub fn new(store: Store, server_address: &str) -> ApiServer {
         let registry = Registry::new();
         let discovery = DiscoveryCache::new(&registry, server_address);
-        ApiServer { store, registry: RefCell::new(registry), discovery: RefCell::new(discovery), ready: Cell::new(false) }
+        ApiServer {
+            store,
+            registry: RefCell::new(registry),
+            discovery: RefCell::new(discovery),
+            catalog: RefCell::new(Rc::new(Catalog::new())),
+            openapi: RefCell::new(OpenApiDocs::new()),
+            ready: Cell::new(false),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -83,7 +99,12 @@ impl ApiServer {
         match route {
             Route::Healthz | Route::Livez => return Ok(ApiResponse::text(200, "ok")),
             Route::Readyz if self.ready.get() => return Ok(ApiResponse::text(200, "ok")),
-            Route::Readyz => return Ok(ApiResponse::text(500, "[-]startup failed: not finished\nreadyz check failed")),
+            Route::Readyz => {
+                return Ok(ApiResponse::text(
+                    500,
+                    "[-]startup failed: not finished\nreadyz check failed",
+                ));
+            }
             Route::Version => {
                 let body = miniserde::json::to_string(&discovery::version_info());
                 return Ok(ApiResponse::json(200, body.into_bytes()));
@@ -106,17 +127,26 @@ impl ApiServer {
         cache.refresh(&registry);
         let (content_type, body) = match route {
             Route::LegacyRoot => cache.root(Root::Api, discovery::negotiate(req.accept.as_deref())),
-            Route::GroupsRoot => cache.root(Root::Apis, discovery::negotiate(req.accept.as_deref())),
+            Route::GroupsRoot => {
+                cache.root(Root::Apis, discovery::negotiate(req.accept.as_deref()))
+            }
             Route::GroupVersion { group, version } => {
-                let body = cache.group_version(group, version).ok_or_else(ApiError::path_not_found)?;
+                let body = cache
+                    .group_version(group, version)
+                    .ok_or_else(ApiError::path_not_found)?;
                 (discovery::CONTENT_TYPE_JSON, body)
             }
             Route::Group(group) => {
-                let body = discovery::api_group(&registry, group).ok_or_else(ApiError::path_not_found)?;
-                return Ok(ApiResponse::json(200, miniserde::json::to_string(&body).into_bytes()));
+                let body =
+                    discovery::api_group(&registry, group).ok_or_else(ApiError::path_not_found)?;
+                return Ok(ApiResponse::json(
+                    200,
+                    miniserde::json::to_string(&body).into_bytes(),
+                ));
             }
             Route::OpenApiV3Root | Route::OpenApiV3 { .. } | Route::OpenApiV2 => {
-                return crate::openapi::serve(&registry, route, req.accept.as_deref());
+                drop(cache);
+                return self.openapi(req, &registry, route);
             }
             _ => return Err(ApiError::path_not_found()),
         };
@@ -125,7 +155,44 @@ impl ApiServer {
         Ok(response)
     }
 
-    async fn resource(&self, req: &ApiRequest, path: &ResourcePath<'_>) -> Result<ApiResponse, ApiError> {
+    /// /openapi/v3 and its documents; /openapi/v2 is not served (kubectl 1.32 needs only
+    /// v3 when v3 is complete: see the openapi module).
+    fn openapi(
+        &self,
+        req: &ApiRequest,
+        registry: &Registry,
+        route: &Route<'_>,
+    ) -> Result<ApiResponse, ApiError> {
+        let catalog = Rc::clone(&self.catalog.borrow());
+        let mut docs = self.openapi.borrow_mut();
+        match route {
+            Route::OpenApiV3Root => Ok(ApiResponse::json(
+                200,
+                docs.root(registry, &catalog).as_bytes().to_vec(),
+            )),
+            Route::OpenApiV3 { group, version } => {
+                let key = crate::openapi::document_key(group, version);
+                let (hash, body) = docs
+                    .document(registry, &catalog, &key)
+                    .ok_or_else(ApiError::path_not_found)?;
+                let cache = if req.query_value("hash") == Some(hash.as_str()) {
+                    "public, immutable"
+                } else {
+                    "no-cache, private"
+                };
+                Ok(ApiResponse::json(200, body.into_bytes())
+                    .with_header("Cache-Control", cache.to_owned())
+                    .with_header("Etag", format!("\"{hash}\"")))
+            }
+            _ => Err(ApiError::path_not_found()),
+        }
+    }
+
+    async fn resource(
+        &self,
+        req: &ApiRequest,
+        path: &ResourcePath<'_>,
+    ) -> Result<ApiResponse, ApiError> {
         // Clone the entry so no RefCell borrow is held across an await.
         let resource: Resource = self
             .registry
@@ -134,33 +201,49 @@ impl ApiServer {
             .cloned()
             .ok_or_else(ApiError::path_not_found)?;
         let params = Params::parse(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-        let verb = Verb::from_request(&req.method, path.name.is_some(), params.watch)
-            .ok_or_else(|| ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource")))?;
+        let verb = Verb::from_request(&req.method, path.name.is_some(), params.watch).ok_or_else(
+            || {
+                ApiError::method_not_allowed(format!(
+                    "the server does not allow this method on the requested resource"
+                ))
+            },
+        )?;
         if let Some(sub) = path.subresource {
-            let allowed = resource.subresource(sub).is_some_and(|s| s.verbs.allows(verb.as_str()) || sub_allows_post(sub, verb));
+            let allowed = resource
+                .subresource(sub)
+                .is_some_and(|s| s.verbs.allows(verb.as_str()) || sub_allows_post(sub, verb));
             if !allowed {
                 return Err(ApiError::path_not_found());
             }
         } else if !resource.verbs.allows(verb.as_str()) {
-            return Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource")));
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource"
+            )));
         }
         if resource.namespaced() && path.namespace.is_none() && path.name.is_some() {
             return Err(ApiError::path_not_found());
         }
-        let namespace = if resource.namespaced() { path.namespace } else { None };
+        let namespace = if resource.namespaced() {
+            path.namespace
+        } else {
+            None
+        };
         let user = req.user.as_ref().map_or("", |u| u.name.as_str());
         let store = &self.store;
+        let catalog = Rc::clone(&self.catalog.borrow());
         match (verb, path.name) {
             (Verb::Get, Some(name)) => {
                 let form = negotiate::negotiate(req.accept.as_deref())?;
-                let include = IncludeObject::parse(req.query_value("includeObject"))?;
+                let include = negotiate::include_object(req.query_value("includeObject"))?;
                 read::get(store, &resource, namespace, name, form, include)
             }
             (Verb::List, _) => {
                 let form = negotiate::negotiate(req.accept.as_deref())?;
-                let include = IncludeObject::parse(req.query_value("includeObject"))?;
+                let include = negotiate::include_object(req.query_value("includeObject"))?;
                 let selection = Selection::from_params(&resource, &params)?;
-                read::list(store, &resource, namespace, &params, &selection, form, include)
+                read::list(
+                    store, &resource, namespace, &params, &selection, form, include,
+                )
             }
             (Verb::Watch, name) => {
                 let form = negotiate::negotiate(req.accept.as_deref())?;
@@ -173,17 +256,41 @@ impl ApiServer {
             }
             (Verb::Create, _) => {
                 let object = super::body::decode_object(req.content_type.as_deref(), &req.body)?;
-                let wr = WriteRequest { store, resource: &resource, namespace, subresource: path.subresource, params: &params, user };
+                let wr = WriteRequest {
+                    store,
+                    catalog: &catalog,
+                    resource: &resource,
+                    namespace,
+                    subresource: path.subresource,
+                    params: &params,
+                    user,
+                };
                 write::create(&wr, object).await
             }
             (Verb::Update, Some(name)) => {
                 let object = super::body::decode_object(req.content_type.as_deref(), &req.body)?;
-                let wr = WriteRequest { store, resource: &resource, namespace, subresource: path.subresource, params: &params, user };
+                let wr = WriteRequest {
+                    store,
+                    catalog: &catalog,
+                    resource: &resource,
+                    namespace,
+                    subresource: path.subresource,
+                    params: &params,
+                    user,
+                };
                 write::update(&wr, name, object).await
             }
             (Verb::Patch, Some(name)) => {
                 let ct = super::body::essence(req.content_type.as_deref());
-                let wr = WriteRequest { store, resource: &resource, namespace, subresource: path.subresource, params: &params, user };
+                let wr = WriteRequest {
+                    store,
+                    catalog: &catalog,
+                    resource: &resource,
+                    namespace,
+                    subresource: path.subresource,
+                    params: &params,
+                    user,
+                };
                 write::patch(&wr, name, &ct, &req.body).await
             }
             (Verb::Delete, Some(name)) => {
@@ -193,14 +300,21 @@ impl ApiServer {
             (Verb::DeleteCollection, _) => {
                 let opts = DeleteOptions::parse(&req.body, &params)?;
                 let selection = Selection::from_params(&resource, &params)?;
-                delete::delete_collection(store, &resource, namespace, &params, &selection, &opts).await
+                delete::delete_collection(store, &resource, namespace, &params, &selection, &opts)
+                    .await
             }
-            _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+            _ => Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            )),
         }
     }
 }
 
 /// Streaming and action subresources (binding, eviction, exec, token) take POST.
 fn sub_allows_post(sub: &str, verb: Verb) -> bool {
-    verb == Verb::Create && matches!(sub, "binding" | "eviction" | "exec" | "attach" | "portforward" | "token")
+    verb == Verb::Create
+        && matches!(
+            sub,
+            "binding" | "eviction" | "exec" | "attach" | "portforward" | "token"
+        )
 }

@@ -3,7 +3,6 @@
 //! ADDED and DELETED as upstream's watch cache does; bookmarks, timeoutSeconds and the
 //! 410 Expired error follow k8s-wire.md section 4.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
@@ -46,10 +45,18 @@ enum Next {
 }
 
 pub fn parse_revision(rv: &str) -> Result<u64, ApiError> {
-    rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
+    rv.parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
 }
 
-pub fn watch(store: &Store, resource: &Resource, namespace: Option<&str>, params: &Params, selection: Selection, form: Form) -> Result<ApiResponse, ApiError> {
+pub fn watch(
+    store: &Store,
+    resource: &Resource,
+    namespace: Option<&str>,
+    params: &Params,
+    selection: Selection,
+    form: Form,
+) -> Result<ApiResponse, ApiError> {
     let prefix = match selection.pinned_name() {
         Some(name) => object_key(resource, namespace, name),
         None => list_prefix(resource, namespace),
@@ -61,7 +68,11 @@ pub fn watch(store: &Store, resource: &Resource, namespace: Option<&str>, params
             let revision = loop {
                 let page = store.range(prefix.as_bytes(), 512, after.as_deref());
                 after = page.kvs.last().map(|kv| kv.key.to_vec());
-                all.extend(page.kvs.into_iter().filter(|kv| selection.matches_stored(resource, kv).unwrap_or(false)));
+                all.extend(
+                    page.kvs
+                        .into_iter()
+                        .filter(|kv| selection.matches_stored(resource, kv).unwrap_or(false)),
+                );
                 if !page.more {
                     break page.revision;
                 }
@@ -70,8 +81,12 @@ pub fn watch(store: &Store, resource: &Resource, namespace: Option<&str>, params
         }
         Some(rv) => (Vec::new(), parse_revision(rv)?),
     };
-    let watcher = store.watch(prefix.as_bytes(), from).map_err(|e| expired(&e))?;
-    let timeout = params.timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    let watcher = store
+        .watch(prefix.as_bytes(), from)
+        .map_err(|e| expired(&e))?;
+    let timeout = params
+        .timeout_seconds
+        .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
     let now = Instant::now();
     let state = WatchState {
         resource: resource.clone(),
@@ -79,7 +94,8 @@ pub fn watch(store: &Store, resource: &Resource, namespace: Option<&str>, params
         form,
         watcher,
         initial: initial.into_iter(),
-        initial_end_bookmark: (params.send_initial_events && params.allow_watch_bookmarks).then_some(from),
+        initial_end_bookmark: (params.send_initial_events && params.allow_watch_bookmarks)
+            .then_some(from),
         bookmarks: params.allow_watch_bookmarks,
         last_revision: from,
         deadline: now + timeout,
@@ -95,7 +111,6 @@ fn expired(e: &WatchError) -> ApiError {
         WatchError::Compacted { requested, oldest } => {
             ApiError::expired(format!("too old resource version: {requested} ({oldest})"))
         }
-        other => ApiError::internal(other.to_string()),
     }
 }
 
@@ -124,7 +139,10 @@ async fn next_chunk(mut st: WatchState) -> Option<(Vec<u8>, WatchState)> {
             Next::Event(Some(Err(e))) => {
                 st.done = true;
                 let status = expired(&e).to_json();
-                return Some((format!("{{\"type\":\"ERROR\",\"object\":{status}}}\n").into_bytes(), st));
+                return Some((
+                    format!("{{\"type\":\"ERROR\",\"object\":{status}}}\n").into_bytes(),
+                    st,
+                ));
             }
             Next::Event(Some(Ok(event))) => {
                 st.last_revision = event.kv.mod_revision;
@@ -159,7 +177,11 @@ async fn wait_next(st: &mut WatchState) -> Next {
 /// Maps a store event to a watch line under the selection, or None when the client does
 /// not see it.
 fn translate(st: &WatchState, event: &Event) -> Option<Vec<u8>> {
-    let matches = |kv: &KeyValue| st.selection.matches_stored(&st.resource, kv).unwrap_or(false);
+    let matches = |kv: &KeyValue| {
+        st.selection
+            .matches_stored(&st.resource, kv)
+            .unwrap_or(false)
+    };
     match event.kind {
         EventKind::Put => {
             let now = matches(&event.kv);
@@ -191,9 +213,15 @@ fn event_line(st: &WatchState, kind: &str, object: &[u8]) -> Vec<u8> {
     match st.form {
         Form::Table { v1beta1 } => {
             let parsed = meta::from_json_bytes(object).unwrap_or(miniserde::json::Value::Null);
-            let rv = meta::resource_version(&parsed).unwrap_or("").to_owned();
-            let table = crate::table::table_json(&st.resource, &[&parsed], IncludeObject::Metadata, v1beta1, &rv, "");
-            line.extend_from_slice(table.as_bytes());
+            let table = super::read::table_bytes(
+                &st.resource,
+                &[&parsed],
+                IncludeObject::Metadata,
+                v1beta1,
+                "",
+                "",
+            );
+            line.extend_from_slice(&table);
         }
         Form::PartialMetadata { v1beta1 } => {
             let parsed = meta::from_json_bytes(object).unwrap_or(miniserde::json::Value::Null);
@@ -206,7 +234,11 @@ fn event_line(st: &WatchState, kind: &str, object: &[u8]) -> Vec<u8> {
 }
 
 fn bookmark_line(resource: &Resource, revision: u64, initial_events_end: bool) -> Vec<u8> {
-    let annotations = if initial_events_end { ",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}" } else { "" };
+    let annotations = if initial_events_end {
+        ",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}"
+    } else {
+        ""
+    };
     format!(
         "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{revision}\"{annotations}}}}}}}\n",
         resource.kind,
@@ -214,4 +246,3 @@ fn bookmark_line(resource: &Resource, revision: u64, initial_events_end: bool) -
     )
     .into_bytes()
 }
-

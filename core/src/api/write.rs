@@ -19,6 +19,7 @@ use crate::status::{ApiError, field};
 /// Everything a write needs to know about its request.
 pub struct WriteRequest<'a> {
     pub store: &'a Store,
+    pub catalog: &'a crate::openapi::Catalog,
     pub resource: &'a Resource,
     pub namespace: Option<&'a str>,
     pub subresource: Option<&'a str>,
@@ -30,7 +31,12 @@ pub struct WriteRequest<'a> {
 const PATCH_RETRIES: usize = 5;
 
 /// Commits `object` at `key` if `compare` holds; returns the stored bytes.
-pub async fn commit(store: &Store, key: &str, compare: Compare, object: Value) -> Result<Option<Arc<[u8]>>, ApiError> {
+pub async fn commit(
+    store: &Store,
+    key: &str,
+    compare: Compare,
+    object: Value,
+) -> Result<Option<Arc<[u8]>>, ApiError> {
     let written: Arc<Mutex<Option<Arc<[u8]>>>> = Arc::new(Mutex::new(None));
     let slot = Arc::clone(&written);
     let value = wisp_store::Value::WithRevision(Box::new(move |revision| {
@@ -40,9 +46,20 @@ pub async fn commit(store: &Store, key: &str, compare: Compare, object: Value) -
         *slot.lock().expect("no panics while holding the slot") = Some(Arc::from(bytes.as_slice()));
         bytes
     }));
-    let txn = Txn { key: key.as_bytes().to_vec(), compare, op: TxnOp::Put(value) };
-    match store.txn(txn).await.map_err(|e| ApiError::internal(format!("store write failed: {e}")))? {
-        TxnOutcome::Succeeded { .. } => Ok(written.lock().expect("no panics while holding the slot").take()),
+    let txn = Txn {
+        key: key.as_bytes().to_vec(),
+        compare,
+        op: TxnOp::Put(value),
+    };
+    match store
+        .txn(txn)
+        .await
+        .map_err(|e| ApiError::internal(format!("store write failed: {e}")))?
+    {
+        TxnOutcome::Succeeded { .. } => Ok(written
+            .lock()
+            .expect("no panics while holding the slot")
+            .take()),
         TxnOutcome::Failed { .. } => Ok(None),
     }
 }
@@ -50,7 +67,8 @@ pub async fn commit(store: &Store, key: &str, compare: Compare, object: Value) -
 /// Checks apiVersion and kind of a body against the URL's resource, filling them if absent.
 fn check_type(resource: &Resource, object: &mut Value) -> Result<(), ApiError> {
     let expected_version = resource.api_version();
-    let o = meta::as_object_mut(object).ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))?;
+    let o = meta::as_object_mut(object)
+        .ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))?;
     match o.get("apiVersion") {
         Some(Value::String(v)) if *v != expected_version => {
             return Err(ApiError::bad_request(format!(
@@ -72,7 +90,11 @@ fn check_type(resource: &Resource, object: &mut Value) -> Result<(), ApiError> {
 }
 
 /// Puts the URL's namespace into the object, refusing a different one in the body.
-fn settle_namespace(resource: &Resource, namespace: Option<&str>, object: &mut Value) -> Result<(), ApiError> {
+fn settle_namespace(
+    resource: &Resource,
+    namespace: Option<&str>,
+    object: &mut Value,
+) -> Result<(), ApiError> {
     let md = meta::metadata_mut(object);
     match (resource.namespaced(), namespace) {
         (true, Some(ns)) => {
@@ -86,7 +108,9 @@ fn settle_namespace(resource: &Resource, namespace: Option<&str>, object: &mut V
             }
             Ok(())
         }
-        (true, None) => Err(ApiError::bad_request("the server could not find the requested resource: a namespace is required")),
+        (true, None) => Err(ApiError::bad_request(
+            "the server could not find the requested resource: a namespace is required",
+        )),
         (false, _) => {
             md.remove("namespace");
             Ok(())
@@ -99,14 +123,19 @@ fn name_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut bytes = [0u8; 5];
     getrandom::getrandom(&mut bytes).expect("the kernel's random source is available");
-    bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
 }
 
 fn settle_name(resource: &Resource, object: &mut Value) -> Result<String, ApiError> {
     if let Some(name) = meta::name(object).filter(|n| !n.is_empty()) {
         return Ok(name.to_owned());
     }
-    let generated = meta::get_str(object, &["metadata", "generateName"]).filter(|g| !g.is_empty()).map(|g| format!("{g}{}", name_suffix()));
+    let generated = meta::get_str(object, &["metadata", "generateName"])
+        .filter(|g| !g.is_empty())
+        .map(|g| format!("{g}{}", name_suffix()));
     match generated {
         Some(name) => {
             meta::set_str(meta::metadata_mut(object), "name", name.clone());
@@ -116,7 +145,10 @@ fn settle_name(resource: &Resource, object: &mut Value) -> Result<String, ApiErr
             &resource.group,
             &resource.kind,
             "",
-            vec![field::required_because("metadata.name", "name or generateName is required")],
+            vec![field::required_because(
+                "metadata.name",
+                "name or generateName is required",
+            )],
         )),
     }
 }
@@ -124,8 +156,13 @@ fn settle_name(resource: &Resource, object: &mut Value) -> Result<String, ApiErr
 /// The part of an object that is neither metadata nor status: a change here bumps
 /// metadata.generation.
 fn spec_changed(old: &Value, new: &Value) -> bool {
-    let (Some(a), Some(b)) = (meta::as_object(old), meta::as_object(new)) else { return true };
-    let keys = a.keys().chain(b.keys()).filter(|k| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"));
+    let (Some(a), Some(b)) = (meta::as_object(old), meta::as_object(new)) else {
+        return true;
+    };
+    let keys = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"));
     keys.into_iter().any(|k| match (a.get(k), b.get(k)) {
         (Some(x), Some(y)) => !patch::value::values_equal(x, y),
         (None, None) => false,
@@ -143,23 +180,47 @@ pub async fn create(req: &WriteRequest<'_>, object: Value) -> Result<ApiResponse
 }
 
 /// Creates `object`; `applied` says server-side apply already recorded its manager.
-async fn create_object(req: &WriteRequest<'_>, mut object: Value, applied: bool) -> Result<ApiResponse, ApiError> {
+async fn create_object(
+    req: &WriteRequest<'_>,
+    mut object: Value,
+    applied: bool,
+) -> Result<ApiResponse, ApiError> {
     check_type(req.resource, &mut object)?;
     settle_namespace(req.resource, req.namespace, &mut object)?;
     let name = settle_name(req.resource, &mut object)?;
-    let warnings = admission::check_fields(req.resource, &object, req.params.field_validation)?;
+    let warnings = admission::check_fields(
+        req.catalog,
+        req.resource,
+        &mut object,
+        req.params.field_validation,
+    )?;
     stamp_new(req.resource, &mut object);
     if !applied {
         object = super::apply::record_update(req, None, object)?;
     }
-    admission::admit(&admission::Context { store: req.store, resource: req.resource, operation: Operation::Create, subresource: None, old: None, user: req.user }, &mut object).await?;
+    admission::admit(
+        &admission::Context {
+            store: req.store,
+            resource: req.resource,
+            operation: Operation::Create,
+            subresource: None,
+            old: None,
+            user: req.user,
+        },
+        &mut object,
+    )
+    .await?;
     if req.params.dry_run {
         return Ok(ApiResponse::json(201, meta::to_json_bytes(&object)).with_warnings(&warnings));
     }
     let key = object_key(req.resource, req.namespace, &name);
     match commit(req.store, &key, Compare::Absent, object).await? {
         Some(bytes) => Ok(ApiResponse::shared(201, bytes).with_warnings(&warnings)),
-        None => Err(ApiError::already_exists(&req.resource.group, &req.resource.plural, &name)),
+        None => Err(ApiError::already_exists(
+            &req.resource.group,
+            &req.resource.plural,
+            &name,
+        )),
     }
 }
 
@@ -172,11 +233,20 @@ fn stamp_new(resource: &Resource, object: &mut Value) {
         }
     }
     let md = meta::metadata_mut(object);
-    for owned in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+    for owned in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
         md.remove(owned);
     }
     meta::set_str(md, "uid", uid::new_uid());
-    meta::set_str(md, "creationTimestamp", time::format_rfc3339(time::now_unix()));
+    meta::set_str(
+        md,
+        "creationTimestamp",
+        time::format_rfc3339(time::now_unix()),
+    );
     if track_generation {
         meta::set_i64(md, "generation", 1);
     } else {
@@ -184,7 +254,11 @@ fn stamp_new(resource: &Resource, object: &mut Value) {
     }
 }
 
-pub async fn update(req: &WriteRequest<'_>, name: &str, mut object: Value) -> Result<ApiResponse, ApiError> {
+pub async fn update(
+    req: &WriteRequest<'_>,
+    name: &str,
+    mut object: Value,
+) -> Result<ApiResponse, ApiError> {
     check_type(req.resource, &mut object)?;
     settle_namespace(req.resource, req.namespace, &mut object)?;
     match meta::name(&object) {
@@ -195,19 +269,36 @@ pub async fn update(req: &WriteRequest<'_>, name: &str, mut object: Value) -> Re
         }
         _ => meta::set_str(meta::metadata_mut(&mut object), "name", name),
     }
-    let warnings = admission::check_fields(req.resource, &object, req.params.field_validation)?;
+    let warnings = admission::check_fields(
+        req.catalog,
+        req.resource,
+        &mut object,
+        req.params.field_validation,
+    )?;
     let current = fetch(req.store, req.resource, req.namespace, name)?;
     if let Some(rv) = meta::resource_version(&object).filter(|rv| !rv.is_empty()) {
         if rv != current.mod_revision.to_string() {
-            return Err(ApiError::conflict(&req.resource.group, &req.resource.plural, name, ApiError::MODIFIED));
+            return Err(ApiError::conflict(
+                &req.resource.group,
+                &req.resource.plural,
+                name,
+                ApiError::MODIFIED,
+            ));
         }
     }
     let old = parse_stored(&current)?;
-    replace(req, name, &current, &old, object, false).await.map(|r| r.with_warnings(&warnings))
+    replace(req, name, &current, &old, object, false)
+        .await
+        .map(|r| r.with_warnings(&warnings))
 }
 
 /// Applies a patch to the stored object and writes the result, retrying on races.
-pub async fn patch(req: &WriteRequest<'_>, name: &str, content_type: &str, body: &[u8]) -> Result<ApiResponse, ApiError> {
+pub async fn patch(
+    req: &WriteRequest<'_>,
+    name: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<ApiResponse, ApiError> {
     let patch_doc = super::body::parse_json(body)?;
     for _ in 0..PATCH_RETRIES {
         let current = match fetch(req.store, req.resource, req.namespace, name) {
@@ -225,7 +316,12 @@ pub async fn patch(req: &WriteRequest<'_>, name: &str, content_type: &str, body:
             other => return other,
         }
     }
-    Err(ApiError::conflict(&req.resource.group, &req.resource.plural, name, ApiError::MODIFIED))
+    Err(ApiError::conflict(
+        &req.resource.group,
+        &req.resource.plural,
+        name,
+        ApiError::MODIFIED,
+    ))
 }
 
 const APPLY_PATCH: &str = "application/apply-patch+yaml";
@@ -235,33 +331,47 @@ const APPLY_PATCH: &str = "application/apply-patch+yaml";
 fn patch_error(status: u16, message: String) -> ApiError {
     match status {
         413 => ApiError::too_large(message),
-        422 => ApiError { code: 422, reason: "Invalid", ..ApiError::bad_request(message) },
+        422 => ApiError {
+            code: 422,
+            reason: "Invalid",
+            ..ApiError::bad_request(message)
+        },
         _ => ApiError::bad_request(message),
     }
 }
 
-fn apply_patch(req: &WriteRequest<'_>, content_type: &str, old: &Value, patch_doc: &Value) -> Result<Value, ApiError> {
+fn apply_patch(
+    req: &WriteRequest<'_>,
+    content_type: &str,
+    old: &Value,
+    patch_doc: &Value,
+) -> Result<Value, ApiError> {
     let result = match content_type {
-        "application/json-patch+json" => {
-            patch::apply_json_patch(old.clone(), patch_doc).map_err(|e| patch_error(e.http_status(), e.to_string()))
-        }
-        "application/merge-patch+json" => {
-            patch::apply_merge_patch(old.clone(), patch_doc).map_err(|e| ApiError::bad_request(e.to_string()))
-        }
+        "application/json-patch+json" => patch::apply_json_patch(old.clone(), patch_doc)
+            .map_err(|e| patch_error(e.http_status(), e.to_string())),
+        "application/merge-patch+json" => patch::apply_merge_patch(old.clone(), patch_doc)
+            .map_err(|e| ApiError::bad_request(e.to_string())),
         "application/strategic-merge-patch+json" if req.resource.strategic_merge => {
             let meta = patch::BuiltinPatchMeta::new(&req.resource.kind);
-            patch::apply_strategic_merge_patch(old.clone(), patch_doc, &meta).map_err(|e| patch_error(e.http_status(), e.to_string()))
+            patch::apply_strategic_merge_patch(old.clone(), patch_doc, &meta)
+                .map_err(|e| patch_error(e.http_status(), e.to_string()))
         }
         APPLY_PATCH => return super::apply::server_side_apply(req, Some(old), patch_doc),
         other => return Err(ApiError::unsupported_media_type(other)),
     }?;
     if meta::as_object(&result).is_none() {
-        return Err(ApiError::bad_request("the patched object must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the patched object must be a JSON object",
+        ));
     }
     Ok(result)
 }
 
-async fn apply_create(req: &WriteRequest<'_>, name: &str, applied: Value) -> Result<ApiResponse, ApiError> {
+async fn apply_create(
+    req: &WriteRequest<'_>,
+    name: &str,
+    applied: Value,
+) -> Result<ApiResponse, ApiError> {
     let mut object = super::apply::server_side_apply(req, None, &applied)?;
     meta::set_str(meta::metadata_mut(&mut object), "name", name);
     create_object(req, object, true).await
@@ -269,23 +379,61 @@ async fn apply_create(req: &WriteRequest<'_>, name: &str, applied: Value) -> Res
 
 /// Writes `new` over the stored `current`, keeping what the server owns and what the
 /// subresource does not address.
-async fn replace(req: &WriteRequest<'_>, name: &str, current: &KeyValue, old: &Value, mut new: Value, recorded: bool) -> Result<ApiResponse, ApiError> {
+async fn replace(
+    req: &WriteRequest<'_>,
+    name: &str,
+    current: &KeyValue,
+    old: &Value,
+    mut new: Value,
+    recorded: bool,
+) -> Result<ApiResponse, ApiError> {
     carry_over(req, old, &mut new);
     if !recorded {
         new = super::apply::record_update(req, Some(old), new)?;
     }
-    admission::admit(&admission::Context { store: req.store, resource: req.resource, operation: Operation::Update, subresource: req.subresource, old: Some(old), user: req.user }, &mut new).await?;
+    admission::admit(
+        &admission::Context {
+            store: req.store,
+            resource: req.resource,
+            operation: Operation::Update,
+            subresource: req.subresource,
+            old: Some(old),
+            user: req.user,
+        },
+        &mut new,
+    )
+    .await?;
     if meta::deletion_timestamp(&new).is_some() && meta::finalizers(&new).is_empty() {
         // The last finalizer is gone from an object being deleted: delete it now.
-        return super::delete::remove(req.store, req.resource, req.namespace, name, current, req.params.dry_run).await;
+        return super::delete::remove(
+            req.store,
+            req.resource,
+            req.namespace,
+            name,
+            current,
+            req.params.dry_run,
+        )
+        .await;
     }
     if req.params.dry_run {
         return Ok(ApiResponse::json(200, meta::to_json_bytes(&new)));
     }
     let key = object_key(req.resource, req.namespace, name);
-    match commit(req.store, &key, Compare::ModRevision(current.mod_revision), new).await? {
+    match commit(
+        req.store,
+        &key,
+        Compare::ModRevision(current.mod_revision),
+        new,
+    )
+    .await?
+    {
         Some(bytes) => Ok(ApiResponse::shared(200, bytes)),
-        None => Err(ApiError::conflict(&req.resource.group, &req.resource.plural, name, ApiError::MODIFIED)),
+        None => Err(ApiError::conflict(
+            &req.resource.group,
+            &req.resource.plural,
+            name,
+            ApiError::MODIFIED,
+        )),
     }
 }
 
@@ -313,9 +461,19 @@ fn carry_over(req: &WriteRequest<'_>, old: &Value, new: &mut Value) {
         }
     }
     let bump = !status_write && tracks_generation(req.resource) && spec_changed(old, new);
-    let old_md = meta::as_object(old).and_then(|o| o.get("metadata")).and_then(meta::as_object).cloned().unwrap_or_default();
+    let old_md = meta::as_object(old)
+        .and_then(|o| o.get("metadata"))
+        .and_then(meta::as_object)
+        .cloned()
+        .unwrap_or_default();
     let md = meta::metadata_mut(new);
-    for owned in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+    for owned in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
         match old_md.get(owned) {
             Some(v) => md.insert(owned.to_owned(), v.clone()),
             None => md.remove(owned),

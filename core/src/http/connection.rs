@@ -278,8 +278,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
             body,
         } = response;
         match body {
-            Body::Shared(bytes) => self.respond_full(status, &headers, &bytes, is_head, close).await,
-            Body::Full(bytes) => self.respond_full(status, &headers, &bytes, is_head, close).await,
+            Body::Shared(bytes) => {
+                self.respond_full(status, &headers, &bytes, is_head, close)
+                    .await
+            }
+            Body::Full(bytes) => {
+                self.respond_full(status, &headers, &bytes, is_head, close)
+                    .await
+            }
             Body::Stream(rx) => {
                 if is_head {
                     self.write(&encode_head(status, &headers, Framing::NoBody, close))

@@ -23,7 +23,9 @@ pub use error_reply::status_json;
 pub use limits::Limits;
 pub use query::Query;
 pub use request::{ClientIdentity, Headers, Method, Request};
-pub use response::{Body, ChunkStream, Handler, LocalBoxFuture, ReadWrite, Response, UpgradeFn, UpgradedStream};
+pub use response::{
+    Body, ChunkStream, Handler, LocalBoxFuture, ReadWrite, Response, UpgradeFn, UpgradedStream,
+};
 pub use server::serve;
 pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
 pub use tls::{TlsConfigError, client_identity, server_config};

@@ -51,22 +51,6 @@ fn list_schema(gvk: &Gvk, item: &str) -> Value {
     ])
 }
 
-/// Adds `name` and every component it references, transitively.
-fn add_closure(catalog: &Catalog, name: &str, into: &mut Object) {
-    if into.contains_key(name) {
-        return;
-    }
-    let Some(schema) = catalog.component(name) else {
-        return;
-    };
-    into.insert(name.to_string(), schema.clone());
-    let mut refs = Vec::new();
-    collect_refs(schema, &mut refs);
-    for r in refs {
-        add_closure(catalog, &r, into);
-    }
-}
-
 pub(super) fn collect_refs(value: &Value, refs: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
@@ -121,8 +105,10 @@ pub fn group_version_document(
         ] {
             refs.push(full_name(common));
         }
-        for r in refs {
-            add_closure(catalog, &r, &mut components);
+        refs.retain(|r| !components.contains_key(r));
+        let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+        for (name, schema) in catalog.closure(&refs) {
+            components.entry(name).or_insert(schema);
         }
     }
     if !found {

@@ -197,6 +197,44 @@ pub fn gvk_value(gvk: &Gvk) -> Value {
     ])
 }
 
+/// One type of schema text, indexed but not compiled: compiled on demand, so the resident
+/// catalog is a few kilobytes of names instead of hundreds of kilobytes of JSON trees.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub name: String,
+    pub gvk: Option<Gvk>,
+    /// The header line (without its leading `@`) and the field lines.
+    pub text: &'static str,
+}
+
+/// Splits schema text into its type blocks.
+pub fn index(text: &'static str) -> Vec<Block> {
+    text.split("\n@")
+        .filter_map(|piece| {
+            let component = compile_block(piece)?;
+            Some(Block {
+                name: component.name,
+                gvk: component.gvk,
+                text: piece,
+            })
+        })
+        .collect()
+}
+
+/// Compiles one block (a header line, with or without `@`, then field lines).
+pub fn compile_block(text: &str) -> Option<Component> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next()?;
+    if !header.trim_start().starts_with('@') && header.starts_with(' ') {
+        return None;
+    }
+    let mut draft = Draft::header(header.trim_start());
+    for line in lines {
+        draft.field(line);
+    }
+    Some(draft.finish())
+}
+
 /// Compiles schema text into components, in order of appearance.
 pub fn compile(text: &str) -> Vec<Component> {
     let mut components = Vec::new();

@@ -455,11 +455,27 @@ fn print_sizes() {
         apis.len()
     );
     println!("openapi total {total} bytes, built in {built:?}");
-    let components = crate::registry::json::to_string(&Value::Object(catalog.components().clone()));
+    let names = catalog.component_names();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let start = std::time::Instant::now();
+    let all = catalog.closure(&names);
+    let compiled = start.elapsed();
+    let text = crate::registry::json::to_string(&Value::Object(all.clone()));
     println!(
-        "catalog: {} components, {} bytes as JSON",
-        catalog.components().len(),
-        components.len()
+        "catalog: {} components, {} bytes as JSON, compiled in {compiled:?}",
+        all.len(),
+        text.len()
+    );
+    let deployment = crate::registry::Gvk::new("apps", "v1", "Deployment");
+    let object = parse(r#"{"spec":{"template":{"spec":{"containers":[{"name":"a"}]}}}}"#);
+    let start = std::time::Instant::now();
+    let mut unknown = Vec::new();
+    for _ in 0..100 {
+        unknown = catalog.unknown_fields(&object, &deployment);
+    }
+    println!(
+        "unknown_fields(Deployment): {:?} per call ({unknown:?})",
+        start.elapsed() / 100
     );
     let start = std::time::Instant::now();
     let fresh = Catalog::new();

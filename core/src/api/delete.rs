@@ -153,31 +153,31 @@ fn check_preconditions(
     object: &Value,
     opts: &DeleteOptions,
 ) -> Result<(), ApiError> {
-    if let Some(uid) = &opts.precondition_uid {
-        if meta::uid(object) != Some(uid.as_str()) {
-            return Err(ApiError::conflict(
-                &resource.group,
-                &resource.plural,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta::uid(object).unwrap_or("")
-                ),
-            ));
-        }
+    if let Some(uid) = &opts.precondition_uid
+        && meta::uid(object) != Some(uid.as_str())
+    {
+        return Err(ApiError::conflict(
+            &resource.group,
+            &resource.plural,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta::uid(object).unwrap_or("")
+            ),
+        ));
     }
-    if let Some(rv) = &opts.precondition_rv {
-        if *rv != current.mod_revision.to_string() {
-            return Err(ApiError::conflict(
-                &resource.group,
-                &resource.plural,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    current.mod_revision
-                ),
-            ));
-        }
+    if let Some(rv) = &opts.precondition_rv
+        && *rv != current.mod_revision.to_string()
+    {
+        return Err(ApiError::conflict(
+            &resource.group,
+            &resource.plural,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                current.mod_revision
+            ),
+        ));
     }
     Ok(())
 }

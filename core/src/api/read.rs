@@ -215,10 +215,8 @@ pub fn table_bytes(
         include,
         Value::Object(list_meta),
     );
-    if v1beta1 {
-        if let Some(o) = meta::as_object_mut(&mut table) {
-            meta::set_str(o, "apiVersion", "meta.k8s.io/v1beta1");
-        }
+    if v1beta1 && let Some(o) = meta::as_object_mut(&mut table) {
+        meta::set_str(o, "apiVersion", "meta.k8s.io/v1beta1");
     }
     meta::to_json_bytes(&table)
 }

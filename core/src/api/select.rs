@@ -57,10 +57,10 @@ impl Selection {
     }
 
     pub fn matches(&self, resource: &Resource, object: &Value) -> bool {
-        if let Some(labels) = &self.labels {
-            if !labels.matches_object(object) {
-                return false;
-            }
+        if let Some(labels) = &self.labels
+            && !labels.matches_object(object)
+        {
+            return false;
         }
         if let Some(fields) = &self.fields {
             let lookup = |label: &str| {

@@ -203,9 +203,9 @@ impl ApiServer {
         let params = Params::parse(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         let verb = Verb::from_request(&req.method, path.name.is_some(), params.watch).ok_or_else(
             || {
-                ApiError::method_not_allowed(format!(
-                    "the server does not allow this method on the requested resource"
-                ))
+                ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource".to_string(),
+                )
             },
         )?;
         if let Some(sub) = path.subresource {
@@ -216,9 +216,9 @@ impl ApiServer {
                 return Err(ApiError::path_not_found());
             }
         } else if !resource.verbs.allows(verb.as_str()) {
-            return Err(ApiError::method_not_allowed(format!(
-                "the server does not allow this method on the requested resource"
-            )));
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource".to_string(),
+            ));
         }
         if resource.namespaced() && path.namespace.is_none() && path.name.is_some() {
             return Err(ApiError::path_not_found());

@@ -227,10 +227,10 @@ async fn create_object(
 /// Sets what the server owns on a new object and drops what a client may not set.
 fn stamp_new(resource: &Resource, object: &mut Value) {
     let track_generation = tracks_generation(resource);
-    if resource.has_status() {
-        if let Some(o) = meta::as_object_mut(object) {
-            o.remove("status");
-        }
+    if resource.has_status()
+        && let Some(o) = meta::as_object_mut(object)
+    {
+        o.remove("status");
     }
     let md = meta::metadata_mut(object);
     for owned in [
@@ -276,15 +276,15 @@ pub async fn update(
         req.params.field_validation,
     )?;
     let current = fetch(req.store, req.resource, req.namespace, name)?;
-    if let Some(rv) = meta::resource_version(&object).filter(|rv| !rv.is_empty()) {
-        if rv != current.mod_revision.to_string() {
-            return Err(ApiError::conflict(
-                &req.resource.group,
-                &req.resource.plural,
-                name,
-                ApiError::MODIFIED,
-            ));
-        }
+    if let Some(rv) = meta::resource_version(&object).filter(|rv| !rv.is_empty())
+        && rv != current.mod_revision.to_string()
+    {
+        return Err(ApiError::conflict(
+            &req.resource.group,
+            &req.resource.plural,
+            name,
+            ApiError::MODIFIED,
+        ));
     }
     let old = parse_stored(&current)?;
     replace(req, name, &current, &old, object, false)

@@ -18,7 +18,11 @@ async fn handle(req: Request) -> Response {
         "/healthz" | "/readyz" | "/livez" => Response::full(200, "text/plain", "ok"),
         "/version" => Response::full(200, "application/json", VERSION),
         _ if req.identity.is_none() => Response::status_error(401, "Unauthorized", "Unauthorized"),
-        path => Response::status_error(404, "NotFound", &format!("the server could not find the requested resource ({path})")),
+        path => Response::status_error(
+            404,
+            "NotFound",
+            &format!("the server could not find the requested resource ({path})"),
+        ),
     }
 }
 

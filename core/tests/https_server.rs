@@ -73,7 +73,12 @@ fn start(tag: &str, limits: Limits) -> Server {
             let spawner = spawner.clone();
             let stopped = stopped.clone();
             let go_rx = go_rx.clone();
-            async move { route(req, &spawner, stopped, go_rx) }
+            async move {
+                if req.path == "/sleep" {
+                    Timer::after(Duration::from_millis(400)).await;
+                }
+                route(req, &spawner, stopped, go_rx)
+            }
         };
         let serve = http::serve(listener, tls, Rc::new(handler), limits, signal);
         async_io::block_on(ex.run(serve));
@@ -529,4 +534,22 @@ fn pipelining_head_requests_continue_and_http10() {
     assert_eq!(status, 200);
     assert!(head.contains("Connection: close"));
     assert!(is_closed(&mut tls));
+}
+
+#[test]
+fn shutdown_lets_in_flight_request_finish() {
+    let mut server = start("inflight", Limits::default());
+    let mut tls = connect(&server, true);
+    tls.write_all(b"GET /sleep HTTP/1.1\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    server.trigger.take().unwrap().fire();
+    let (status, head, body) = read_response(&mut tls);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("Connection: close"),
+        "last response announces the close"
+    );
+    assert!(body.contains("path=/sleep"));
+    assert!(is_closed(&mut tls));
+    server.thread.take().unwrap().join().unwrap();
 }

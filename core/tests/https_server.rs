@@ -20,6 +20,7 @@ use wisp_core::pki;
 struct Server {
     addr: SocketAddr,
     dir: PathBuf,
+    slot: Arc<http::CertSlot>,
     trigger: Option<ShutdownTrigger>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Set by the streaming handler when its send failed (the client went away).
@@ -58,7 +59,8 @@ fn start(tag: &str, limits: Limits) -> Server {
     let _ = std::fs::remove_dir_all(&dir);
     let sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     let pki = pki::ensure_pki(&dir, &sans).unwrap();
-    let tls = http::server_config(pki.serving.chain, pki.serving.key, pki.ca_der).unwrap();
+    let slot = http::CertSlot::new(pki.serving.chain, pki.serving.key).unwrap();
+    let tls = http::server_config_with_slot(slot.clone(), pki.ca_der).unwrap();
     let (trigger, signal) = http::shutdown_pair();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let producer_stopped = Arc::new(AtomicBool::new(false));
@@ -87,6 +89,7 @@ fn start(tag: &str, limits: Limits) -> Server {
     Server {
         addr,
         dir,
+        slot,
         trigger: Some(trigger),
         thread: Some(thread),
         producer_stopped,
@@ -552,4 +555,27 @@ fn shutdown_lets_in_flight_request_finish() {
     assert!(body.contains("path=/sleep"));
     assert!(is_closed(&mut tls));
     server.thread.take().unwrap().join().unwrap();
+}
+
+#[test]
+fn serving_cert_swaps_without_restart() {
+    let server = start("swap", Limits::default());
+    let mut before = connect(&server, true);
+    let old_leaf = before.conn.peer_certificates().unwrap()[0].clone();
+    let sans = vec!["localhost".to_string(), "192.0.2.99".to_string()];
+    let renewed = pki::ensure_serving_cert(&server.dir, &sans).unwrap();
+    assert!(renewed.reissued);
+    server
+        .slot
+        .replace(renewed.chain.clone(), renewed.key)
+        .unwrap();
+    let mut after = connect(&server, true);
+    assert_eq!(after.conn.peer_certificates().unwrap()[0], renewed.chain[0]);
+    assert_ne!(renewed.chain[0], old_leaf);
+    assert_eq!(get(&mut after, "/x").0, 200);
+    assert_eq!(
+        get(&mut before, "/y").0,
+        200,
+        "open connections keep working"
+    );
 }

@@ -26,4 +26,7 @@ pub use request::{ClientIdentity, Headers, Method, Request};
 pub use response::{Body, Handler, LocalBoxFuture, ReadWrite, Response, UpgradeFn, UpgradedStream};
 pub use server::serve;
 pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
-pub use tls::{TlsConfigError, client_identity, server_config};
+pub use tls::{
+    CertSlot, TlsConfigError, client_identity, narrow_provider, server_config,
+    server_config_with_slot,
+};

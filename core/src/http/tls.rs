@@ -5,12 +5,12 @@
 //! end-entity certificate gives the [`ClientIdentity`].
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::crypto::{CryptoProvider, KeyProvider, WebPkiSupportedAlgorithms, ring};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::sign::SigningKey;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::{CertifiedKey, SigningKey};
 use rustls::{RootCertStore, SignatureScheme};
 
 use super::request::ClientIdentity;
@@ -35,6 +35,16 @@ pub fn server_config(
     key: PrivateKeyDer<'static>,
     client_ca: CertificateDer<'static>,
 ) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
+    server_config_with_slot(CertSlot::new(chain, key)?, client_ca)
+}
+
+/// Like [`server_config`], but the serving certificate comes from `slot`, which can be
+/// replaced while the server runs (after `pki::ensure_serving_cert` re-issued it because
+/// the host's addresses changed); new handshakes then present the new certificate.
+pub fn server_config_with_slot(
+    slot: Arc<CertSlot>,
+    client_ca: CertificateDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
     let err = |e: &dyn fmt::Display| TlsConfigError(e.to_string());
     let provider = Arc::new(narrow_provider());
     let mut roots = RootCertStore::empty();
@@ -47,10 +57,55 @@ pub fn server_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| err(&e))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| err(&e))?;
+        .with_cert_resolver(slot);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The serving certificate in use, swappable at run time.
+#[derive(Debug)]
+pub struct CertSlot(RwLock<Arc<CertifiedKey>>);
+
+impl CertSlot {
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Arc<CertSlot>, TlsConfigError> {
+        Ok(Arc::new(CertSlot(RwLock::new(certified_key(chain, key)?))))
+    }
+
+    /// Presents `chain`/`key` from the next handshake on; open connections keep theirs.
+    pub fn replace(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<(), TlsConfigError> {
+        let new = certified_key(chain, key)?;
+        let mut current = self
+            .0
+            .write()
+            .map_err(|_| TlsConfigError("certificate slot poisoned".into()))?;
+        *current = new;
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for CertSlot {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.read().ok().map(|key| key.clone())
+    }
+}
+
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<CertifiedKey>, TlsConfigError> {
+    let signing = ring::sign::any_ecdsa_type(&key).map_err(|e| TlsConfigError(e.to_string()))?;
+    let certified = CertifiedKey::new(chain, signing);
+    certified
+        .keys_match()
+        .map_err(|e| TlsConfigError(e.to_string()))?;
+    Ok(Arc::new(certified))
 }
 
 /// Every certificate wisp verifies or presents is ECDSA P-256 from its own CA, so the

@@ -579,3 +579,37 @@ fn serving_cert_swaps_without_restart() {
         "open connections keep working"
     );
 }
+
+#[test]
+fn client_cert_from_another_ca_is_refused() {
+    let server = start("foreign", Limits::default());
+    let foreign =
+        std::env::temp_dir().join(format!("wisp-https-foreign-ca-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&foreign);
+    pki::ensure_admin_cert(&foreign).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(server.dir.join("ca.crt")).unwrap())
+        .unwrap();
+    let cert = CertificateDer::from_pem_file(foreign.join("admin.crt")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(foreign.join("admin.key")).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(vec![cert], key)
+        .unwrap();
+    let tcp = TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let sent = tls
+        .write_all(b"GET / HTTP/1.1\r\n\r\n")
+        .and_then(|_| tls.flush());
+    let mut buf = [0u8; 64];
+    let answered = sent.is_ok() && matches!(tls.read(&mut buf), Ok(n) if n > 0);
+    assert!(!answered, "a certificate from a foreign CA was accepted");
+    std::fs::remove_dir_all(&foreign).unwrap();
+}

@@ -613,3 +613,46 @@ fn client_cert_from_another_ca_is_refused() {
     assert!(!answered, "a certificate from a foreign CA was accepted");
     std::fs::remove_dir_all(&foreign).unwrap();
 }
+
+#[test]
+fn silent_handshake_idle_connection_and_trickled_body_time_out() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(300),
+        body_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let server = start("timeouts", limits);
+
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    assert!(matches!(silent.read(&mut buf), Ok(0) | Err(_)));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "handshake wait unbounded"
+    );
+
+    let mut idle = connect(&server, true);
+    assert_eq!(get(&mut idle, "/x").0, 200);
+    let started = Instant::now();
+    assert!(is_closed(&mut idle));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "idle keep-alive not closed"
+    );
+
+    let mut trickle = connect(&server, true);
+    trickle
+        .write_all(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab")
+        .unwrap();
+    let started = Instant::now();
+    assert!(is_closed(&mut trickle));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "slow body not cut off"
+    );
+}

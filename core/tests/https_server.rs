@@ -20,6 +20,7 @@ use wisp_core::pki;
 struct Server {
     addr: SocketAddr,
     dir: PathBuf,
+    slot: Arc<http::CertSlot>,
     trigger: Option<ShutdownTrigger>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Set by the streaming handler when its send failed (the client went away).
@@ -58,7 +59,8 @@ fn start(tag: &str, limits: Limits) -> Server {
     let _ = std::fs::remove_dir_all(&dir);
     let sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     let pki = pki::ensure_pki(&dir, &sans).unwrap();
-    let tls = http::server_config(pki.serving.chain, pki.serving.key, pki.ca_der).unwrap();
+    let slot = http::CertSlot::new(pki.serving.chain, pki.serving.key).unwrap();
+    let tls = http::server_config_with_slot(slot.clone(), pki.ca_der).unwrap();
     let (trigger, signal) = http::shutdown_pair();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let producer_stopped = Arc::new(AtomicBool::new(false));
@@ -73,7 +75,12 @@ fn start(tag: &str, limits: Limits) -> Server {
             let spawner = spawner.clone();
             let stopped = stopped.clone();
             let go_rx = go_rx.clone();
-            async move { route(req, &spawner, stopped, go_rx) }
+            async move {
+                if req.path == "/sleep" {
+                    Timer::after(Duration::from_millis(400)).await;
+                }
+                route(req, &spawner, stopped, go_rx)
+            }
         };
         let serve = http::serve(listener, tls, Rc::new(handler), limits, signal);
         async_io::block_on(ex.run(serve));
@@ -82,6 +89,7 @@ fn start(tag: &str, limits: Limits) -> Server {
     Server {
         addr,
         dir,
+        slot,
         trigger: Some(trigger),
         thread: Some(thread),
         producer_stopped,
@@ -529,4 +537,122 @@ fn pipelining_head_requests_continue_and_http10() {
     assert_eq!(status, 200);
     assert!(head.contains("Connection: close"));
     assert!(is_closed(&mut tls));
+}
+
+#[test]
+fn shutdown_lets_in_flight_request_finish() {
+    let mut server = start("inflight", Limits::default());
+    let mut tls = connect(&server, true);
+    tls.write_all(b"GET /sleep HTTP/1.1\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    server.trigger.take().unwrap().fire();
+    let (status, head, body) = read_response(&mut tls);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("Connection: close"),
+        "last response announces the close"
+    );
+    assert!(body.contains("path=/sleep"));
+    assert!(is_closed(&mut tls));
+    server.thread.take().unwrap().join().unwrap();
+}
+
+#[test]
+fn serving_cert_swaps_without_restart() {
+    let server = start("swap", Limits::default());
+    let mut before = connect(&server, true);
+    let old_leaf = before.conn.peer_certificates().unwrap()[0].clone();
+    let sans = vec!["localhost".to_string(), "192.0.2.99".to_string()];
+    let renewed = pki::ensure_serving_cert(&server.dir, &sans).unwrap();
+    assert!(renewed.reissued);
+    server
+        .slot
+        .replace(renewed.chain.clone(), renewed.key)
+        .unwrap();
+    let mut after = connect(&server, true);
+    assert_eq!(after.conn.peer_certificates().unwrap()[0], renewed.chain[0]);
+    assert_ne!(renewed.chain[0], old_leaf);
+    assert_eq!(get(&mut after, "/x").0, 200);
+    assert_eq!(
+        get(&mut before, "/y").0,
+        200,
+        "open connections keep working"
+    );
+}
+
+#[test]
+fn client_cert_from_another_ca_is_refused() {
+    let server = start("foreign", Limits::default());
+    let foreign =
+        std::env::temp_dir().join(format!("wisp-https-foreign-ca-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&foreign);
+    pki::ensure_admin_cert(&foreign).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(server.dir.join("ca.crt")).unwrap())
+        .unwrap();
+    let cert = CertificateDer::from_pem_file(foreign.join("admin.crt")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(foreign.join("admin.key")).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(vec![cert], key)
+        .unwrap();
+    let tcp = TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let sent = tls
+        .write_all(b"GET / HTTP/1.1\r\n\r\n")
+        .and_then(|_| tls.flush());
+    let mut buf = [0u8; 64];
+    let answered = sent.is_ok() && matches!(tls.read(&mut buf), Ok(n) if n > 0);
+    assert!(!answered, "a certificate from a foreign CA was accepted");
+    std::fs::remove_dir_all(&foreign).unwrap();
+}
+
+#[test]
+fn silent_handshake_idle_connection_and_trickled_body_time_out() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(300),
+        body_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let server = start("timeouts", limits);
+
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    assert!(matches!(silent.read(&mut buf), Ok(0) | Err(_)));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "handshake wait unbounded"
+    );
+
+    let mut idle = connect(&server, true);
+    assert_eq!(get(&mut idle, "/x").0, 200);
+    let started = Instant::now();
+    assert!(is_closed(&mut idle));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "idle keep-alive not closed"
+    );
+
+    let mut trickle = connect(&server, true);
+    trickle
+        .write_all(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab")
+        .unwrap();
+    let started = Instant::now();
+    assert!(is_closed(&mut trickle));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "slow body not cut off"
+    );
 }

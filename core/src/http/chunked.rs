@@ -222,4 +222,43 @@ mod tests {
         let r = ChunkedDecoder::new().decode(b"5\r\nabcde\r\n6\r\n", &mut out, 10);
         assert_eq!(r, Err(ChunkedError::TooLarge));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_input_never_panics(input in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let mut out = Vec::new();
+            let mut dec = ChunkedDecoder::new();
+            if let Ok(d) = dec.decode(&input, &mut out, 256) {
+                proptest::prop_assert!(d.consumed <= input.len());
+                proptest::prop_assert!(out.len() <= 256);
+            }
+        }
+
+        #[test]
+        fn encoded_bodies_round_trip_in_any_split(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 1..40), 0..8),
+            split in 1usize..17,
+        ) {
+            let mut wire = Vec::new();
+            for c in &chunks {
+                wire.extend_from_slice(format!("{:X}\r\n", c.len()).as_bytes());
+                wire.extend_from_slice(c);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            let mut dec = ChunkedDecoder::new();
+            let mut out = Vec::new();
+            let mut pending = Vec::new();
+            let mut done = false;
+            for piece in wire.chunks(split) {
+                pending.extend_from_slice(piece);
+                let d = dec.decode(&pending, &mut out, 1 << 20).unwrap();
+                pending.drain(..d.consumed);
+                done = d.done;
+            }
+            proptest::prop_assert!(done);
+            proptest::prop_assert!(pending.is_empty());
+            proptest::prop_assert_eq!(out, chunks.concat());
+        }
+    }
 }

@@ -91,7 +91,7 @@ pub(crate) async fn serve_connection<S>(
     };
     loop {
         match conn.exchange().await {
-            Ok(Outcome::KeepAlive) => continue,
+            Ok(Outcome::KeepAlive) => conn.trim_buffer(),
             Ok(Outcome::Upgrade(run, slot)) => {
                 let upgraded = UpgradedStream::new(conn.buf, Box::pin(conn.stream));
                 run(upgraded).await;
@@ -107,6 +107,14 @@ pub(crate) async fn serve_connection<S>(
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
+    /// Gives back memory a large chunked body or pipelined burst left in the buffer:
+    /// idle keep-alive connections should cost little.
+    fn trim_buffer(&mut self) {
+        if self.buf.capacity() > 2 * READ_SIZE {
+            self.buf.shrink_to(READ_SIZE);
+        }
+    }
+
     /// One request and its response.
     async fn exchange(&mut self) -> io::Result<Outcome> {
         if !self.wait_for_request().await? {
@@ -196,16 +204,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
         }
         let deadline = Instant::now() + self.ctx.limits.body_timeout;
         match head.framing {
-            BodyFraming::Length(n) => {
-                while self.buf.len() < n {
-                    if fill(&mut self.stream, &mut self.buf, deadline).await? == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                }
-                Ok(Ok(self.buf.drain(..n).collect()))
-            }
+            BodyFraming::Length(n) => self.read_exact_body(n, deadline).await.map(Ok),
             _ => self.read_chunked(deadline).await,
         }
+    }
+
+    /// Reads a Content-Length body straight into its own buffer, so the connection buffer
+    /// never grows to the body's size.
+    async fn read_exact_body(&mut self, n: usize, deadline: Instant) -> io::Result<Vec<u8>> {
+        let buffered = n.min(self.buf.len());
+        let mut body = Vec::with_capacity(n);
+        body.extend(self.buf.drain(..buffered));
+        body.resize(n, 0);
+        let mut have = buffered;
+        while have < n {
+            let read = with_deadline(deadline, self.stream.read(&mut body[have..])).await?;
+            if read == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            have += read;
+        }
+        Ok(body)
     }
 
     async fn read_chunked(&mut self, deadline: Instant) -> io::Result<Result<Vec<u8>, HeadError>> {
@@ -407,13 +426,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
     }
 }
 
+/// How much one read asks for: a TLS record's worth.
+const READ_SIZE: usize = 16 * 1024;
+
 /// Reads once into the spare end of `buf`; `Ok(0)` is end of stream.
 async fn fill<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
     deadline: Instant,
 ) -> io::Result<usize> {
-    const READ_SIZE: usize = 16 * 1024;
     let old = buf.len();
     buf.resize(old + READ_SIZE, 0);
     let result = with_deadline(deadline, stream.read(&mut buf[old..])).await;

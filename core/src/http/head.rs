@@ -233,4 +233,14 @@ mod tests {
         let text = format!("GET / HTTP/1.1\r\n{many}\r\n");
         assert_eq!(parse(&text).unwrap_err().status, 431);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_heads_never_panic(input in proptest::collection::vec(proptest::num::u8::ANY, 0..600), from in 0usize..700) {
+            if let Some(end) = find_head_end(&input, from.min(input.len())) {
+                proptest::prop_assert!(end <= input.len());
+                let _ = parse_head(&input[..end], 8, 1024);
+            }
+        }
+    }
 }

@@ -4,6 +4,31 @@
 //! graceful shutdown. It knows nothing of Kubernetes beyond the `Status` body of its own
 //! rejections: routing, authentication decisions and the API live above it, behind
 //! [`Handler`].
+//!
+//! ```no_run
+//! use std::rc::Rc;
+//! use wisp_core::http::{self, Limits, Request, Response};
+//! use wisp_core::pki;
+//!
+//! let dir = std::path::Path::new("/var/lib/wisp/pki");
+//! let pki = pki::ensure_pki(dir, &pki::default_serving_sans("wisp.local")).unwrap();
+//! let slot = http::CertSlot::new(pki.serving.chain, pki.serving.key).unwrap();
+//! let tls = http::server_config_with_slot(slot, pki.ca_der).unwrap();
+//! let (trigger, signal) = http::shutdown_pair();
+//! let handler = |req: Request| async move {
+//!     match (&req.identity, req.path.as_str()) {
+//!         (_, "/healthz") => Response::full(200, "text/plain", "ok"),
+//!         (None, _) => Response::status_error(401, "Unauthorized", "Unauthorized"),
+//!         (Some(who), _) => Response::full(200, "text/plain", who.user.clone()),
+//!     }
+//! };
+//! let executor = async_executor::LocalExecutor::new();
+//! async_io::block_on(executor.run(async {
+//!     let listener = async_net::TcpListener::bind("0.0.0.0:6443").await.unwrap();
+//!     http::serve(listener, tls, Rc::new(handler), Limits::default(), signal).await;
+//! }));
+//! drop(trigger);
+//! ```
 
 mod chunked;
 mod connection;
@@ -28,4 +53,7 @@ pub use response::{
 };
 pub use server::serve;
 pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
-pub use tls::{TlsConfigError, client_identity, server_config};
+pub use tls::{
+    CertSlot, TlsConfigError, client_identity, narrow_provider, server_config,
+    server_config_with_slot,
+};

@@ -5,12 +5,13 @@
 //! end-entity certificate gives the [`ClientIdentity`].
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use rustls::RootCertStore;
-use rustls::crypto::ring;
+use rustls::crypto::{CryptoProvider, KeyProvider, WebPkiSupportedAlgorithms, ring};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::{CertifiedKey, SigningKey};
+use rustls::{RootCertStore, SignatureScheme};
 
 use super::request::ClientIdentity;
 use crate::pki::inspect_cert;
@@ -34,8 +35,18 @@ pub fn server_config(
     key: PrivateKeyDer<'static>,
     client_ca: CertificateDer<'static>,
 ) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
+    server_config_with_slot(CertSlot::new(chain, key)?, client_ca)
+}
+
+/// Like [`server_config`], but the serving certificate comes from `slot`, which can be
+/// replaced while the server runs (after `pki::ensure_serving_cert` re-issued it because
+/// the host's addresses changed); new handshakes then present the new certificate.
+pub fn server_config_with_slot(
+    slot: Arc<CertSlot>,
+    client_ca: CertificateDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
     let err = |e: &dyn fmt::Display| TlsConfigError(e.to_string());
-    let provider = Arc::new(ring::default_provider());
+    let provider = Arc::new(narrow_provider());
     let mut roots = RootCertStore::empty();
     roots.add(client_ca).map_err(|e| err(&e))?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -46,10 +57,92 @@ pub fn server_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| err(&e))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| err(&e))?;
+        .with_cert_resolver(slot);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The serving certificate in use, swappable at run time.
+#[derive(Debug)]
+pub struct CertSlot(RwLock<Arc<CertifiedKey>>);
+
+impl CertSlot {
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Arc<CertSlot>, TlsConfigError> {
+        Ok(Arc::new(CertSlot(RwLock::new(certified_key(chain, key)?))))
+    }
+
+    /// Presents `chain`/`key` from the next handshake on; open connections keep theirs.
+    pub fn replace(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<(), TlsConfigError> {
+        let new = certified_key(chain, key)?;
+        let mut current = self
+            .0
+            .write()
+            .map_err(|_| TlsConfigError("certificate slot poisoned".into()))?;
+        *current = new;
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for CertSlot {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.read().ok().map(|key| key.clone())
+    }
+}
+
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<CertifiedKey>, TlsConfigError> {
+    let signing = ring::sign::any_ecdsa_type(&key).map_err(|e| TlsConfigError(e.to_string()))?;
+    let certified = CertifiedKey::new(chain, signing);
+    certified
+        .keys_match()
+        .map_err(|e| TlsConfigError(e.to_string()))?;
+    Ok(Arc::new(certified))
+}
+
+/// Every certificate wisp verifies or presents is ECDSA P-256 from its own CA, so the
+/// provider carries only that (no RSA, P-384 or Ed25519 code reaches the binary), the two
+/// TLS 1.3 suites every client offers (ChaCha20 first: boards without AES instructions,
+/// such as the Raspberry Pi 4, run it faster), and X25519/P-256 key exchange.
+pub fn narrow_provider() -> CryptoProvider {
+    CryptoProvider {
+        cipher_suites: vec![
+            ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+            ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
+        ],
+        kx_groups: vec![ring::kx_group::X25519, ring::kx_group::SECP256R1],
+        signature_verification_algorithms: P256_ONLY,
+        key_provider: &EcdsaKeys,
+        ..ring::default_provider()
+    }
+}
+
+static P256_ONLY: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
+    all: &[webpki::ring::ECDSA_P256_SHA256],
+    mapping: &[(
+        SignatureScheme::ECDSA_NISTP256_SHA256,
+        &[webpki::ring::ECDSA_P256_SHA256],
+    )],
+};
+
+#[derive(Debug)]
+struct EcdsaKeys;
+
+impl KeyProvider for EcdsaKeys {
+    fn load_private_key(
+        &self,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
+        ring::sign::any_ecdsa_type(&key)
+    }
 }
 
 /// The identity in a verified client chain (end-entity first): first CN as user, every O

@@ -65,7 +65,10 @@ fn load_ca(cert_pem: String, key_pem: &str) -> Result<Authority, PkiError> {
         .common_names
         .first()
         .ok_or_else(|| PkiError::Invalid(CA_CERT, "no common name".into()))?;
-    let key = KeyPair::from_pem(key_pem).map_err(|e| PkiError::Invalid(CA_KEY, e.to_string()))?;
+    // Naming the algorithm keeps rcgen from trying RSA and Ed25519 parsers (and linking
+    // their code): wisp's CA key is always P-256.
+    let key = KeyPair::from_pkcs8_pem_and_sign_algo(key_pem, &PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| PkiError::Invalid(CA_KEY, e.to_string()))?;
     let issuer = Issuer::new(ca_params(cn, SystemTime::now()), key);
     Ok(Authority {
         cert_pem,

@@ -155,7 +155,7 @@ fn key_matches(cert_der: &[u8], key_pem: &str) -> bool {
     let Ok(key) = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()) else {
         return false;
     };
-    let Ok(signing) = rustls::crypto::ring::sign::any_supported_type(&key) else {
+    let Ok(signing) = rustls::crypto::ring::sign::any_ecdsa_type(&key) else {
         return false;
     };
     let cert = CertificateDer::from(cert_der.to_vec());

@@ -176,7 +176,7 @@ fn parse_no_args(
 pub fn execute(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match command {
         Command::Help(text) => {
-            print!("{text}");
+            write_stdout(text);
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {
@@ -195,20 +195,26 @@ pub fn execute(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>>
     }
 }
 
+/// Writes to stdout, ignoring a closed pipe (`wisp version | head -1` must not abort).
+pub fn write_stdout(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 fn print_version() {
-    println!("wisp {}", env!("CARGO_PKG_VERSION"));
-    println!("commit:   {}", env!("WISP_GIT_COMMIT"));
-    println!("target:   {}", env!("WISP_TARGET"));
-    println!("profile:  {}", env!("WISP_PROFILE"));
     let features: &[&str] = &[];
-    println!(
-        "features: {}",
-        if features.is_empty() {
-            "none".to_owned()
-        } else {
-            features.join(",")
-        }
-    );
+    let features = if features.is_empty() {
+        "none".to_owned()
+    } else {
+        features.join(",")
+    };
+    write_stdout(&format!(
+        "wisp {}\ncommit:   {}\ntarget:   {}\nprofile:  {}\nfeatures: {features}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("WISP_GIT_COMMIT"),
+        env!("WISP_TARGET"),
+        env!("WISP_PROFILE"),
+    ));
 }
 
 fn run_check() -> ExitCode {
@@ -221,9 +227,9 @@ fn run_check() -> ExitCode {
             (false, Severity::Required) => "FAIL",
             (false, Severity::Optional) => "warn",
         };
-        println!("{mark:<5} {:<12} {}", r.name, r.detail);
+        write_stdout(&format!("{mark:<5} {:<12} {}\n", r.name, r.detail));
         if !r.passed {
-            println!("      fix: {}", r.fix);
+            write_stdout(&format!("      fix: {}\n", r.fix));
             required_failed |= r.severity == Severity::Required;
         }
     }

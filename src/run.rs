@@ -109,6 +109,6 @@ pub fn print_kubeconfig(data_dir: Option<PathBuf>) -> Result<(), Box<dyn std::er
                 "cannot read the admin kubeconfig: {e} (has `wisp run` started with this data dir?)"
             )
         })?;
-    print!("{text}");
+    crate::cli::write_stdout(&text);
     Ok(())
 }

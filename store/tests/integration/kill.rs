@@ -145,7 +145,9 @@ fn run_child(dir: &Path, round: u32, life: Duration) -> Vec<(String, u64)> {
         .spawn()
         .expect("spawn child");
     let stdout = child.stdout.take().unwrap();
+    let (first_ack_tx, first_ack) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::spawn(move || {
+        let mut first_ack_tx = Some(first_ack_tx);
         let mut acks = Vec::new();
         let mut stdout = BufReader::new(stdout);
         let mut line = Vec::new();
@@ -157,11 +159,17 @@ fn run_child(dir: &Path, round: u32, life: Duration) -> Vec<(String, u64)> {
                 && let Ok(rev) = rev.parse()
             {
                 acks.push((key.to_string(), rev));
+                if let Some(tx) = first_ack_tx.take() {
+                    let _ = tx.send(());
+                }
             }
             line.clear();
         }
         acks
     });
+    // The random life counts from the child's first acknowledged write, so a loaded machine
+    // (slow child start-up) still kills children mid-stream rather than before they write.
+    let _ = first_ack.recv_timeout(Duration::from_secs(30));
     std::thread::sleep(life);
     child.kill().expect("SIGKILL");
     child.wait().unwrap();

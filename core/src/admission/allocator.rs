@@ -398,8 +398,8 @@ mod tests {
             .map(|i| p.next(&format!("s{i}"), false).unwrap())
             .collect();
         assert_eq!(got, vec![2, 3, 4, 5, 6]);
-        for i in 0..5 {
-            p.set_committed(&format!("s{i}"), &[got[i]]);
+        for (i, slot) in got.iter().enumerate() {
+            p.set_committed(&format!("s{i}"), &[*slot]);
         }
         assert_eq!(p.next("x", false), Err(AllocError::Full));
         // The reserved slot is still there for whoever asks for it by number.

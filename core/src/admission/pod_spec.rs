@@ -44,10 +44,11 @@ fn default_container(c: &mut Object, host_network: bool) {
     str_default(c, "terminationMessagePolicy", "File");
     for port in objects_mut(c, "ports") {
         str_default(port, "protocol", "TCP");
-        if host_network && super::fields::unset(port, "hostPort") {
-            if let Some(p) = port.get("containerPort").cloned() {
-                port.insert("hostPort".to_owned(), p);
-            }
+        if host_network
+            && super::fields::unset(port, "hostPort")
+            && let Some(p) = port.get("containerPort").cloned()
+        {
+            port.insert("hostPort".to_owned(), p);
         }
     }
     set_default(c, "resources", Value::Object(Object::new()));

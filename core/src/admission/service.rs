@@ -96,10 +96,11 @@ pub fn carry_over(old: &Value, new: &mut Value) {
         if str_of(spec, "clusterIP").unwrap_or("").is_empty() {
             spec.insert("clusterIP".to_owned(), string(&old_ip));
         }
-        if unset(spec, "clusterIPs") && str_of(spec, "clusterIP") == Some(old_ip.as_str()) {
-            if let Some(ips) = old_ips {
-                spec.insert("clusterIPs".to_owned(), ips);
-            }
+        if unset(spec, "clusterIPs")
+            && str_of(spec, "clusterIP") == Some(old_ip.as_str())
+            && let Some(ips) = old_ips
+        {
+            spec.insert("clusterIPs".to_owned(), ips);
         }
     }
     for port in objects_mut(spec, "ports") {

@@ -246,6 +246,28 @@ impl ApiServer {
         let user = req.user.as_ref().map_or("", |u| u.name.as_str());
         let store = &self.store;
         let catalog = Rc::clone(&self.catalog.borrow());
+        if let (Some(sub), Some(name)) = (path.subresource, path.name)
+            && super::subresource::handles(&resource, sub)
+        {
+            let parent = WriteRequest {
+                store,
+                catalog: &catalog,
+                resource: &resource,
+                namespace,
+                subresource: None,
+                params: &params,
+                user,
+                allocators: &self.allocators,
+            };
+            let sub_req = super::subresource::SubresourceRequest {
+                parent: &parent,
+                name,
+                verb,
+                content_type: req.content_type.as_deref(),
+                body: &req.body,
+            };
+            return super::subresource::handle(sub, &sub_req).await;
+        }
         match (verb, path.name) {
             (Verb::Get, Some(name)) => {
                 let form = negotiate::negotiate(req.accept.as_deref())?;

@@ -250,10 +250,7 @@ fn node_ports_allocated_kept_and_released() {
     // Back to ClusterIP: the port is dropped from the object and free once stored.
     let back = f
         .admit(&svc("np", r#"{"type":"ClusterIP","ports":[{"name":"80-8080","port":80,"targetPort":8080,"nodePort":30000}]}"#), Some(&np))
-        .map(|v| {
-            f.store_it(&v);
-            v
-        })
+        .inspect(|v| f.store_it(v))
         .unwrap();
     assert_eq!(
         meta::get_i64(&array(&back, &["spec", "ports"])[0], &["nodePort"]),

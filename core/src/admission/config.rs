@@ -144,7 +144,7 @@ pub fn default_secret(secret: &mut Value) -> Result<(), ApiError> {
 fn check_base64(data: &Object) -> Result<(), ApiError> {
     for v in data.values() {
         let bad = match v {
-            Value::String(s) => STANDARD.decode(s.as_bytes()).err().map(|e| e.to_string()),
+            Value::String(s) => STANDARD.decode(s.as_bytes()).err().map(go_base64_error),
             Value::Null => None,
             _ => Some("expected a base64 string".to_owned()),
         };
@@ -155,6 +155,16 @@ fn check_base64(data: &Object) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// Go's `base64.CorruptInputError` text, which upstream's decode error carries.
+fn go_base64_error(e: base64::DecodeError) -> String {
+    use base64::DecodeError::{InvalidByte, InvalidLastSymbol, InvalidLength, InvalidPadding};
+    let offset = match e {
+        InvalidByte(at, _) | InvalidLastSymbol(at, _) | InvalidLength(at) => at,
+        InvalidPadding => 0,
+    };
+    format!("illegal base64 data at input byte {offset}")
 }
 
 /// Keys each well-known Secret type must carry in `data`.
@@ -274,9 +284,9 @@ mod tests {
         let mut s = parse(r#"{"data":{"a":"not base64!"}}"#);
         let err = default_secret(&mut s).expect_err("refused");
         assert_eq!(err.code, 400);
-        assert!(
-            err.message
-                .starts_with("Secret in version \"v1\" cannot be handled as a Secret: ")
+        assert_eq!(
+            err.message,
+            "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at input byte 3"
         );
     }
 

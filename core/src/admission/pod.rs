@@ -106,7 +106,13 @@ pub fn validate(ctx: &Context<'_>, pod: &Value, causes: &mut Vec<Cause>) {
     }
     pod_spec::validate_spec(pod, &["spec"], "spec", causes);
     if let Some(old) = ctx.old {
-        validate_update(pod, old, causes);
+        // Objects stored before these defaults existed compare as if they had them.
+        let mut old = old.clone();
+        pod_spec::default_spec(&mut old, &["spec"]);
+        if let Some(spec) = obj_mut(&mut old, &["spec"]) {
+            set_default(spec, "enableServiceLinks", Value::Bool(true));
+        }
+        validate_update(pod, &old, causes);
     }
 }
 

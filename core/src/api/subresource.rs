@@ -59,3 +59,6 @@ fn created_success() -> ApiResponse {
             .to_vec(),
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -123,6 +123,8 @@ impl Pool {
         }
         match self.holder(slot) {
             Some(h) if h != owner => Err(AllocError::Allocated),
+            // Already stored as this owner's: nothing new to hold.
+            Some(_) if self.committed.contains_key(&slot) => Ok(()),
             _ => {
                 if !dry_run {
                     self.pending.insert(slot, owner.to_owned());
@@ -176,7 +178,12 @@ impl Pool {
     }
 
     pub fn in_use(&self) -> usize {
-        self.committed.len() + self.pending.len()
+        let extra = self
+            .pending
+            .keys()
+            .filter(|s| !self.committed.contains_key(s))
+            .count();
+        self.committed.len() + extra
     }
 }
 

@@ -12,7 +12,9 @@ pub mod names;
 mod namespace;
 mod object_meta;
 mod pod;
+mod pod_names;
 mod pod_spec;
+mod rolling_update;
 mod service;
 mod workloads;
 

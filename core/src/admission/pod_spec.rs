@@ -129,12 +129,15 @@ pub fn validate_spec(object: &Value, path: &[&str], prefix: &str, causes: &mut V
         causes.push(field::required(&format!("{prefix}.containers")));
     }
     let mut seen = HashSet::new();
+    let mut containers = Vec::new();
     for list in CONTAINER_LISTS {
         for (i, c) in array(spec, &[list]).iter().enumerate() {
             let at = format!("{prefix}.{list}[{i}]");
             validate_container(c, &at, list != "ephemeralContainers", &mut seen, causes);
+            containers.push((at, c));
         }
     }
+    super::pod_names::validate(spec, prefix, &containers, causes);
     let restart = meta::get_str(spec, &["restartPolicy"]).unwrap_or("");
     if !["Always", "OnFailure", "Never"].contains(&restart) {
         causes.push(field::not_supported(

@@ -89,6 +89,7 @@ pub fn carry_over(old: &Value, new: &mut Value) {
     let keep_ports = needs_node_ports(old) && needs_node_ports(new);
     let drop_ports = needs_node_ports(old) && !needs_node_ports(new);
     let old_ports: Vec<Value> = array(old, &["spec", "ports"]).to_vec();
+    let old_health = meta::get_i64(old, &["spec", "healthCheckNodePort"]);
     let Some(spec) = obj_mut(new, &["spec"]) else {
         return;
     };
@@ -102,6 +103,11 @@ pub fn carry_over(old: &Value, new: &mut Value) {
         {
             spec.insert("clusterIPs".to_owned(), ips);
         }
+    }
+    if let Some(n) = old_health.filter(|_| keep_ports)
+        && node_port_of_key(spec, "healthCheckNodePort").is_none()
+    {
+        spec.insert("healthCheckNodePort".to_owned(), int(n));
     }
     for port in objects_mut(spec, "ports") {
         if drop_ports {
@@ -119,7 +125,11 @@ pub fn carry_over(old: &Value, new: &mut Value) {
 }
 
 fn node_port_of(port: &Object) -> Option<i64> {
-    port.get("nodePort")
+    node_port_of_key(port, "nodePort")
+}
+
+fn node_port_of_key(o: &Object, key: &str) -> Option<i64> {
+    o.get(key)
         .and_then(|v| meta::get_i64(v, &[]))
         .filter(|n| *n != 0)
 }
@@ -349,6 +359,42 @@ fn allocate_node_ports(ctx: &Context<'_>, owner: &str, svc: &mut Value) -> Resul
             })?;
         port.insert("nodePort".to_owned(), int(i64::from(got)));
     }
+    allocate_health_check_port(ctx, owner, svc)
+}
+
+/// LoadBalancer Services with `externalTrafficPolicy: Local` get a health-check NodePort.
+fn allocate_health_check_port(
+    ctx: &Context<'_>,
+    owner: &str,
+    svc: &mut Value,
+) -> Result<(), Refused> {
+    let local = service_type(svc) == "LoadBalancer"
+        && meta::get_str(svc, &["spec", "externalTrafficPolicy"]) == Some("Local");
+    let Some(spec) = obj_mut(svc, &["spec"]) else {
+        return Ok(());
+    };
+    if !local {
+        spec.remove("healthCheckNodePort");
+        return Ok(());
+    }
+    let requested = node_port_of_key(spec, "healthCheckNodePort");
+    let got = ctx
+        .allocators
+        .allocate_port(ctx.store, owner, requested, ctx.dry_run)
+        .map_err(|e| match e {
+            AllocError::Full if requested.is_none() => Refused::Full("nodePort"),
+            AllocError::Allocated => Refused::Invalid(field::invalid(
+                "spec.healthCheckNodePort",
+                &requested.unwrap_or(0).to_string(),
+                "provided port is already allocated",
+            )),
+            _ => Refused::Invalid(field::invalid(
+                "spec.healthCheckNodePort",
+                &requested.unwrap_or(0).to_string(),
+                "provided port is not in the valid range",
+            )),
+        })?;
+    spec.insert("healthCheckNodePort".to_owned(), int(i64::from(got)));
     Ok(())
 }
 

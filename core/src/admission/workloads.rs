@@ -121,6 +121,7 @@ pub fn validate(ctx: &Context<'_>, kind: Workload, object: &Value, causes: &mut 
     validate_selector_and_template(kind, object, causes);
     if kind == Workload::Deployment {
         validate_deployment_strategy(object, causes);
+        super::rolling_update::validate(object, causes);
     }
     if let Some(old) = ctx.old {
         validate_update(kind, object, old, causes);

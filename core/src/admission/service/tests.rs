@@ -334,3 +334,33 @@ fn port_validation() {
         "Forbidden: may not be used when `type` is 'ClusterIP'"
     );
 }
+
+#[test]
+fn local_load_balancers_get_a_health_check_port() {
+    let f = Fixture::new(ServiceNetwork::default());
+    let lb = f.create(&svc(
+        "lb",
+        r#"{"type":"LoadBalancer","externalTrafficPolicy":"Local","ports":[{"port":80}]}"#,
+    ));
+    let port = meta::get_i64(&array(&lb, &["spec", "ports"])[0], &["nodePort"]).unwrap();
+    let health = meta::get_i64(&lb, &["spec", "healthCheckNodePort"]).unwrap();
+    assert_ne!(port, health);
+    assert!(matches!(
+        meta::get_path(&lb, &["spec", "allocateLoadBalancerNodePorts"]),
+        Some(Value::Bool(true))
+    ));
+    let kept = f
+        .admit(
+            &svc(
+                "lb",
+                r#"{"type":"LoadBalancer","externalTrafficPolicy":"Local","ports":[{"port":80}]}"#,
+            ),
+            Some(&lb),
+        )
+        .unwrap();
+    assert_eq!(
+        meta::get_i64(&kept, &["spec", "healthCheckNodePort"]),
+        Some(health)
+    );
+    assert_eq!(f.allocators.usage(&f.store).1, 2);
+}

@@ -13,5 +13,6 @@ pub mod response;
 pub mod route;
 pub mod select;
 pub mod server;
+pub mod subresource;
 pub mod watch;
 pub mod write;

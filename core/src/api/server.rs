@@ -57,6 +57,8 @@ pub struct ApiServer {
     catalog: RefCell<Rc<Catalog>>,
     openapi: RefCell<OpenApiDocs>,
     ready: Cell<bool>,
+    /// Service ClusterIP and NodePort pools.
+    allocators: crate::admission::Allocators,
 }
 
 impl ApiServer {
@@ -71,7 +73,20 @@ impl ApiServer {
             catalog: RefCell::new(Rc::new(Catalog::new())),
             openapi: RefCell::new(OpenApiDocs::new()),
             ready: Cell::new(false),
+            allocators: crate::admission::Allocators::new(
+                crate::admission::ServiceNetwork::default(),
+            ),
         }
+    }
+
+    /// Uses the configured service network instead of the default 10.43.0.0/16.
+    pub fn with_service_network(mut self, network: crate::admission::ServiceNetwork) -> ApiServer {
+        self.allocators = crate::admission::Allocators::new(network);
+        self
+    }
+
+    pub fn allocators(&self) -> &crate::admission::Allocators {
+        &self.allocators
     }
 
     pub fn store(&self) -> &Store {
@@ -231,6 +246,28 @@ impl ApiServer {
         let user = req.user.as_ref().map_or("", |u| u.name.as_str());
         let store = &self.store;
         let catalog = Rc::clone(&self.catalog.borrow());
+        if let (Some(sub), Some(name)) = (path.subresource, path.name)
+            && super::subresource::handles(&resource, sub)
+        {
+            let parent = WriteRequest {
+                store,
+                catalog: &catalog,
+                resource: &resource,
+                namespace,
+                subresource: None,
+                params: &params,
+                user,
+                allocators: &self.allocators,
+            };
+            let sub_req = super::subresource::SubresourceRequest {
+                parent: &parent,
+                name,
+                verb,
+                content_type: req.content_type.as_deref(),
+                body: &req.body,
+            };
+            return super::subresource::handle(sub, &sub_req).await;
+        }
         match (verb, path.name) {
             (Verb::Get, Some(name)) => {
                 let form = negotiate::negotiate(req.accept.as_deref())?;
@@ -264,6 +301,7 @@ impl ApiServer {
                     subresource: path.subresource,
                     params: &params,
                     user,
+                    allocators: &self.allocators,
                 };
                 write::create(&wr, object).await
             }
@@ -277,6 +315,7 @@ impl ApiServer {
                     subresource: path.subresource,
                     params: &params,
                     user,
+                    allocators: &self.allocators,
                 };
                 write::update(&wr, name, object).await
             }
@@ -290,6 +329,7 @@ impl ApiServer {
                     subresource: path.subresource,
                     params: &params,
                     user,
+                    allocators: &self.allocators,
                 };
                 write::patch(&wr, name, &ct, &req.body).await
             }

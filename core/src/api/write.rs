@@ -25,6 +25,8 @@ pub struct WriteRequest<'a> {
     pub subresource: Option<&'a str>,
     pub params: &'a Params,
     pub user: &'a str,
+    /// Service ClusterIP and NodePort pools, for admission.
+    pub allocators: &'a crate::admission::Allocators,
 }
 
 /// How many times a PATCH re-reads and re-applies after losing a compare-and-swap race.
@@ -206,6 +208,8 @@ async fn create_object(
             subresource: None,
             old: None,
             user: req.user,
+            allocators: req.allocators,
+            dry_run: req.params.dry_run,
         },
         &mut object,
     )
@@ -399,6 +403,8 @@ async fn replace(
             subresource: req.subresource,
             old: Some(old),
             user: req.user,
+            allocators: req.allocators,
+            dry_run: req.params.dry_run,
         },
         &mut new,
     )

@@ -161,7 +161,7 @@ fn check_base64(data: &Object) -> Result<(), ApiError> {
 fn go_base64_error(e: base64::DecodeError) -> String {
     use base64::DecodeError::{InvalidByte, InvalidLastSymbol, InvalidLength, InvalidPadding};
     let offset = match e {
-        InvalidByte(at, _) | InvalidLastSymbol(at, _) | InvalidLength(at) => at,
+        InvalidByte(at, _) | InvalidLastSymbol { offset: at, .. } | InvalidLength(at) => at,
         InvalidPadding => 0,
     };
     format!("illegal base64 data at input byte {offset}")

@@ -264,6 +264,7 @@ fn wisp_load(root: &Path, config: &Config, r: &mut Results) {
         }
         t0.elapsed().as_secs_f64() * 1000.0 / n as f64
     };
+    rewrite_all(&store, &dir, config.keys);
     drop(store);
     let child = Command::new(std::env::current_exe().unwrap())
         .arg("rss-child")
@@ -280,6 +281,37 @@ fn wisp_load(root: &Path, config: &Config, r: &mut Results) {
     println!(
         "wisp  {} keys loaded in {:.1} s; gets {:.0}/s; range 1000 {:.2} ms; open {:.0} ms; RSS {} KiB",
         config.keys, r.load_s, r.gets_per_s, r.range_1000_ms, r.open_ms, r.rss_kib
+    );
+}
+
+/// Overwrites every key once (the dead bytes then pass the threshold, so a compaction of the
+/// whole live set runs on the committer thread meanwhile) and prints the longest put stall
+/// and the disk use afterwards.
+fn rewrite_all(store: &Store, dir: &Path, keys: usize) {
+    let worst = std::sync::Mutex::new(Duration::ZERO);
+    let t0 = Instant::now();
+    load(keys, |i| {
+        let t = Instant::now();
+        block_on(store.put(
+            format!("/load/{i:08}").as_bytes(),
+            Value::Bytes(value(i + 1)),
+        ))
+        .unwrap();
+        let mut w = worst.lock().unwrap();
+        *w = (*w).max(t.elapsed());
+    });
+    let disk: u64 = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let live = keys as u64 * (VALUE_LEN as u64 + 30);
+    println!(
+        "wisp  rewrite of {keys} keys in {:.1} s; longest put {:.0} ms (compaction); disk {:.1} MiB for {:.1} MiB live",
+        t0.elapsed().as_secs_f64(),
+        worst.lock().unwrap().as_secs_f64() * 1000.0,
+        disk as f64 / 1048576.0,
+        live as f64 / 1048576.0
     );
 }
 

@@ -307,7 +307,7 @@ fn rewrite_all(store: &Store, dir: &Path, keys: usize) {
         .sum();
     let live = keys as u64 * (VALUE_LEN as u64 + 30);
     println!(
-        "wisp  rewrite of {keys} keys in {:.1} s; longest put {:.0} ms (compaction); disk {:.1} MiB for {:.1} MiB live",
+        "wisp  rewrite of {keys} keys in {:.1} s; longest put {:.0} ms; disk {:.1} MiB for {:.1} MiB live",
         t0.elapsed().as_secs_f64(),
         worst.lock().unwrap().as_secs_f64() * 1000.0,
         disk as f64 / 1048576.0,

@@ -2,6 +2,7 @@
 //! being changed, serialized bytes in the store), their metadata, their storage keys, and
 //! the timestamps and UIDs the server stamps on them.
 
+pub mod conditions;
 pub mod keys;
 pub mod meta;
 pub mod time;

@@ -93,9 +93,14 @@ impl GarbageCollector {
 
     fn owner_state(&self, namespace: Option<&str>, owner: &OwnerRef) -> OwnerState {
         // A type we cannot resolve cannot be verified: keep the dependent, as upstream does.
-        let Some((_, key)) = self.owner_key(namespace, owner) else {
+        let Some((resource, key)) = self.owner_key(namespace, owner) else {
             return OwnerState::Solid;
         };
+        if namespace.is_none() && resource.namespaced() {
+            // A cluster-scoped dependent cannot name a namespaced owner: upstream treats the
+            // reference as unresolvable and never collects the dependent for it.
+            return OwnerState::Solid;
+        }
         let store = self.client.server().store();
         let Some(object) = store
             .get(key.as_bytes())

@@ -239,6 +239,20 @@ impl ApiServer {
         let user = req.user.as_ref().map_or("", |u| u.name.as_str());
         let store = &self.store;
         let catalog = Rc::clone(&self.catalog.borrow());
+        if path.subresource == Some("scale")
+            && let Some(name) = path.name
+        {
+            let wr = WriteRequest {
+                store,
+                catalog: &catalog,
+                resource: &resource,
+                namespace,
+                subresource: path.subresource,
+                params: &params,
+                user,
+            };
+            return scale_verb(req, &wr, name, verb).await;
+        }
         match (verb, path.name) {
             (Verb::Get, Some(name)) => {
                 let form = negotiate::negotiate(req.accept.as_deref())?;
@@ -315,6 +329,29 @@ impl ApiServer {
                 "the server does not allow this method on the requested resource",
             )),
         }
+    }
+}
+
+/// GET, PUT and PATCH of the `scale` subresource.
+async fn scale_verb(
+    req: &ApiRequest,
+    wr: &WriteRequest<'_>,
+    name: &str,
+    verb: Verb,
+) -> Result<ApiResponse, ApiError> {
+    match verb {
+        Verb::Get => super::scale::get(wr.store, wr.resource, wr.namespace, name),
+        Verb::Update => {
+            let scale = super::body::decode_object(req.content_type.as_deref(), &req.body)?;
+            super::scale::update(wr, name, &scale).await
+        }
+        Verb::Patch => {
+            let ct = super::body::essence(req.content_type.as_deref());
+            super::scale::patch(wr, name, &ct, &req.body).await
+        }
+        _ => Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        )),
     }
 }
 

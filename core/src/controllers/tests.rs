@@ -450,3 +450,39 @@ fn namespace_waits_for_finalizers_with_upstream_conditions() {
     }))
     .unwrap();
 }
+
+#[test]
+fn scale_subresource_reads_and_writes_the_replica_paths() {
+    let cluster = cluster();
+    let server = &cluster.server;
+    block_on(Controllers::start(server).run_until(async {
+        let crd = CRD.replace(
+            r#""served":true,"storage":true,"#,
+            r#""served":true,"storage":true,"subresources":{"status":{},"scale":{"specReplicasPath":".spec.size","statusReplicasPath":".status.size","labelSelectorPath":".status.selector"}},"#,
+        );
+        expect(server, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", &crd, 201).await;
+        eventually("the CRD to be established", || {
+            stored(server, CRD_KEY).is_some_and(|c| conditions::status(&c, "Established") == Some("True"))
+        })
+        .await;
+        expect(server, "POST", WIDGETS, &widget("w"), 201).await;
+        let scale = expect(server, "GET", &format!("{WIDGETS}/w/scale"), "", 200).await;
+        assert_eq!(meta::get_str(&scale, &["kind"]), Some("Scale"));
+        assert_eq!(meta::get_i64(&scale, &["spec", "replicas"]), Some(3));
+        let patched = expect(server, "PATCH", &format!("{WIDGETS}/w/scale"), r#"{"spec":{"replicas":5}}"#, 200).await;
+        assert_eq!(meta::get_i64(&patched, &["spec", "replicas"]), Some(5));
+        let object = expect(server, "GET", &format!("{WIDGETS}/w"), "", 200).await;
+        assert_eq!(meta::get_i64(&object, &["spec", "size"]), Some(5));
+        assert_eq!(meta::generation(&object), Some(2));
+        let stale = r#"{"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"w","resourceVersion":"1"},"spec":{"replicas":1}}"#;
+        expect(server, "PUT", &format!("{WIDGETS}/w/scale"), stale, 409).await;
+        let deployment = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"replicas":1,"selector":{"matchLabels":{"app":"d"}},"template":{"metadata":{"labels":{"app":"d"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}"#;
+        let path = "/apis/apps/v1/namespaces/default/deployments";
+        expect(server, "POST", path, deployment, 201).await;
+        let scale = expect(server, "PATCH", &format!("{path}/d/scale"), r#"{"spec":{"replicas":4}}"#, 200).await;
+        assert_eq!(meta::get_str(&scale, &["status", "selector"]), Some("app=d"));
+        let object = expect(server, "GET", &format!("{path}/d"), "", 200).await;
+        assert_eq!(meta::get_i64(&object, &["spec", "replicas"]), Some(4));
+    }))
+    .unwrap();
+}

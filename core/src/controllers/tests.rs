@@ -486,3 +486,38 @@ fn scale_subresource_reads_and_writes_the_replica_paths() {
     }))
     .unwrap();
 }
+
+/// Timings for the report (debug builds are ~5x slower than release):
+/// `cargo test -p wisp-core --lib controllers::tests::timing -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn timing_namespace_and_cascade_deletion() {
+    let cluster = cluster();
+    let server = &cluster.server;
+    block_on(Controllers::start(server).run_until(async {
+        for count in [100, 1000] {
+            expect(server, "POST", "/api/v1/namespaces", r#"{"metadata":{"name":"big"}}"#, 201).await;
+            for i in 0..count {
+                let body = format!(r#"{{"metadata":{{"name":"cm-{i}"}}}}"#);
+                expect(server, "POST", "/api/v1/namespaces/big/configmaps", &body, 201).await;
+            }
+            let started = Instant::now();
+            expect(server, "DELETE", "/api/v1/namespaces/big", "", 200).await;
+            eventually("the namespace to go", || stored(server, "/registry/core/namespaces/big").is_none()).await;
+            eprintln!("namespace with {count} configmaps deleted in {} ms", started.elapsed().as_millis());
+        }
+        let owner = expect(server, "POST", CONFIGMAPS, r#"{"metadata":{"name":"owner"}}"#, 201).await;
+        let uid = meta::uid(&owner).unwrap().to_owned();
+        for i in 0..100 {
+            let body = format!(
+                r#"{{"metadata":{{"name":"d-{i}","ownerReferences":[{{"apiVersion":"v1","kind":"ConfigMap","name":"owner","uid":"{uid}","blockOwnerDeletion":true}}]}}}}"#
+            );
+            expect(server, "POST", CONFIGMAPS, &body, 201).await;
+        }
+        let started = Instant::now();
+        expect(server, "DELETE", &format!("{CONFIGMAPS}/owner"), &delete_body("Foreground"), 200).await;
+        eventually("the owner to go", || stored(server, &cm_key("owner")).is_none()).await;
+        eprintln!("foreground deletion of an owner with 100 dependents in {} ms", started.elapsed().as_millis());
+    }))
+    .unwrap();
+}

@@ -3,6 +3,7 @@
 //! fieldValidation) and per-kind hooks for defaulting and validation live here; the API
 //! handlers call [`admit`] and [`check_fields`] and know nothing of individual kinds.
 
+mod custom_resource;
 pub mod names;
 mod namespace;
 
@@ -38,6 +39,9 @@ pub async fn admit(ctx: &Context<'_>, object: &mut Value) -> Result<(), ApiError
         names::validate_object_name(ctx.resource, &name)?;
         if ctx.resource.namespaced() {
             namespace::require_active(ctx.store, meta::namespace(object).unwrap_or(""))?;
+        }
+        if !ctx.resource.builtin {
+            custom_resource::refuse_while_crd_terminating(ctx.store, ctx.resource)?;
         }
     }
     if ctx.resource.group.is_empty() && ctx.resource.plural == "namespaces" {

@@ -167,6 +167,9 @@ fn crd_delete_removes_its_custom_resources_then_the_types() {
         for name in ["a", "b"] {
             expect(server, "POST", WIDGETS, &widget(name), 201).await;
         }
+        // A finalizer holds one instance, and with it the CRD, in Terminating.
+        let held = r#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"held","finalizers":["example.com/hold"]}}"#;
+        expect(server, "POST", WIDGETS, held, 201).await;
         let deleting = expect(
             server,
             "DELETE",
@@ -176,6 +179,17 @@ fn crd_delete_removes_its_custom_resources_then_the_types() {
         )
         .await;
         assert_eq!(conditions::status(&deleting, "Terminating"), Some("True"));
+        eventually("the free instances to go", || {
+            server.store().range(b"/registry/example.com/widgets/", 0, None).kvs.len() == 1
+        })
+        .await;
+        let refused = expect(server, "POST", WIDGETS, &widget("late"), 405).await;
+        assert_eq!(
+            meta::get_str(&refused, &["message"]),
+            Some("create not allowed while custom resource definition is terminating")
+        );
+        assert!(stored(server, CRD_KEY).is_some());
+        expect(server, "PATCH", &format!("{WIDGETS}/held"), r#"{"metadata":{"finalizers":null}}"#, 200).await;
         eventually("the CRD to go", || stored(server, CRD_KEY).is_none()).await;
         // It went only after its custom resources.
         assert!(

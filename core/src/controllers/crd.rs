@@ -16,7 +16,7 @@ use super::{Controller, Observed, same_status};
 use crate::api::delete::CRD_CLEANUP_FINALIZER;
 use crate::object::conditions::{self, Condition};
 use crate::object::{keys, meta};
-use crate::registry::{Gvk, Resource, crd_versions};
+use crate::registry::{CrdVersion, Gvk, Resource, crd_versions};
 
 const GROUP: &str = "apiextensions.k8s.io";
 const PLURAL: &str = "customresourcedefinitions";
@@ -120,23 +120,7 @@ impl CrdController {
                 return;
             }
         };
-        let mut problem = None;
-        {
-            let mut registry = self.client.server().registry().borrow_mut();
-            for version in &versions {
-                if let Err(e) = registry.add_custom(version.resource.clone()) {
-                    problem = Some(("KindConflict", e.to_string()));
-                    break;
-                }
-            }
-            let keep: Vec<String> = versions
-                .iter()
-                .map(|v| v.resource.version.to_string())
-                .collect();
-            registry.retain_custom_versions(&group, &plural, |v| {
-                problem.is_none() && keep.iter().any(|k| k == v)
-            });
-        }
+        let problem = self.register(&group, &plural, &versions);
         let kinds: Vec<Gvk> = if problem.is_some() {
             Vec::new()
         } else {
@@ -145,17 +129,12 @@ impl CrdController {
         let stale: Vec<Gvk> = served_before
             .map(|s| s.kinds.into_iter().filter(|k| !kinds.contains(k)).collect())
             .unwrap_or_default();
-        self.client.server().update_catalog(|catalog| {
-            for gvk in &stale {
-                catalog.remove_custom_schema(gvk);
-            }
-            for version in versions.iter().filter(|_| problem.is_none()) {
-                match &version.schema {
-                    Some(schema) => catalog.set_custom_schema(&version.resource.gvk(), schema),
-                    None => catalog.remove_custom_schema(&version.resource.gvk()),
-                }
-            }
-        });
+        let schemas = if problem.is_some() {
+            &[][..]
+        } else {
+            &versions[..]
+        };
+        self.swap_schemas(&stale, schemas);
         let served = Served {
             group,
             plural,
@@ -163,6 +142,43 @@ impl CrdController {
             problem,
         };
         self.served.borrow_mut().insert(name.to_owned(), served);
+    }
+
+    /// Adds the served versions to the registry and drops versions no longer served; on a
+    /// name clash none stays and the clash is returned as (reason, message).
+    fn register(
+        &self,
+        group: &str,
+        plural: &str,
+        versions: &[CrdVersion],
+    ) -> Option<(&'static str, String)> {
+        let mut registry = self.client.server().registry().borrow_mut();
+        let mut problem = None;
+        for version in versions {
+            if let Err(e) = registry.add_custom(version.resource.clone()) {
+                problem = Some(("KindConflict", e.to_string()));
+                break;
+            }
+        }
+        registry.retain_custom_versions(group, plural, |v| {
+            problem.is_none() && versions.iter().any(|k| k.resource.version == v)
+        });
+        problem
+    }
+
+    /// Swaps in a catalog without the `stale` kinds and with these versions' schemas.
+    fn swap_schemas(&self, stale: &[Gvk], versions: &[CrdVersion]) {
+        self.client.server().update_catalog(|catalog| {
+            for gvk in stale {
+                catalog.remove_custom_schema(gvk);
+            }
+            for version in versions {
+                match &version.schema {
+                    Some(schema) => catalog.set_custom_schema(&version.resource.gvk(), schema),
+                    None => catalog.remove_custom_schema(&version.resource.gvk()),
+                }
+            }
+        });
     }
 
     fn unserve(&self, name: &str) {

@@ -55,106 +55,108 @@ fn spec_finalizers(namespace: &Value) -> Vec<&str> {
     }
 }
 
-/// Upstream's five deletion conditions for the outcome of one pass.
-fn set_conditions(namespace: &mut Value, remaining: &Remaining, errors: &[ClientError]) {
-    let fixed = [
+/// `what has N resource instances, ...` as upstream lists remaining content.
+fn listed(counts: &BTreeMap<String, usize>, joiner: &str) -> String {
+    counts
+        .iter()
+        .map(|(what, n)| format!("{what} {joiner} {n} resource instances"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Upstream's five deletion conditions for the outcome of one pass: (type, true?, reason,
+/// message).
+fn deletion_conditions(
+    remaining: &Remaining,
+    errors: &[ClientError],
+) -> [(&'static str, bool, &'static str, String); 5] {
+    let failures: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let content = !remaining.resources.is_empty();
+    let finalizers = !remaining.finalizers.is_empty();
+    [
         (
             "NamespaceDeletionDiscoveryFailure",
+            false,
             "ResourcesDiscovered",
-            "All resources successfully discovered",
+            "All resources successfully discovered".to_owned(),
         ),
         (
             "NamespaceDeletionGroupVersionParsingFailure",
+            false,
             "ParsedGroupVersions",
-            "All legacy kube types successfully parsed",
+            "All legacy kube types successfully parsed".to_owned(),
         ),
-    ];
-    for (type_, reason, message) in fixed {
+        if failures.is_empty() {
+            (
+                "NamespaceDeletionContentFailure",
+                false,
+                "ContentDeleted",
+                "All content successfully deleted, may be waiting on finalization".to_owned(),
+            )
+        } else {
+            (
+                "NamespaceDeletionContentFailure",
+                true,
+                "ContentDeletionFailed",
+                format!(
+                    "Failed to delete all resource types, {} remaining: {}",
+                    failures.len(),
+                    failures.join(", ")
+                ),
+            )
+        },
+        if content {
+            (
+                "NamespaceContentRemaining",
+                true,
+                "SomeResourcesRemain",
+                format!(
+                    "Some resources are remaining: {}",
+                    listed(&remaining.resources, "has")
+                ),
+            )
+        } else {
+            (
+                "NamespaceContentRemaining",
+                false,
+                "ContentRemoved",
+                "All content successfully removed".to_owned(),
+            )
+        },
+        if finalizers {
+            (
+                "NamespaceFinalizersRemaining",
+                true,
+                "SomeFinalizersRemain",
+                format!(
+                    "Some content in the namespace has finalizers remaining: {}",
+                    listed(&remaining.finalizers, "in")
+                ),
+            )
+        } else {
+            (
+                "NamespaceFinalizersRemaining",
+                false,
+                "ContentHasNoFinalizers",
+                "All content-preserving finalizers finished".to_owned(),
+            )
+        },
+    ]
+}
+
+fn set_conditions(namespace: &mut Value, remaining: &Remaining, errors: &[ClientError]) {
+    for (type_, true_, reason, message) in deletion_conditions(remaining, errors) {
+        let status = if true_ { "True" } else { "False" };
         conditions::set(
             namespace,
             Condition {
                 type_,
-                status: "False",
+                status,
                 reason,
-                message,
+                message: &message,
             },
         );
     }
-    let failures: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    let failed = !failures.is_empty();
-    let message = if failed {
-        format!(
-            "Failed to delete all resource types, {} remaining: {}",
-            failures.len(),
-            failures.join(", ")
-        )
-    } else {
-        "All content successfully deleted, may be waiting on finalization".to_owned()
-    };
-    conditions::set(
-        namespace,
-        Condition {
-            type_: "NamespaceDeletionContentFailure",
-            status: if failed { "True" } else { "False" },
-            reason: if failed {
-                "ContentDeletionFailed"
-            } else {
-                "ContentDeleted"
-            },
-            message: &message,
-        },
-    );
-    let listed = |counts: &BTreeMap<String, usize>, joiner: &str| {
-        counts
-            .iter()
-            .map(|(what, n)| format!("{what} {joiner} {n} resource instances"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let content = !remaining.resources.is_empty();
-    let message = if content {
-        format!(
-            "Some resources are remaining: {}",
-            listed(&remaining.resources, "has")
-        )
-    } else {
-        "All content successfully removed".to_owned()
-    };
-    conditions::set(
-        namespace,
-        Condition {
-            type_: "NamespaceContentRemaining",
-            status: if content { "True" } else { "False" },
-            reason: if content {
-                "SomeResourcesRemain"
-            } else {
-                "ContentRemoved"
-            },
-            message: &message,
-        },
-    );
-    let finalizers = !remaining.finalizers.is_empty();
-    let message = if finalizers {
-        format!(
-            "Some content in the namespace has finalizers remaining: {}",
-            listed(&remaining.finalizers, "in")
-        )
-    } else {
-        "All content-preserving finalizers finished".to_owned()
-    };
-    conditions::set(
-        namespace,
-        Condition {
-            type_: "NamespaceFinalizersRemaining",
-            status: if finalizers { "True" } else { "False" },
-            reason: if finalizers {
-                "SomeFinalizersRemain"
-            } else {
-                "ContentHasNoFinalizers"
-            },
-            message: &message,
-        },
-    );
 }
 
 impl NamespaceController {
@@ -166,14 +168,16 @@ impl NamespaceController {
         }
     }
 
-    /// Every namespaced type once per storage prefix (versions share their objects).
+    /// Every namespaced type that can be listed and deleted, once per storage prefix
+    /// (versions share their objects).
     fn namespaced_resources(&self) -> Vec<Resource> {
         let registry = self.client.server().registry().borrow();
         let mut seen = HashSet::new();
         registry
             .all()
             .iter()
-            .filter(|r| r.namespaced() && r.is_stored() && seen.insert(r.storage_prefix()))
+            .filter(|r| r.namespaced() && r.is_stored() && r.verbs.allows("delete"))
+            .filter(|r| seen.insert(r.storage_prefix()))
             .cloned()
             .collect()
     }

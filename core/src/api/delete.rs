@@ -19,6 +19,8 @@ use crate::status::ApiError;
 
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
 pub const ORPHAN_FINALIZER: &str = "orphan";
+/// Namespaces that may not be deleted.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
 pub const CRD_CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
 /// DeleteOptions from the body and the query (the query wins where both say something).
@@ -98,6 +100,15 @@ pub async fn delete(
     name: &str,
     opts: &DeleteOptions,
 ) -> Result<ApiResponse, ApiError> {
+    if is_namespaces(resource) && IMMORTAL_NAMESPACES.contains(&name) {
+        // Upstream's NamespaceLifecycle admission keeps these.
+        return Err(ApiError::forbidden(
+            "",
+            "namespaces",
+            name,
+            format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+        ));
+    }
     let current = fetch(store, resource, namespace, name)?;
     let mut object = parse_stored(&current)?;
     check_preconditions(resource, name, &current, &object, opts)?;

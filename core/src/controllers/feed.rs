@@ -64,17 +64,29 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::open(&dir, Options::default()).unwrap();
         block_on(async {
-            store.put(b"/registry/a", b"1".to_vec().into()).await.unwrap();
+            store
+                .put(b"/registry/a", b"1".to_vec().into())
+                .await
+                .unwrap();
             let (listed, mut feed) = Feed::start(&store, b"/registry/");
             assert_eq!(listed.len(), 1);
-            store.put(b"/registry/b", b"2".to_vec().into()).await.unwrap();
+            store
+                .put(b"/registry/b", b"2".to_vec().into())
+                .await
+                .unwrap();
             store.put(b"/other/c", b"3".to_vec().into()).await.unwrap();
             match feed.next().await {
                 Some(FeedItem::Event(e)) => assert_eq!(&*e.kv.key, b"/registry/b"),
                 other => panic!("expected the put of b, got {other:?}"),
             }
-            let last = store.put(b"/registry/d", b"4".to_vec().into()).await.unwrap();
-            store.put(b"/registry/e", b"5".to_vec().into()).await.unwrap();
+            let last = store
+                .put(b"/registry/d", b"4".to_vec().into())
+                .await
+                .unwrap();
+            store
+                .put(b"/registry/e", b"5".to_vec().into())
+                .await
+                .unwrap();
             store.compact(last + 1).await.unwrap();
             match feed.next().await {
                 Some(FeedItem::Relisted(items)) => assert_eq!(items.len(), 4),

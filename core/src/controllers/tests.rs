@@ -384,6 +384,7 @@ fn namespace_deletion_removes_content_then_the_namespace() {
             201,
         )
         .await;
+        expect(server, "DELETE", "/api/v1/namespaces/kube-system", "", 403).await;
         let deleting = expect(server, "DELETE", "/api/v1/namespaces/doomed", "", 200).await;
         assert_eq!(
             meta::get_str(&deleting, &["status", "phase"]),

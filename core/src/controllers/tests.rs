@@ -536,3 +536,43 @@ fn timing_namespace_and_cascade_deletion() {
     }))
     .unwrap();
 }
+
+/// Start-up cost of the one list all controllers share:
+/// `cargo test -p wisp-core --lib controllers::tests::timing_start -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn timing_start_over_2000_objects() {
+    let cluster = cluster();
+    let server = &cluster.server;
+    block_on(async {
+        let owner = expect(
+            server,
+            "POST",
+            CONFIGMAPS,
+            r#"{"metadata":{"name":"owner"}}"#,
+            201,
+        )
+        .await;
+        let uid = meta::uid(&owner).unwrap().to_owned();
+        for i in 0..2000 {
+            let refs = if i % 2 == 0 {
+                format!(
+                    r#","ownerReferences":[{{"apiVersion":"v1","kind":"ConfigMap","name":"owner","uid":"{uid}"}}]"#
+                )
+            } else {
+                String::new()
+            };
+            let body = format!(r#"{{"metadata":{{"name":"cm-{i}"{refs}}},"data":{{"k":"v"}}}}"#);
+            expect(server, "POST", CONFIGMAPS, &body, 201).await;
+        }
+    });
+    let restarted = Rc::new(ApiServer::new(server.store().clone(), "127.0.0.1:6443"));
+    let started = Instant::now();
+    let controllers = Controllers::start(&restarted);
+    eprintln!(
+        "controllers started over {} keys in {} ms, tracking {} dependents",
+        server.store().len(),
+        started.elapsed().as_millis(),
+        controllers.gc.tracked()
+    );
+}

@@ -465,8 +465,11 @@ fn carry_over(req: &WriteRequest<'_>, old: &Value, new: &mut Value) {
             };
         }
     }
-    let bump =
-        req.subresource.is_none() && tracks_generation(req.resource) && spec_changed(old, new);
+    let finalize_write = req.subresource == Some("finalize");
+    let bump = !status_write
+        && !finalize_write
+        && tracks_generation(req.resource)
+        && spec_changed(old, new);
     let old_md = meta::as_object(old)
         .and_then(|o| o.get("metadata"))
         .and_then(meta::as_object)

@@ -4,7 +4,8 @@
 //! fans each change out); each controller keeps only keys and UIDs, reads objects from the
 //! store when it works on them, and writes through [`ApiServer::handle`] as its own
 //! identity. Work is event-driven through per-controller [`queue::WorkQueue`]s; the only
-//! timer is the retry delay after a failed write.
+//! timer is the per-key backoff after a failed write (a conflict is retried at once: the
+//! object changed and is read afresh).
 
 pub mod client;
 pub mod crd;
@@ -20,7 +21,6 @@ mod tests;
 
 use std::cell::OnceCell;
 use std::rc::{Rc, Weak};
-use std::time::Duration;
 
 use async_executor::LocalExecutor;
 use miniserde::json::Value;
@@ -38,10 +38,6 @@ pub use stored_key::StoredKey;
 pub const GC_IDENTITY: &str = "system:serviceaccount:kube-system:generic-garbage-collector";
 pub const NAMESPACE_IDENTITY: &str = "system:serviceaccount:kube-system:namespace-controller";
 pub const CRD_IDENTITY: &str = "system:wisp:customresourcedefinition-controller";
-
-/// How long a key waits before another try after a write failed for a reason other than a
-/// conflict (a conflict is retried at once: the object changed and is read afresh).
-const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// One change as the controllers see it, with its object parsed at most once.
 pub struct Observed<'a> {
@@ -206,18 +202,22 @@ async fn work<C: Controller + 'static>(executor: Weak<LocalExecutor<'static>>, c
         let result = controller.reconcile(&key).await;
         controller.queue().done(&key);
         match result {
-            Ok(()) => {}
+            Ok(()) => controller.queue().forget(&key),
             Err(e) if e.conflict() => controller.queue().add(key),
-            Err(e) if e.not_found() => {}
+            Err(e) if e.not_found() => controller.queue().forget(&key),
             Err(e) => {
-                eprintln!("wisp: {}: {key}: {e}", controller.name());
+                let delay = controller.queue().retry_delay(&key);
+                eprintln!(
+                    "wisp: {}: {key}: {e}; retrying in {delay:?}",
+                    controller.name()
+                );
                 let Some(executor) = executor.upgrade() else {
                     return;
                 };
                 let controller = Rc::clone(&controller);
                 executor
                     .spawn(async move {
-                        async_io::Timer::after(RETRY_DELAY).await;
+                        async_io::Timer::after(delay).await;
                         controller.queue().add(key);
                     })
                     .detach();

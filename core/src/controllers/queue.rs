@@ -3,13 +3,20 @@
 //! at once (re-added while in progress, it is queued again when its worker is done).
 
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
+use std::time::Duration;
+
+/// Retry delays per key as client-go's default controller rate limiter: 5 ms doubling
+/// per failure up to 1000 s.
+const FIRST_RETRY: Duration = Duration::from_millis(5);
+const LAST_RETRY: Duration = Duration::from_secs(1000);
 
 struct State<K> {
     order: VecDeque<K>,
     dirty: HashSet<K>,
     processing: HashSet<K>,
+    failures: HashMap<K, u32>,
 }
 
 pub struct WorkQueue<K> {
@@ -33,6 +40,7 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
                 order: VecDeque::new(),
                 dirty: HashSet::new(),
                 processing: HashSet::new(),
+                failures: HashMap::new(),
             }),
             wake_tx,
             wake_rx,
@@ -73,6 +81,20 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
         }
     }
 
+    /// How long to wait before retrying `key` after another failure.
+    pub fn retry_delay(&self, key: &K) -> Duration {
+        let mut state = self.state.borrow_mut();
+        let failures = state.failures.entry(key.clone()).or_insert(0);
+        let delay = FIRST_RETRY.saturating_mul(1 << (*failures).min(20));
+        *failures += 1;
+        delay.min(LAST_RETRY)
+    }
+
+    /// Resets `key`'s retry delay (it succeeded).
+    pub fn forget(&self, key: &K) {
+        self.state.borrow_mut().failures.remove(key);
+    }
+
     /// Keys queued or in progress.
     pub fn len(&self) -> usize {
         let state = self.state.borrow();
@@ -107,5 +129,19 @@ mod tests {
             queue.done(&"a");
         });
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn retry_delays_double_until_forgotten() {
+        let queue = WorkQueue::new();
+        assert_eq!(queue.retry_delay(&"k"), Duration::from_millis(5));
+        assert_eq!(queue.retry_delay(&"k"), Duration::from_millis(10));
+        assert_eq!(queue.retry_delay(&"other"), Duration::from_millis(5));
+        for _ in 0..30 {
+            queue.retry_delay(&"k");
+        }
+        assert_eq!(queue.retry_delay(&"k"), LAST_RETRY);
+        queue.forget(&"k");
+        assert_eq!(queue.retry_delay(&"k"), Duration::from_millis(5));
     }
 }

@@ -53,6 +53,8 @@ pub struct DeleteTarget {
 pub struct Client {
     server: Rc<ApiServer>,
     user: User,
+    /// The field manager its writes record in managedFields.
+    manager: &'static str,
     /// Where bulk deletes run their requests side by side (so the store commits them in
     /// shared batches).
     spawner: Weak<LocalExecutor<'static>>,
@@ -87,9 +89,15 @@ pub fn object_path(
 
 impl Client {
     /// `name` such as `system:serviceaccount:kube-system:generic-garbage-collector`.
-    pub fn new(server: Rc<ApiServer>, name: &str, spawner: Weak<LocalExecutor<'static>>) -> Client {
+    pub fn new(
+        server: Rc<ApiServer>,
+        name: &str,
+        manager: &'static str,
+        spawner: Weak<LocalExecutor<'static>>,
+    ) -> Client {
         Client {
             server,
+            manager,
             spawner,
             user: User {
                 name: name.to_owned(),
@@ -183,8 +191,8 @@ impl Client {
             content_type: Some("application/json".to_owned()),
             accept: Some("application/json".to_owned()),
             body,
+            query: vec![("fieldManager".to_owned(), self.manager.to_owned())],
             user: Some(self.user.clone()),
-            ..ApiRequest::default()
         };
         let response = self.server.handle(request).await;
         let bytes: &[u8] = match &response.body {

@@ -34,10 +34,20 @@ use feed::{Feed, FeedItem};
 use queue::WorkQueue;
 pub use stored_key::StoredKey;
 
-/// The identities controllers write as (RBAC can narrow each one later).
-pub const GC_IDENTITY: &str = "system:serviceaccount:kube-system:generic-garbage-collector";
-pub const NAMESPACE_IDENTITY: &str = "system:serviceaccount:kube-system:namespace-controller";
-pub const CRD_IDENTITY: &str = "system:wisp:customresourcedefinition-controller";
+/// The identities controllers write as (RBAC can narrow each one later), with the field
+/// manager their writes record (upstream's: the process they run in).
+pub const GC_IDENTITY: (&str, &str) = (
+    "system:serviceaccount:kube-system:generic-garbage-collector",
+    "kube-controller-manager",
+);
+pub const NAMESPACE_IDENTITY: (&str, &str) = (
+    "system:serviceaccount:kube-system:namespace-controller",
+    "kube-controller-manager",
+);
+pub const CRD_IDENTITY: (&str, &str) = (
+    "system:wisp:customresourcedefinition-controller",
+    "kube-apiserver",
+);
 
 /// One change as the controllers see it, with its object parsed at most once.
 pub struct Observed<'a> {
@@ -118,7 +128,8 @@ impl Controllers {
     pub fn start(server: &Rc<ApiServer>) -> Controllers {
         let executor = Rc::new(LocalExecutor::new());
         let spawner = Rc::downgrade(&executor);
-        let client = |name| Client::new(Rc::clone(server), name, Weak::clone(&spawner));
+        let client =
+            |(name, manager)| Client::new(Rc::clone(server), name, manager, Weak::clone(&spawner));
         let (items, feed) = Feed::start(server.store(), b"/registry/");
         let controllers = Controllers {
             crd: Rc::new(crd::CrdController::new(client(CRD_IDENTITY))),

@@ -304,6 +304,13 @@ fn orphan_deletion_keeps_dependents_without_the_reference() {
         .await;
         for name in ["dep-1", "dep-2"] {
             let dependent = stored(server, &cm_key(name)).expect("an orphan stays");
+            let managers = miniserde::json::to_string(
+                meta::get_path(&dependent, &["metadata", "managedFields"]).unwrap(),
+            );
+            assert!(
+                managers.contains(r#""manager":"kube-controller-manager""#),
+                "{managers}"
+            );
             assert!(meta::get_path(&dependent, &["metadata", "ownerReferences"]).is_none());
         }
     }))

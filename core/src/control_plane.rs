@@ -159,6 +159,8 @@ pub async fn run(
     bootstrap::ensure_builtin_objects(&server, &endpoint)
         .await
         .map_err(StartError::Bootstrap)?;
+    // Serves the CRDs already stored before /readyz turns ready.
+    let controllers = crate::controllers::Controllers::start(&server);
     server.set_ready(true);
 
     let listener = async_net::TcpListener::bind(settings.listen)
@@ -170,6 +172,13 @@ pub async fn run(
         startup_ms: started.elapsed().as_millis(),
     });
     let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server });
-    http::serve(listener, tls, handler, http::Limits::default(), shutdown).await;
+    let serve = http::serve(
+        listener,
+        tls,
+        handler,
+        http::Limits::default(),
+        shutdown.clone(),
+    );
+    futures_lite::future::zip(serve, controllers.run(shutdown)).await;
     Ok(())
 }

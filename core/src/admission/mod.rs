@@ -7,6 +7,7 @@ pub mod allocator;
 mod batch;
 mod config;
 mod cron;
+mod custom_resource;
 mod fields;
 pub mod names;
 mod namespace;
@@ -56,6 +57,9 @@ pub async fn admit(ctx: &Context<'_>, object: &mut Value) -> Result<(), ApiError
         names::validate_object_name(ctx.resource, &name)?;
         if ctx.resource.namespaced() {
             namespace::require_active(ctx.store, meta::namespace(object).unwrap_or(""))?;
+        }
+        if !ctx.resource.builtin {
+            custom_resource::refuse_while_crd_terminating(ctx.store, ctx.resource)?;
         }
     }
     let hook = Hook::of(ctx.resource);

@@ -97,6 +97,14 @@ impl ApiServer {
         &self.registry
     }
 
+    /// Swaps in a catalog derived from the current one (a CRD's schemas changed). Writes in
+    /// flight keep the catalog they started with.
+    pub fn update_catalog(&self, change: impl FnOnce(&mut Catalog)) {
+        let mut next = Catalog::clone(&self.catalog.borrow());
+        change(&mut next);
+        *self.catalog.borrow_mut() = Rc::new(next);
+    }
+
     /// /readyz answers ok once start-up (bootstrap objects, CRDs) is done.
     pub fn set_ready(&self, ready: bool) {
         self.ready.set(ready);

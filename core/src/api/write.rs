@@ -409,7 +409,10 @@ async fn replace(
         &mut new,
     )
     .await?;
-    if meta::deletion_timestamp(&new).is_some() && meta::finalizers(&new).is_empty() {
+    if meta::deletion_timestamp(&new).is_some()
+        && meta::finalizers(&new).is_empty()
+        && !super::delete::spec_finalizers_pending(req.resource, &new)
+    {
         // The last finalizer is gone from an object being deleted: delete it now.
         return super::delete::remove(
             req.store,
@@ -447,7 +450,9 @@ async fn replace(
 /// stored status, a status write keeps everything but status.
 fn carry_over(req: &WriteRequest<'_>, old: &Value, new: &mut Value) {
     let status_write = req.subresource == Some("status");
-    if status_write {
+    if req.subresource == Some("finalize") {
+        keep_all_but_spec_finalizers(old, new);
+    } else if status_write {
         let status = meta::as_object_mut(new).and_then(|o| o.remove("status"));
         let mut merged = old.clone();
         if let Some(o) = meta::as_object_mut(&mut merged) {
@@ -466,7 +471,11 @@ fn carry_over(req: &WriteRequest<'_>, old: &Value, new: &mut Value) {
             };
         }
     }
-    let bump = !status_write && tracks_generation(req.resource) && spec_changed(old, new);
+    let finalize_write = req.subresource == Some("finalize");
+    let bump = !status_write
+        && !finalize_write
+        && tracks_generation(req.resource)
+        && spec_changed(old, new);
     let old_md = meta::as_object(old)
         .and_then(|o| o.get("metadata"))
         .and_then(meta::as_object)
@@ -490,4 +499,17 @@ fn carry_over(req: &WriteRequest<'_>, old: &Value, new: &mut Value) {
         let generation = meta::get_i64(old, &["metadata", "generation"]).unwrap_or(0) + 1;
         meta::set_i64(md, "generation", generation);
     }
+}
+
+/// A Namespace `finalize` write changes only spec.finalizers, as upstream's finalize
+/// strategy does.
+fn keep_all_but_spec_finalizers(old: &Value, new: &mut Value) {
+    let finalizers = meta::get_path(new, &["spec", "finalizers"]).cloned();
+    let mut merged = old.clone();
+    let spec = meta::ensure_object(&mut merged, &["spec"]);
+    match finalizers {
+        Some(list) => spec.insert("finalizers".to_owned(), list),
+        None => spec.remove("finalizers"),
+    };
+    *new = merged;
 }

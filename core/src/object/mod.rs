@@ -2,6 +2,8 @@
 //! being changed, serialized bytes in the store), their metadata, and
 //! the timestamps and UIDs the server stamps on them.
 
+pub mod conditions;
+pub mod keys;
 pub mod meta;
 pub mod time;
 pub mod uid;

@@ -416,6 +416,9 @@ async fn replace(
         .await;
     }
     if req.params.dry_run {
+        // Upstream answers a dry-run update with the stored resourceVersion (nothing was
+        // written); without it `kubectl diff` shows a spurious resourceVersion removal.
+        meta::set_resource_version(&mut new, current.mod_revision);
         return Ok(ApiResponse::json(200, meta::to_json_bytes(&new)));
     }
     let key = object_key(req.resource, req.namespace, name);

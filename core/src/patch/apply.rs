@@ -63,7 +63,8 @@ pub struct ApplyResult {
 
 impl Conflict {
     /// Upstream's `printManager`: `"kubectl"`, or for updaters
-    /// `"kubectl-edit" using apps/v1 at 2024-05-01T10:00:00Z`.
+    /// `"kubectl-edit" using apps/v1`. Upstream prints it from the manager identifier,
+    /// which never carries the time (`BuildManagerIdentifier` clears it), so no ` at <time>`.
     pub fn manager_text(&self) -> String {
         let mut text = format!("{:?}", self.manager);
         if let Some(sub) = &self.subresource {
@@ -71,9 +72,6 @@ impl Conflict {
         }
         if self.operation == UPDATE {
             text.push_str(&format!(" using {}", self.api_version));
-            if let Some(time) = &self.time {
-                text.push_str(&format!(" at {time}"));
-            }
         }
         text
     }

@@ -214,7 +214,7 @@ fn conflicts_with_client_side_apply_and_scale_updaters() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        r#"Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1 at 2024-05-01T10:00:00Z: .spec.replicas"#
+        r#"Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas"#
     );
     let applied = ssa(
         Some(&created.object),

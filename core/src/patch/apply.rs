@@ -13,7 +13,8 @@ use super::field_set::{
     remove_items,
 };
 use super::managed_fields::{
-    APPLY, UPDATE, managed_fields_value, string_at, upsert_entry, write_managed_fields,
+    APPLY, UPDATE, managed_fields_value, requested_entries, string_at, upsert_entry,
+    write_managed_fields,
 };
 pub use super::managed_fields::{ManagedFieldsEntry, entries_of};
 use super::strategic::PatchMeta;
@@ -213,9 +214,11 @@ pub fn record_update(
         managed_fields_value(new),
         Some(Value::Array(items)) if items.is_empty()
     );
-    let mut entries = match old {
-        Some(old) if !reset => entries_of(old, meta),
-        _ => Vec::new(),
+    let mut entries = match (requested_entries(new), old) {
+        _ if reset => Vec::new(),
+        (Some(requested), _) => requested,
+        (None, Some(old)) => entries_of(old, meta),
+        (None, None) => Vec::new(),
     };
     let new_set = fields_of(new, meta);
     let changed = changed_fields(old, new, meta);

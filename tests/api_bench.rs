@@ -54,14 +54,15 @@ struct Percentiles {
 
 fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
     samples.sort_unstable();
-    let at = |q: f64| {
-        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+    // Nearest rank: the sample below which `percent` of the samples lie.
+    let at = |percent: usize| {
+        let i = (samples.len() - 1) * percent / 100;
         samples[i].as_secs_f64() * 1e6
     };
     Percentiles {
-        p50: at(0.50),
-        p99: at(0.99),
-        max: at(1.0),
+        p50: at(50),
+        p99: at(99),
+        max: at(100),
     }
 }
 

@@ -250,11 +250,11 @@ impl Wisp {
 
 impl Drop for Wisp {
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            if child.try_wait().ok().flatten().is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(child) = self.child.as_mut()
+            && child.try_wait().ok().flatten().is_none()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
         }
         if !self.checked && !std::thread::panicking() {
             eprintln!("wisp test harness: Wisp dropped without stop(); teardown checks skipped");

@@ -44,6 +44,7 @@ pub struct Wisp {
     pub dir: PathBuf,
     pub kubeconfig: PathBuf,
     home: PathBuf,
+    tag: String,
     stderr: Arc<Mutex<Vec<String>>>,
     /// Set once the teardown checks ran (so Drop only cleans up).
     checked: bool,
@@ -99,6 +100,7 @@ impl Wisp {
             port,
             kubeconfig: dir.join("resources/kubeadmin/kubeconfig"),
             home: dir.join("home"),
+            tag: tag.to_owned(),
             dir,
             stderr,
             checked: false,
@@ -213,6 +215,7 @@ impl Wisp {
             );
         }
         let (_, hwm) = self.memory();
+        eprintln!("wisp [{}]: VmHWM {} KiB at teardown", self.tag, hwm / 1024);
         let status = self.terminate();
         assert!(
             hwm <= rss_budget,

@@ -37,6 +37,31 @@ pub fn wisp_binary() -> PathBuf {
     }
 }
 
+/// Fails the test at once, saying why, when kubectl is missing; warns when it is not the
+/// 1.32 these tests were written against.
+fn require_kubectl() {
+    static CHECKED: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let version = CHECKED.get_or_init(|| {
+        let output = Command::new("kubectl")
+            .args(["version", "--client"])
+            .output()
+            .map_err(|e| {
+                format!("cannot run kubectl ({e}): the end-to-end tests need kubectl 1.32 on PATH")
+            })?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !text.contains("v1.32.") {
+            eprintln!(
+                "warning: these tests expect kubectl 1.32; found: {}",
+                text.trim()
+            );
+        }
+        Ok(text)
+    });
+    if let Err(e) = version {
+        panic!("{e}");
+    }
+}
+
 /// A running `wisp run` with its own port, data dir and kubectl home.
 pub struct Wisp {
     child: Option<Child>,
@@ -54,6 +79,7 @@ impl Wisp {
     /// Starts wisp on a free port; retries with another port if the chosen one was taken
     /// between probing and binding.
     pub fn start(tag: &str) -> Wisp {
+        require_kubectl();
         let mut last_error = String::new();
         for _ in 0..3 {
             match Wisp::try_start(tag) {
@@ -237,7 +263,10 @@ impl Wisp {
     /// SIGTERM, then SIGKILL if wisp does not exit in time; None when it had to be killed.
     fn terminate(&mut self) -> Option<ExitStatus> {
         let pid = self.pid().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        // The shell's builtin kill: no dependency on a kill binary being installed.
+        let _ = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
+            .status();
         let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
         while Instant::now() < deadline {
             if let Some(status) = self.child_mut().try_wait().expect("wait") {

@@ -152,3 +152,18 @@ fn curl(args: &[&str]) -> (String, String) {
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     (code.to_owned(), body.to_owned())
 }
+
+/// The harness itself: a wisp that died during a test fails the teardown check.
+#[test]
+#[should_panic(expected = "wisp crashed during the test")]
+fn teardown_fails_when_wisp_has_died() {
+    let wisp = Wisp::start("crash");
+    let pid = wisp.pid();
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -KILL {pid}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    wisp.stop();
+}

@@ -524,6 +524,29 @@ fn invalid_objects_and_unknown_fields_are_rejected_with_upstream_messages() {
         at(&d, "spec.template.spec.containers.0.name").as_deref(),
         Some("web")
     );
+
+    // The same checks when the object exists: client-side apply is then a patch.
+    let typo = write_file(
+        &wisp.dir,
+        "typo.yaml",
+        &DEPLOYMENT.replace("  replicas: 1", "  replicas: 1\n  minReadySecond: 3"),
+    );
+    let typo = typo.to_str().unwrap();
+    let err = wisp.kubectl(&["apply", "-f", typo]).failure(1);
+    assert!(
+        err.contains(r#"strict decoding error: unknown field "spec.minReadySecond""#),
+        "{err}"
+    );
+    let run = wisp.kubectl(&["apply", "--validate=warn", "-f", typo]);
+    assert_eq!(run.status, Some(0), "{run}");
+    assert!(
+        run.stderr
+            .contains(r#"unknown field "spec.minReadySecond""#),
+        "{run}"
+    );
+    let d = deployment(&wisp, "web");
+    assert_eq!(at(&d, "spec.minReadySecond"), None, "{d:?}");
+    assert_eq!(at(&d, "spec.replicas").as_deref(), Some("1"));
     wisp.stop();
 }
 

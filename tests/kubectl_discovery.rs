@@ -28,9 +28,15 @@ fn discovery_version_api_resources_and_explain() {
         let line = line_starting(&resources, name);
         assert!(line.split_whitespace().nth(1) == Some(short), "{line}");
     }
-    let namespaced = wisp.ok(&["api-resources", "--namespaced=false", "-o", "name"]);
-    assert!(namespaced.lines().any(|l| l == "nodes"), "{namespaced}");
-    assert!(!namespaced.lines().any(|l| l == "pods"), "{namespaced}");
+    let cluster_scoped = wisp.ok(&["api-resources", "--namespaced=false", "-o", "name"]);
+    assert!(
+        cluster_scoped.lines().any(|l| l == "nodes"),
+        "{cluster_scoped}"
+    );
+    assert!(
+        !cluster_scoped.lines().any(|l| l == "pods"),
+        "{cluster_scoped}"
+    );
 
     let versions = wisp.ok(&["api-versions"]);
     for gv in [

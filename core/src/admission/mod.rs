@@ -166,7 +166,9 @@ pub fn check_fields(
     } else {
         catalog.unknown_fields(object, &gvk)
     };
-    if !resource.builtin {
+    // Upstream decodes built-in kinds into typed structs, which drops unknown fields; prune
+    // them too when the walk found some (Warn), rather than store and serve them.
+    if !resource.builtin || !unknown.is_empty() {
         catalog.prune_unknown(object, &gvk);
     }
     if unknown.is_empty() {

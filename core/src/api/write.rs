@@ -313,11 +313,23 @@ pub async fn patch(
             Err(e) => return Err(e),
         };
         let old = parse_stored(&current)?;
-        let new = apply_patch(req, content_type, &old, &patch_doc)?;
+        let mut new = apply_patch(req, content_type, &old, &patch_doc)?;
         let applied = content_type == APPLY_PATCH;
+        // Upstream decodes the patched object under fieldValidation as it decodes a body
+        // (`kubectl apply` of an existing object is a patch); apply checks its own fields.
+        let warnings = if applied {
+            Vec::new()
+        } else {
+            admission::check_fields(
+                req.catalog,
+                req.resource,
+                &mut new,
+                req.params.field_validation,
+            )?
+        };
         match replace(req, name, &current, &old, new, applied).await {
             Err(e) if e.reason == "Conflict" && e.message.ends_with(ApiError::MODIFIED) => continue,
-            other => return other,
+            other => return other.map(|r| r.with_warnings(&warnings)),
         }
     }
     Err(ApiError::conflict(
@@ -425,6 +437,9 @@ async fn replace(
         .await;
     }
     if req.params.dry_run {
+        // Upstream answers a dry-run update with the stored resourceVersion (nothing was
+        // written); without it `kubectl diff` shows a spurious resourceVersion removal.
+        meta::set_resource_version(&mut new, current.mod_revision);
         return Ok(ApiResponse::json(200, meta::to_json_bytes(&new)));
     }
     let key = object_key(req.resource, req.namespace, name);

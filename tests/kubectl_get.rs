@@ -361,7 +361,6 @@ fn wait_gone(wisp: &Wisp, kind_name: &str) {
 }
 
 #[test]
-#[ignore = "needs the garbage collector (branch controllers)"]
 fn delete_cascades_through_the_garbage_collector() {
     let wisp = Wisp::start("cascade");
     let file = write_file(&wisp.dir, "web.yaml", DEPLOYMENT);
@@ -463,7 +462,6 @@ spec:
 ";
 
 #[test]
-#[ignore = "needs CRD establishment (branch controllers)"]
 fn custom_resources_are_served_after_their_definition() {
     let wisp = Wisp::start("crd");
     let crd = write_file(&wisp.dir, "crd.yaml", CRD);

@@ -553,7 +553,6 @@ fn invalid_objects_and_unknown_fields_are_rejected_with_upstream_messages() {
 /// Per-kind defaulting and validation as upstream does it: what kubectl users see for the
 /// kinds they write most.
 #[test]
-#[ignore = "needs per-kind defaulting and validation (branch admission)"]
 fn kind_defaults_and_validation_match_upstream() {
     let wisp = Wisp::start("kinds");
     wisp.ok(&[

@@ -35,6 +35,7 @@ pub enum StartError {
     Tls(http::TlsConfigError),
     Listen(SocketAddr, std::io::Error),
     Bootstrap(crate::status::ApiError),
+    TokenKey(crate::auth::token::TokenError),
 }
 
 impl fmt::Display for StartError {
@@ -45,6 +46,7 @@ impl fmt::Display for StartError {
             StartError::Tls(e) => write!(f, "TLS configuration: {e}"),
             StartError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             StartError::Bootstrap(e) => write!(f, "creating the built-in objects: {e}"),
+            StartError::TokenKey(e) => write!(f, "{e}"),
         }
     }
 }
@@ -84,6 +86,13 @@ fn to_api_request(req: Request) -> ApiRequest {
             .collect(),
         accept: req.headers.get("accept").map(str::to_owned),
         content_type: req.headers.get("content-type").map(str::to_owned),
+        authorization: req.headers.get("authorization").map(str::to_owned),
+        impersonate: req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.starts_with("impersonate-"))
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.to_owned()))
+            .collect(),
         body: req.body,
         user: req.identity.map(|id| User {
             name: id.user,
@@ -120,6 +129,7 @@ pub async fn run(
     let mut sans = pki::default_serving_sans("");
     sans.extend(settings.extra_sans.iter().cloned());
     let sans = pki::normalize_sans(sans);
+    let key_dir = pki_dir.clone();
     let certs = blocking::unblock(move || pki::ensure_pki(&pki_dir, &sans))
         .await
         .map_err(StartError::Pki)?;
@@ -146,6 +156,7 @@ pub async fn run(
     bootstrap::ensure_builtin_objects(&server, &endpoint)
         .await
         .map_err(StartError::Bootstrap)?;
+    let auth_controllers = start_auth(&server, key_dir).await?;
     server.set_ready(true);
 
     let listener = async_net::TcpListener::bind(settings.listen)
@@ -157,6 +168,36 @@ pub async fn run(
         startup_ms: started.elapsed().as_millis(),
     });
     let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server });
-    http::serve(listener, tls, handler, http::Limits::default(), shutdown).await;
+    let serving = http::serve(listener, tls, handler, http::Limits::default(), shutdown);
+    futures_lite::future::or(serving, auth_controllers).await;
     Ok(())
+}
+
+/// The ServiceAccount token key, the default RBAC policy with its aggregated roles filled
+/// in, and `default` ServiceAccounts; returns the auth controllers to run beside the server
+/// (they end only when the store closes).
+async fn start_auth(
+    server: &Rc<ApiServer>,
+    key_dir: PathBuf,
+) -> Result<impl std::future::Future<Output = ()> + use<>, StartError> {
+    use crate::auth::{TokenKey, controllers, defaults};
+    let key = blocking::unblock(move || TokenKey::load_or_create(&key_dir))
+        .await
+        .map_err(StartError::TokenKey)?;
+    server.auth().install_key(key);
+    defaults::ensure_default_policy(server)
+        .await
+        .map_err(StartError::Bootstrap)?;
+    controllers::aggregate_once(server)
+        .await
+        .map_err(StartError::Bootstrap)?;
+    controllers::ensure_default_service_accounts(server).await;
+    let (a, b) = (Rc::clone(server), Rc::clone(server));
+    Ok(async move {
+        futures_lite::future::zip(
+            controllers::run_aggregation(a),
+            controllers::run_service_accounts(b),
+        )
+        .await;
+    })
 }

@@ -1,0 +1,240 @@
+//! The two auth controllers, both driven by store watches (no polling): ClusterRole
+//! aggregation (an aggregationRule's rules are the union of the rules of the ClusterRoles
+//! its selectors match, recomputed on every ClusterRole change) and the `default`
+//! ServiceAccount of every namespace (created when a namespace appears, re-created if
+//! deleted). They write through [`ApiServer::handle`] as the API server's own identity.
+
+use std::rc::Rc;
+
+use futures_lite::future;
+use miniserde::json::{Object, Value};
+use wisp_store::{EventKind, Store, Watcher};
+
+use super::defaults::system_user;
+use super::rules::{PolicyRule, rules_of};
+use crate::api::server::{ApiRequest, ApiServer};
+use crate::object::keys::{object_key, resource_prefix};
+use crate::object::meta;
+use crate::selector::label::LabelSelector;
+use crate::status::ApiError;
+
+/// Every object under `prefix`, in key order.
+fn read_all(store: &Store, prefix: &str) -> (Vec<Value>, u64) {
+    let mut out = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    let mut revision = None;
+    loop {
+        let page = store.range(prefix.as_bytes(), 512, after.as_deref());
+        revision.get_or_insert(page.revision);
+        out.extend(
+            page.kvs
+                .iter()
+                .filter_map(|kv| meta::from_json_bytes(&kv.value)),
+        );
+        after = page.kvs.last().map(|kv| kv.key.to_vec());
+        if !page.more {
+            return (out, revision.unwrap_or(0));
+        }
+    }
+}
+
+async fn send(
+    server: &ApiServer,
+    method: &str,
+    path: String,
+    content_type: &str,
+    body: String,
+) -> u16 {
+    let req = ApiRequest {
+        method: method.to_owned(),
+        path,
+        content_type: Some(content_type.to_owned()),
+        body: body.into_bytes(),
+        user: Some(system_user()),
+        ..ApiRequest::default()
+    };
+    server.handle(req).await.status
+}
+
+/// The rules an aggregated ClusterRole should hold, given every ClusterRole.
+pub fn aggregated_rules(role: &Value, all: &[Value]) -> Option<Vec<PolicyRule>> {
+    let Some(Value::Array(selectors)) =
+        meta::get_path(role, &["aggregationRule", "clusterRoleSelectors"])
+    else {
+        return None;
+    };
+    let selectors: Vec<LabelSelector> = selectors
+        .iter()
+        .filter_map(|s| LabelSelector::from_structured(Some(s)).ok())
+        .collect();
+    let own = meta::name(role);
+    let mut rules: Vec<PolicyRule> = Vec::new();
+    for other in all.iter().filter(|o| meta::name(o) != own) {
+        if selectors.iter().any(|s| s.matches_object(other)) {
+            for r in rules_of(other) {
+                if !rules.contains(&r) {
+                    rules.push(r);
+                }
+            }
+        }
+    }
+    Some(rules)
+}
+
+/// One aggregation pass over every ClusterRole.
+pub async fn aggregate_once(server: &ApiServer) -> Result<(), ApiError> {
+    let prefix = resource_prefix("rbac.authorization.k8s.io", "clusterroles");
+    let (all, _) = read_all(server.store(), &prefix);
+    for role in &all {
+        let Some(wanted) = aggregated_rules(role, &all) else {
+            continue;
+        };
+        if wanted == rules_of(role) {
+            continue;
+        }
+        let name = meta::name(role).unwrap_or("");
+        let mut patch = Object::new();
+        patch.insert(
+            "rules".into(),
+            Value::Array(wanted.iter().map(PolicyRule::to_json).collect()),
+        );
+        let path = format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}");
+        let body = miniserde::json::to_string(&Value::Object(patch));
+        let status = send(server, "PATCH", path, "application/merge-patch+json", body).await;
+        if status != 200 && status != 404 {
+            return Err(ApiError::internal(format!(
+                "aggregating clusterrole {name}: {status}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What waiting on a watch gave.
+enum Batch {
+    Events(Vec<wisp_store::Event>),
+    /// The history moved past the watcher: read everything again.
+    Compacted,
+    /// The store closed: the controller ends.
+    Closed,
+}
+
+async fn next_batch(w: &mut Watcher) -> Batch {
+    let first = match w.next().await {
+        None => return Batch::Closed,
+        Some(Err(_)) => return Batch::Compacted,
+        Some(Ok(e)) => e,
+    };
+    let mut batch = vec![first];
+    while let Some(Ok(e)) = w.try_next() {
+        batch.push(e);
+    }
+    Batch::Events(batch)
+}
+
+/// Keeps aggregated ClusterRoles current until the store closes.
+pub async fn run_aggregation(server: Rc<ApiServer>) {
+    let prefix = resource_prefix("rbac.authorization.k8s.io", "clusterroles");
+    loop {
+        let from = server.store().current_revision();
+        let Ok(mut watcher) = server.store().watch(prefix.as_bytes(), from) else {
+            return;
+        };
+        loop {
+            if let Err(e) = aggregate_once(&server).await {
+                eprintln!("wisp: clusterrole aggregation: {e:?}");
+            }
+            match next_batch(&mut watcher).await {
+                Batch::Events(_) => {}
+                Batch::Compacted => break,
+                Batch::Closed => return,
+            }
+        }
+    }
+}
+
+fn active(namespace: &Value) -> bool {
+    meta::deletion_timestamp(namespace).is_none()
+        && meta::get_str(namespace, &["status", "phase"]) != Some("Terminating")
+}
+
+/// Creates `default` in `namespace` unless it exists.
+async fn ensure_default_sa(server: &ApiServer, namespace: &str) {
+    let key = object_key("", "serviceaccounts", Some(namespace), "default");
+    if server.store().get(key.as_bytes()).is_some() {
+        return;
+    }
+    let body = format!(
+        r#"{{"apiVersion":"v1","kind":"ServiceAccount","metadata":{{"name":"default","namespace":"{namespace}"}}}}"#
+    );
+    let path = format!("/api/v1/namespaces/{namespace}/serviceaccounts");
+    let status = send(server, "POST", path, "application/json", body).await;
+    // 404/403: the namespace went away or started terminating meanwhile.
+    if !matches!(status, 201 | 409 | 404 | 403) {
+        eprintln!("wisp: creating serviceaccount default in {namespace}: {status}");
+    }
+}
+
+/// One pass: `default` in every active namespace.
+pub async fn ensure_default_service_accounts(server: &ApiServer) {
+    let (namespaces, _) = read_all(server.store(), &resource_prefix("", "namespaces"));
+    for ns in namespaces.iter().filter(|n| active(n)) {
+        if let Some(name) = meta::name(ns) {
+            ensure_default_sa(server, name).await;
+        }
+    }
+}
+
+/// Keeps a `default` ServiceAccount in every namespace until the store closes.
+pub async fn run_service_accounts(server: Rc<ApiServer>) {
+    let store = server.store();
+    let ns_prefix = resource_prefix("", "namespaces");
+    let sa_prefix = resource_prefix("", "serviceaccounts");
+    let from = store.current_revision();
+    let (Ok(mut namespaces), Ok(mut accounts)) = (
+        store.watch(ns_prefix.as_bytes(), from),
+        store.watch(sa_prefix.as_bytes(), from),
+    ) else {
+        return;
+    };
+    ensure_default_service_accounts(&server).await;
+    loop {
+        let batch = match future::or(next_batch(&mut namespaces), next_batch(&mut accounts)).await {
+            Batch::Events(batch) => batch,
+            Batch::Closed => return,
+            Batch::Compacted => {
+                let now = store.current_revision();
+                match (
+                    store.watch(ns_prefix.as_bytes(), now),
+                    store.watch(sa_prefix.as_bytes(), now),
+                ) {
+                    (Ok(n), Ok(a)) => (namespaces, accounts) = (n, a),
+                    _ => return,
+                }
+                ensure_default_service_accounts(&server).await;
+                continue;
+            }
+        };
+        for event in batch {
+            let key = String::from_utf8_lossy(&event.kv.key).into_owned();
+            if let Some(ns) = wanting_default(&key, &ns_prefix, &sa_prefix, &event) {
+                ensure_default_sa(&server, &ns).await;
+            }
+        }
+    }
+}
+
+/// The namespace an event says needs its `default` ServiceAccount checked.
+fn wanting_default(
+    key: &str,
+    ns_prefix: &str,
+    sa_prefix: &str,
+    event: &wisp_store::Event,
+) -> Option<String> {
+    if let Some(name) = key.strip_prefix(ns_prefix) {
+        let object = meta::from_json_bytes(&event.kv.value)?;
+        return (event.kind == EventKind::Put && active(&object)).then(|| name.to_owned());
+    }
+    let (ns, name) = key.strip_prefix(sa_prefix)?.split_once('/')?;
+    (event.kind == EventKind::Delete && name == "default").then(|| ns.to_owned())
+}

@@ -81,33 +81,60 @@ pub fn aggregated_rules(role: &Value, all: &[Value]) -> Option<Vec<PolicyRule>> 
     Some(rules)
 }
 
-/// One aggregation pass over every ClusterRole.
+/// Aggregates every ClusterRole to a fixed point (aggregated roles may feed each other, as
+/// view feeds edit feeds admin), then writes the ones that changed.
 pub async fn aggregate_once(server: &ApiServer) -> Result<(), ApiError> {
     let prefix = resource_prefix("rbac.authorization.k8s.io", "clusterroles");
-    let (all, _) = read_all(server.store(), &prefix);
-    for role in &all {
-        let Some(wanted) = aggregated_rules(role, &all) else {
-            continue;
-        };
-        if wanted == rules_of(role) {
-            continue;
+    let (mut all, _) = read_all(server.store(), &prefix);
+    let mut changed = vec![false; all.len()];
+    // Each pass settles at least one more level; a selector cycle stops at the cap.
+    for _ in 0..=all.len() {
+        let mut moved = false;
+        for i in 0..all.len() {
+            let Some(wanted) = aggregated_rules(&all[i], &all) else {
+                continue;
+            };
+            if wanted != rules_of(&all[i]) {
+                let rules = Value::Array(wanted.iter().map(PolicyRule::to_json).collect());
+                if let Some(o) = meta::as_object_mut(&mut all[i]) {
+                    o.insert("rules".into(), rules);
+                }
+                changed[i] = true;
+                moved = true;
+            }
         }
-        let name = meta::name(role).unwrap_or("");
-        let mut patch = Object::new();
-        patch.insert(
-            "rules".into(),
-            Value::Array(wanted.iter().map(PolicyRule::to_json).collect()),
-        );
-        let path = format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}");
-        let body = miniserde::json::to_string(&Value::Object(patch));
-        let status = send(server, "PATCH", path, "application/merge-patch+json", body).await;
-        if status != 200 && status != 404 {
-            return Err(ApiError::internal(format!(
-                "aggregating clusterrole {name}: {status}"
-            )));
+        if !moved {
+            break;
         }
     }
+    for role in all
+        .iter()
+        .zip(&changed)
+        .filter(|(_, c)| **c)
+        .map(|(r, _)| r)
+    {
+        write_rules(server, role).await?;
+    }
     Ok(())
+}
+
+async fn write_rules(server: &ApiServer, role: &Value) -> Result<(), ApiError> {
+    let name = meta::name(role).unwrap_or("");
+    let mut patch = Object::new();
+    patch.insert(
+        "rules".into(),
+        meta::get_path(role, &["rules"])
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
+    let path = format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}");
+    let body = miniserde::json::to_string(&Value::Object(patch));
+    match send(server, "PATCH", path, "application/merge-patch+json", body).await {
+        200 | 404 => Ok(()),
+        status => Err(ApiError::internal(format!(
+            "aggregating clusterrole {name}: {status}"
+        ))),
+    }
 }
 
 /// What waiting on a watch gave.

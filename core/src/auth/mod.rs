@@ -20,6 +20,9 @@ pub mod service_account;
 pub mod subjects;
 pub mod token;
 
+#[cfg(test)]
+mod tests;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

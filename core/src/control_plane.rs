@@ -156,6 +156,7 @@ pub async fn run(
     bootstrap::ensure_builtin_objects(&server, &endpoint)
         .await
         .map_err(StartError::Bootstrap)?;
+    server.auth().install_root_ca(&certs.ca_pem);
     let auth_controllers = start_auth(&server, key_dir).await?;
     server.set_ready(true);
 

@@ -1,8 +1,8 @@
 //! The two auth controllers, both driven by store watches (no polling): ClusterRole
 //! aggregation (an aggregationRule's rules are the union of the rules of the ClusterRoles
-//! its selectors match, recomputed on every ClusterRole change) and the `default`
-//! ServiceAccount of every namespace (created when a namespace appears, re-created if
-//! deleted). They write through [`ApiServer::handle`] as the API server's own identity.
+//! its selectors match, recomputed on every ClusterRole change) and the per-namespace
+//! objects: the `default` ServiceAccount and the kube-root-ca.crt ConfigMap (created when a
+//! namespace appears, re-created if deleted). They write through [`ApiServer::handle`] as the API server's own identity.
 
 use std::rc::Rc;
 
@@ -12,6 +12,7 @@ use wisp_store::{EventKind, Store, Watcher};
 
 use super::defaults::system_user;
 use super::rules::{PolicyRule, rules_of};
+use super::token_volume::ROOT_CA_CONFIGMAP;
 use crate::api::server::{ApiRequest, ApiServer};
 use crate::object::keys::{object_key, resource_prefix};
 use crate::object::meta;
@@ -185,20 +186,34 @@ fn active(namespace: &Value) -> bool {
         && meta::get_str(namespace, &["status", "phase"]) != Some("Terminating")
 }
 
-/// Creates `default` in `namespace` unless it exists.
+/// Creates `default` and kube-root-ca.crt in `namespace` unless they exist.
 async fn ensure_default_sa(server: &ApiServer, namespace: &str) {
-    let key = object_key("", "serviceaccounts", Some(namespace), "default");
+    let sa = format!(
+        r#"{{"apiVersion":"v1","kind":"ServiceAccount","metadata":{{"name":"default","namespace":"{namespace}"}}}}"#
+    );
+    ensure(server, namespace, "serviceaccounts", "default", sa).await;
+    let Some(ca) = server.auth().root_ca() else {
+        return;
+    };
+    let mut data = Object::new();
+    data.insert("ca.crt".into(), Value::String(ca.to_string()));
+    let cm = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{ROOT_CA_CONFIGMAP}","namespace":"{namespace}"}},"data":{}}}"#,
+        miniserde::json::to_string(&Value::Object(data))
+    );
+    ensure(server, namespace, "configmaps", ROOT_CA_CONFIGMAP, cm).await;
+}
+
+async fn ensure(server: &ApiServer, namespace: &str, plural: &str, name: &str, body: String) {
+    let key = object_key("", plural, Some(namespace), name);
     if server.store().get(key.as_bytes()).is_some() {
         return;
     }
-    let body = format!(
-        r#"{{"apiVersion":"v1","kind":"ServiceAccount","metadata":{{"name":"default","namespace":"{namespace}"}}}}"#
-    );
-    let path = format!("/api/v1/namespaces/{namespace}/serviceaccounts");
+    let path = format!("/api/v1/namespaces/{namespace}/{plural}");
     let status = send(server, "POST", path, "application/json", body).await;
     // 404/403: the namespace went away or started terminating meanwhile.
     if !matches!(status, 201 | 409 | 404 | 403) {
-        eprintln!("wisp: creating serviceaccount default in {namespace}: {status}");
+        eprintln!("wisp: creating {plural}/{name} in {namespace}: {status}");
     }
 }
 
@@ -212,56 +227,62 @@ pub async fn ensure_default_service_accounts(server: &ApiServer) {
     }
 }
 
-/// Keeps a `default` ServiceAccount in every namespace until the store closes.
+/// Keeps the per-namespace objects in every namespace until the store closes.
 pub async fn run_service_accounts(server: Rc<ApiServer>) {
     let store = server.store();
-    let ns_prefix = resource_prefix("", "namespaces");
-    let sa_prefix = resource_prefix("", "serviceaccounts");
-    let from = store.current_revision();
-    let (Ok(mut namespaces), Ok(mut accounts)) = (
-        store.watch(ns_prefix.as_bytes(), from),
-        store.watch(sa_prefix.as_bytes(), from),
-    ) else {
+    let prefixes = [
+        resource_prefix("", "namespaces"),
+        resource_prefix("", "serviceaccounts"),
+        resource_prefix("", "configmaps"),
+    ];
+    let watch_all = |from| -> Option<Vec<Watcher>> {
+        prefixes
+            .iter()
+            .map(|p| store.watch(p.as_bytes(), from).ok())
+            .collect()
+    };
+    let Some(mut watchers) = watch_all(store.current_revision()) else {
         return;
     };
     ensure_default_service_accounts(&server).await;
     loop {
-        let batch = match future::or(next_batch(&mut namespaces), next_batch(&mut accounts)).await {
+        let [ns, sa, cm] = &mut watchers[..] else {
+            return;
+        };
+        let batch = future::or(next_batch(ns), future::or(next_batch(sa), next_batch(cm))).await;
+        let batch = match batch {
             Batch::Events(batch) => batch,
             Batch::Closed => return,
             Batch::Compacted => {
-                let now = store.current_revision();
-                match (
-                    store.watch(ns_prefix.as_bytes(), now),
-                    store.watch(sa_prefix.as_bytes(), now),
-                ) {
-                    (Ok(n), Ok(a)) => (namespaces, accounts) = (n, a),
-                    _ => return,
-                }
+                let Some(fresh) = watch_all(store.current_revision()) else {
+                    return;
+                };
+                watchers = fresh;
                 ensure_default_service_accounts(&server).await;
                 continue;
             }
         };
         for event in batch {
             let key = String::from_utf8_lossy(&event.kv.key).into_owned();
-            if let Some(ns) = wanting_default(&key, &ns_prefix, &sa_prefix, &event) {
+            if let Some(ns) = wanting_default(&key, &prefixes, &event) {
                 ensure_default_sa(&server, &ns).await;
             }
         }
     }
 }
 
-/// The namespace an event says needs its `default` ServiceAccount checked.
-fn wanting_default(
-    key: &str,
-    ns_prefix: &str,
-    sa_prefix: &str,
-    event: &wisp_store::Event,
-) -> Option<String> {
-    if let Some(name) = key.strip_prefix(ns_prefix) {
+/// The namespace an event says needs its objects checked: a namespace written, or one of
+/// the objects deleted.
+fn wanting_default(key: &str, prefixes: &[String; 3], event: &wisp_store::Event) -> Option<String> {
+    if let Some(name) = key.strip_prefix(prefixes[0].as_str()) {
         let object = meta::from_json_bytes(&event.kv.value)?;
         return (event.kind == EventKind::Put && active(&object)).then(|| name.to_owned());
     }
-    let (ns, name) = key.strip_prefix(sa_prefix)?.split_once('/')?;
-    (event.kind == EventKind::Delete && name == "default").then(|| ns.to_owned())
+    let (plural_prefix, wanted) = if key.starts_with(prefixes[1].as_str()) {
+        (&prefixes[1], "default")
+    } else {
+        (&prefixes[2], ROOT_CA_CONFIGMAP)
+    };
+    let (ns, name) = key.strip_prefix(plural_prefix.as_str())?.split_once('/')?;
+    (event.kind == EventKind::Delete && name == wanted).then(|| ns.to_owned())
 }

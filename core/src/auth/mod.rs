@@ -19,6 +19,7 @@ pub mod rules;
 pub mod service_account;
 pub mod subjects;
 pub mod token;
+pub mod token_volume;
 
 #[cfg(test)]
 mod tests;
@@ -60,6 +61,7 @@ pub struct Auth {
     store: Store,
     rbac: rbac::Rbac,
     key: RefCell<Option<Rc<TokenKey>>>,
+    root_ca: RefCell<Option<Rc<str>>>,
 }
 
 impl Auth {
@@ -68,6 +70,7 @@ impl Auth {
             rbac: rbac::Rbac::new(store.clone()),
             store,
             key: RefCell::new(None),
+            root_ca: RefCell::new(None),
         }
     }
 
@@ -79,6 +82,15 @@ impl Auth {
 
     pub fn key(&self) -> Option<Rc<TokenKey>> {
         self.key.borrow().clone()
+    }
+
+    /// The cluster CA (PEM) published as ConfigMap kube-root-ca.crt in every namespace.
+    pub fn install_root_ca(&self, pem: &str) {
+        *self.root_ca.borrow_mut() = Some(Rc::from(pem));
+    }
+
+    pub fn root_ca(&self) -> Option<Rc<str>> {
+        self.root_ca.borrow().clone()
     }
 
     pub fn store(&self) -> &Store {

@@ -30,6 +30,9 @@ fn server() -> Rc<ApiServer> {
             .await
             .unwrap();
         server.auth().install_key(TokenKey::generate().unwrap().0);
+        server
+            .auth()
+            .install_root_ca("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n");
         defaults::ensure_default_policy(&server).await.unwrap();
         controllers::aggregate_once(&server).await.unwrap();
         controllers::ensure_default_service_accounts(&server).await;
@@ -593,6 +596,39 @@ fn new_namespaces_get_a_default_service_account() {
         false
     }));
     assert!(created);
+}
+
+#[test]
+fn pods_get_the_token_volume_unless_automount_is_off() {
+    let s = demo();
+    let r = call(&s, admin(), "POST", "/api/v1/namespaces/demo/pods", POD);
+    assert!(r.body.contains("kube-api-access-"), "{}", r.body);
+    assert!(r.body.contains(super::token_volume::MOUNT_PATH));
+    let off = POD
+        .replace(
+            r#""spec":{"#,
+            r#""spec":{"automountServiceAccountToken":false,"#,
+        )
+        .replace("p1", "p2");
+    let r = call(&s, admin(), "POST", "/api/v1/namespaces/demo/pods", &off);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(!r.body.contains("kube-api-access-"), "{}", r.body);
+    let ghost = POD
+        .replace(r#""spec":{"#, r#""spec":{"serviceAccountName":"ghost","#)
+        .replace("p1", "p3");
+    let r = call(&s, admin(), "POST", "/api/v1/namespaces/demo/pods", &ghost);
+    assert_eq!(
+        message(&r),
+        r#"pods "p3" is forbidden: error looking up service account demo/ghost: serviceaccount "ghost" not found"#
+    );
+    let cm = call(
+        &s,
+        admin(),
+        "GET",
+        "/api/v1/namespaces/demo/configmaps/kube-root-ca.crt",
+        "",
+    );
+    assert!(cm.body.contains("BEGIN CERTIFICATE"), "{}", cm.body);
 }
 
 /// Run by hand: `cargo test --release -p wisp-core auth::tests::authorization_cost -- --ignored --nocapture`.

@@ -173,17 +173,24 @@ impl RbacIndex {
             };
         }
         let mut errors = Vec::new();
+        // A role reached through several bindings is evaluated once.
+        let mut refused: Vec<Rc<[PolicyRule]>> = Vec::new();
         for (binding, subject) in self.bindings_for(user, attrs.namespace()) {
             let Some(rules) = self.role_rules(&binding.role_ref, &binding.namespace) else {
                 errors.push(role_not_found(&binding.role_ref));
                 continue;
             };
-            if rules.iter().any(|r| r.allows(attrs)) {
-                return Decision {
-                    allowed: true,
-                    reason: format!("RBAC: allowed by {}", describe(binding, subject)),
-                };
+            if refused.iter().any(|r| Rc::ptr_eq(r, &rules)) {
+                continue;
             }
+            if !rules.iter().any(|r| r.allows(attrs)) {
+                refused.push(rules);
+                continue;
+            }
+            return Decision {
+                allowed: true,
+                reason: format!("RBAC: allowed by {}", describe(binding, subject)),
+            };
         }
         Decision {
             allowed: false,

@@ -645,11 +645,11 @@ fn authorization_cost() {
                 "demo",
                 &format!("b{n}-{i}"),
                 "view",
-                &user_subject(&format!("u{i}")),
+                &user_subject(&format!("u{n}-{i}")),
             );
         }
         let who = User {
-            name: "u7".into(),
+            name: "u10-7".into(),
             groups: vec!["system:authenticated".into()],
         };
         let attrs = Attributes::resource(
@@ -667,6 +667,19 @@ fn authorization_cost() {
             assert!(!s.auth().decide(&who, &attrs).allowed);
         }
         let per = started.elapsed() / rounds;
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            drop(s.auth().rbac().index());
+        }
+        let sync = started.elapsed() / rounds;
+        let index = s.auth().rbac().index();
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            assert!(!index.decide(&who, &attrs).allowed);
+        }
+        let decide = started.elapsed() / rounds;
+        drop(index);
+        println!("sync {sync:?}, decide {decide:?}");
         let bindings = s.auth().rbac().index().binding_count();
         println!("{bindings} bindings: {per:?} per denied check");
     }

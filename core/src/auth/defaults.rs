@@ -3,12 +3,16 @@
 //! system:basic-user, system:public-info-viewer) and their default bindings, created at
 //! start through the API like [`crate::bootstrap`] creates namespaces. The rules are
 //! upstream's (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go) restricted to
-//! what wisp serves; existing objects are left alone (no reconciliation yet).
+//! what wisp serves. Existing roles annotated autoupdate=true get missing rules added at
+//! start; bindings and aggregated roles are left alone.
 
 use miniserde::json::{Object, Value};
 
-use super::rules::PolicyRule;
+use super::escalation;
+use super::rules::{PolicyRule, rules_of};
 use crate::api::server::{ApiRequest, ApiServer, User};
+use crate::object::keys::object_key;
+use crate::object::meta;
 use crate::status::ApiError;
 
 const READ: &[&str] = &["get", "list", "watch"];
@@ -413,6 +417,61 @@ async fn create_if_absent(server: &ApiServer, path: &str, body: String) -> Resul
     }
 }
 
+/// Adds the rules a default ClusterRole lacks (a newer wisp serving more), as upstream's
+/// start-up reconciliation does for roles annotated autoupdate=true; extra rules stay.
+async fn reconcile_rules(server: &ApiServer, spec: &RoleSpec) -> Result<(), ApiError> {
+    let key = object_key("rbac.authorization.k8s.io", "clusterroles", None, spec.name);
+    let Some(current) = server
+        .store()
+        .get(key.as_bytes())
+        .and_then(|kv| meta::from_json_bytes(&kv.value))
+    else {
+        return Ok(());
+    };
+    let autoupdate = meta::get_str(
+        &current,
+        &[
+            "metadata",
+            "annotations",
+            "rbac.authorization.kubernetes.io/autoupdate",
+        ],
+    );
+    let mut rules = rules_of(&current);
+    let missing: Vec<PolicyRule> = spec
+        .rules
+        .iter()
+        .filter(|r| !escalation::uncovered(&rules, std::slice::from_ref(*r)).is_empty())
+        .cloned()
+        .collect();
+    if autoupdate != Some("true") || missing.is_empty() {
+        return Ok(());
+    }
+    rules.extend(missing);
+    let mut patch = Object::new();
+    patch.insert(
+        "rules".into(),
+        Value::Array(rules.iter().map(PolicyRule::to_json).collect()),
+    );
+    let req = ApiRequest {
+        method: "PATCH".to_owned(),
+        path: format!(
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/{}",
+            spec.name
+        ),
+        content_type: Some("application/merge-patch+json".to_owned()),
+        body: miniserde::json::to_string(&Value::Object(patch)).into_bytes(),
+        user: Some(system_user()),
+        ..ApiRequest::default()
+    };
+    match server.handle(req).await.status {
+        200 => Ok(()),
+        code => Err(ApiError::internal(format!(
+            "reconciling clusterrole {}: {code}",
+            spec.name
+        ))),
+    }
+}
+
 /// Creates the default ClusterRoles and ClusterRoleBindings that are missing.
 pub async fn ensure_default_policy(server: &ApiServer) -> Result<(), ApiError> {
     for spec in cluster_roles() {
@@ -422,6 +481,9 @@ pub async fn ensure_default_policy(server: &ApiServer) -> Result<(), ApiError> {
             cluster_role_json(&spec),
         )
         .await?;
+        if spec.aggregates.is_none() {
+            reconcile_rules(server, &spec).await?;
+        }
     }
     for (name, groups) in CLUSTER_BINDINGS {
         create_if_absent(

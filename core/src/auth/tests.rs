@@ -631,6 +631,22 @@ fn pods_get_the_token_volume_unless_automount_is_off() {
     assert!(cm.body.contains("BEGIN CERTIFICATE"), "{}", cm.body);
 }
 
+#[test]
+fn default_roles_regain_missing_rules_at_start() {
+    let s = server();
+    let path = "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:basic-user";
+    let shrink = r#"{"rules":[{"apiGroups":["authentication.k8s.io"],"resources":["selfsubjectreviews"],"verbs":["create"]}]}"#;
+    let req = ApiRequest {
+        user: admin(),
+        content_type: Some("application/merge-patch+json".into()),
+        ..request("PATCH", path, shrink)
+    };
+    assert_eq!(call_with(&s, req).status, 200);
+    block_on(defaults::ensure_default_policy(&s)).unwrap();
+    let r = call(&s, admin(), "GET", path, "");
+    assert!(r.body.contains("selfsubjectaccessreviews"), "{}", r.body);
+}
+
 /// Run by hand: `cargo test --release -p wisp-core auth::tests::authorization_cost -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a check"]

@@ -193,11 +193,14 @@ async fn start_auth(
         .await
         .map_err(StartError::Bootstrap)?;
     controllers::ensure_default_service_accounts(server).await;
-    let (a, b) = (Rc::clone(server), Rc::clone(server));
+    let (a, b, c) = (Rc::clone(server), Rc::clone(server), Rc::clone(server));
     Ok(async move {
         futures_lite::future::zip(
-            controllers::run_aggregation(a),
-            controllers::run_service_accounts(b),
+            futures_lite::future::zip(
+                controllers::run_aggregation(a),
+                controllers::run_service_accounts(b),
+            ),
+            crate::auth::legacy_tokens::run(c),
         )
         .await;
     })

@@ -20,7 +20,7 @@ use crate::selector::label::LabelSelector;
 use crate::status::ApiError;
 
 /// Every object under `prefix`, in key order.
-fn read_all(store: &Store, prefix: &str) -> (Vec<Value>, u64) {
+pub(super) fn read_all(store: &Store, prefix: &str) -> (Vec<Value>, u64) {
     let mut out = Vec::new();
     let mut after: Option<Vec<u8>> = None;
     let mut revision = None;
@@ -39,7 +39,7 @@ fn read_all(store: &Store, prefix: &str) -> (Vec<Value>, u64) {
     }
 }
 
-async fn send(
+pub(super) async fn send(
     server: &ApiServer,
     method: &str,
     path: String,
@@ -139,7 +139,7 @@ async fn write_rules(server: &ApiServer, role: &Value) -> Result<(), ApiError> {
 }
 
 /// What waiting on a watch gave.
-enum Batch {
+pub(super) enum Batch {
     Events(Vec<wisp_store::Event>),
     /// The history moved past the watcher: read everything again.
     Compacted,
@@ -147,7 +147,7 @@ enum Batch {
     Closed,
 }
 
-async fn next_batch(w: &mut Watcher) -> Batch {
+pub(super) async fn next_batch(w: &mut Watcher) -> Batch {
     let first = match w.next().await {
         None => return Batch::Closed,
         Some(Err(_)) => return Batch::Compacted,

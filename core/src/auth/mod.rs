@@ -13,6 +13,7 @@ pub mod defaults;
 pub mod escalation;
 pub mod impersonation;
 pub mod intercept;
+pub mod legacy_tokens;
 pub mod rbac;
 pub mod review;
 pub mod rules;

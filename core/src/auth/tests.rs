@@ -632,6 +632,52 @@ fn pods_get_the_token_volume_unless_automount_is_off() {
 }
 
 #[test]
+fn token_secrets_get_a_token_that_dies_with_the_secret() {
+    use base64::Engine;
+    let s = demo();
+    bind(
+        &s,
+        "demo",
+        "sa-view",
+        "view",
+        r#"{"kind":"ServiceAccount","name":"default"}"#,
+    );
+    let secret = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"t","annotations":{"kubernetes.io/service-account.name":"default"}},"type":"kubernetes.io/service-account-token"}"#;
+    assert_eq!(
+        call(
+            &s,
+            admin(),
+            "POST",
+            "/api/v1/namespaces/demo/secrets",
+            secret
+        )
+        .status,
+        201
+    );
+    block_on(super::legacy_tokens::fill_all(&s));
+    let r = call(&s, admin(), "GET", "/api/v1/namespaces/demo/secrets/t", "");
+    let v = crate::object::meta::from_json_bytes(r.body.as_bytes()).unwrap();
+    let encoded = crate::object::meta::get_str(&v, &["data", "token"]).expect("token filled");
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let token = String::from_utf8(token).unwrap();
+    assert_eq!(with_token(&s, &token, "/api/v1/namespaces/demo/pods"), 200);
+    assert_eq!(
+        call(
+            &s,
+            admin(),
+            "DELETE",
+            "/api/v1/namespaces/demo/secrets/t",
+            ""
+        )
+        .status,
+        200
+    );
+    assert_eq!(with_token(&s, &token, "/api/v1/namespaces/demo/pods"), 401);
+}
+
+#[test]
 fn default_roles_regain_missing_rules_at_start() {
     let s = server();
     let path = "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:basic-user";

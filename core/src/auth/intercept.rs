@@ -73,8 +73,8 @@ pub async fn intercept(
 }
 
 /// The object a PATCH would produce, computed by a dry run of the same patch. A write
-/// landing between this and the real patch is not re-checked (see the module docs of
-/// escalation for what upstream does instead).
+/// landing between this and the real patch is not re-checked; upstream checks inside the
+/// storage update instead, which wisp's write path has no hook for yet.
 async fn patched(
     server: &ApiServer,
     req: &ApiRequest,

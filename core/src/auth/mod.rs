@@ -2,9 +2,10 @@
 //! token, impersonation) and whether RBAC lets them do it. The API server calls
 //! [`Auth::gate`] on every request past the health endpoints and [`intercept`] once a
 //! resource request is routed (access reviews, TokenRequest, RBAC escalation checks);
-//! [`defaults`] creates the bootstrap roles and [`controllers`] keeps aggregated
-//! ClusterRoles and `default` ServiceAccounts current. Admission (Pod Security, the
-//! ServiceAccount token volume) is not here.
+//! [`defaults`] creates the bootstrap roles, [`controllers`] keeps aggregated ClusterRoles
+//! and the per-namespace `default` ServiceAccount and kube-root-ca.crt current,
+//! [`legacy_tokens`] fills token Secrets, and [`token_volume`] is the ServiceAccount
+//! admission of pods. Pod Security admission is not here yet.
 
 pub mod attributes;
 pub mod authn;

@@ -15,6 +15,7 @@ pub mod escalation;
 pub mod impersonation;
 pub mod intercept;
 pub mod legacy_tokens;
+pub mod pod_security;
 pub mod rbac;
 pub mod review;
 pub mod rules;

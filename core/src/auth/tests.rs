@@ -678,6 +678,37 @@ fn token_secrets_get_a_token_that_dies_with_the_secret() {
 }
 
 #[test]
+fn a_baseline_namespace_refuses_privileged_pods() {
+    let s = demo();
+    let label = r#"{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"baseline"}}}"#;
+    let req = ApiRequest {
+        user: admin(),
+        content_type: Some("application/merge-patch+json".into()),
+        ..request("PATCH", "/api/v1/namespaces/demo", label)
+    };
+    assert_eq!(call_with(&s, req).status, 200);
+    let privileged = POD.replace(
+        r#""image":"busybox""#,
+        r#""image":"busybox","securityContext":{"privileged":true}"#,
+    );
+    let r = call(
+        &s,
+        admin(),
+        "POST",
+        "/api/v1/namespaces/demo/pods",
+        &privileged,
+    );
+    assert_eq!(
+        message(&r),
+        r#"pods "p1" is forbidden: violates PodSecurity "baseline:latest": privileged (container "c" must not set securityContext.privileged=true)"#
+    );
+    assert_eq!(
+        call(&s, admin(), "POST", "/api/v1/namespaces/demo/pods", POD).status,
+        201
+    );
+}
+
+#[test]
 fn default_roles_regain_missing_rules_at_start() {
     let s = server();
     let path = "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:basic-user";

@@ -20,8 +20,14 @@ const TOKEN_SECONDS: i64 = 3607;
 const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
-/// Admits a pod being created in `namespace`.
+/// Admits a pod being created in `namespace`: ServiceAccount admission, then the
+/// namespace's Pod Security level.
 pub fn admit_pod(store: &Store, namespace: &str, pod: &mut Value) -> Result<(), ApiError> {
+    mount_service_account(store, namespace, pod)?;
+    super::pod_security::enforce(store, namespace, pod)
+}
+
+fn mount_service_account(store: &Store, namespace: &str, pod: &mut Value) -> Result<(), ApiError> {
     if meta::get_str(pod, &["metadata", "annotations", MIRROR_ANNOTATION]).is_some() {
         return Ok(());
     }

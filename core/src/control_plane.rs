@@ -40,6 +40,7 @@ pub enum StartError {
     Listen(SocketAddr, std::io::Error),
     Bootstrap(crate::status::ApiError),
     ServiceNetwork(String),
+    TokenKey(crate::auth::token::TokenError),
 }
 
 impl fmt::Display for StartError {
@@ -51,6 +52,7 @@ impl fmt::Display for StartError {
             StartError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             StartError::Bootstrap(e) => write!(f, "creating the built-in objects: {e}"),
             StartError::ServiceNetwork(e) => write!(f, "service network: {e}"),
+            StartError::TokenKey(e) => write!(f, "{e}"),
         }
     }
 }
@@ -90,6 +92,13 @@ fn to_api_request(req: Request) -> ApiRequest {
             .collect(),
         accept: req.headers.get("accept").map(str::to_owned),
         content_type: req.headers.get("content-type").map(str::to_owned),
+        authorization: req.headers.get("authorization").map(str::to_owned),
+        impersonate: req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.starts_with("impersonate-"))
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.to_owned()))
+            .collect(),
         body: req.body,
         user: req.identity.map(|id| User {
             name: id.user,
@@ -132,6 +141,7 @@ pub async fn run(
     let mut sans = pki::default_serving_sans("");
     sans.extend(settings.extra_sans.iter().cloned());
     let sans = pki::normalize_sans(sans);
+    let key_dir = pki_dir.clone();
     let certs = blocking::unblock(move || pki::ensure_pki(&pki_dir, &sans))
         .await
         .map_err(StartError::Pki)?;
@@ -161,6 +171,8 @@ pub async fn run(
         .map_err(StartError::Bootstrap)?;
     // Serves the CRDs already stored before /readyz turns ready.
     let controllers = crate::controllers::Controllers::start(&server);
+    server.auth().install_root_ca(&certs.ca_pem);
+    let auth_controllers = start_auth(&server, key_dir).await?;
     server.set_ready(true);
 
     let listener = async_net::TcpListener::bind(settings.listen)
@@ -172,13 +184,50 @@ pub async fn run(
         startup_ms: started.elapsed().as_millis(),
     });
     let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server });
-    let serve = http::serve(
+    let serving = http::serve(
         listener,
         tls,
         handler,
         http::Limits::default(),
         shutdown.clone(),
     );
-    futures_lite::future::zip(serve, controllers.run(shutdown)).await;
+    let controllers = controllers.run(shutdown);
+    futures_lite::future::or(futures_lite::future::zip(serving, controllers), async {
+        auth_controllers.await;
+        Default::default()
+    })
+    .await;
     Ok(())
+}
+
+/// The ServiceAccount token key, the default RBAC policy with its aggregated roles filled
+/// in, and `default` ServiceAccounts; returns the auth controllers to run beside the server
+/// (they end only when the store closes).
+async fn start_auth(
+    server: &Rc<ApiServer>,
+    key_dir: PathBuf,
+) -> Result<impl std::future::Future<Output = ()> + use<>, StartError> {
+    use crate::auth::{TokenKey, controllers, defaults};
+    let key = blocking::unblock(move || TokenKey::load_or_create(&key_dir))
+        .await
+        .map_err(StartError::TokenKey)?;
+    server.auth().install_key(key);
+    defaults::ensure_default_policy(server)
+        .await
+        .map_err(StartError::Bootstrap)?;
+    controllers::aggregate_once(server)
+        .await
+        .map_err(StartError::Bootstrap)?;
+    controllers::ensure_default_service_accounts(server).await;
+    let (a, b, c) = (Rc::clone(server), Rc::clone(server), Rc::clone(server));
+    Ok(async move {
+        futures_lite::future::zip(
+            futures_lite::future::zip(
+                controllers::run_aggregation(a),
+                controllers::run_service_accounts(b),
+            ),
+            crate::auth::legacy_tokens::run(c),
+        )
+        .await;
+    })
 }

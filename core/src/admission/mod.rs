@@ -53,6 +53,15 @@ pub struct Context<'a> {
 /// Defaults, then validates, an object about to be written.
 pub async fn admit(ctx: &Context<'_>, object: &mut Value) -> Result<(), ApiError> {
     let name = meta::name(object).unwrap_or("").to_owned();
+    // ServiceAccount admission (crate::auth): the account must exist; token volume mounted.
+    if ctx.operation == Operation::Create
+        && ctx.resource.group.is_empty()
+        && ctx.resource.plural == "pods"
+        && meta::get_str(object, &["kind"]).is_none_or(|k| k == "Pod")
+    {
+        let ns = meta::namespace(object).unwrap_or("").to_owned();
+        crate::auth::token_volume::admit_pod(ctx.store, &ns, object)?;
+    }
     if ctx.operation == Operation::Create {
         names::validate_object_name(ctx.resource, &name)?;
         if ctx.resource.namespaced() {

@@ -37,6 +37,10 @@ pub struct ApiRequest {
     pub content_type: Option<String>,
     pub body: Vec<u8>,
     pub user: Option<User>,
+    /// The `Authorization` header (bearer tokens), read by [`crate::auth`].
+    pub authorization: Option<String>,
+    /// `Impersonate-*` headers as (lowercase name, value), read by [`crate::auth`].
+    pub impersonate: Vec<(String, String)>,
 }
 
 impl ApiRequest {
@@ -59,6 +63,7 @@ pub struct ApiServer {
     ready: Cell<bool>,
     /// Service ClusterIP and NodePort pools.
     allocators: crate::admission::Allocators,
+    auth: crate::auth::Auth,
 }
 
 impl ApiServer {
@@ -67,7 +72,7 @@ impl ApiServer {
         let registry = Registry::new();
         let discovery = DiscoveryCache::new(&registry, server_address);
         ApiServer {
-            store,
+            store: store.clone(),
             registry: RefCell::new(registry),
             discovery: RefCell::new(discovery),
             catalog: RefCell::new(Rc::new(Catalog::new())),
@@ -76,6 +81,7 @@ impl ApiServer {
             allocators: crate::admission::Allocators::new(
                 crate::admission::ServiceNetwork::default(),
             ),
+            auth: crate::auth::Auth::new(store),
         }
     }
 
@@ -91,6 +97,10 @@ impl ApiServer {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn auth(&self) -> &crate::auth::Auth {
+        &self.auth
     }
 
     pub fn registry(&self) -> &RefCell<Registry> {
@@ -110,7 +120,14 @@ impl ApiServer {
         self.ready.set(ready);
     }
 
-    pub async fn handle(&self, req: ApiRequest) -> ApiResponse {
+    pub async fn handle(&self, mut req: ApiRequest) -> ApiResponse {
+        // Authentication and authorization (crate::auth) for all but the health endpoints.
+        if !is_public(&req.path) {
+            match self.auth.gate(&req) {
+                Ok(identity) => req.user = Some(identity.user),
+                Err(e) => return ApiResponse::error(&e),
+            }
+        }
         match self.dispatch(&req).await {
             Ok(response) => response,
             Err(e) => ApiResponse::error(&e),
@@ -254,6 +271,18 @@ impl ApiServer {
         let user = req.user.as_ref().map_or("", |u| u.name.as_str());
         let store = &self.store;
         let catalog = Rc::clone(&self.catalog.borrow());
+        // Reviews and TokenRequest are answered by auth; RBAC writes pass its escalation check.
+        let routed = crate::auth::intercept::Routed {
+            resource: &resource,
+            path,
+            namespace,
+            verb,
+            params: &params,
+            catalog: &catalog,
+        };
+        if let Some(response) = crate::auth::intercept(self, req, &routed).await? {
+            return Ok(response);
+        }
         if let (Some(sub), Some(name)) = (path.subresource, path.name)
             && super::subresource::handles(&resource, sub)
         {
@@ -356,6 +385,15 @@ impl ApiServer {
             )),
         }
     }
+}
+
+/// Paths served without authentication (upstream grants them to everyone through
+/// system:public-info-viewer).
+fn is_public(path: &str) -> bool {
+    matches!(
+        route::parse(path),
+        Route::Healthz | Route::Livez | Route::Readyz | Route::Version
+    )
 }
 
 /// Streaming and action subresources (binding, eviction, exec, token) take POST.

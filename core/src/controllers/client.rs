@@ -193,6 +193,7 @@ impl Client {
             body,
             query: vec![("fieldManager".to_owned(), self.manager.to_owned())],
             user: Some(self.user.clone()),
+            ..ApiRequest::default()
         };
         let response = self.server.handle(request).await;
         let bytes: &[u8] = match &response.body {

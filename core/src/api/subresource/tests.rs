@@ -22,6 +22,11 @@ fn server() -> ApiServer {
         .0,
         201
     );
+    // Pods need their ServiceAccount (ServiceAccount admission, as upstream); the
+    // controller that creates `default` in every namespace does not run in these tests.
+    let sa = r#"{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default"}}"#;
+    let path = "/api/v1/namespaces/default/serviceaccounts";
+    assert_eq!(call(&server, "POST", path, "application/json", sa).0, 201);
     server
 }
 

@@ -101,7 +101,14 @@ fn get_output_formats_selectors_chunks_and_namespaces() {
             "{line:?} missing from\n{yaml}"
         );
     }
-    let list = json(&wisp.ok(&["get", "configmaps", "-o", "json"]));
+    // Every namespace also holds kube-root-ca.crt, as upstream; the test's own carry `app`.
+    let all = json(&wisp.ok(&["get", "configmaps", "-o", "json"]));
+    assert_eq!(len_at(&all, "items"), 6);
+    assert!(
+        wisp.ok(&["get", "configmaps", "-o", "name"])
+            .contains("configmap/kube-root-ca.crt")
+    );
+    let list = json(&wisp.ok(&["get", "configmaps", "-l", "app", "-o", "json"]));
     assert_eq!(at(&list, "kind").as_deref(), Some("List"));
     assert_eq!(len_at(&list, "items"), 5);
     assert_eq!(at(&list, "items.0.metadata.name").as_deref(), Some("cm-1"));

@@ -365,6 +365,35 @@ fn stream_cap_answers_429() {
 }
 
 #[test]
+fn in_flight_cap_answers_429_and_frees_its_place() {
+    let limits = Limits {
+        max_in_flight: 1,
+        ..Limits::default()
+    };
+    let server = start("inflightcap", limits);
+    let mut watcher = connect(&server, true);
+    watcher.write_all(b"GET /endless HTTP/1.1\r\n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    assert!(watcher.read(&mut buf).unwrap() > 0);
+    let mut slow = connect(&server, true);
+    slow.write_all(b"GET /sleep HTTP/1.1\r\n\r\n").unwrap();
+    slow.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut other = connect(&server, true);
+    let (status, head, body) = get(&mut other, "/x");
+    assert_eq!(status, 429, "a second request while one sleeps: {body}");
+    assert!(head.contains("Retry-After: 1"));
+    assert!(body.contains("Too many requests, please try again later."));
+    let (status, _, _) = read_response(&mut slow);
+    assert_eq!(status, 200);
+    let (status, _, _) = get(&mut other, "/x");
+    assert_eq!(
+        status, 200,
+        "the place is free again; a watch does not hold it"
+    );
+}
+
+#[test]
 fn slowloris_is_disconnected() {
     let limits = Limits {
         header_timeout: Duration::from_millis(400),

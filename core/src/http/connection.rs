@@ -31,10 +31,11 @@ pub(crate) struct ConnContext {
     pub handler: Rc<dyn Handler>,
     pub limits: Limits,
     pub streams: Rc<Cell<usize>>,
+    pub in_flight: Rc<Cell<usize>>,
     pub shutdown: ShutdownSignal,
 }
 
-/// A held place among the concurrent streams; released on drop.
+/// A held place among the concurrent streams (or requests in flight); released on drop.
 pub(crate) struct Slot(Rc<Cell<usize>>);
 
 impl Slot {
@@ -139,10 +140,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
             identity: self.identity.clone(),
             peer: self.peer,
         };
+        let Some(in_flight) = Slot::try_take(&self.ctx.in_flight, self.ctx.limits.max_in_flight)
+        else {
+            let close = !keep_alive || self.ctx.shutdown.is_fired();
+            return self.respond(too_many_requests(), is_head, close).await;
+        };
         let handler = self.ctx.handler.clone();
         let response = handler.handle(request).await;
         let close = !keep_alive || self.ctx.shutdown.is_fired();
-        self.respond(response, is_head, close).await
+        if matches!(response.body, Body::Stream(_) | Body::Upgrade(_)) {
+            drop(in_flight);
+            return self.respond(response, is_head, close).await;
+        }
+        let outcome = self.respond(response, is_head, close).await;
+        drop(in_flight);
+        outcome
     }
 
     /// Waits for the first byte of the next request; false on idle timeout, end of
@@ -475,11 +487,16 @@ fn bad_chunked() -> HeadError {
 }
 
 fn too_many_streams() -> Response {
-    let mut response = Response::status_error(
-        429,
-        "TooManyRequests",
-        "too many concurrent streaming requests, please try again later",
-    );
+    retry_later("too many concurrent streaming requests, please try again later")
+}
+
+fn too_many_requests() -> Response {
+    // Upstream's max-in-flight filter answers with this message.
+    retry_later("Too many requests, please try again later.")
+}
+
+fn retry_later(message: &str) -> Response {
+    let mut response = Response::status_error(429, "TooManyRequests", message);
     response
         .headers
         .push(("Retry-After".to_string(), "1".to_string()));

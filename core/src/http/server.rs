@@ -36,6 +36,7 @@ pub async fn serve(
         handler,
         limits,
         streams: Rc::new(Cell::new(0)),
+        in_flight: Rc::new(Cell::new(0)),
         shutdown,
     });
     let acceptor = TlsAcceptor::from(tls.config);

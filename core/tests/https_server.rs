@@ -722,6 +722,31 @@ fn expired_and_not_yet_valid_client_certs_get_401_after_handshake() {
 }
 
 #[test]
+fn silent_client_after_handshake_gets_the_header_timeout_not_the_idle_timeout() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let server = start("silentfirst", limits);
+    let mut silent = connect(&server, true);
+    let started = Instant::now();
+    assert!(is_closed(&mut silent));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a connection that never sent a request held its slot"
+    );
+    let mut kept = connect(&server, true);
+    assert_eq!(get(&mut kept, "/x").0, 200);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        get(&mut kept, "/x").0,
+        200,
+        "served connections get the idle timeout"
+    );
+}
+
+#[test]
 fn silent_handshake_idle_connection_and_trickled_body_time_out() {
     let limits = Limits {
         header_timeout: Duration::from_millis(300),

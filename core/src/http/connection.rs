@@ -72,6 +72,8 @@ struct Conn<S> {
     peer: SocketAddr,
     identity: Option<ClientIdentity>,
     ctx: Rc<ConnContext>,
+    /// Whether a request was answered on this connection yet.
+    served: bool,
 }
 
 /// Serves requests on `stream` until the client leaves, a limit is hit or shutdown.
@@ -89,10 +91,14 @@ pub(crate) async fn serve_connection<S>(
         peer,
         identity,
         ctx,
+        served: false,
     };
     loop {
         match conn.exchange().await {
-            Ok(Outcome::KeepAlive) => conn.trim_buffer(),
+            Ok(Outcome::KeepAlive) => {
+                conn.served = true;
+                conn.trim_buffer();
+            }
             Ok(Outcome::Upgrade(run, slot)) => {
                 let upgraded = UpgradedStream::new(conn.buf, Box::pin(conn.stream));
                 run(upgraded).await;
@@ -158,12 +164,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
     }
 
     /// Waits for the first byte of the next request; false on idle timeout, end of
-    /// stream or shutdown (an idle connection is simply closed then).
+    /// stream or shutdown (an idle connection is simply closed then). Before the first
+    /// request only the header timeout applies (as Go's ReadHeaderTimeout upstream), so
+    /// clients that handshake and stay silent cannot hold connection slots for the
+    /// whole idle timeout.
     async fn wait_for_request(&mut self) -> io::Result<bool> {
         if !self.buf.is_empty() {
             return Ok(true);
         }
-        let deadline = Instant::now() + self.ctx.limits.idle_timeout;
+        let wait = if self.served {
+            self.ctx.limits.idle_timeout
+        } else {
+            self.ctx.limits.header_timeout
+        };
+        let deadline = Instant::now() + wait;
         let shutdown = self.ctx.shutdown.clone();
         let read = async {
             fill(&mut self.stream, &mut self.buf, deadline)

@@ -4,7 +4,8 @@
 //! a writer thread, so file I/O never runs on the control-plane executor; when the writer
 //! falls behind, lines are dropped and counted instead of slowing the API down. When the
 //! log is off nothing is created or written at all (the caller simply holds no
-//! [`AuditLog`]).
+//! [`AuditLog`]). Latency runs to the moment the handler produced its response: for a
+//! watch that is when the stream starts, not its end.
 
 use std::cell::Cell;
 use std::fs::{self, File, OpenOptions};

@@ -22,6 +22,13 @@ pub struct Config {
     pub network: NetworkConfig,
     pub node: NodeConfig,
     pub store: StoreConfig,
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// One JSON line per API request in <dataDir>/audit/audit.log.
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +172,7 @@ impl Config {
                 images_dir: None,
             },
             store: StoreConfig { cache_bytes: 0 },
+            audit: AuditConfig { enabled: false },
         }
     }
 
@@ -261,10 +269,12 @@ impl Walker<'_> {
                 "network" => self.network(&mut config.network, value)?,
                 "node" => self.node(&mut config.node, value)?,
                 "store" => self.store(&mut config.store, value)?,
+                "audit" => self.audit(&mut config.audit, value)?,
                 _ => {
-                    return Err(
-                        self.unknown(&key, &["dataDir", "apiServer", "network", "node", "store"])
-                    );
+                    return Err(self.unknown(
+                        &key,
+                        &["dataDir", "apiServer", "network", "node", "store", "audit"],
+                    ));
                 }
             }
         }
@@ -330,6 +340,25 @@ impl Walker<'_> {
                         .map_err(|_| self.err(&field, "must not be negative"))?;
                 }
                 _ => return Err(self.unknown(&field, &["cacheBytes"])),
+            }
+        }
+        Ok(())
+    }
+
+    fn audit(&self, c: &mut AuditConfig, node: &Yaml) -> Result<(), ConfigError> {
+        for (key, value) in self.entries(node, "audit")? {
+            let field = format!("audit.{key}");
+            match key.as_str() {
+                "enabled" => match value {
+                    Yaml::Boolean(b) => c.enabled = *b,
+                    other => {
+                        let found = describe(other);
+                        return Err(
+                            self.err(&field, format!("expected true or false, found {found}"))
+                        );
+                    }
+                },
+                _ => return Err(self.unknown(&field, &["enabled"])),
             }
         }
         Ok(())
@@ -453,6 +482,19 @@ mod tests {
         assert_eq!(c.api_server.port, 7443);
         assert_eq!(c.node.runtime, "crun");
         assert_eq!(c.network.cluster_domain, "cluster.local");
+    }
+
+    #[test]
+    fn audit_log_is_off_by_default_and_switched_on_by_config() {
+        let mut c = Config::defaults();
+        assert!(!c.audit.enabled);
+        c.overlay_yaml("audit:\n  enabled: true\n", "a.yaml")
+            .unwrap();
+        assert!(c.audit.enabled);
+        let e = c
+            .overlay_yaml("audit:\n  enabled: yes please\n", "b.yaml")
+            .unwrap_err();
+        assert_eq!(e.field, "audit.enabled");
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             config.network.service_cidr.prefix,
         ),
         cluster_dns: config.network.cluster_dns,
+        audit_log: config.audit.enabled,
     };
     let (trigger, shutdown) = wisp_core::http::shutdown_pair();
     let executor = async_executor::LocalExecutor::new();

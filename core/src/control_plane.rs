@@ -13,6 +13,7 @@ use wisp_store::Store;
 
 use crate::api::response::{ApiResponse, Body};
 use crate::api::server::{ApiRequest, ApiServer, User};
+use crate::audit::{AuditEvent, AuditLog, Rotation};
 use crate::bootstrap::{self, ApiEndpoint};
 use crate::http::{self, LocalBoxFuture, Request, Response, ShutdownSignal};
 use crate::{kubeconfig, pki};
@@ -30,6 +31,8 @@ pub struct Settings {
     pub service_cidr: (std::net::IpAddr, u8),
     /// The cluster DNS Service's address, reserved in the service CIDR.
     pub cluster_dns: std::net::IpAddr,
+    /// Write `<data_dir>/audit/audit.log` (crate::audit).
+    pub audit_log: bool,
 }
 
 #[derive(Debug)]
@@ -41,6 +44,7 @@ pub enum StartError {
     Bootstrap(crate::status::ApiError),
     ServiceNetwork(String),
     TokenKey(crate::auth::token::TokenError),
+    Audit(std::io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -53,6 +57,7 @@ impl fmt::Display for StartError {
             StartError::Bootstrap(e) => write!(f, "creating the built-in objects: {e}"),
             StartError::ServiceNetwork(e) => write!(f, "service network: {e}"),
             StartError::TokenKey(e) => write!(f, "{e}"),
+            StartError::Audit(e) => write!(f, "cannot open the audit log: {e}"),
         }
     }
 }
@@ -70,13 +75,34 @@ pub struct Ready {
 /// The HTTP handler of the API server.
 pub struct ApiHandler {
     server: Rc<ApiServer>,
+    audit: Option<AuditLog>,
 }
 
 impl http::Handler for ApiHandler {
     fn handle(&self, req: Request) -> LocalBoxFuture<'_, Response> {
         Box::pin(async move {
+            let Some(audit) = &self.audit else {
+                return to_http_response(self.server.handle(to_api_request(req)).await);
+            };
+            let started = Instant::now();
+            let (method, path) = (req.method.as_str().to_owned(), req.path.clone());
             let api_req = to_api_request(req);
-            to_http_response(self.server.handle(api_req).await)
+            let watch = api_req
+                .query
+                .iter()
+                .any(|(k, v)| k == "watch" && (v == "true" || v == "1"));
+            let (response, user) = self.server.handle_for_audit(api_req).await;
+            audit.record(&AuditEvent {
+                method: &method,
+                path: &path,
+                watch,
+                user: user
+                    .as_ref()
+                    .map(|u| (u.name.as_str(), u.groups.as_slice())),
+                code: response.status,
+                latency: started.elapsed(),
+            });
+            to_http_response(response)
         })
     }
 }
@@ -183,7 +209,12 @@ pub async fn run(
         kubeconfig,
         startup_ms: started.elapsed().as_millis(),
     });
-    let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server });
+    let audit_dir = settings.data_dir.clone();
+    let enabled = settings.audit_log;
+    let audit = blocking::unblock(move || AuditLog::open(enabled, &audit_dir, Rotation::default()))
+        .await
+        .map_err(StartError::Audit)?;
+    let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server, audit });
     let serving = http::serve(
         listener,
         tls,

@@ -6,6 +6,7 @@
 //! (that is wisp-node's job, reached through the internal protocol).
 pub mod admission;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod control_plane;

@@ -104,6 +104,9 @@ fn route(
     go: async_channel::Receiver<()>,
 ) -> Response {
     match req.path.as_str() {
+        "/private" if req.identity.is_none() => {
+            Response::status_error(401, "Unauthorized", "Unauthorized")
+        }
         "/stream" => {
             let (response, tx) = Response::stream(200, "application/json", 1);
             spawner
@@ -362,6 +365,35 @@ fn stream_cap_answers_429() {
 }
 
 #[test]
+fn in_flight_cap_answers_429_and_frees_its_place() {
+    let limits = Limits {
+        max_in_flight: 1,
+        ..Limits::default()
+    };
+    let server = start("inflightcap", limits);
+    let mut watcher = connect(&server, true);
+    watcher.write_all(b"GET /endless HTTP/1.1\r\n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    assert!(watcher.read(&mut buf).unwrap() > 0);
+    let mut slow = connect(&server, true);
+    slow.write_all(b"GET /sleep HTTP/1.1\r\n\r\n").unwrap();
+    slow.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut other = connect(&server, true);
+    let (status, head, body) = get(&mut other, "/x");
+    assert_eq!(status, 429, "a second request while one sleeps: {body}");
+    assert!(head.contains("Retry-After: 1"));
+    assert!(body.contains("Too many requests, please try again later."));
+    let (status, _, _) = read_response(&mut slow);
+    assert_eq!(status, 200);
+    let (status, _, _) = get(&mut other, "/x");
+    assert_eq!(
+        status, 200,
+        "the place is free again; a watch does not hold it"
+    );
+}
+
+#[test]
 fn slowloris_is_disconnected() {
     let limits = Limits {
         header_timeout: Duration::from_millis(400),
@@ -581,38 +613,137 @@ fn serving_cert_swaps_without_restart() {
     );
 }
 
-#[test]
-fn client_cert_from_another_ca_is_refused() {
-    let server = start("foreign", Limits::default());
-    let foreign =
-        std::env::temp_dir().join(format!("wisp-https-foreign-ca-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&foreign);
-    pki::ensure_admin_cert(&foreign).unwrap();
+/// A client presenting `cert`/`key` (PEM): the handshake must complete.
+fn connect_with(server: &Server, cert_pem: &str, key_pem: &str) -> Tls {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_file(server.dir.join("ca.crt")).unwrap())
         .unwrap();
-    let cert = CertificateDer::from_pem_file(foreign.join("admin.crt")).unwrap();
-    let key = PrivateKeyDer::from_pem_file(foreign.join("admin.key")).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_client_auth_cert(vec![cert], key)
         .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let tcp = TcpStream::connect(server.addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let sent = tls
-        .write_all(b"GET / HTTP/1.1\r\n\r\n")
-        .and_then(|_| tls.flush());
-    let mut buf = [0u8; 64];
-    let answered = sent.is_ok() && matches!(tls.read(&mut buf), Ok(n) if n > 0);
-    assert!(!answered, "a certificate from a foreign CA was accepted");
+    while tls.conn.is_handshaking() {
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .expect("handshake completes even for a certificate that fails verification");
+    }
+    tls
+}
+
+/// A client certificate for `user` signed by the CA in `ca_dir`, valid from `not_before`
+/// to `not_after` (seconds relative to now).
+fn issue_client_cert(
+    ca_dir: &Path,
+    user: &str,
+    not_before: i64,
+    not_after: i64,
+) -> (String, String) {
+    use rcgen::{
+        CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair,
+        KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    };
+    let ca_der = CertificateDer::from_pem_file(ca_dir.join("ca.crt")).unwrap();
+    let ca_cn = pki::inspect_cert(&ca_der).unwrap().common_names[0].clone();
+    let ca_key =
+        KeyPair::from_pem(&std::fs::read_to_string(ca_dir.join("ca.key")).unwrap()).unwrap();
+    let mut ca_params = CertificateParams::default();
+    ca_params.distinguished_name = DistinguishedName::new();
+    ca_params.distinguished_name.push(DnType::CommonName, ca_cn);
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, user);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "system:masters");
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::seconds(not_before);
+    params.not_after = now + time::Duration::seconds(not_after);
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn client_cert_from_another_ca_gets_401_after_handshake() {
+    let server = start("foreign", Limits::default());
+    let foreign =
+        std::env::temp_dir().join(format!("wisp-https-foreign-ca-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&foreign);
+    pki::ensure_admin_cert(&foreign).unwrap();
+    let cert = std::fs::read_to_string(foreign.join("admin.crt")).unwrap();
+    let key = std::fs::read_to_string(foreign.join("admin.key")).unwrap();
+    let mut tls = connect_with(&server, &cert, &key);
+    let (status, _, body) = get(&mut tls, "/api");
+    assert_eq!(status, 200, "the handler decides, not the handshake");
+    assert!(
+        body.starts_with("user=- groups=-"),
+        "foreign CA gave {body}"
+    );
     std::fs::remove_dir_all(&foreign).unwrap();
+}
+
+#[test]
+fn expired_and_not_yet_valid_client_certs_get_401_after_handshake() {
+    let server = start("expired", Limits::default());
+    let (cert, key) = issue_client_cert(&server.dir, "late", -7200, -3600);
+    let (status, _, body) = get(&mut connect_with(&server, &cert, &key), "/api");
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with("user=- groups=-"),
+        "expired cert gave {body}"
+    );
+    let (cert, key) = issue_client_cert(&server.dir, "early", 3600, 7200);
+    let (_, _, body) = get(&mut connect_with(&server, &cert, &key), "/api");
+    assert!(
+        body.starts_with("user=- groups=-"),
+        "future cert gave {body}"
+    );
+    let (cert, key) = issue_client_cert(&server.dir, "current", -60, 3600);
+    let (_, _, body) = get(&mut connect_with(&server, &cert, &key), "/api");
+    assert!(
+        body.starts_with("user=current groups=system:masters"),
+        "valid cert gave {body}"
+    );
+}
+
+#[test]
+fn silent_client_after_handshake_gets_the_header_timeout_not_the_idle_timeout() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let server = start("silentfirst", limits);
+    let mut silent = connect(&server, true);
+    let started = Instant::now();
+    assert!(is_closed(&mut silent));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a connection that never sent a request held its slot"
+    );
+    let mut kept = connect(&server, true);
+    assert_eq!(get(&mut kept, "/x").0, 200);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        get(&mut kept, "/x").0,
+        200,
+        "served connections get the idle timeout"
+    );
 }
 
 #[test]

@@ -120,18 +120,25 @@ impl ApiServer {
         self.ready.set(ready);
     }
 
-    pub async fn handle(&self, mut req: ApiRequest) -> ApiResponse {
+    pub async fn handle(&self, req: ApiRequest) -> ApiResponse {
+        self.handle_for_audit(req).await.0
+    }
+
+    /// Like [`ApiServer::handle`], and also says whom the request was authenticated as
+    /// (what the audit log records).
+    pub async fn handle_for_audit(&self, mut req: ApiRequest) -> (ApiResponse, Option<User>) {
         // Authentication and authorization (crate::auth) for all but the health endpoints.
         if !is_public(&req.path) {
             match self.auth.gate(&req) {
                 Ok(identity) => req.user = Some(identity.user),
-                Err(e) => return ApiResponse::error(&e),
+                Err(e) => return (ApiResponse::error(&e), req.user),
             }
         }
-        match self.dispatch(&req).await {
+        let response = match self.dispatch(&req).await {
             Ok(response) => response,
             Err(e) => ApiResponse::error(&e),
-        }
+        };
+        (response, req.user)
     }
 
     async fn dispatch(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {

@@ -31,10 +31,11 @@ pub(crate) struct ConnContext {
     pub handler: Rc<dyn Handler>,
     pub limits: Limits,
     pub streams: Rc<Cell<usize>>,
+    pub in_flight: Rc<Cell<usize>>,
     pub shutdown: ShutdownSignal,
 }
 
-/// A held place among the concurrent streams; released on drop.
+/// A held place among the concurrent streams (or requests in flight); released on drop.
 pub(crate) struct Slot(Rc<Cell<usize>>);
 
 impl Slot {
@@ -71,6 +72,8 @@ struct Conn<S> {
     peer: SocketAddr,
     identity: Option<ClientIdentity>,
     ctx: Rc<ConnContext>,
+    /// Whether a request was answered on this connection yet.
+    served: bool,
 }
 
 /// Serves requests on `stream` until the client leaves, a limit is hit or shutdown.
@@ -88,10 +91,14 @@ pub(crate) async fn serve_connection<S>(
         peer,
         identity,
         ctx,
+        served: false,
     };
     loop {
         match conn.exchange().await {
-            Ok(Outcome::KeepAlive) => conn.trim_buffer(),
+            Ok(Outcome::KeepAlive) => {
+                conn.served = true;
+                conn.trim_buffer();
+            }
             Ok(Outcome::Upgrade(run, slot)) => {
                 let upgraded = UpgradedStream::new(conn.buf, Box::pin(conn.stream));
                 run(upgraded).await;
@@ -139,19 +146,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
             identity: self.identity.clone(),
             peer: self.peer,
         };
+        let Some(in_flight) = Slot::try_take(&self.ctx.in_flight, self.ctx.limits.max_in_flight)
+        else {
+            let close = !keep_alive || self.ctx.shutdown.is_fired();
+            return self.respond(too_many_requests(), is_head, close).await;
+        };
         let handler = self.ctx.handler.clone();
         let response = handler.handle(request).await;
         let close = !keep_alive || self.ctx.shutdown.is_fired();
-        self.respond(response, is_head, close).await
+        if matches!(response.body, Body::Stream(_) | Body::Upgrade(_)) {
+            drop(in_flight);
+            return self.respond(response, is_head, close).await;
+        }
+        let outcome = self.respond(response, is_head, close).await;
+        drop(in_flight);
+        outcome
     }
 
     /// Waits for the first byte of the next request; false on idle timeout, end of
-    /// stream or shutdown (an idle connection is simply closed then).
+    /// stream or shutdown (an idle connection is simply closed then). Before the first
+    /// request only the header timeout applies (as Go's ReadHeaderTimeout upstream), so
+    /// clients that handshake and stay silent cannot hold connection slots for the
+    /// whole idle timeout.
     async fn wait_for_request(&mut self) -> io::Result<bool> {
         if !self.buf.is_empty() {
             return Ok(true);
         }
-        let deadline = Instant::now() + self.ctx.limits.idle_timeout;
+        let wait = if self.served {
+            self.ctx.limits.idle_timeout
+        } else {
+            self.ctx.limits.header_timeout
+        };
+        let deadline = Instant::now() + wait;
         let shutdown = self.ctx.shutdown.clone();
         let read = async {
             fill(&mut self.stream, &mut self.buf, deadline)
@@ -475,11 +501,16 @@ fn bad_chunked() -> HeadError {
 }
 
 fn too_many_streams() -> Response {
-    let mut response = Response::status_error(
-        429,
-        "TooManyRequests",
-        "too many concurrent streaming requests, please try again later",
-    );
+    retry_later("too many concurrent streaming requests, please try again later")
+}
+
+fn too_many_requests() -> Response {
+    // Upstream's max-in-flight filter answers with this message.
+    retry_later("Too many requests, please try again later.")
+}
+
+fn retry_later(message: &str) -> Response {
+    let mut response = Response::status_error(429, "TooManyRequests", message);
     response
         .headers
         .push(("Retry-After".to_string(), "1".to_string()));

@@ -26,6 +26,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// Concurrent streaming and upgraded responses (watches, logs, exec); more get 429.
     pub max_streams: usize,
+    /// Requests being handled at once, counted from a complete request to its answer
+    /// written (streaming responses leave the count once their head is ready, as they
+    /// have their own cap); more get 429 with Retry-After, as upstream's max-in-flight.
+    pub max_in_flight: usize,
     /// After shutdown is signalled, in-flight requests get this long to finish.
     pub shutdown_grace: Duration,
 }
@@ -42,6 +46,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(30),
             max_connections: 256,
             max_streams: 128,
+            max_in_flight: 64,
             shutdown_grace: Duration::from_secs(10),
         }
     }

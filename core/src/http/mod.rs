@@ -45,6 +45,7 @@ mod tls;
 
 pub use chunked::{ChunkedDecoder, ChunkedError, Decoded};
 pub use error_reply::status_json;
+pub use head::{BodyFraming, HeadError, RequestHead, find_head_end, parse_head};
 pub use limits::Limits;
 pub use query::Query;
 pub use request::{ClientIdentity, Headers, Method, Request};
@@ -54,6 +55,6 @@ pub use response::{
 pub use server::serve;
 pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
 pub use tls::{
-    CertSlot, TlsConfigError, client_identity, narrow_provider, server_config,
-    server_config_with_slot,
+    CertSlot, ClientAuthenticator, ServerTls, TlsConfigError, client_identity, narrow_provider,
+    server_config, server_config_with_slot,
 };

@@ -19,14 +19,14 @@ use super::connection::{ConnContext, Slot, serve_connection, with_deadline};
 use super::limits::Limits;
 use super::response::Handler;
 use super::shutdown::ShutdownSignal;
-use super::tls::client_identity;
+use super::tls::{ClientAuthenticator, ServerTls};
 
 /// Serves HTTPS on `listener` until `shutdown` fires, then stops accepting, lets open
 /// requests finish (idle keep-alive connections close at once) and returns once all
 /// connections are gone or `limits.shutdown_grace` has passed.
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: ServerTls,
     handler: Rc<dyn Handler>,
     limits: Limits,
     shutdown: ShutdownSignal,
@@ -36,11 +36,18 @@ pub async fn serve(
         handler,
         limits,
         streams: Rc::new(Cell::new(0)),
+        in_flight: Rc::new(Cell::new(0)),
         shutdown,
     });
-    let acceptor = TlsAcceptor::from(tls);
+    let acceptor = TlsAcceptor::from(tls.config);
     executor
-        .run(accept_loop(executor.clone(), listener, acceptor, ctx))
+        .run(accept_loop(
+            executor.clone(),
+            listener,
+            acceptor,
+            tls.clients,
+            ctx,
+        ))
         .await;
 }
 
@@ -48,6 +55,7 @@ async fn accept_loop(
     executor: Rc<LocalExecutor<'static>>,
     listener: TcpListener,
     acceptor: TlsAcceptor,
+    clients: Arc<ClientAuthenticator>,
     ctx: Rc<ConnContext>,
 ) {
     // Every connection task holds a sender; when all are dropped, `recv` fails: the
@@ -79,6 +87,7 @@ async fn accept_loop(
             tcp,
             peer,
             acceptor.clone(),
+            clients.clone(),
             ctx.clone(),
             alive_tx.clone(),
             slot,
@@ -100,6 +109,7 @@ async fn handle_tcp(
     tcp: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
+    clients: Arc<ClientAuthenticator>,
     ctx: Rc<ConnContext>,
     _alive: async_channel::Sender<()>,
     _slot: Slot,
@@ -109,6 +119,6 @@ async fn handle_tcp(
     let Ok(tls) = with_deadline(deadline, acceptor.accept(tcp)).await else {
         return;
     };
-    let identity = client_identity(tls.get_ref().1.peer_certificates());
+    let identity = clients.identify(tls.get_ref().1.peer_certificates());
     serve_connection(tls, peer, identity, ctx).await;
 }

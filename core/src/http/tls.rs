@@ -1,17 +1,21 @@
 //! TLS for the API server: a rustls 0.23 configuration on the ring provider (TLS 1.3,
-//! ALPN http/1.1) that asks for a client certificate, verifies it against the cluster CA
-//! when one is sent, and still admits clients without one (the layer above answers them
-//! 401 except on /healthz, /readyz, /livez and /version). After the handshake the verified
-//! end-entity certificate gives the [`ClientIdentity`].
+//! ALPN http/1.1) that asks for a client certificate and admits clients without one. As
+//! upstream's API server does, a certificate that fails verification (expired, another
+//! CA, wrong usage) does not abort the handshake: the client still proves it holds the
+//! key, and then [`ClientAuthenticator`] verifies the chain against the cluster CA and
+//! yields no [`ClientIdentity`], so the layer above answers 401 (Status JSON, which
+//! kubectl can show) rather than a TLS alert it cannot explain.
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, KeyProvider, WebPkiSupportedAlgorithms, ring};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, TrustAnchor, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::{CertifiedKey, SigningKey};
-use rustls::{RootCertStore, SignatureScheme};
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
 use super::request::ClientIdentity;
 use crate::pki::inspect_cert;
@@ -34,7 +38,7 @@ pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     client_ca: CertificateDer<'static>,
-) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
+) -> Result<ServerTls, TlsConfigError> {
     server_config_with_slot(CertSlot::new(chain, key)?, client_ca)
 }
 
@@ -44,22 +48,126 @@ pub fn server_config(
 pub fn server_config_with_slot(
     slot: Arc<CertSlot>,
     client_ca: CertificateDer<'static>,
-) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
+) -> Result<ServerTls, TlsConfigError> {
     let err = |e: &dyn fmt::Display| TlsConfigError(e.to_string());
     let provider = Arc::new(narrow_provider());
+    let clients = Arc::new(ClientAuthenticator::new(&client_ca)?);
     let mut roots = RootCertStore::empty();
     roots.add(client_ca).map_err(|e| err(&e))?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
         .build()
         .map_err(|e| err(&e))?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| err(&e))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(Arc::new(DeferredClientVerifier(webpki)))
         .with_cert_resolver(slot);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(ServerTls {
+        config: Arc::new(config),
+        clients,
+    })
+}
+
+/// What [`super::serve`] needs for TLS: the rustls configuration and the authenticator
+/// that turns a client's certificate chain into an identity after the handshake.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub config: Arc<rustls::ServerConfig>,
+    pub clients: Arc<ClientAuthenticator>,
+}
+
+/// Verifies client chains against the cluster CA (P-256 signatures, clientAuth usage,
+/// validity at the time of the call) and reads the identity of those that pass.
+#[derive(Debug)]
+pub struct ClientAuthenticator {
+    anchor: TrustAnchor<'static>,
+}
+
+impl ClientAuthenticator {
+    pub fn new(ca: &CertificateDer<'_>) -> Result<ClientAuthenticator, TlsConfigError> {
+        let anchor = webpki::anchor_from_trusted_cert(ca)
+            .map_err(|e| TlsConfigError(format!("client ca: {e}")))?
+            .to_owned();
+        Ok(ClientAuthenticator { anchor })
+    }
+
+    /// The identity of `chain` (end-entity first) if it verifies now; `None` otherwise.
+    pub fn identify(&self, chain: Option<&[CertificateDer<'_>]>) -> Option<ClientIdentity> {
+        self.identify_at(chain, UnixTime::now())
+    }
+
+    pub fn identify_at(
+        &self,
+        chain: Option<&[CertificateDer<'_>]>,
+        now: UnixTime,
+    ) -> Option<ClientIdentity> {
+        let (leaf, intermediates) = chain?.split_first()?;
+        let cert = webpki::EndEntityCert::try_from(leaf).ok()?;
+        cert.verify_for_usage(
+            P256_ONLY.all,
+            std::slice::from_ref(&self.anchor),
+            intermediates,
+            now,
+            webpki::KeyUsage::client_auth(),
+            None,
+            None,
+        )
+        .ok()?;
+        client_identity(Some(chain?))
+    }
+}
+
+/// Accepts any client certificate chain during the handshake and leaves the verdict to
+/// [`ClientAuthenticator`]; everything else (the hints sent, and the signature by which
+/// the client proves it holds the certificate's key) is the webpki verifier's.
+#[derive(Debug)]
+struct DeferredClientVerifier(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for DeferredClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// The serving certificate in use, swappable at run time.
@@ -145,7 +253,7 @@ impl KeyProvider for EcdsaKeys {
     }
 }
 
-/// The identity in a verified client chain (end-entity first): first CN as user, every O
+/// The identity in an already verified client chain (end-entity first): first CN as user, every O
 /// as a group. `None` without a chain or without a CN, as Kubernetes' x509 authenticator
 /// does not authenticate a certificate with an empty CN.
 pub fn client_identity(chain: Option<&[CertificateDer<'_>]>) -> Option<ClientIdentity> {

@@ -204,8 +204,10 @@ fn split_term(term: &str) -> Option<(&str, FieldOperator, &str)> {
             i += 2;
             continue;
         }
+        // Bytes, not str: `i` steps bytewise through multi-byte characters; the operators
+        // are ASCII, so a match is always on a character boundary.
         for (text, operator) in OPERATORS {
-            if term[i..].starts_with(text) {
+            if bytes[i..].starts_with(text.as_bytes()) {
                 return Some((&term[..i], operator, &term[i + text.len()..]));
             }
         }
@@ -238,6 +240,16 @@ fn unescape_value(raw: &str) -> Result<String, FieldSelectorError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn multibyte_characters_do_not_panic() {
+        // Found by the selectors fuzz target: slicing inside 'ݝ' panicked.
+        assert!(super::FieldSelector::parse("ݝ").is_err());
+        assert!(super::FieldSelector::parse("\\ݝ").is_err());
+        assert!(super::FieldSelector::parse("a=\\ݝ=b").is_err());
+        let parsed = super::FieldSelector::parse("é\\ü==ß").unwrap();
+        assert_eq!(parsed.requirements().len(), 1);
+    }
+
     use super::*;
 
     fn pod(name: &str) -> Option<String> {

@@ -1,0 +1,231 @@
+//! A hostile client against the real `wisp run` on 127.0.0.1 (issue 5): 1,000 idle TLS
+//! connections (wisp keeps its connection cap and closes the rest), then 200 concurrent
+//! watches, slowloris heads, oversized headers and bodies and malformed chunked bodies, all
+//! at once. Meanwhile a normal client on its own keep-alive connection keeps listing
+//! ConfigMaps: every answer must be 200, and wisp's resident memory must stay within the
+//! boards' 32 MiB idle budget. Prints the figures (RSS, the normal client's latencies).
+
+#[path = "support/https_client.rs"]
+mod https_client;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use https_client::{Connection, tls_config};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use support::Wisp;
+
+const IDLE_BUDGET: u64 = 32 << 20;
+const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
+
+type Raw = StreamOwned<ClientConnection, TcpStream>;
+
+/// A TLS connection that completed its handshake, or None if wisp closed it.
+fn handshake(config: &Arc<ClientConfig>, port: u16) -> Option<Raw> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let name = ServerName::try_from("127.0.0.1").ok()?;
+    let conn = ClientConnection::new(config.clone(), name).ok()?;
+    let mut tls = StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).ok()?;
+    }
+    // TLS 1.3: a refused client learns it on its first read, so probe without sending.
+    tls.sock.set_nonblocking(true).ok()?;
+    let mut probe = [0u8; 1];
+    let alive = match tls.read(&mut probe) {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    };
+    tls.sock.set_nonblocking(false).ok()?;
+    alive.then_some(tls)
+}
+
+/// Sends `bytes` and returns the status of the answer (0: closed without one).
+fn status_of(config: &Arc<ClientConfig>, port: u16, bytes: &[u8]) -> u16 {
+    let Some(mut tls) = handshake(config, port) else {
+        return 0;
+    };
+    // wisp may answer and close before it read everything: later writes may fail.
+    let _ = tls.write_all(bytes).and_then(|()| tls.flush());
+    let mut head = [0u8; 12];
+    match tls.read_exact(&mut head) {
+        Ok(()) => std::str::from_utf8(&head[9..12])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+fn rss(wisp: &Wisp) -> (u64, u64) {
+    let (rss, hwm) = wisp.memory();
+    (rss / 1024, hwm / 1024)
+}
+
+/// The normal client: lists ConfigMaps every 10 ms on one keep-alive connection until
+/// `stop`, and returns each request's latency.
+fn normal_client(mut conn: Connection, stop: Arc<AtomicBool>) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let t = Instant::now();
+        let r = conn.get(CONFIGMAPS);
+        latencies.push(t.elapsed());
+        assert_eq!(r.status, 200, "the normal client was refused: {}", r.text());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    latencies
+}
+
+fn idle_flood(config: &Arc<ClientConfig>, port: u16, count: usize) -> (Vec<Raw>, usize) {
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..count {
+        match handshake(config, port) {
+            Some(tls) => held.push(tls),
+            None => refused += 1,
+        }
+    }
+    (held, refused)
+}
+
+fn watches(config: &Arc<ClientConfig>, port: u16, count: usize) -> (Vec<Connection>, usize) {
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for _ in 0..count {
+        let mut conn = Connection::open(config, port);
+        match conn.start_stream(&format!("{CONFIGMAPS}?watch=true")) {
+            200 => open.push(conn),
+            429 => refused += 1,
+            other => panic!("a watch got {other}"),
+        }
+    }
+    (open, refused)
+}
+
+/// 50 clients sending their head one byte a second; wisp drops them at its header timeout.
+fn slowloris(config: &Arc<ClientConfig>, port: u16, stop: Arc<AtomicBool>) -> usize {
+    let mut conns: Vec<Raw> = (0..50).filter_map(|_| handshake(config, port)).collect();
+    let head = b"GET /api HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    let mut i = 0;
+    while !stop.load(Ordering::SeqCst) && !conns.is_empty() {
+        let byte = [head.get(i).copied().unwrap_or(b'a')];
+        conns.retain_mut(|c| c.write_all(&byte).and_then(|()| c.flush()).is_ok());
+        i += 1;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    conns.len()
+}
+
+fn malformed_requests(config: &Arc<ClientConfig>, port: u16) {
+    let big_header = format!(
+        "GET /api HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    let many_headers = format!(
+        "GET /api HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..200)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let huge_length =
+        format!("POST {CONFIGMAPS} HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n{{");
+    let huge_chunk = format!(
+        "POST {CONFIGMAPS} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n400000\r\n{}",
+        "a".repeat(1024)
+    );
+    let bad_chunk = format!(
+        "POST {CONFIGMAPS} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n"
+    );
+    let cases: [(&str, &[u8], &[u16]); 5] = [
+        ("oversized header", big_header.as_bytes(), &[431]),
+        ("too many headers", many_headers.as_bytes(), &[431]),
+        ("oversized Content-Length", huge_length.as_bytes(), &[413]),
+        ("oversized chunk", huge_chunk.as_bytes(), &[413]),
+        ("malformed chunk size", bad_chunk.as_bytes(), &[400]),
+    ];
+    for _ in 0..20 {
+        for (what, bytes, expected) in cases {
+            let status = status_of(config, port, bytes);
+            assert!(expected.contains(&status), "{what}: got {status}");
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], percent: usize) -> f64 {
+    sorted[(sorted.len() - 1) * percent / 100].as_secs_f64() * 1e3
+}
+
+#[test]
+fn hostile_clients_do_not_starve_a_normal_client_or_grow_memory() {
+    let wisp = Wisp::start("hostile");
+    let config = tls_config(&wisp.dir.join("pki"));
+    let port = wisp.port;
+    let mut warm = Connection::open(&config, port);
+    for _ in 0..20 {
+        assert_eq!(warm.get(CONFIGMAPS).status, 200);
+    }
+    let before = rss(&wisp);
+    let stop = Arc::new(AtomicBool::new(false));
+    let normal = {
+        let stop = stop.clone();
+        std::thread::spawn(move || normal_client(warm, stop))
+    };
+
+    let (held, refused) = idle_flood(&config, port, 1000);
+    let during_flood = rss(&wisp);
+    eprintln!(
+        "idle flood: {} connections held, {refused} closed by wisp",
+        held.len()
+    );
+    assert!(refused > 0, "wisp kept all 1,000 idle connections");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let slow = {
+        let (config, stop) = (config.clone(), stop.clone());
+        std::thread::spawn(move || slowloris(&config, port, stop))
+    };
+    let (open_watches, refused_watches) = watches(&config, port, 200);
+    eprintln!(
+        "watches: {} streaming, {refused_watches} refused with 429",
+        open_watches.len()
+    );
+    malformed_requests(&config, port);
+    std::thread::sleep(Duration::from_secs(11));
+    let slow_left = slow.join().unwrap_or(usize::MAX);
+    let after = rss(&wisp);
+    stop.store(true, Ordering::SeqCst);
+    let mut latencies = normal.join().expect("the normal client kept getting 200");
+    drop(open_watches);
+
+    latencies.sort_unstable();
+    eprintln!(
+        "wisp VmRSS KiB: before {} (peak {}), during idle flood {}, after all {} (peak {})",
+        before.0, before.1, during_flood.0, after.0, after.1
+    );
+    eprintln!(
+        "normal client: {} requests, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        percentile(&latencies, 50),
+        percentile(&latencies, 99),
+        percentile(&latencies, 100)
+    );
+    assert_eq!(
+        slow_left, 0,
+        "slowloris connections outlived the header timeout"
+    );
+    assert!(latencies.len() > 100, "the normal client was starved");
+    assert!(
+        after.1 * 1024 <= IDLE_BUDGET,
+        "wisp's resident peak {} KiB is over the 32 MiB budget",
+        after.1
+    );
+    wisp.stop_with_budget(IDLE_BUDGET);
+}

@@ -156,7 +156,12 @@ pub async fn run(
         kubeconfig,
         startup_ms: started.elapsed().as_millis(),
     });
+    // Workload controllers and the scheduler run on their own executor beside the server.
+    let workers = Rc::new(async_executor::LocalExecutor::new());
+    crate::workloads::spawn(&workers, &server);
+    crate::scheduler::spawn(&workers, &server);
     let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server });
-    http::serve(listener, tls, handler, http::Limits::default(), shutdown).await;
+    let serving = http::serve(listener, tls, handler, http::Limits::default(), shutdown);
+    futures_lite::future::or(serving, workers.run(futures_lite::future::pending())).await;
     Ok(())
 }

@@ -1,0 +1,25 @@
+//! Workload controllers: ReplicaSets and Deployments (Jobs where present), each fed from
+//! store watches and writing through the API server as its upstream service account.
+//! They keep no object caches: every sync reads the store, the one copy of each object.
+
+pub mod client;
+pub mod deployment;
+pub mod feed;
+pub mod objects;
+pub mod queue;
+pub mod replicaset;
+
+#[cfg(test)]
+mod tests;
+
+use std::rc::Rc;
+
+use async_executor::LocalExecutor;
+
+use crate::api::server::ApiServer;
+
+/// Starts every workload controller on `executor`.
+pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
+    replicaset::spawn(executor, server);
+    deployment::spawn(executor, server);
+}

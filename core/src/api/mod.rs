@@ -11,6 +11,7 @@ pub mod params;
 pub mod read;
 pub mod response;
 pub mod route;
+pub mod scale;
 pub mod select;
 pub mod server;
 pub mod watch;

@@ -231,6 +231,18 @@ impl ApiServer {
         let user = req.user.as_ref().map_or("", |u| u.name.as_str());
         let store = &self.store;
         let catalog = Rc::clone(&self.catalog.borrow());
+        if let (Some("scale"), Some(name)) = (path.subresource, path.name) {
+            let wr = WriteRequest {
+                store,
+                catalog: &catalog,
+                resource: &resource,
+                namespace,
+                subresource: None,
+                params: &params,
+                user,
+            };
+            return serve_scale(&wr, req, name, verb).await;
+        }
         match (verb, path.name) {
             (Verb::Get, Some(name)) => {
                 let form = negotiate::negotiate(req.accept.as_deref())?;
@@ -308,6 +320,30 @@ impl ApiServer {
             )),
         }
     }
+}
+
+/// The scale subresource (api/scale.rs).
+async fn serve_scale(
+    wr: &WriteRequest<'_>,
+    req: &ApiRequest,
+    name: &str,
+    verb: Verb,
+) -> Result<ApiResponse, ApiError> {
+    let content_type = super::body::essence(req.content_type.as_deref());
+    let scale_verb = match verb {
+        Verb::Get => super::scale::ScaleVerb::Get,
+        Verb::Update => super::scale::ScaleVerb::Update(&req.body),
+        Verb::Patch => super::scale::ScaleVerb::Patch {
+            content_type: &content_type,
+            body: &req.body,
+        },
+        _ => {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+    };
+    super::scale::serve(wr, name, scale_verb).await
 }
 
 /// Streaming and action subresources (binding, eviction, exec, token) take POST.

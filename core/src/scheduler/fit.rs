@@ -179,3 +179,162 @@ pub fn failure_message(nodes: usize, reasons: &[String]) -> String {
     parts.sort();
     format!("0/{nodes} nodes are available: {}.", parts.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::value::parse;
+
+    fn node(extra: &str) -> Value {
+        parse(&format!(
+            r#"{{"metadata":{{"name":"n1","labels":{{"disk":"ssd","cores":"4"}}}},{extra}
+            "status":{{"allocatable":{{"cpu":"2","memory":"1Gi","pods":"2"}}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn pod(spec: &str) -> Value {
+        parse(&format!(
+            r#"{{"metadata":{{"name":"p"}},"spec":{{{spec}"containers":[{{"name":"c","image":"i"}}]}}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn pod_requesting(cpu: &str, memory: &str) -> Value {
+        parse(&format!(
+            r#"{{"spec":{{"containers":[{{"name":"c","resources":{{"requests":{{"cpu":"{cpu}","memory":"{memory}"}}}}}}]}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn resources_add_up_across_bound_pods() {
+        let n = node("");
+        let mut usage = Usage::default();
+        usage.add(&pod_requesting("1500m", "512Mi"));
+        assert_eq!(fits(&pod_requesting("500m", "512Mi"), &n, &usage), Ok(()));
+        let too_big = fits(&pod_requesting("600m", "600Mi"), &n, &usage).unwrap_err();
+        assert_eq!(too_big, vec!["Insufficient cpu", "Insufficient memory"]);
+        usage.add(&pod_requesting("0", "0"));
+        assert_eq!(
+            fits(&pod(""), &n, &usage),
+            Err(vec!["Too many pods".to_owned()])
+        );
+    }
+
+    #[test]
+    fn a_limit_stands_in_for_a_missing_request() {
+        let p = parse(r#"{"spec":{"containers":[{"resources":{"limits":{"cpu":"3"}}}]}}"#).unwrap();
+        assert_eq!(
+            fits(&p, &node(""), &Usage::default()),
+            Err(vec!["Insufficient cpu".to_owned()])
+        );
+    }
+
+    #[test]
+    fn taints_need_tolerations() {
+        let n = node(
+            r#""spec":{"taints":[{"key":"gpu","value":"yes","effect":"NoSchedule"},{"key":"soft","effect":"PreferNoSchedule"}]},"#,
+        );
+        assert_eq!(
+            fits(&pod(""), &n, &Usage::default()),
+            Err(vec!["node(s) had untolerated taint {gpu: yes}".to_owned()])
+        );
+        let tolerant = pod(
+            r#""tolerations":[{"key":"gpu","operator":"Equal","value":"yes","effect":"NoSchedule"}],"#,
+        );
+        assert_eq!(fits(&tolerant, &n, &Usage::default()), Ok(()));
+        let wrong_value = pod(r#""tolerations":[{"key":"gpu","value":"no"}],"#);
+        assert!(fits(&wrong_value, &n, &Usage::default()).is_err());
+        let everything = pod(r#""tolerations":[{"operator":"Exists"}],"#);
+        assert_eq!(fits(&everything, &n, &Usage::default()), Ok(()));
+    }
+
+    #[test]
+    fn node_selector_and_required_affinity() {
+        let n = node("");
+        let mismatch = vec!["node(s) didn't match Pod's node affinity/selector".to_owned()];
+        assert_eq!(
+            fits(
+                &pod(r#""nodeSelector":{"disk":"ssd"},"#),
+                &n,
+                &Usage::default()
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            fits(
+                &pod(r#""nodeSelector":{"disk":"hdd"},"#),
+                &n,
+                &Usage::default()
+            ),
+            Err(mismatch.clone())
+        );
+        let affinity = |expr: &str| {
+            pod(&format!(
+                r#""affinity":{{"nodeAffinity":{{"requiredDuringSchedulingIgnoredDuringExecution":{{"nodeSelectorTerms":[{expr}]}}}}}},"#
+            ))
+        };
+        let ok = affinity(
+            r#"{"matchExpressions":[{"key":"cores","operator":"Gt","values":["2"]},{"key":"gpu","operator":"DoesNotExist"}]}"#,
+        );
+        assert_eq!(fits(&ok, &n, &Usage::default()), Ok(()));
+        let no = affinity(
+            r#"{"matchExpressions":[{"key":"disk","operator":"NotIn","values":["ssd"]}]}"#,
+        );
+        assert_eq!(fits(&no, &n, &Usage::default()), Err(mismatch.clone()));
+        let by_name = affinity(
+            r#"{"matchFields":[{"key":"metadata.name","operator":"In","values":["n1"]}]}"#,
+        );
+        assert_eq!(fits(&by_name, &n, &Usage::default()), Ok(()));
+        let either = affinity(
+            r#"{"matchExpressions":[{"key":"x","operator":"Exists"}]},{"matchExpressions":[{"key":"disk","operator":"In","values":["ssd"]}]}"#,
+        );
+        assert_eq!(fits(&either, &n, &Usage::default()), Ok(()));
+    }
+
+    #[test]
+    fn host_ports_conflict_on_the_same_protocol_and_port() {
+        let with_port = |port: &str| {
+            parse(&format!(
+                r#"{{"spec":{{"containers":[{{"ports":[{{"containerPort":80,{port}}}]}}]}}}}"#
+            ))
+            .unwrap()
+        };
+        let mut usage = Usage::default();
+        usage.add(&with_port(r#""hostPort":8080"#));
+        let busy = vec!["node(s) didn't have free ports for the requested pod ports".to_owned()];
+        assert_eq!(
+            fits(&with_port(r#""hostPort":8080"#), &node(""), &usage),
+            Err(busy)
+        );
+        assert_eq!(
+            fits(
+                &with_port(r#""hostPort":8080,"protocol":"UDP""#),
+                &node(""),
+                &usage
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            fits(&with_port(r#""hostPort":8081"#), &node(""), &usage),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn failure_messages_count_and_sort_reasons() {
+        let reasons = vec![
+            "Insufficient memory".to_owned(),
+            "Insufficient cpu".to_owned(),
+        ];
+        assert_eq!(
+            failure_message(1, &reasons),
+            "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory."
+        );
+        assert_eq!(
+            failure_message(0, &[]),
+            "no nodes available to schedule pods"
+        );
+    }
+}

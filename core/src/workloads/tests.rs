@@ -563,3 +563,23 @@ fn a_pod_too_big_for_the_node_stays_pending_until_the_node_grows() {
     let cond = objects::condition(&pod, "PodScheduled").expect("PodScheduled condition");
     assert_eq!(meta::get_str(cond, &["status"]), Some("True"));
 }
+
+#[test]
+fn the_scale_subresource_reads_and_writes_replicas() {
+    let c = started(2, "");
+    let scale = c.request("GET", &format!("{DEPLOYMENTS}/web/scale"), "application/json", "");
+    assert_eq!(meta::get_str(&scale, &["kind"]), Some("Scale"));
+    assert_eq!(meta::get_str(&scale, &["apiVersion"]), Some("autoscaling/v1"));
+    assert_eq!(int_at(&scale, &["spec", "replicas"]), 2);
+    assert_eq!(int_at(&scale, &["status", "replicas"]), 2);
+    assert_eq!(meta::get_str(&scale, &["status", "selector"]), Some("app=web"));
+    let scale = c.merge(&format!("{DEPLOYMENTS}/web/scale"), r#"{"spec":{"replicas":4}}"#);
+    assert_eq!(meta::get_str(&scale, &["kind"]), Some("Scale"));
+    assert_eq!(int_at(&scale, &["spec", "replicas"]), 4);
+    c.node_agent_step();
+    c.node_agent_step();
+    assert_eq!(c.active_pods().len(), 4);
+    let d = c.deployment("web");
+    assert_eq!(meta::generation(&d), Some(2));
+    assert_eq!(int_at(&d, &["status", "availableReplicas"]), 4);
+}

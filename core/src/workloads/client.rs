@@ -113,10 +113,19 @@ impl Client {
             Value::Null => Vec::new(),
             other => meta::to_json_bytes(other),
         };
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut query: Vec<(String, String)> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        if method != "DELETE" {
+            query.push(("fieldManager".to_owned(), self.manager.to_owned()));
+        }
         let req = ApiRequest {
             method: method.to_owned(),
             path: path.to_owned(),
-            query: vec![("fieldManager".to_owned(), self.manager.to_owned())],
+            query,
             content_type: Some(content_type.to_owned()),
             body,
             user: Some(self.user.clone()),

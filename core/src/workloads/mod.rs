@@ -1,10 +1,11 @@
-//! Workload controllers: ReplicaSets and Deployments (Jobs where present), each fed from
+//! Workload controllers: ReplicaSets, Deployments and Jobs, each fed from
 //! store watches and writing through the API server as its upstream service account.
 //! They keep no object caches: every sync reads the store, the one copy of each object.
 
 pub mod client;
 pub mod deployment;
 pub mod feed;
+pub mod job;
 pub mod objects;
 pub mod queue;
 pub mod replicaset;
@@ -22,4 +23,5 @@ use crate::api::server::ApiServer;
 pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
     replicaset::spawn(executor, server);
     deployment::spawn(executor, server);
+    job::spawn(executor, server);
 }

@@ -567,13 +567,27 @@ fn a_pod_too_big_for_the_node_stays_pending_until_the_node_grows() {
 #[test]
 fn the_scale_subresource_reads_and_writes_replicas() {
     let c = started(2, "");
-    let scale = c.request("GET", &format!("{DEPLOYMENTS}/web/scale"), "application/json", "");
+    let scale = c.request(
+        "GET",
+        &format!("{DEPLOYMENTS}/web/scale"),
+        "application/json",
+        "",
+    );
     assert_eq!(meta::get_str(&scale, &["kind"]), Some("Scale"));
-    assert_eq!(meta::get_str(&scale, &["apiVersion"]), Some("autoscaling/v1"));
+    assert_eq!(
+        meta::get_str(&scale, &["apiVersion"]),
+        Some("autoscaling/v1")
+    );
     assert_eq!(int_at(&scale, &["spec", "replicas"]), 2);
     assert_eq!(int_at(&scale, &["status", "replicas"]), 2);
-    assert_eq!(meta::get_str(&scale, &["status", "selector"]), Some("app=web"));
-    let scale = c.merge(&format!("{DEPLOYMENTS}/web/scale"), r#"{"spec":{"replicas":4}}"#);
+    assert_eq!(
+        meta::get_str(&scale, &["status", "selector"]),
+        Some("app=web")
+    );
+    let scale = c.merge(
+        &format!("{DEPLOYMENTS}/web/scale"),
+        r#"{"spec":{"replicas":4}}"#,
+    );
     assert_eq!(meta::get_str(&scale, &["kind"]), Some("Scale"));
     assert_eq!(int_at(&scale, &["spec", "replicas"]), 4);
     c.node_agent_step();
@@ -582,4 +596,92 @@ fn the_scale_subresource_reads_and_writes_replicas() {
     let d = c.deployment("web");
     assert_eq!(meta::generation(&d), Some(2));
     assert_eq!(int_at(&d, &["status", "availableReplicas"]), 4);
+}
+
+const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
+
+fn job(name: &str, spec: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"batch/v1","kind":"Job","metadata":{{"name":"{name}","namespace":"default"}},
+        "spec":{{{spec}"template":{{"spec":{{"restartPolicy":"Never","containers":[{{"name":"c","image":"busybox"}}]}}}}}}}}"#
+    )
+}
+
+impl Cluster {
+    /// The simulated node agent finishing every running pod with `phase`.
+    fn finish_pods(&self, phase: &str) -> usize {
+        let mut n = 0;
+        for pod in self.active_pods() {
+            let name = meta::name(&pod).unwrap_or("").to_owned();
+            let path = format!("/api/v1/namespaces/default/pods/{name}/status");
+            self.merge(&path, &format!(r#"{{"status":{{"phase":"{phase}"}}}}"#));
+            n += 1;
+        }
+        self.settle();
+        n
+    }
+
+    fn job(&self, name: &str) -> Value {
+        self.get(&keys::object(keys::JOBS, "default", name))
+    }
+}
+
+#[test]
+fn a_job_runs_pods_until_its_completions_succeed() {
+    let c = Cluster::new();
+    c.add_node();
+    c.create(JOBS, &job("pi", r#""completions":3,"parallelism":2,"#));
+    c.settle();
+    let pods = c.active_pods();
+    assert_eq!(pods.len(), 2, "parallelism bounds the active pods");
+    assert_eq!(
+        meta::get_str(&pods[0], &["metadata", "labels", "job-name"]),
+        Some("pi")
+    );
+    assert_eq!(int_at(&c.job("pi"), &["status", "active"]), 2);
+    assert_eq!(c.finish_pods("Succeeded"), 2);
+    assert_eq!(c.active_pods().len(), 1, "one completion left");
+    assert_eq!(c.finish_pods("Succeeded"), 1);
+    let j = c.job("pi");
+    assert_eq!(int_at(&j, &["status", "succeeded"]), 3);
+    assert_eq!(int_at(&j, &["status", "active"]), 0);
+    assert_eq!(condition_reason(&j, "Complete"), "CompletionsReached");
+    assert!(meta::get_str(&j, &["status", "completionTime"]).is_some());
+    assert!(c.active_pods().is_empty());
+}
+
+#[test]
+fn a_job_fails_past_its_backoff_limit() {
+    let c = Cluster::new();
+    c.add_node();
+    c.create(JOBS, &job("bad", r#""backoffLimit":1,"#));
+    c.settle();
+    assert_eq!(c.finish_pods("Failed"), 1);
+    assert_eq!(
+        c.finish_pods("Failed"),
+        1,
+        "one retry within the backoff limit"
+    );
+    let j = c.job("bad");
+    assert_eq!(int_at(&j, &["status", "failed"]), 2);
+    assert_eq!(condition_reason(&j, "Failed"), "BackoffLimitExceeded");
+    assert!(c.active_pods().is_empty());
+}
+
+#[test]
+fn a_finished_job_is_deleted_after_its_ttl() {
+    let c = Cluster::new();
+    c.add_node();
+    c.create(JOBS, &job("once", r#""ttlSecondsAfterFinished":0,"#));
+    c.settle();
+    assert_eq!(c.finish_pods("Succeeded"), 1);
+    // Foreground deletion: gone, or held by the foregroundDeletion finalizer until the
+    // garbage collector removes its pods.
+    let key = keys::object(keys::JOBS, "default", "once");
+    let gone = self::kv_absent(&c, &key) || objects::is_deleting(&c.get(&key));
+    assert!(gone, "the Job is being deleted");
+}
+
+fn kv_absent(c: &Cluster, key: &str) -> bool {
+    c.server.store().get(key.as_bytes()).is_none()
 }

@@ -3,7 +3,6 @@
 //! and a FailedScheduling Event. Event-driven: new pods are tried as they appear, and
 //! unschedulable ones again when a node changes or a bound pod goes away.
 
-mod events;
 mod fit;
 mod placement;
 pub mod quantity;
@@ -19,6 +18,7 @@ use crate::api::server::ApiServer;
 use crate::object::meta;
 use crate::patch::value::values_equal;
 use crate::workloads::client::{Client, WriteError, keys, paths};
+use crate::workloads::events::{self, Event};
 use crate::workloads::feed::{self, Change, queue_key, split_queue_key};
 use crate::workloads::objects::{self, object, string};
 use crate::workloads::queue::WorkQueue;
@@ -147,20 +147,19 @@ impl Scheduler {
                 continue;
             }
             let client = self.client.clone();
+            let ex = Rc::clone(&self.executor);
             match place(&pod, &nodes, &usage) {
                 Ok(node) => {
                     usage.entry(node.clone()).or_default().add(&pod);
                     writes.push(
                         self.executor
-                            .spawn(async move { bind(&client, &pod, &node).await }),
+                            .spawn(async move { bind(&ex, &client, &pod, &node).await }),
                     );
                 }
                 Err(message) => {
-                    writes.push(
-                        self.executor.spawn(async move {
-                            mark_unschedulable(&client, &pod, &message).await
-                        }),
-                    );
+                    writes.push(self.executor.spawn(async move {
+                        mark_unschedulable(&ex, &client, &pod, &message).await
+                    }));
                 }
             }
         }
@@ -226,25 +225,44 @@ fn scheduled_condition(status: &str, reason: Option<&str>, message: Option<&str>
 }
 
 /// Sets spec.nodeName (no binding subresource yet), then PodScheduled=True.
-async fn bind(client: &Client, pod: &Value, node: &str) -> Result<(), WriteError> {
+async fn bind(
+    ex: &LocalExecutor<'static>,
+    client: &Client,
+    pod: &Value,
+    node: &str,
+) -> Result<(), WriteError> {
     let ns = meta::namespace(pod).unwrap_or("");
     let name = meta::name(pod).unwrap_or("");
     let patch = object([("spec", object([("nodeName", string(node))]))]);
     let bound = client.merge_patch(&paths::pod(ns, name), &patch).await?;
     write_scheduled(client, &bound, scheduled_condition("True", None, None)).await?;
-    events::record(
+    let message = format!("Successfully assigned {ns}/{name} to {node}");
+    events::emit(
+        ex,
         client,
-        pod,
-        "Normal",
-        "Scheduled",
-        &format!("Successfully assigned {ns}/{name} to {node}"),
-    )
-    .await
+        &bound,
+        scheduler_event("Normal", "Scheduled", message),
+    );
+    Ok(())
+}
+
+fn scheduler_event(kind: &'static str, reason: &'static str, message: String) -> Event<'static> {
+    Event {
+        kind,
+        reason,
+        message,
+        component: SCHEDULER_NAME,
+    }
 }
 
 /// PodScheduled=False with the reason, and a FailedScheduling event, when the message is
 /// new for this pod (a repeat of the same verdict writes nothing).
-async fn mark_unschedulable(client: &Client, pod: &Value, message: &str) -> Result<(), WriteError> {
+async fn mark_unschedulable(
+    ex: &LocalExecutor<'static>,
+    client: &Client,
+    pod: &Value,
+    message: &str,
+) -> Result<(), WriteError> {
     let current = objects::condition(pod, "PodScheduled");
     let same = current.is_some_and(|c| {
         meta::get_str(c, &["status"]) == Some("False")
@@ -259,7 +277,9 @@ async fn mark_unschedulable(client: &Client, pod: &Value, message: &str) -> Resu
         scheduled_condition("False", Some("Unschedulable"), Some(message)),
     )
     .await?;
-    events::record(client, pod, "Warning", "FailedScheduling", message).await
+    let event = scheduler_event("Warning", "FailedScheduling", message.to_owned());
+    events::emit(ex, client, pod, event);
+    Ok(())
 }
 
 async fn write_scheduled(client: &Client, pod: &Value, cond: Value) -> Result<(), WriteError> {

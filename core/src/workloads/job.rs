@@ -12,6 +12,7 @@ use async_executor::LocalExecutor;
 use miniserde::json::{Object, Value};
 
 use super::client::{Client, WriteError, keys, paths};
+use super::events::{self, Event};
 use super::feed::{self, Change, queue_key, split_queue_key};
 use super::objects::{self, int, object, string};
 use super::queue::{self, WorkQueue};
@@ -132,6 +133,10 @@ impl JobController {
             for pod in &counts.active {
                 self.delete_pod(ns, pod).await?;
             }
+            match kind {
+                "Complete" => self.event(&job, "Normal", "Completed", "Job completed".to_owned()),
+                _ => self.event(&job, "Warning", reason, message.to_owned()),
+            }
             return self
                 .write_status(&job, ns, &counts, Some((kind, reason, message)))
                 .await;
@@ -230,7 +235,9 @@ impl JobController {
         if active < want {
             let pod = pod_from_template(job);
             for _ in active..want {
-                self.client.create(&paths::pods(ns), &pod).await?;
+                let created = self.client.create(&paths::pods(ns), &pod).await?;
+                let message = format!("Created pod: {}", meta::name(&created).unwrap_or(""));
+                self.event(job, "Normal", "SuccessfulCreate", message);
             }
         } else {
             for pod in c.active.iter().skip(want) {
@@ -337,6 +344,18 @@ impl JobController {
             Ok(()) | Err(WriteError::NotFound) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl JobController {
+    fn event(&self, job: &Value, kind: &'static str, reason: &'static str, message: String) {
+        let event = Event {
+            kind,
+            reason,
+            message,
+            component: "job-controller",
+        };
+        events::emit(&self.executor, &self.client, job, event);
     }
 }
 

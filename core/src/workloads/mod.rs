@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod deployment;
+pub mod events;
 pub mod feed;
 pub mod job;
 pub mod objects;

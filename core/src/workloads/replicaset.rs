@@ -11,6 +11,7 @@ use async_executor::LocalExecutor;
 use miniserde::json::{Object, Value};
 
 use super::client::{Client, WriteError, keys, paths};
+use super::events::{self, Event};
 use super::feed::{self, Change, queue_key, split_queue_key};
 use super::objects::{self, int, object, string};
 use super::queue::{self, WorkQueue};
@@ -159,7 +160,7 @@ impl ReplicaSetController {
         let want = usize::try_from(objects::spec_i64(rs, "replicas", 1)).unwrap_or(0);
         if pods.len() < want {
             let pod = pod_from_template(rs);
-            self.create_pods(ns, &pod, (want - pods.len()).min(BURST))
+            self.create_pods(rs, &pod, (want - pods.len()).min(BURST))
                 .await
         } else if pods.len() > want {
             let mut victims: Vec<&Value> = pods.iter().collect();
@@ -167,7 +168,8 @@ impl ReplicaSetController {
             for pod in victims.into_iter().take((pods.len() - want).min(BURST)) {
                 let path = paths::pod(ns, meta::name(pod).unwrap_or(""));
                 match self.client.delete(&path).await {
-                    Ok(()) | Err(WriteError::NotFound) => {}
+                    Ok(()) => self.event(rs, "SuccessfulDelete", "Deleted", pod),
+                    Err(WriteError::NotFound) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -179,7 +181,8 @@ impl ReplicaSetController {
 
     /// Creates `count` pods in upstream's slow-start batches (1, 2, 4, ...), each batch
     /// concurrently; stops at the first batch with a failure.
-    async fn create_pods(&self, ns: &str, pod: &Value, count: usize) -> Result<(), WriteError> {
+    async fn create_pods(&self, rs: &Value, pod: &Value, count: usize) -> Result<(), WriteError> {
+        let ns = meta::namespace(rs).unwrap_or("");
         let mut done = 0;
         let mut batch = 1;
         while done < count {
@@ -194,8 +197,9 @@ impl ReplicaSetController {
                 .collect();
             let mut failure = None;
             for task in tasks {
-                if let Err(e) = task.await {
-                    failure = Some(e);
+                match task.await {
+                    Ok(created) => self.event(rs, "SuccessfulCreate", "Created", &created),
+                    Err(e) => failure = Some(e),
                 }
             }
             if let Some(e) = failure {
@@ -230,6 +234,19 @@ impl ReplicaSetController {
             paths::replica_set(ns, meta::name(rs).unwrap_or(""))
         );
         self.client.update(&path, &updated).await.map(|_| ())
+    }
+}
+
+impl ReplicaSetController {
+    /// upstream's `Created pod: NAME` / `Deleted pod: NAME` events on the ReplicaSet.
+    fn event(&self, rs: &Value, reason: &'static str, verb: &str, pod: &Value) {
+        let event = Event {
+            kind: "Normal",
+            reason,
+            message: format!("{verb} pod: {}", meta::name(pod).unwrap_or("")),
+            component: "replicaset-controller",
+        };
+        events::emit(&self.executor, &self.client, rs, event);
     }
 }
 

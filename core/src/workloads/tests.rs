@@ -305,7 +305,22 @@ fn deployment_gets_a_hashed_replica_set_and_bound_ready_pods() {
         condition_reason(&d, "Progressing"),
         "NewReplicaSetAvailable"
     );
-    let rs = c.replica_set_named(meta::name(rs).unwrap());
+    let events = c.list("/registry/core/events/default/");
+    let with_reason = |reason: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| meta::get_str(e, &["reason"]) == Some(reason))
+            .map(|e| meta::get_str(e, &["message"]).unwrap_or("").to_owned())
+            .collect()
+    };
+    let rs_name = meta::name(rs).unwrap();
+    assert_eq!(
+        with_reason("ScalingReplicaSet"),
+        vec![format!("Scaled up replica set {rs_name} from 0 to 3")]
+    );
+    assert_eq!(with_reason("SuccessfulCreate").len(), 3);
+    assert_eq!(with_reason("Scheduled").len(), 3);
+    let rs = c.replica_set_named(rs_name);
     assert_eq!(int_at(&rs, &["status", "availableReplicas"]), 3);
     assert_eq!(int_at(&rs, &["status", "fullyLabeledReplicas"]), 3);
 }

@@ -10,6 +10,7 @@ use super::{DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, REVISION, REVISION_HISTO
 use crate::object::{meta, time};
 use crate::patch::value::values_equal;
 use crate::workloads::client::{WriteError, keys, paths};
+use crate::workloads::events::{self, Event};
 use crate::workloads::objects::{self, int, object, string};
 
 /// Deployment annotations not copied onto its ReplicaSets.
@@ -168,6 +169,10 @@ impl Rollout {
             Err(e) => return Err(e),
         };
         let name = meta::name(&created).unwrap_or("").to_owned();
+        let replicas = rs_replicas(&created);
+        if replicas > 0 {
+            self.scaling_event(&name, 0, replicas);
+        }
         self.rss.push(created);
         self.new = Some(self.rss.len() - 1);
         self.set_deployment_revision(new_revision).await?;
@@ -352,8 +357,25 @@ impl Rollout {
         meta::set_str(annotations, DESIRED_REPLICAS, desired);
         meta::set_str(annotations, MAX_REPLICAS, max);
         let path = paths::replica_set(&self.p.ns, meta::name(&rs).unwrap_or(""));
+        let before = rs_replicas(&self.rss[i]);
         self.rss[i] = self.ctl.client.update(&path, &rs).await?;
+        if resized {
+            let name = meta::name(&rs).unwrap_or("");
+            self.scaling_event(name, before, replicas);
+        }
         Ok(resized)
+    }
+
+    /// upstream's ScalingReplicaSet event on the Deployment.
+    fn scaling_event(&self, rs_name: &str, from: i64, to: i64) {
+        let direction = if to > from { "up" } else { "down" };
+        let event = Event {
+            kind: "Normal",
+            reason: "ScalingReplicaSet",
+            message: format!("Scaled {direction} replica set {rs_name} from {from} to {to}"),
+            component: "deployment-controller",
+        };
+        events::emit(&self.ctl.executor, &self.ctl.client, &self.d, event);
     }
 
     pub fn now() -> String {

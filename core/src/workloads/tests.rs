@@ -700,3 +700,30 @@ fn a_finished_job_is_deleted_after_its_ttl() {
 fn kv_absent(c: &Cluster, key: &str) -> bool {
     c.server.store().get(key.as_bytes()).is_none()
 }
+
+/// Benchmark (run with `--ignored --nocapture`): a 100-replica Deployment until all its
+/// pods exist and are bound, in process over the in-memory store backend.
+#[test]
+#[ignore = "benchmark"]
+fn bench_hundred_replicas_bound() {
+    let c = Cluster::new();
+    c.add_node();
+    c.settle();
+    let store = c.server.store().clone();
+    let started = std::time::Instant::now();
+    c.create(DEPLOYMENTS, &deployment("bench", 100, ""));
+    let bound = move || {
+        let pods = store.range(b"/registry/core/pods/default/", 0, None);
+        pods.kvs
+            .iter()
+            .filter_map(|kv| meta::from_json_bytes(&kv.value))
+            .filter(|p| meta::get_str(p, &["spec", "nodeName"]).is_some())
+            .count()
+    };
+    c.run(async {
+        while bound() < 100 {
+            async_io::Timer::after(Duration::from_millis(5)).await;
+        }
+    });
+    println!("100 pods created and bound in {:?}", started.elapsed());
+}

@@ -3,6 +3,7 @@
 //! server-side apply) or delete against the store.
 
 pub mod apply;
+pub mod binding;
 pub mod body;
 pub mod continue_token;
 pub mod delete;

@@ -231,6 +231,10 @@ impl ApiServer {
         let user = req.user.as_ref().map_or("", |u| u.name.as_str());
         let store = &self.store;
         let catalog = Rc::clone(&self.catalog.borrow());
+        if let (Some("binding"), Some(name), Verb::Create) = (path.subresource, path.name, verb) {
+            let body = super::body::decode_object(req.content_type.as_deref(), &req.body)?;
+            return super::binding::bind(store, &resource, namespace, name, &body).await;
+        }
         if let (Some("scale"), Some(name)) = (path.subresource, path.name) {
             let wr = WriteRequest {
                 store,

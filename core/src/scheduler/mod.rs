@@ -224,7 +224,7 @@ fn scheduled_condition(status: &str, reason: Option<&str>, message: Option<&str>
     c
 }
 
-/// Sets spec.nodeName (no binding subresource yet), then PodScheduled=True.
+/// POST pods/NAME/binding: spec.nodeName and PodScheduled=True in one write.
 async fn bind(
     ex: &LocalExecutor<'static>,
     client: &Client,
@@ -233,14 +233,29 @@ async fn bind(
 ) -> Result<(), WriteError> {
     let ns = meta::namespace(pod).unwrap_or("");
     let name = meta::name(pod).unwrap_or("");
-    let patch = object([("spec", object([("nodeName", string(node))]))]);
-    let bound = client.merge_patch(&paths::pod(ns, name), &patch).await?;
-    write_scheduled(client, &bound, scheduled_condition("True", None, None)).await?;
+    let binding = object([
+        ("apiVersion", string("v1")),
+        ("kind", string("Binding")),
+        (
+            "metadata",
+            object([("name", string(name)), ("namespace", string(ns))]),
+        ),
+        (
+            "target",
+            object([
+                ("apiVersion", string("v1")),
+                ("kind", string("Node")),
+                ("name", string(node)),
+            ]),
+        ),
+    ]);
+    let path = format!("{}/binding", paths::pod(ns, name));
+    client.create(&path, &binding).await?;
     let message = format!("Successfully assigned {ns}/{name} to {node}");
     events::emit(
         ex,
         client,
-        &bound,
+        pod,
         scheduler_event("Normal", "Scheduled", message),
     );
     Ok(())

@@ -64,6 +64,19 @@ impl Cluster {
 
     /// A request as the cluster admin; panics on an error status.
     pub fn request(&self, method: &str, path: &str, content_type: &str, body: &str) -> Value {
+        let (status, text) = self.try_request(method, path, content_type, body);
+        assert!(status < 300, "{method} {path} answered {status}: {text}");
+        parse(&text).unwrap_or(Value::Null)
+    }
+
+    /// A request as the cluster admin: the status code and the body text.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, String) {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let query = query
             .split('&')
@@ -88,13 +101,7 @@ impl Cluster {
             Body::Shared(b) => b.to_vec(),
             Body::Stream(_) => Vec::new(),
         };
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        assert!(
-            resp.status < 300,
-            "{method} {path} answered {}: {text}",
-            resp.status
-        );
-        parse(&text).unwrap_or(Value::Null)
+        (resp.status, String::from_utf8_lossy(&bytes).into_owned())
     }
 
     pub fn create(&self, path: &str, body: &str) -> Value {
@@ -726,4 +733,28 @@ fn bench_hundred_replicas_bound() {
         }
     });
     println!("100 pods created and bound in {:?}", started.elapsed());
+}
+
+#[test]
+fn binding_assigns_once_and_refuses_a_second_node() {
+    let c = Cluster::new();
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"schedulerName":"manual","containers":[{"name":"c","image":"i"}]}}"#,
+    );
+    let binding = |node: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Binding","metadata":{{"name":"p"}},"target":{{"kind":"Node","name":"{node}"}}}}"#
+        )
+    };
+    let path = "/api/v1/namespaces/default/pods/p/binding";
+    let (status, _) = c.try_request("POST", path, "application/json", &binding("n1"));
+    assert_eq!(status, 201);
+    let pod = c.get("/registry/core/pods/default/p");
+    assert_eq!(meta::get_str(&pod, &["spec", "nodeName"]), Some("n1"));
+    let cond = objects::condition(&pod, "PodScheduled").expect("PodScheduled");
+    assert_eq!(meta::get_str(cond, &["status"]), Some("True"));
+    let (status, text) = c.try_request("POST", path, "application/json", &binding("n2"));
+    assert_eq!(status, 409);
+    assert!(text.contains(r#"Operation cannot be fulfilled on pods/binding \"p\": pod p is already assigned to node \"n1\""#), "{text}");
 }

@@ -4,7 +4,7 @@
 //! unschedulable ones again when a node changes or a bound pod goes away.
 
 mod fit;
-mod placement;
+pub mod placement;
 pub mod quantity;
 
 use std::cell::Cell;

@@ -1,8 +1,9 @@
-//! Workload controllers: ReplicaSets, Deployments and Jobs, each fed from
+//! Workload controllers: ReplicaSets, Deployments, Jobs and DaemonSets, each fed from
 //! store watches and writing through the API server as its upstream service account.
 //! They keep no object caches: every sync reads the store, the one copy of each object.
 
 pub mod client;
+pub mod daemonset;
 pub mod deployment;
 pub mod events;
 pub mod feed;
@@ -25,4 +26,5 @@ pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
     replicaset::spawn(executor, server);
     deployment::spawn(executor, server);
     job::spawn(executor, server);
+    daemonset::spawn(executor, server);
 }

@@ -758,3 +758,77 @@ fn binding_assigns_once_and_refuses_a_second_node() {
     assert_eq!(status, 409);
     assert!(text.contains(r#"Operation cannot be fulfilled on pods/binding \"p\": pod p is already assigned to node \"n1\""#), "{text}");
 }
+
+const DAEMON_SETS: &str = "/apis/apps/v1/namespaces/default/daemonsets";
+
+fn daemon_set(image: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{{"name":"agent","namespace":"default"}},
+        "spec":{{"selector":{{"matchLabels":{{"app":"agent"}}}},
+        "template":{{"metadata":{{"labels":{{"app":"agent"}}}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}}}}}"#
+    )
+}
+
+#[test]
+fn a_daemon_set_runs_one_pod_on_the_node_and_rolls_it() {
+    let c = Cluster::new();
+    c.add_node();
+    c.create(DAEMON_SETS, &daemon_set("a"));
+    c.node_agent_step();
+    let pods = c.active_pods();
+    assert_eq!(pods.len(), 1);
+    assert_eq!(
+        meta::get_str(&pods[0], &["spec", "nodeName"]),
+        Some("node1")
+    );
+    let first_hash = meta::get_str(
+        &pods[0],
+        &["metadata", "labels", "controller-revision-hash"],
+    )
+    .unwrap()
+    .to_owned();
+    let ds = c.get("/registry/apps/daemonsets/default/agent");
+    for field in [
+        "desiredNumberScheduled",
+        "currentNumberScheduled",
+        "numberReady",
+        "numberAvailable",
+        "updatedNumberScheduled",
+    ] {
+        assert_eq!(int_at(&ds, &["status", field]), 1, "{field}");
+    }
+    c.merge(
+        &format!("{DAEMON_SETS}/agent"),
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"b"}]}}}}"#,
+    );
+    for _ in 0..4 {
+        c.node_agent_step();
+    }
+    let pods = c.active_pods();
+    assert_eq!(pods.len(), 1);
+    let hash = meta::get_str(
+        &pods[0],
+        &["metadata", "labels", "controller-revision-hash"],
+    )
+    .unwrap();
+    assert_ne!(hash, first_hash);
+    let ds = c.get("/registry/apps/daemonsets/default/agent");
+    assert_eq!(int_at(&ds, &["status", "updatedNumberScheduled"]), 1);
+    assert_eq!(int_at(&ds, &["status", "numberAvailable"]), 1);
+    assert_eq!(int_at(&ds, &["status", "observedGeneration"]), 2);
+    // A NoSchedule taint keeps the running daemon; a NoExecute one evicts it.
+    c.merge(
+        "/api/v1/nodes/node1",
+        r#"{"spec":{"taints":[{"key":"k","effect":"NoSchedule"}]}}"#,
+    );
+    c.node_agent_step();
+    assert_eq!(c.active_pods().len(), 1);
+    c.merge(
+        "/api/v1/nodes/node1",
+        r#"{"spec":{"taints":[{"key":"k","effect":"NoExecute"}]}}"#,
+    );
+    c.node_agent_step();
+    assert!(c.active_pods().is_empty());
+    let ds = c.get("/registry/apps/daemonsets/default/agent");
+    assert_eq!(int_at(&ds, &["status", "desiredNumberScheduled"]), 0);
+}

@@ -24,6 +24,14 @@ use crate::object::meta;
 
 pub use hash::template_hash;
 
+/// An int-or-percent (`1`, `"25%"`) against `total`, rounded down; absent is 1.
+pub fn scaled_int_or_percent(v: Option<&Value>, total: i64) -> i64 {
+    match v {
+        None => 1,
+        some => math::scaled_value(some, 0, total, false),
+    }
+}
+
 /// The current time as conditions carry it.
 pub fn now_rfc3339() -> String {
     crate::object::time::format_rfc3339(crate::object::time::now_unix())

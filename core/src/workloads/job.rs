@@ -5,8 +5,10 @@
 //! deletes a finished Job after `ttlSecondsAfterFinished`. Pods are the Job's by
 //! controller ownerReference and carry the job-name and controller-uid labels.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_executor::LocalExecutor;
 use miniserde::json::{Object, Value};
@@ -20,10 +22,17 @@ use crate::api::server::ApiServer;
 use crate::object::{meta, time};
 use crate::patch::value::values_equal;
 
+/// Upstream's pod failure backoff: 10 s, doubling per failure, at most 10 minutes.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(10);
+const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(600);
+
 pub struct JobController {
     client: Client,
     queue: Rc<WorkQueue>,
     executor: Rc<LocalExecutor<'static>>,
+    /// Per Job key: the failed count last seen and when it was first seen (upstream keeps
+    /// this backoff record in memory too).
+    failures: RefCell<HashMap<String, (i64, Instant)>>,
 }
 
 /// Starts the controller: feeds from Jobs and pods, one worker.
@@ -32,6 +41,7 @@ pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
         client: Client::new(server, "job-controller", "kube-controller-manager"),
         queue: WorkQueue::new(),
         executor: Rc::clone(executor),
+        failures: RefCell::new(HashMap::new()),
     });
     let store = server.store().clone();
     let queue = Rc::clone(&ctl.queue);
@@ -232,6 +242,9 @@ impl JobController {
         };
         let want = usize::try_from(spec.parallelism.min(remaining)).unwrap_or(0);
         let active = c.active.len();
+        if active < want && self.backing_off(job, c.failed) {
+            return Ok(());
+        }
         if active < want {
             let pod = pod_from_template(job);
             for _ in active..want {
@@ -245,6 +258,36 @@ impl JobController {
             }
         }
         Ok(())
+    }
+
+    /// After `failed` pod failures, new pods wait 10 s * 2^(failed-1) from when the
+    /// latest failure was seen; `true` (with a wake-up queued) while that lasts.
+    fn backing_off(&self, job: &Value, failed: i64) -> bool {
+        let key = queue_key(job).unwrap_or_default();
+        if failed == 0 {
+            self.failures.borrow_mut().remove(&key);
+            return false;
+        }
+        let seen = {
+            let mut failures = self.failures.borrow_mut();
+            let entry = failures
+                .entry(key.clone())
+                .or_insert((failed, Instant::now()));
+            if entry.0 != failed {
+                *entry = (failed, Instant::now());
+            }
+            entry.1
+        };
+        let exponent = u32::try_from(failed - 1).unwrap_or(u32::MAX).min(16);
+        let delay = FAILURE_BACKOFF
+            .saturating_mul(1 << exponent)
+            .min(MAX_FAILURE_BACKOFF);
+        let elapsed = seen.elapsed();
+        if elapsed >= delay {
+            return false;
+        }
+        self.queue.add_after(&self.executor, key, delay - elapsed);
+        true
     }
 
     async fn delete_pod(&self, ns: &str, pod: &Value) -> Result<(), WriteError> {
@@ -292,18 +335,7 @@ impl JobController {
             int(if finished.is_some() { 0 } else { c.ready }),
         );
         if let Some((kind, reason, message)) = finished {
-            let cond = object([
-                ("type", string(kind)),
-                ("status", string("True")),
-                ("lastProbeTime", string(now.clone())),
-                ("lastTransitionTime", string(now.clone())),
-                ("reason", string(reason)),
-                ("message", string(message)),
-            ]);
-            objects::set_condition(&mut status, cond, true);
-            if kind == "Complete" {
-                status.insert("completionTime".to_owned(), string(now));
-            }
+            record_finish(&mut status, kind, reason, message, &now);
         }
         let status = Value::Object(status);
         if meta::get_path(job, &["status"]).is_some_and(|cur| values_equal(cur, &status)) {
@@ -344,6 +376,22 @@ impl JobController {
             Ok(()) | Err(WriteError::NotFound) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The Complete or Failed condition, and completionTime for Complete.
+fn record_finish(status: &mut Object, kind: &str, reason: &str, message: &str, now: &str) {
+    let cond = object([
+        ("type", string(kind)),
+        ("status", string("True")),
+        ("lastProbeTime", string(now)),
+        ("lastTransitionTime", string(now)),
+        ("reason", string(reason)),
+        ("message", string(message)),
+    ]);
+    objects::set_condition(status, cond, true);
+    if kind == "Complete" {
+        status.insert("completionTime".to_owned(), string(now));
     }
 }
 

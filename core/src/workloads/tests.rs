@@ -676,18 +676,27 @@ fn a_job_runs_pods_until_its_completions_succeed() {
 fn a_job_fails_past_its_backoff_limit() {
     let c = Cluster::new();
     c.add_node();
-    c.create(JOBS, &job("bad", r#""backoffLimit":1,"#));
+    c.create(JOBS, &job("bad", r#""backoffLimit":0,"#));
     c.settle();
     assert_eq!(c.finish_pods("Failed"), 1);
-    assert_eq!(
-        c.finish_pods("Failed"),
-        1,
-        "one retry within the backoff limit"
-    );
     let j = c.job("bad");
-    assert_eq!(int_at(&j, &["status", "failed"]), 2);
+    assert_eq!(int_at(&j, &["status", "failed"]), 1);
     assert_eq!(condition_reason(&j, "Failed"), "BackoffLimitExceeded");
     assert!(c.active_pods().is_empty());
+}
+
+#[test]
+fn a_failed_job_pod_is_replaced_only_after_the_backoff() {
+    let c = Cluster::new();
+    c.add_node();
+    c.create(JOBS, &job("retry", r#""backoffLimit":2,"#));
+    c.settle();
+    assert_eq!(c.finish_pods("Failed"), 1);
+    // Upstream waits 10 s after the first failure before the next pod.
+    assert!(c.active_pods().is_empty());
+    let j = c.job("retry");
+    assert_eq!(int_at(&j, &["status", "failed"]), 1);
+    assert!(objects::condition(&j, "Failed").is_none());
 }
 
 #[test]

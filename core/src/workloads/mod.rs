@@ -1,4 +1,4 @@
-//! Workload controllers: ReplicaSets, Deployments, Jobs and DaemonSets, each fed from
+//! Workload controllers: ReplicaSets, Deployments, Jobs, DaemonSets and StatefulSets, each fed from
 //! store watches and writing through the API server as its upstream service account.
 //! They keep no object caches: every sync reads the store, the one copy of each object.
 
@@ -11,6 +11,7 @@ pub mod job;
 pub mod objects;
 pub mod queue;
 pub mod replicaset;
+pub mod statefulset;
 
 #[cfg(test)]
 mod tests;
@@ -27,4 +28,5 @@ pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
     deployment::spawn(executor, server);
     job::spawn(executor, server);
     daemonset::spawn(executor, server);
+    statefulset::spawn(executor, server);
 }

@@ -841,3 +841,106 @@ fn a_daemon_set_runs_one_pod_on_the_node_and_rolls_it() {
     let ds = c.get("/registry/apps/daemonsets/default/agent");
     assert_eq!(int_at(&ds, &["status", "desiredNumberScheduled"]), 0);
 }
+
+const STATEFUL_SETS: &str = "/apis/apps/v1/namespaces/default/statefulsets";
+
+fn pod_names(c: &Cluster) -> Vec<String> {
+    let mut names: Vec<String> = c
+        .active_pods()
+        .iter()
+        .filter_map(|p| meta::name(p).map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_stateful_set_starts_in_order_keeps_claims_and_rolls_from_the_top() {
+    let c = Cluster::new();
+    c.add_node();
+    c.create(
+        STATEFUL_SETS,
+        r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db"},"spec":{"replicas":3,"serviceName":"db",
+        "selector":{"matchLabels":{"app":"db"}},
+        "template":{"metadata":{"labels":{"app":"db"}},"spec":{"containers":[{"name":"c","image":"a"}]}},
+        "volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}}"#,
+    );
+    c.settle();
+    assert_eq!(pod_names(&c), vec!["db-0"], "OrderedReady waits for db-0");
+    c.node_agent_step();
+    assert_eq!(pod_names(&c), vec!["db-0", "db-1"]);
+    c.node_agent_step();
+    c.node_agent_step();
+    assert_eq!(pod_names(&c), vec!["db-0", "db-1", "db-2"]);
+    let db1 = c.get("/registry/core/pods/default/db-1");
+    assert_eq!(meta::get_str(&db1, &["spec", "hostname"]), Some("db-1"));
+    assert_eq!(meta::get_str(&db1, &["spec", "subdomain"]), Some("db"));
+    assert_eq!(
+        meta::get_str(
+            &db1,
+            &["metadata", "labels", "apps.kubernetes.io/pod-index"]
+        ),
+        Some("1")
+    );
+    let Some(Value::Array(volumes)) = meta::get_path(&db1, &["spec", "volumes"]) else {
+        panic!("volumes")
+    };
+    assert_eq!(
+        meta::get_str(&volumes[0], &["persistentVolumeClaim", "claimName"]),
+        Some("data-db-1")
+    );
+    assert_eq!(
+        c.list("/registry/core/persistentvolumeclaims/default/")
+            .len(),
+        3
+    );
+    let set = c.get("/registry/apps/statefulsets/default/db");
+    assert_eq!(int_at(&set, &["status", "readyReplicas"]), 3);
+    let first_revision = meta::get_str(&set, &["status", "updateRevision"])
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        meta::get_str(&set, &["status", "currentRevision"]),
+        Some(first_revision.as_str())
+    );
+
+    c.merge(
+        &format!("{STATEFUL_SETS}/db"),
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"b"}]}}}}"#,
+    );
+    c.settle();
+    let deleting: Vec<String> = c
+        .list("/registry/core/pods/default/")
+        .iter()
+        .filter(|p| objects::is_deleting(p))
+        .filter_map(|p| meta::name(p).map(str::to_owned))
+        .collect();
+    assert_eq!(
+        deleting,
+        vec!["db-2"],
+        "the highest ordinal is replaced first"
+    );
+    for _ in 0..12 {
+        c.node_agent_step();
+    }
+    let set = c.get("/registry/apps/statefulsets/default/db");
+    let revision = meta::get_str(&set, &["status", "updateRevision"]).unwrap();
+    assert_ne!(revision, first_revision);
+    assert_eq!(
+        meta::get_str(&set, &["status", "currentRevision"]),
+        Some(revision)
+    );
+    assert_eq!(int_at(&set, &["status", "updatedReplicas"]), 3);
+
+    c.merge(&format!("{STATEFUL_SETS}/db"), r#"{"spec":{"replicas":1}}"#);
+    for _ in 0..6 {
+        c.node_agent_step();
+    }
+    assert_eq!(pod_names(&c), vec!["db-0"]);
+    assert_eq!(
+        c.list("/registry/core/persistentvolumeclaims/default/")
+            .len(),
+        3,
+        "claims are retained"
+    );
+}

@@ -52,10 +52,13 @@ impl Client {
             server: Rc::clone(server),
             user: User {
                 name: format!("system:serviceaccount:kube-system:{account}"),
+                // Until RBAC has the controller roles (system:controller:*), controllers
+                // act as cluster admins, like the controllers module's client.
                 groups: vec![
                     "system:serviceaccounts".to_owned(),
                     "system:serviceaccounts:kube-system".to_owned(),
                     "system:authenticated".to_owned(),
+                    "system:masters".to_owned(),
                 ],
             },
             manager,

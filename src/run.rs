@@ -70,6 +70,11 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         listen: SocketAddr::new(config.api_server.bind_address, config.api_server.port),
         extra_sans: config.api_server.extra_sans.clone(),
         kubernetes_service_ip: kubernetes_service_ip(&config),
+        service_cidr: (
+            config.network.service_cidr.addr,
+            config.network.service_cidr.prefix,
+        ),
+        cluster_dns: config.network.cluster_dns,
     };
     let (trigger, shutdown) = wisp_core::http::shutdown_pair();
     let executor = async_executor::LocalExecutor::new();

@@ -26,6 +26,10 @@ pub struct Settings {
     pub extra_sans: Vec<String>,
     /// The ClusterIP of the `kubernetes` Service.
     pub kubernetes_service_ip: String,
+    /// The service CIDR (network address and prefix length) ClusterIPs come from.
+    pub service_cidr: (std::net::IpAddr, u8),
+    /// The cluster DNS Service's address, reserved in the service CIDR.
+    pub cluster_dns: std::net::IpAddr,
 }
 
 #[derive(Debug)]
@@ -35,6 +39,7 @@ pub enum StartError {
     Tls(http::TlsConfigError),
     Listen(SocketAddr, std::io::Error),
     Bootstrap(crate::status::ApiError),
+    ServiceNetwork(String),
 }
 
 impl fmt::Display for StartError {
@@ -45,6 +50,7 @@ impl fmt::Display for StartError {
             StartError::Tls(e) => write!(f, "TLS configuration: {e}"),
             StartError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             StartError::Bootstrap(e) => write!(f, "creating the built-in objects: {e}"),
+            StartError::ServiceNetwork(e) => write!(f, "service network: {e}"),
         }
     }
 }
@@ -116,6 +122,12 @@ pub async fn run(
     on_ready: impl FnOnce(Ready),
 ) -> Result<(), StartError> {
     let started = Instant::now();
+    let network = crate::admission::ServiceNetwork::new(
+        settings.service_cidr.0,
+        settings.service_cidr.1,
+        settings.cluster_dns,
+    )
+    .map_err(StartError::ServiceNetwork)?;
     let pki_dir = settings.data_dir.join("pki");
     let mut sans = pki::default_serving_sans("");
     sans.extend(settings.extra_sans.iter().cloned());
@@ -137,7 +149,8 @@ pub async fn run(
         .into_iter()
         .find(|ip| ip.is_ipv4() && !ip.is_loopback())
         .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
-    let server = Rc::new(ApiServer::new(store, &format!("{host_ip}:{port}")));
+    let server =
+        Rc::new(ApiServer::new(store, &format!("{host_ip}:{port}")).with_service_network(network));
     let endpoint = ApiEndpoint {
         service_ip: settings.kubernetes_service_ip.clone(),
         host_ip,
@@ -146,6 +159,8 @@ pub async fn run(
     bootstrap::ensure_builtin_objects(&server, &endpoint)
         .await
         .map_err(StartError::Bootstrap)?;
+    // Serves the CRDs already stored before /readyz turns ready.
+    let controllers = crate::controllers::Controllers::start(&server);
     server.set_ready(true);
 
     let listener = async_net::TcpListener::bind(settings.listen)
@@ -161,7 +176,14 @@ pub async fn run(
     crate::workloads::spawn(&workers, &server);
     crate::scheduler::spawn(&workers, &server);
     let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server });
-    let serving = http::serve(listener, tls, handler, http::Limits::default(), shutdown);
+    let serve = http::serve(
+        listener,
+        tls,
+        handler,
+        http::Limits::default(),
+        shutdown.clone(),
+    );
+    let serving = futures_lite::future::zip(serve, controllers.run(shutdown));
     futures_lite::future::or(serving, workers.run(futures_lite::future::pending())).await;
     Ok(())
 }

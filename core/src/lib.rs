@@ -8,6 +8,7 @@ pub mod admission;
 pub mod api;
 pub mod bootstrap;
 pub mod control_plane;
+pub mod controllers;
 pub mod object;
 pub mod status;
 

@@ -24,7 +24,7 @@ use crate::size_table::SizeRow;
 const HELP: &str = "\
 Usage: size-budget [--board NAME]... [--all] [--no-build] [--binary PATH]
                    [--budget-bytes N] [--crates]
-       size-budget ram --board native|NAME [--workload idle] [--wisp PATH]
+       size-budget ram --board native|NAME [--workload idle|api-2000] [--wisp PATH]
                    [--settle SECS] [--samples N] [--ready-timeout SECS] [--budget-bytes N]
 
 Binary size (default): builds each board's release binary with the same command as
@@ -39,6 +39,8 @@ budget and headroom, and exits 1 when a binary is over its board's budget.
 RAM (`ram`): starts the native `wisp run --data-dir <tmp>`, waits for `wisp ready`,
 runs the workload, settles, samples VmRSS/VmHWM from /proc and exits 1 when the
 highest VmRSS is over the budget (`--board native`: the smallest budget of any board).
+  --workload NAME      idle (default), or api-2000: 2,000 ConfigMaps created with one
+                       `kubectl create` (kubectl on PATH), against the loaded budget
   --wisp PATH          the binary (default target/release/wisp)
   --settle SECS        wait after ready before sampling (default 5)
   --samples N          samples one second apart (default 5)

@@ -6,8 +6,9 @@
 //! code (same pointer width), and board tests measure under emulation.
 
 use std::fmt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use crate::proc_status::{self, StatusError};
@@ -21,12 +22,18 @@ pub const READY_MARKER: &str = "wisp ready";
 pub enum Workload {
     /// An empty node: no pods, no clients.
     Idle,
+    /// 2,000 ConfigMaps created through the API with kubectl, then no clients.
+    Api2000,
 }
+
+/// How many objects the `api-2000` workload creates.
+const API_OBJECTS: usize = 2000;
 
 impl Workload {
     pub fn from_name(name: &str) -> Result<Workload, RamError> {
         match name {
             "idle" => Ok(Workload::Idle),
+            "api-2000" => Ok(Workload::Api2000),
             other => Err(RamError::UnknownWorkload(other.to_owned())),
         }
     }
@@ -34,6 +41,7 @@ impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::Idle => "idle",
+            Workload::Api2000 => "api-2000",
         }
     }
 
@@ -41,12 +49,14 @@ impl Workload {
     pub fn budget_of(self, board: &wisp_targets::Board) -> u64 {
         match self {
             Workload::Idle => board.ram_idle_budget_bytes,
+            Workload::Api2000 => board.ram_loaded_budget_bytes,
         }
     }
 
-    fn apply(self, _process: &ReadyProcess) -> Result<(), RamError> {
+    fn apply(self, data_dir: &Path) -> Result<(), RamError> {
         match self {
             Workload::Idle => Ok(()),
+            Workload::Api2000 => create_configmaps(data_dir, API_OBJECTS),
         }
     }
 }
@@ -80,13 +90,14 @@ pub enum RamError {
         tail: Vec<String>,
     },
     Status(StatusError),
+    Workload(String),
 }
 
 impl fmt::Display for RamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RamError::UnknownWorkload(name) => {
-                write!(f, "unknown workload `{name}` (known: idle)")
+                write!(f, "unknown workload `{name}` (known: idle, api-2000)")
             }
             RamError::MissingBinary(path) => write!(
                 f,
@@ -101,6 +112,7 @@ impl fmt::Display for RamError {
                 tail.join(" | ")
             ),
             RamError::Status(e) => e.fmt(f),
+            RamError::Workload(e) => write!(f, "workload: {e}"),
         }
     }
 }
@@ -120,7 +132,7 @@ pub fn measure_wisp(options: &RamOptions) -> Result<RamReport, RamError> {
         .and_then(|mut process| {
             let report = options
                 .workload
-                .apply(&process)
+                .apply(&data_dir)
                 .and_then(|()| measure_process(&mut process, options));
             process.stop();
             report
@@ -168,6 +180,45 @@ fn sleep_while_alive(process: &mut ReadyProcess, total: Duration) -> Result<(), 
         std::thread::sleep(step.min(total - slept));
         slept += step;
     }
+}
+
+/// Creates `count` ConfigMaps of about 400 bytes in `default` with one `kubectl create`
+/// (kubectl must be on PATH), using the admin kubeconfig wisp wrote into `data_dir`.
+fn create_configmaps(data_dir: &Path, count: usize) -> Result<(), RamError> {
+    let mut manifest = String::new();
+    for i in 0..count {
+        manifest.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ram-{i:04}\n  labels:\n    app: ram\n    tier: backend\n    team: platform\ndata:\n  mode: fast\n  level: \"3\"\n  endpoint: https://service.example.internal:8443/v1/things\n  note: a little realistic payload\n"
+        ));
+    }
+    let mut child = Command::new("kubectl")
+        .args(["create", "-f", "-", "-o", "name"])
+        .env(
+            "KUBECONFIG",
+            data_dir.join("resources/kubeadmin/kubeconfig"),
+        )
+        .env("HOME", data_dir.join("kubectl-home"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| RamError::Workload(format!("cannot run kubectl: {e}")))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let writer = std::thread::spawn(move || stdin.write_all(manifest.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .map_err(|e| RamError::Workload(format!("kubectl: {e}")))?;
+    let _ = writer.join();
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        return Err(RamError::Workload(format!(
+            "kubectl create exited ({}): {}",
+            output.status,
+            tail.join(" | ")
+        )));
+    }
+    Ok(())
 }
 
 fn temp_data_dir() -> std::io::Result<PathBuf> {
@@ -288,7 +339,8 @@ mod tests {
     #[test]
     fn only_known_workloads_parse() {
         assert_eq!(Workload::from_name("idle").unwrap(), Workload::Idle);
+        assert_eq!(Workload::from_name("api-2000").unwrap(), Workload::Api2000);
         let e = Workload::from_name("100-pods").unwrap_err().to_string();
-        assert_eq!(e, "unknown workload `100-pods` (known: idle)");
+        assert_eq!(e, "unknown workload `100-pods` (known: idle, api-2000)");
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! `cargo bench -p wisp-store --bench store_bench -- [--seconds N] [--keys N] [--no-etcd]`
 //!
-//! wisp is driven in-process through its async API (each writer a thread blocking on its
-//! future). etcd (`/usr/bin/etcd`, default durable settings, loopback, temp data dir) is
+//! wisp is driven in-process through its async API: N writer tasks on one smol LocalExecutor
+//! thread, as the API server uses it. etcd (`/usr/bin/etcd`, default durable settings, loopback, temp data dir) is
 //! driven through its JSON gRPC gateway over keep-alive HTTP/1.1, one connection per writer
 //! thread: etcd's figures include HTTP, JSON/base64 and the gateway's internal gRPC hop, which
 //! is real client-visible overhead but more than a native gRPC client would pay.
@@ -59,13 +59,16 @@ fn main() {
         config.seconds,
         config.keys
     );
-    let wisp = run_wisp(root.path(), &config);
-    let etcd = if config.etcd {
-        Some(run_etcd(root.path(), &config))
-    } else {
-        None
-    };
-    print_table(&wisp, etcd.as_ref(), &config);
+    let mut wisp = Results::default();
+    let mut etcd = Results::default();
+    for writers in WRITERS {
+        compare_puts(root.path(), &config, writers, &mut wisp, &mut etcd);
+    }
+    wisp_load(root.path(), &config, &mut wisp);
+    if config.etcd {
+        etcd_load(root.path(), &config, &mut etcd);
+    }
+    print_table(&wisp, config.etcd.then_some(&etcd), &config);
 }
 
 fn bench_dir() -> PathBuf {
@@ -97,14 +100,12 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-/// Runs `writers` threads calling `op(thread, i)` until `seconds` pass; returns
-/// (ops/s, p50 ms, p99 ms).
-fn timed_writers<F>(writers: usize, seconds: f64, make_op: impl Fn(usize) -> F) -> (f64, f64, f64)
+/// Runs `writers` threads calling `op(i)` until `seconds` pass; returns every latency.
+fn timed_writers<F>(writers: usize, seconds: f64, make_op: impl Fn(usize) -> F) -> Vec<Duration>
 where
     F: FnMut(usize) + Send + 'static,
 {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let start = Instant::now();
     let threads: Vec<_> = (0..writers)
         .map(|t| {
             let mut op = make_op(t);
@@ -121,17 +122,10 @@ where
             })
         })
         .collect();
-    let mut all: Vec<Duration> = threads
+    threads
         .into_iter()
         .flat_map(|t| t.join().unwrap())
-        .collect();
-    let elapsed = start.elapsed().as_secs_f64();
-    all.sort_unstable();
-    (
-        all.len() as f64 / elapsed,
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-    )
+        .collect()
 }
 
 fn proc_field(path: &str, field: &str) -> u64 {
@@ -151,31 +145,97 @@ fn value(seed: usize) -> Vec<u8> {
 
 // ---------------------------------------------------------------- wisp
 
-fn run_wisp(root: &Path, config: &Config) -> Results {
-    let mut r = Results::default();
-    for writers in WRITERS {
-        let dir = root.join(format!("wisp-puts-{writers}"));
-        let store = Store::open(&dir, Options::default()).unwrap();
-        let io_before = proc_field("/proc/self/io", "write_bytes:");
-        let (ops, p50, p99) = timed_writers(writers, config.seconds, |t| {
-            let store = store.clone();
-            move |i| {
-                let key = format!("/bench/w{t}/{i:08}");
-                block_on(store.put(key.as_bytes(), Value::Bytes(value(i)))).unwrap();
-            }
-        });
-        let device = proc_field("/proc/self/io", "write_bytes:") - io_before;
-        let logical = (ops * config.seconds) * (VALUE_LEN + 20) as f64;
+/// Latencies, wall time and device bytes of some put runs.
+#[derive(Default)]
+struct Sample {
+    lat: Vec<Duration>,
+    elapsed: f64,
+    device: u64,
+}
+
+impl Sample {
+    fn report(mut self, name: &str, writers: usize, r: &mut Results) {
+        self.lat.sort_unstable();
+        let ops = self.lat.len() as f64 / self.elapsed;
+        let (p50, p99) = (percentile(&self.lat, 0.5), percentile(&self.lat, 0.99));
         if writers != 64 {
-            r.write_amp.push((writers, device as f64 / logical));
+            let logical = self.lat.len() as f64 * (VALUE_LEN + 20) as f64;
+            r.write_amp.push((writers, self.device as f64 / logical));
         }
         println!(
-            "wisp  puts  {writers:>2} writers: {ops:>9.0}/s  p50 {p50:.2} ms  p99 {p99:.2} ms"
+            "{name}  puts  {writers:>2} writers: {ops:>9.0}/s  p50 {p50:.2} ms  p99 {p99:.2} ms"
         );
         r.puts.push((writers, ops, p50, p99));
-        drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Slices of wisp and etcd put runs, alternating, so that load on the shared disk from
+/// elsewhere hits both alike.
+fn compare_puts(
+    root: &Path,
+    config: &Config,
+    writers: usize,
+    wisp: &mut Results,
+    etcd: &mut Results,
+) {
+    const SLICES: usize = 5;
+    let slice = config.seconds / SLICES as f64;
+    let dir = root.join(format!("wisp-puts-{writers}"));
+    let store = Store::open(&dir, Options::default()).unwrap();
+    let server = config
+        .etcd
+        .then(|| start_etcd(&root.join(format!("etcd-puts-{writers}"))));
+    let (mut ws, mut es) = (Sample::default(), Sample::default());
+    for round in 0..SLICES {
+        wisp_slice(&store, writers, slice, round, &mut ws);
+        if let Some(server) = &server {
+            etcd_slice(server, writers, slice, round, &mut es);
+        }
+    }
+    ws.report("wisp", writers, wisp);
+    if server.is_some() {
+        es.report("etcd", writers, etcd);
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `writers` concurrent tasks on one smol LocalExecutor thread, as wisp's API server runs.
+fn wisp_slice(store: &Store, writers: usize, seconds: f64, round: usize, sample: &mut Sample) {
+    let io_before = proc_field("/proc/self/io", "write_bytes:");
+    let ex = smol::LocalExecutor::new();
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|t| {
+            let store = store.clone();
+            ex.spawn(async move {
+                let mut lat = Vec::new();
+                let mut i = 0;
+                while Instant::now() < deadline {
+                    let t0 = Instant::now();
+                    let key = format!("/bench/r{round}/w{t}/{i:08}");
+                    store
+                        .put(key.as_bytes(), Value::Bytes(value(i)))
+                        .await
+                        .unwrap();
+                    lat.push(t0.elapsed());
+                    i += 1;
+                }
+                lat
+            })
+        })
+        .collect();
+    block_on(ex.run(async {
+        for t in tasks {
+            sample.lat.extend(t.await);
+        }
+    }));
+    sample.elapsed += start.elapsed().as_secs_f64();
+    sample.device += proc_field("/proc/self/io", "write_bytes:") - io_before;
+}
+
+fn wisp_load(root: &Path, config: &Config, r: &mut Results) {
     let dir = root.join("wisp-load");
     let store = Store::open(&dir, Options::default()).unwrap();
     let t0 = Instant::now();
@@ -204,6 +264,7 @@ fn run_wisp(root: &Path, config: &Config) -> Results {
         }
         t0.elapsed().as_secs_f64() * 1000.0 / n as f64
     };
+    rewrite_all(&store, &dir, config.keys);
     drop(store);
     let child = Command::new(std::env::current_exe().unwrap())
         .arg("rss-child")
@@ -221,7 +282,37 @@ fn run_wisp(root: &Path, config: &Config) -> Results {
         "wisp  {} keys loaded in {:.1} s; gets {:.0}/s; range 1000 {:.2} ms; open {:.0} ms; RSS {} KiB",
         config.keys, r.load_s, r.gets_per_s, r.range_1000_ms, r.open_ms, r.rss_kib
     );
-    r
+}
+
+/// Overwrites every key once (the dead bytes then pass the threshold, so a compaction of the
+/// whole live set runs on the committer thread meanwhile) and prints the longest put stall
+/// and the disk use afterwards.
+fn rewrite_all(store: &Store, dir: &Path, keys: usize) {
+    let worst = std::sync::Mutex::new(Duration::ZERO);
+    let t0 = Instant::now();
+    load(keys, |i| {
+        let t = Instant::now();
+        block_on(store.put(
+            format!("/load/{i:08}").as_bytes(),
+            Value::Bytes(value(i + 1)),
+        ))
+        .unwrap();
+        let mut w = worst.lock().unwrap();
+        *w = (*w).max(t.elapsed());
+    });
+    let disk: u64 = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let live = keys as u64 * (VALUE_LEN as u64 + 30);
+    println!(
+        "wisp  rewrite of {keys} keys in {:.1} s; longest put {:.0} ms; disk {:.1} MiB for {:.1} MiB live",
+        t0.elapsed().as_secs_f64(),
+        worst.lock().unwrap().as_secs_f64() * 1000.0,
+        disk as f64 / 1048576.0,
+        live as f64 / 1048576.0
+    );
 }
 
 /// Writes keys 0..n from 64 threads.
@@ -305,30 +396,25 @@ fn start_etcd(dir: &Path) -> Etcd {
     }
 }
 
-fn run_etcd(root: &Path, config: &Config) -> Results {
-    let mut r = Results::default();
-    for writers in WRITERS {
-        let etcd = start_etcd(&root.join(format!("etcd-puts-{writers}")));
-        let io = format!("/proc/{}/io", etcd.child.id());
-        let io_before = proc_field(&io, "write_bytes:");
-        let port = etcd.port;
-        let (ops, p50, p99) = timed_writers(writers, config.seconds, |t| {
-            let mut c = HttpClient::connect(port).unwrap();
-            move |i| {
-                let body = put_body(&format!("/bench/w{t}/{i:08}"), &value(i));
-                c.post("/v3/kv/put", &body).unwrap();
-            }
-        });
-        let device = proc_field(&io, "write_bytes:") - io_before;
-        let logical = (ops * config.seconds) * (VALUE_LEN + 20) as f64;
-        if writers != 64 {
-            r.write_amp.push((writers, device as f64 / logical));
+/// `writers` threads, one keep-alive connection each.
+fn etcd_slice(etcd: &Etcd, writers: usize, seconds: f64, round: usize, sample: &mut Sample) {
+    let io = format!("/proc/{}/io", etcd.child.id());
+    let io_before = proc_field(&io, "write_bytes:");
+    let port = etcd.port;
+    let start = Instant::now();
+    let lat = timed_writers(writers, seconds, |t| {
+        let mut c = HttpClient::connect(port).unwrap();
+        move |i| {
+            let body = put_body(&format!("/bench/r{round}/w{t}/{i:08}"), &value(i));
+            c.post("/v3/kv/put", &body).unwrap();
         }
-        println!(
-            "etcd  puts  {writers:>2} writers: {ops:>9.0}/s  p50 {p50:.2} ms  p99 {p99:.2} ms"
-        );
-        r.puts.push((writers, ops, p50, p99));
-    }
+    });
+    sample.elapsed += start.elapsed().as_secs_f64();
+    sample.lat.extend(lat);
+    sample.device += proc_field(&io, "write_bytes:") - io_before;
+}
+
+fn etcd_load(root: &Path, config: &Config, r: &mut Results) {
     let etcd = start_etcd(&root.join("etcd-load"));
     let port = etcd.port;
     let t0 = Instant::now();
@@ -396,7 +482,6 @@ fn run_etcd(root: &Path, config: &Config) -> Results {
         "etcd  {} keys loaded in {:.1} s; gets {:.0}/s; range 1000 {:.2} ms; restart {:.0} ms; RSS {} KiB",
         config.keys, r.load_s, r.gets_per_s, r.range_1000_ms, r.open_ms, r.rss_kib
     );
-    r
 }
 
 fn put_body(key: &str, value: &[u8]) -> String {

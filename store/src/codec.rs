@@ -323,4 +323,27 @@ mod tests {
         assert_eq!(Header::decode(&v2), Err(HeaderError::UnsupportedVersion(2)));
         assert_eq!(Header::decode(&[0u8; 32]), Err(HeaderError::BadMagic));
     }
+
+    #[test]
+    fn overlong_varints_are_read_but_never_written() {
+        // Batch { offset: 32, floor: 7 } with the floor written as two bytes (0x87 0x00).
+        let body = [0x02, 32, 0x87, 0x00];
+        let mut framed = (body.len() as u32).to_le_bytes().to_vec();
+        let crc = crc32c::extend(crc32c::checksum(&framed), &body);
+        framed.extend_from_slice(&crc.to_le_bytes());
+        framed.extend_from_slice(&body);
+        let (record, len) = decode_record(&framed).unwrap();
+        assert_eq!(
+            (record.clone(), len),
+            (
+                Record::Batch {
+                    offset: 32,
+                    floor: 7
+                },
+                12
+            )
+        );
+        let mut again = Vec::new();
+        assert_eq!(encode_record(&record, &mut again), 11);
+    }
 }

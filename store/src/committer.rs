@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 
@@ -20,6 +21,8 @@ use crate::types::{Compare, Event, EventKind, KeyValue, TxnOutcome, Value};
 
 /// Most requests taken into one batch.
 const MAX_BATCH: usize = 4096;
+/// Longest wait for the writers of the previous batch to come back (see `gather`).
+const GATHER_WAIT: Duration = Duration::from_micros(200);
 
 pub(crate) enum WriteOp {
     Put(Value),
@@ -109,18 +112,32 @@ impl Committer {
     }
 
     pub fn run(mut self) {
+        let mut recent = [0usize; 2];
         while let Ok(first) = self.rx.recv_blocking() {
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match self.rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
-                }
-            }
+            self.gather(&mut batch, recent[0].max(recent[1]));
+            recent = [recent[1], batch.len()];
             self.process(batch);
         }
         self.shared.lock().closed = true;
         self.shared.published.notify(usize::MAX);
+    }
+
+    /// Takes every queued request. When recent batches were larger than what is queued, the
+    /// writers they acknowledged are still sending their next request: wait a little
+    /// (at most `GATHER_WAIT`) for them so one sync serves them all, instead of splitting
+    /// them over two syncs.
+    fn gather(&self, batch: &mut Vec<Request>, expected: usize) {
+        let deadline = Instant::now() + GATHER_WAIT;
+        while batch.len() < MAX_BATCH {
+            match self.rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) if batch.len() < expected && Instant::now() < deadline => {
+                    std::thread::yield_now()
+                }
+                Err(_) => break,
+            }
+        }
     }
 
     fn process(&mut self, batch: Vec<Request>) {

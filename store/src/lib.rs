@@ -10,6 +10,13 @@
 //!
 //! Data flow: `Store` (reads: index + cache) -> `committer` (one thread: compare, assign
 //! revisions, append a batch, fdatasync, publish) -> `history` (shared events) -> `watch`.
+//!
+//! Entry points: [`Store::open`] (blocking, before the executor starts), then `get`, `range`,
+//! `put`, `delete`, `txn`, `watch`, `compact`, `current_revision` on the cheap, cloneable
+//! handle; the async methods work from a smol `LocalExecutor` and never block it (fsync runs
+//! on the committer thread). Maintenance for `wisp store snapshot|restore|check|repair`:
+//! [`backup::snapshot_to`], [`backup::restore_from`], [`backup::check`],
+//! [`backup::plan_repair`] and [`backup::repair`].
 
 #![cfg_attr(not(feature = "std"), no_std)]
 // Test code casts freely; the production build keeps the lint.

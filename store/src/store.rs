@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     pub published: event_listener::Event,
     pub options: Options,
     pub backend: Arc<dyn Backend>,
+    /// Values that could not be read back (I/O error or damage found after open).
+    pub read_errors: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) struct State {
@@ -108,6 +110,7 @@ impl Store {
             published: event_listener::Event::new(),
             options,
             backend,
+            read_errors: std::sync::atomic::AtomicU64::new(0),
         });
         let (tx, rx) = async_channel::unbounded();
         let committer = committer::Committer::new(
@@ -152,7 +155,8 @@ impl Store {
         self.shared().lock().revision
     }
 
-    /// The key's current state; a cache miss costs one `pread`.
+    /// The key's current state; a cache miss costs one `pread`. A value that cannot be read
+    /// back (I/O error, damage after open) reads as absent and counts in `read_errors`.
     pub fn get(&self, key: &[u8]) -> Option<KeyValue> {
         let (k, entry, file) = {
             let state = self.shared().lock();
@@ -197,7 +201,12 @@ impl Store {
         let value = match (&entry.value, &entry.location) {
             (Some(v), _) => v.clone(),
             (None, Location::Disk { offset, len }) => {
-                let value = read_value(&**file, *offset, *len).ok()?;
+                let Ok(value) = read_value(&**file, *offset, *len) else {
+                    self.shared()
+                        .read_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return None;
+                };
                 let mut state = self.shared().lock();
                 let state = &mut *state;
                 state
@@ -294,6 +303,13 @@ impl Store {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Values that could not be read back since open; nonzero means the disk is failing.
+    pub fn read_errors(&self) -> u64 {
+        self.shared()
+            .read_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes of values currently cached.
@@ -421,5 +437,24 @@ mod tests {
             );
             assert!(w.try_next().is_none());
         });
+    }
+
+    #[test]
+    fn damage_found_after_open_is_counted_not_served() {
+        let sim = SimBackend::new();
+        let options = Options {
+            cache_bytes: 0,
+            preallocate_bytes: 64,
+            ..Options::default()
+        };
+        let store = open(&sim, options);
+        block_on(store.put(b"/k", b"value"[..].into())).unwrap();
+        assert_eq!(&*store.get(b"/k").unwrap().value, b"value");
+        sim.damage("seg-0000000000000001.log", |bytes| {
+            let at = bytes.windows(5).position(|w| w == b"value").unwrap();
+            bytes[at] ^= 1;
+        });
+        assert!(store.get(b"/k").is_none());
+        assert_eq!(store.read_errors(), 1);
     }
 }

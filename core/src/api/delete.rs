@@ -19,6 +19,9 @@ use crate::status::ApiError;
 
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
 pub const ORPHAN_FINALIZER: &str = "orphan";
+/// Namespaces that may not be deleted.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+pub const CRD_CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
 /// DeleteOptions from the body and the query (the query wins where both say something).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -97,6 +100,15 @@ pub async fn delete(
     name: &str,
     opts: &DeleteOptions,
 ) -> Result<ApiResponse, ApiError> {
+    if is_namespaces(resource) && IMMORTAL_NAMESPACES.contains(&name) {
+        // Upstream's NamespaceLifecycle admission keeps these.
+        return Err(ApiError::forbidden(
+            "",
+            "namespaces",
+            name,
+            format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+        ));
+    }
     let current = fetch(store, resource, namespace, name)?;
     let mut object = parse_stored(&current)?;
     check_preconditions(resource, name, &current, &object, opts)?;
@@ -113,8 +125,13 @@ pub async fn delete(
         }
         _ => {}
     }
+    let first_request = meta::deletion_timestamp(&object).is_none();
+    if first_request && is_crd(resource) {
+        start_crd_cleanup(&mut object, &mut finalizers);
+    }
     let graceful = graceful_pod(resource, &object, opts);
-    if finalizers.is_empty() && graceful.is_none() {
+    let spec_pending = spec_finalizers_pending(resource, &object);
+    if finalizers.is_empty() && graceful.is_none() && !spec_pending {
         return remove(store, resource, namespace, name, &current, opts.dry_run).await;
     }
     if meta::deletion_timestamp(&object).is_some()
@@ -124,6 +141,10 @@ pub async fn delete(
         return Ok(ApiResponse::shared(200, Arc::clone(&current.value)));
     }
     mark_deleting(&mut object, finalizers, graceful);
+    if is_namespaces(resource) {
+        let status = meta::ensure_object(&mut object, &["status"]);
+        meta::set_str(status, "phase", "Terminating");
+    }
     if opts.dry_run {
         return Ok(ApiResponse::json(200, meta::to_json_bytes(&object)));
     }
@@ -144,6 +165,39 @@ pub async fn delete(
             ApiError::MODIFIED,
         )),
     }
+}
+
+fn is_namespaces(resource: &Resource) -> bool {
+    resource.group.is_empty() && resource.plural == "namespaces"
+}
+
+fn is_crd(resource: &Resource) -> bool {
+    resource.group == "apiextensions.k8s.io" && resource.plural == "customresourcedefinitions"
+}
+
+/// Whether a Namespace still has `spec.finalizers` (the namespace controller's
+/// `kubernetes`): it stays, Terminating, until they are gone, like metadata.finalizers.
+pub fn spec_finalizers_pending(resource: &Resource, object: &Value) -> bool {
+    is_namespaces(resource)
+        && matches!(meta::get_path(object, &["spec", "finalizers"]), Some(Value::Array(a)) if !a.is_empty())
+}
+
+/// A CRD's first delete request adds the cleanup finalizer and the Terminating condition, as
+/// upstream's CRD storage does; the CRD controller deletes the custom resources and then
+/// removes the finalizer.
+fn start_crd_cleanup(object: &mut Value, finalizers: &mut Vec<String>) {
+    if !finalizers.iter().any(|f| f == CRD_CLEANUP_FINALIZER) {
+        finalizers.push(CRD_CLEANUP_FINALIZER.to_owned());
+    }
+    crate::object::conditions::set(
+        object,
+        crate::object::conditions::Condition {
+            type_: "Terminating",
+            status: "True",
+            reason: "InstanceDeletionPending",
+            message: "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+        },
+    );
 }
 
 fn check_preconditions(

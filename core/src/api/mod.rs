@@ -3,7 +3,6 @@
 //! server-side apply) or delete against the store.
 
 pub mod apply;
-pub mod binding;
 pub mod body;
 pub mod continue_token;
 pub mod delete;
@@ -12,8 +11,8 @@ pub mod params;
 pub mod read;
 pub mod response;
 pub mod route;
-pub mod scale;
 pub mod select;
 pub mod server;
+pub mod subresource;
 pub mod watch;
 pub mod write;

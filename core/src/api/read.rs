@@ -12,23 +12,23 @@ use super::negotiate::{Form, IncludeObject};
 use super::params::Params;
 use super::response::ApiResponse;
 use super::select::Selection;
-use crate::object::{meta, time};
+use crate::object::{keys, meta, time};
 use crate::registry::Resource;
 use crate::status::ApiError;
 
 /// Where a list reads from: one namespace or all.
 pub fn list_prefix(resource: &Resource, namespace: Option<&str>) -> String {
     match namespace {
-        Some(ns) if resource.namespaced() => format!("{}{ns}/", resource.storage_prefix()),
+        Some(ns) if resource.namespaced() => {
+            keys::namespace_prefix(&resource.group, &resource.plural, ns)
+        }
         _ => resource.storage_prefix(),
     }
 }
 
 pub fn object_key(resource: &Resource, namespace: Option<&str>, name: &str) -> String {
-    match namespace {
-        Some(ns) if resource.namespaced() => format!("{}{ns}/{name}", resource.storage_prefix()),
-        _ => format!("{}{name}", resource.storage_prefix()),
-    }
+    let namespace = namespace.filter(|_| resource.namespaced());
+    keys::object_key(&resource.group, &resource.plural, namespace, name)
 }
 
 /// Reads one object or answers upstream's NotFound.

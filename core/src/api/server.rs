@@ -57,6 +57,8 @@ pub struct ApiServer {
     catalog: RefCell<Rc<Catalog>>,
     openapi: RefCell<OpenApiDocs>,
     ready: Cell<bool>,
+    /// Service ClusterIP and NodePort pools.
+    allocators: crate::admission::Allocators,
 }
 
 impl ApiServer {
@@ -71,7 +73,20 @@ impl ApiServer {
             catalog: RefCell::new(Rc::new(Catalog::new())),
             openapi: RefCell::new(OpenApiDocs::new()),
             ready: Cell::new(false),
+            allocators: crate::admission::Allocators::new(
+                crate::admission::ServiceNetwork::default(),
+            ),
         }
+    }
+
+    /// Uses the configured service network instead of the default 10.43.0.0/16.
+    pub fn with_service_network(mut self, network: crate::admission::ServiceNetwork) -> ApiServer {
+        self.allocators = crate::admission::Allocators::new(network);
+        self
+    }
+
+    pub fn allocators(&self) -> &crate::admission::Allocators {
+        &self.allocators
     }
 
     pub fn store(&self) -> &Store {
@@ -80,6 +95,14 @@ impl ApiServer {
 
     pub fn registry(&self) -> &RefCell<Registry> {
         &self.registry
+    }
+
+    /// Swaps in a catalog derived from the current one (a CRD's schemas changed). Writes in
+    /// flight keep the catalog they started with.
+    pub fn update_catalog(&self, change: impl FnOnce(&mut Catalog)) {
+        let mut next = Catalog::clone(&self.catalog.borrow());
+        change(&mut next);
+        *self.catalog.borrow_mut() = Rc::new(next);
     }
 
     /// /readyz answers ok once start-up (bootstrap objects, CRDs) is done.
@@ -231,12 +254,10 @@ impl ApiServer {
         let user = req.user.as_ref().map_or("", |u| u.name.as_str());
         let store = &self.store;
         let catalog = Rc::clone(&self.catalog.borrow());
-        if let (Some("binding"), Some(name), Verb::Create) = (path.subresource, path.name, verb) {
-            let body = super::body::decode_object(req.content_type.as_deref(), &req.body)?;
-            return super::binding::bind(store, &resource, namespace, name, &body).await;
-        }
-        if let (Some("scale"), Some(name)) = (path.subresource, path.name) {
-            let wr = WriteRequest {
+        if let (Some(sub), Some(name)) = (path.subresource, path.name)
+            && super::subresource::handles(&resource, sub)
+        {
+            let parent = WriteRequest {
                 store,
                 catalog: &catalog,
                 resource: &resource,
@@ -244,8 +265,16 @@ impl ApiServer {
                 subresource: None,
                 params: &params,
                 user,
+                allocators: &self.allocators,
             };
-            return serve_scale(&wr, req, name, verb).await;
+            let sub_req = super::subresource::SubresourceRequest {
+                parent: &parent,
+                name,
+                verb,
+                content_type: req.content_type.as_deref(),
+                body: &req.body,
+            };
+            return super::subresource::handle(sub, &sub_req).await;
         }
         match (verb, path.name) {
             (Verb::Get, Some(name)) => {
@@ -280,6 +309,7 @@ impl ApiServer {
                     subresource: path.subresource,
                     params: &params,
                     user,
+                    allocators: &self.allocators,
                 };
                 write::create(&wr, object).await
             }
@@ -293,6 +323,7 @@ impl ApiServer {
                     subresource: path.subresource,
                     params: &params,
                     user,
+                    allocators: &self.allocators,
                 };
                 write::update(&wr, name, object).await
             }
@@ -306,6 +337,7 @@ impl ApiServer {
                     subresource: path.subresource,
                     params: &params,
                     user,
+                    allocators: &self.allocators,
                 };
                 write::patch(&wr, name, &ct, &req.body).await
             }
@@ -324,30 +356,6 @@ impl ApiServer {
             )),
         }
     }
-}
-
-/// The scale subresource (api/scale.rs).
-async fn serve_scale(
-    wr: &WriteRequest<'_>,
-    req: &ApiRequest,
-    name: &str,
-    verb: Verb,
-) -> Result<ApiResponse, ApiError> {
-    let content_type = super::body::essence(req.content_type.as_deref());
-    let scale_verb = match verb {
-        Verb::Get => super::scale::ScaleVerb::Get,
-        Verb::Update => super::scale::ScaleVerb::Update(&req.body),
-        Verb::Patch => super::scale::ScaleVerb::Patch {
-            content_type: &content_type,
-            body: &req.body,
-        },
-        _ => {
-            return Err(ApiError::method_not_allowed(
-                "the server does not allow this method on the requested resource",
-            ));
-        }
-    };
-    super::scale::serve(wr, name, scale_verb).await
 }
 
 /// Streaming and action subresources (binding, eviction, exec, token) take POST.

@@ -25,6 +25,8 @@ pub struct WriteRequest<'a> {
     pub subresource: Option<&'a str>,
     pub params: &'a Params,
     pub user: &'a str,
+    /// Service ClusterIP and NodePort pools, for admission.
+    pub allocators: &'a crate::admission::Allocators,
 }
 
 /// How many times a PATCH re-reads and re-applies after losing a compare-and-swap race.
@@ -206,6 +208,8 @@ async fn create_object(
             subresource: None,
             old: None,
             user: req.user,
+            allocators: req.allocators,
+            dry_run: req.params.dry_run,
         },
         &mut object,
     )
@@ -309,11 +313,23 @@ pub async fn patch(
             Err(e) => return Err(e),
         };
         let old = parse_stored(&current)?;
-        let new = apply_patch(req, content_type, &old, &patch_doc)?;
+        let mut new = apply_patch(req, content_type, &old, &patch_doc)?;
         let applied = content_type == APPLY_PATCH;
+        // Upstream decodes the patched object under fieldValidation as it decodes a body
+        // (`kubectl apply` of an existing object is a patch); apply checks its own fields.
+        let warnings = if applied {
+            Vec::new()
+        } else {
+            admission::check_fields(
+                req.catalog,
+                req.resource,
+                &mut new,
+                req.params.field_validation,
+            )?
+        };
         match replace(req, name, &current, &old, new, applied).await {
             Err(e) if e.reason == "Conflict" && e.message.ends_with(ApiError::MODIFIED) => continue,
-            other => return other,
+            other => return other.map(|r| r.with_warnings(&warnings)),
         }
     }
     Err(ApiError::conflict(
@@ -399,11 +415,16 @@ async fn replace(
             subresource: req.subresource,
             old: Some(old),
             user: req.user,
+            allocators: req.allocators,
+            dry_run: req.params.dry_run,
         },
         &mut new,
     )
     .await?;
-    if meta::deletion_timestamp(&new).is_some() && meta::finalizers(&new).is_empty() {
+    if meta::deletion_timestamp(&new).is_some()
+        && meta::finalizers(&new).is_empty()
+        && !super::delete::spec_finalizers_pending(req.resource, &new)
+    {
         // The last finalizer is gone from an object being deleted: delete it now.
         return super::delete::remove(
             req.store,
@@ -416,6 +437,9 @@ async fn replace(
         .await;
     }
     if req.params.dry_run {
+        // Upstream answers a dry-run update with the stored resourceVersion (nothing was
+        // written); without it `kubectl diff` shows a spurious resourceVersion removal.
+        meta::set_resource_version(&mut new, current.mod_revision);
         return Ok(ApiResponse::json(200, meta::to_json_bytes(&new)));
     }
     let key = object_key(req.resource, req.namespace, name);
@@ -441,7 +465,9 @@ async fn replace(
 /// stored status, a status write keeps everything but status.
 fn carry_over(req: &WriteRequest<'_>, old: &Value, new: &mut Value) {
     let status_write = req.subresource == Some("status");
-    if status_write {
+    if req.subresource == Some("finalize") {
+        keep_all_but_spec_finalizers(old, new);
+    } else if status_write {
         let status = meta::as_object_mut(new).and_then(|o| o.remove("status"));
         let mut merged = old.clone();
         if let Some(o) = meta::as_object_mut(&mut merged) {
@@ -460,7 +486,11 @@ fn carry_over(req: &WriteRequest<'_>, old: &Value, new: &mut Value) {
             };
         }
     }
-    let bump = !status_write && tracks_generation(req.resource) && spec_changed(old, new);
+    let finalize_write = req.subresource == Some("finalize");
+    let bump = !status_write
+        && !finalize_write
+        && tracks_generation(req.resource)
+        && spec_changed(old, new);
     let old_md = meta::as_object(old)
         .and_then(|o| o.get("metadata"))
         .and_then(meta::as_object)
@@ -484,4 +514,17 @@ fn carry_over(req: &WriteRequest<'_>, old: &Value, new: &mut Value) {
         let generation = meta::get_i64(old, &["metadata", "generation"]).unwrap_or(0) + 1;
         meta::set_i64(md, "generation", generation);
     }
+}
+
+/// A Namespace `finalize` write changes only spec.finalizers, as upstream's finalize
+/// strategy does.
+fn keep_all_but_spec_finalizers(old: &Value, new: &mut Value) {
+    let finalizers = meta::get_path(new, &["spec", "finalizers"]).cloned();
+    let mut merged = old.clone();
+    let spec = meta::ensure_object(&mut merged, &["spec"]);
+    match finalizers {
+        Some(list) => spec.insert("finalizers".to_owned(), list),
+        None => spec.remove("finalizers"),
+    };
+    *new = merged;
 }

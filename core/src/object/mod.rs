@@ -1,7 +1,8 @@
 //! Objects as the API server holds them: JSON documents (`miniserde::json::Value` while
-//! being changed, serialized bytes in the store), their metadata, their storage keys, and
+//! being changed, serialized bytes in the store), their metadata, and
 //! the timestamps and UIDs the server stamps on them.
 
+pub mod conditions;
 pub mod keys;
 pub mod meta;
 pub mod time;

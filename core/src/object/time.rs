@@ -20,8 +20,13 @@ pub fn format_rfc3339(unix_secs: i64) -> String {
 pub fn format_rfc3339_micros(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-    let base = format_rfc3339(secs);
-    format!("{}.{:06}Z", &base[..base.len() - 1], d.subsec_micros())
+    format_rfc3339_with_micros(secs, d.subsec_micros())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for whole seconds plus microseconds.
+pub fn format_rfc3339_with_micros(unix_secs: i64, micros: u32) -> String {
+    let base = format_rfc3339(unix_secs);
+    format!("{}.{micros:06}Z", &base[..base.len() - 1])
 }
 
 /// Now, as whole seconds since the epoch.

@@ -13,7 +13,8 @@ use super::field_set::{
     remove_items,
 };
 use super::managed_fields::{
-    APPLY, UPDATE, managed_fields_value, string_at, upsert_entry, write_managed_fields,
+    APPLY, UPDATE, managed_fields_value, requested_entries, string_at, upsert_entry,
+    write_managed_fields,
 };
 pub use super::managed_fields::{ManagedFieldsEntry, entries_of};
 use super::strategic::PatchMeta;
@@ -63,7 +64,8 @@ pub struct ApplyResult {
 
 impl Conflict {
     /// Upstream's `printManager`: `"kubectl"`, or for updaters
-    /// `"kubectl-edit" using apps/v1 at 2024-05-01T10:00:00Z`.
+    /// `"kubectl-edit" using apps/v1`. Upstream prints it from the manager identifier,
+    /// which never carries the time (`BuildManagerIdentifier` clears it), so no ` at <time>`.
     pub fn manager_text(&self) -> String {
         let mut text = format!("{:?}", self.manager);
         if let Some(sub) = &self.subresource {
@@ -71,9 +73,6 @@ impl Conflict {
         }
         if self.operation == UPDATE {
             text.push_str(&format!(" using {}", self.api_version));
-            if let Some(time) = &self.time {
-                text.push_str(&format!(" at {time}"));
-            }
         }
         text
     }
@@ -215,9 +214,11 @@ pub fn record_update(
         managed_fields_value(new),
         Some(Value::Array(items)) if items.is_empty()
     );
-    let mut entries = match old {
-        Some(old) if !reset => entries_of(old, meta),
-        _ => Vec::new(),
+    let mut entries = match (requested_entries(new), old) {
+        _ if reset => Vec::new(),
+        (Some(requested), _) => requested,
+        (None, Some(old)) => entries_of(old, meta),
+        (None, None) => Vec::new(),
     };
     let new_set = fields_of(new, meta);
     let changed = changed_fields(old, new, meta);

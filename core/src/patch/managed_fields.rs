@@ -87,6 +87,17 @@ pub fn entries_of(object: &Value, meta: &dyn PatchMeta) -> Vec<ManagedFieldsEntr
     items.iter().filter_map(decode_entry).collect()
 }
 
+/// The entries a request object sets itself, when it sets any that decode. Upstream takes
+/// these over the live object's (`decodeLiveOrNew`): that is how kubectl hands client-side
+/// apply ownership to server-side apply, with a JSON patch of `metadata.managedFields`.
+pub(super) fn requested_entries(object: &Value) -> Option<Vec<ManagedFieldsEntry>> {
+    let Some(Value::Array(items)) = managed_fields_value(object) else {
+        return None;
+    };
+    let entries: Vec<ManagedFieldsEntry> = items.iter().filter_map(decode_entry).collect();
+    (!entries.is_empty()).then_some(entries)
+}
+
 fn decode_entry(item: &Value) -> Option<ManagedFieldsEntry> {
     let Value::Object(o) = item else {
         return None;

@@ -64,28 +64,11 @@ fn rfc3339(seconds: i64, micros: Option<u32>) -> Result<Value, ProtobufError> {
     if !(MIN_SECONDS..=MAX_SECONDS).contains(&seconds) {
         return Err(ProtobufError::TimeOutOfRange);
     }
-    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
-    let of_day = seconds.rem_euclid(86_400);
-    let (h, m, s) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
     let text = match micros {
-        None => format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z"),
-        Some(us) => format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{us:06}Z"),
+        None => crate::object::time::format_rfc3339(seconds),
+        Some(us) => crate::object::time::format_rfc3339_with_micros(seconds, us),
     };
     Ok(Value::String(text))
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// resource.Quantity `{1: string}`: the string as sent (kubectl sends the canonical form);

@@ -49,29 +49,12 @@ pub fn set(target: &mut Value, key: &str, value: Value) {
     }
 }
 
-/// Follows object keys; `None` when a step is missing or not an object.
-pub fn path<'a>(value: &'a Value, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().try_fold(value, |v, key| match v {
-        Value::Object(object) => object.get(*key),
-        _ => None,
-    })
-}
+// Path reads are the object module's; these names stay for the table and OpenAPI code.
+pub use crate::object::meta::{get_path as path, get_str as str_at};
 
-/// The string at `keys`, if it is one.
-pub fn str_at<'a>(value: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    match path(value, keys)? {
-        Value::String(text) => Some(text),
-        _ => None,
-    }
-}
-
-/// The integer at `keys`, if it is one.
+/// The integer at `keys`, if it is one (a whole-number float counts, as in meta::get_i64).
 pub fn int_at(value: &Value, keys: &[&str]) -> Option<i64> {
-    match path(value, keys)? {
-        Value::Number(Number::U64(n)) => i64::try_from(*n).ok(),
-        Value::Number(Number::I64(n)) => Some(*n),
-        _ => None,
-    }
+    crate::object::meta::get_i64(value, keys)
 }
 
 /// The array at `keys`, or an empty slice.

@@ -257,12 +257,7 @@ impl Resource {
     /// Key prefix of the type in the store: `/registry/<group or core>/<plural>/`; objects
     /// follow as `<namespace>/<name>` or `<name>`.
     pub fn storage_prefix(&self) -> String {
-        let group = if self.group.is_empty() {
-            "core"
-        } else {
-            &self.group
-        };
-        format!("/registry/{group}/{}/", self.plural)
+        crate::object::keys::resource_prefix(&self.group, &self.plural)
     }
 
     /// Whether `label` may be used in a fieldSelector on this type.

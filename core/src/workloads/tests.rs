@@ -47,7 +47,7 @@ impl Cluster {
         let executor = Rc::new(LocalExecutor::new());
         let c = Cluster { executor, server };
         let endpoint = ApiEndpoint {
-            service_ip: "10.96.0.1".into(),
+            service_ip: "10.43.0.1".into(),
             host_ip: "127.0.0.1".into(),
             port: 6443,
         };

@@ -285,3 +285,52 @@ fn real_directory_is_locked_and_reopens() {
     let store = Store::open(dir.path(), Options::default()).unwrap();
     assert_eq!(&*store.get(b"/a").unwrap().value, b"1");
 }
+
+#[test]
+fn concurrent_compare_and_swap_increments_lose_no_update() {
+    use wisp_store::{Compare, Txn, TxnOp, TxnOutcome};
+    let sim = SimBackend::new();
+    sim.set_sync_delay(Duration::from_millis(2));
+    let store = open_sim(
+        &sim,
+        Options {
+            preallocate_bytes: 4096,
+            ..Options::default()
+        },
+    );
+    block_on(store.put(b"/counter", Value::Bytes(b"0".to_vec()))).unwrap();
+    let conflicts = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, conflicts) = (store.clone(), conflicts.clone());
+            std::thread::spawn(move || {
+                let mut done = 0;
+                while done < 15 {
+                    let kv = store.get(b"/counter").unwrap();
+                    let n: u64 = std::str::from_utf8(&kv.value).unwrap().parse().unwrap();
+                    let txn = Txn {
+                        key: b"/counter".to_vec(),
+                        compare: Compare::ModRevision(kv.mod_revision),
+                        op: TxnOp::Put(Value::Bytes((n + 1).to_string().into_bytes())),
+                    };
+                    match block_on(store.txn(txn)).unwrap() {
+                        TxnOutcome::Succeeded { .. } => done += 1,
+                        TxnOutcome::Failed { .. } => {
+                            conflicts.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let kv = store.get(b"/counter").unwrap();
+    assert_eq!(&*kv.value, b"120");
+    assert_eq!(kv.version, 121);
+    assert!(
+        conflicts.load(Ordering::Relaxed) > 0,
+        "no conflict was exercised"
+    );
+}

@@ -8,6 +8,7 @@ mod backup;
 mod crash;
 mod damage;
 mod features;
+mod format;
 mod kill;
 mod model;
 

@@ -214,7 +214,7 @@ fn conflicts_with_client_side_apply_and_scale_updaters() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        r#"Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1 at 2024-05-01T10:00:00Z: .spec.replicas"#
+        r#"Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas"#
     );
     let applied = ssa(
         Some(&created.object),
@@ -676,5 +676,60 @@ fn ports_are_keyed_by_number_and_protocol_with_tcp_default() {
     assert!(
         kept.contains(r#""protocol":"TCP""#) && !kept.contains("UDP"),
         "{kept}"
+    );
+}
+
+#[test]
+fn an_update_that_sets_managed_fields_keeps_them() {
+    // kubectl's client-side to server-side migration: a JSON patch replaces managedFields
+    // so that `kubectl` (Apply) owns what `kubectl-client-side-apply` (Update) owned.
+    let created = record_update(
+        None,
+        &deployment(r#"{"replicas":1}"#),
+        "kubectl-client-side-apply",
+        &meta(),
+        T0,
+    )
+    .unwrap();
+    let mut migrated = created.object.clone();
+    let entries = v(
+        r#"[{"manager":"kubectl","operation":"Apply","apiVersion":"apps/v1","time":"2024-05-01T10:00:00Z","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{}}}}]"#,
+    );
+    if let Value::Object(root) = &mut migrated
+        && let Some(Value::Object(md)) = root.get_mut("metadata")
+    {
+        md.insert("managedFields".into(), entries);
+    }
+    let result = record_update(Some(&created.object), &migrated, "kubectl", &meta(), T1).unwrap();
+    assert_eq!(
+        managers(&result),
+        [("kubectl".to_owned(), APPLY.to_owned())]
+    );
+    // The next apply by `kubectl` may change the field without a conflict.
+    let applied = ssa(
+        Some(&result.object),
+        &deployment(r#"{"replicas":2}"#),
+        "kubectl",
+        false,
+    );
+    assert!(
+        applied.is_ok(),
+        "{:?}",
+        applied.err().map(|e| e.to_string())
+    );
+    // An update that leaves managedFields as they were still records its own manager.
+    let mut scaled = result.object.clone();
+    if let Value::Object(root) = &mut scaled
+        && let Some(Value::Object(spec)) = root.get_mut("spec")
+    {
+        spec.insert("paused".into(), Value::Bool(true));
+    }
+    let result = record_update(Some(&result.object), &scaled, "kubectl-edit", &meta(), T1).unwrap();
+    assert_eq!(
+        managers(&result),
+        [
+            ("kubectl".to_owned(), APPLY.to_owned()),
+            ("kubectl-edit".to_owned(), UPDATE.to_owned())
+        ]
     );
 }

@@ -76,7 +76,7 @@ fn wants_scheduling(pod: &Value) -> bool {
 impl Scheduler {
     fn on_pod_change(&self, change: &Change) {
         if let Some(pod) = change.new.as_ref().filter(|p| wants_scheduling(p)) {
-            self.queue.extend_key(queue_key(pod));
+            self.queue.add_key(queue_key(pod));
         }
         let was_bound = change
             .old
@@ -182,14 +182,6 @@ impl Scheduler {
             }
         }
         usage
-    }
-}
-
-impl WorkQueue {
-    fn extend_key(&self, key: Option<String>) {
-        if let Some(k) = key {
-            self.add(k);
-        }
     }
 }
 

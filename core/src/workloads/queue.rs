@@ -39,6 +39,13 @@ impl WorkQueue {
         }
     }
 
+    /// Adds the key if there is one (a queue key of an object without a name is `None`).
+    pub fn add_key(&self, key: Option<String>) {
+        if let Some(k) = key {
+            self.add(k);
+        }
+    }
+
     /// Adds `key` after `delay`, unless an earlier timer for it is already pending.
     pub fn add_after(
         self: &Rc<Self>,

@@ -112,7 +112,7 @@ impl DeploymentController {
     fn enqueue_adopters(&self, ns: &str, rs: &Value) {
         for d in self.client.list(&keys::in_namespace(keys::DEPLOYMENTS, ns)) {
             if objects::spec_selector(&d).matches_object(rs) {
-                self.queue.extend(queue_key(&d));
+                self.queue.add_key(queue_key(&d));
             }
         }
     }
@@ -155,14 +155,6 @@ impl DeploymentController {
             run.rollout_recreate().await
         } else {
             run.rollout_rolling().await
-        }
-    }
-}
-
-impl WorkQueue {
-    fn extend(&self, key: Option<String>) {
-        if let Some(k) = key {
-            self.add(k);
         }
     }
 }

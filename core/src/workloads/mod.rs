@@ -1,8 +1,9 @@
-//! Workload controllers: ReplicaSets, Deployments, Jobs, DaemonSets and StatefulSets, each fed from
+//! Workload controllers: ReplicaSets, Deployments, Jobs, DaemonSets, StatefulSets and CronJobs, each fed from
 //! store watches and writing through the API server as its upstream service account.
 //! They keep no object caches: every sync reads the store, the one copy of each object.
 
 pub mod client;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod events;
@@ -29,4 +30,5 @@ pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
     job::spawn(executor, server);
     daemonset::spawn(executor, server);
     statefulset::spawn(executor, server);
+    cronjob::spawn(executor, server);
 }

@@ -944,3 +944,61 @@ fn a_stateful_set_starts_in_order_keeps_claims_and_rolls_from_the_top() {
         "claims are retained"
     );
 }
+
+#[test]
+fn a_cron_job_starts_the_missed_run_and_tracks_it() {
+    let c = Cluster::new();
+    c.add_node();
+    c.create(
+        "/apis/batch/v1/namespaces/default/cronjobs",
+        r#"{"apiVersion":"batch/v1","kind":"CronJob","metadata":{"name":"tick"},"spec":{"schedule":"* * * * *",
+        "jobTemplate":{"metadata":{"labels":{"run":"tick"}},"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"busybox"}]}}}}}}"#,
+    );
+    c.settle();
+    assert!(
+        c.list("/registry/batch/jobs/default/").is_empty(),
+        "nothing is due yet"
+    );
+    // Pretend the last run was two and a half minutes ago: one run is due now.
+    let earlier = crate::object::time::format_rfc3339(crate::object::time::now_unix() - 150);
+    c.merge(
+        "/apis/batch/v1/namespaces/default/cronjobs/tick/status",
+        &format!(r#"{{"status":{{"lastScheduleTime":"{earlier}"}}}}"#),
+    );
+    c.settle();
+    let jobs = c.list("/registry/batch/jobs/default/");
+    assert_eq!(jobs.len(), 1);
+    let job_name = meta::name(&jobs[0]).unwrap().to_owned();
+    let minute = crate::object::time::now_unix().div_euclid(60);
+    assert!(
+        job_name == format!("tick-{minute}") || job_name == format!("tick-{}", minute - 1),
+        "{job_name}"
+    );
+    assert_eq!(
+        meta::get_str(&jobs[0], &["metadata", "labels", "run"]),
+        Some("tick")
+    );
+    assert_eq!(
+        objects::controller_of(&jobs[0]).map(|r| r.0),
+        Some("CronJob")
+    );
+    let cj = c.get("/registry/batch/cronjobs/default/tick");
+    let Some(Value::Array(active)) = meta::get_path(&cj, &["status", "active"]) else {
+        panic!("status.active")
+    };
+    assert_eq!(
+        meta::get_str(&active[0], &["name"]),
+        Some(job_name.as_str())
+    );
+    assert_ne!(
+        meta::get_str(&cj, &["status", "lastScheduleTime"]),
+        Some(earlier.as_str())
+    );
+    assert_eq!(c.finish_pods("Succeeded"), 1);
+    let cj = c.get("/registry/batch/cronjobs/default/tick");
+    assert!(
+        meta::get_path(&cj, &["status", "active"]).is_none(),
+        "the finished Job is no longer active"
+    );
+    assert!(meta::get_str(&cj, &["status", "lastSuccessfulTime"]).is_some());
+}

@@ -216,6 +216,12 @@ pub async fn run(
         .map_err(StartError::Audit)?;
     let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server, audit });
     let serving = http::serve(
+    // Workload controllers and the scheduler run on their own executor beside the server.
+    let workers = Rc::new(async_executor::LocalExecutor::new());
+    crate::workloads::spawn(&workers, &server);
+    crate::scheduler::spawn(&workers, &server);
+    let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server });
+    let serve = http::serve(
         listener,
         tls,
         handler,
@@ -228,6 +234,8 @@ pub async fn run(
         Default::default()
     })
     .await;
+    let serving = futures_lite::future::zip(serve, controllers.run(shutdown));
+    futures_lite::future::or(serving, workers.run(futures_lite::future::pending())).await;
     Ok(())
 }
 

@@ -27,3 +27,7 @@ pub mod pki;
 
 pub mod protobuf;
 pub mod table;
+
+// In-process controllers (workload controllers and the scheduler).
+pub mod scheduler;
+pub mod workloads;

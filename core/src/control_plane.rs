@@ -214,14 +214,12 @@ pub async fn run(
     let audit = blocking::unblock(move || AuditLog::open(enabled, &audit_dir, Rotation::default()))
         .await
         .map_err(StartError::Audit)?;
-    let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server, audit });
-    let serving = http::serve(
     // Workload controllers and the scheduler run on their own executor beside the server.
     let workers = Rc::new(async_executor::LocalExecutor::new());
     crate::workloads::spawn(&workers, &server);
     crate::scheduler::spawn(&workers, &server);
-    let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server });
-    let serve = http::serve(
+    let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server, audit });
+    let serving = http::serve(
         listener,
         tls,
         handler,
@@ -229,13 +227,15 @@ pub async fn run(
         shutdown.clone(),
     );
     let controllers = controllers.run(shutdown);
-    futures_lite::future::or(futures_lite::future::zip(serving, controllers), async {
+    let api = futures_lite::future::or(futures_lite::future::zip(serving, controllers), async {
         auth_controllers.await;
+        Default::default()
+    });
+    futures_lite::future::or(api, async {
+        workers.run(futures_lite::future::pending::<()>()).await;
         Default::default()
     })
     .await;
-    let serving = futures_lite::future::zip(serve, controllers.run(shutdown));
-    futures_lite::future::or(serving, workers.run(futures_lite::future::pending())).await;
     Ok(())
 }
 

@@ -53,6 +53,12 @@ impl Cluster {
         };
         c.run(bootstrap::ensure_builtin_objects(&c.server, &endpoint))
             .expect("bootstrap");
+        // Pods need their ServiceAccount (ServiceAccount admission, as upstream); the auth
+        // controller that creates `default` in every namespace does not run here.
+        c.create(
+            "/api/v1/namespaces/default/serviceaccounts",
+            r#"{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default"}}"#,
+        );
         super::spawn(&c.executor, &c.server);
         crate::scheduler::spawn(&c.executor, &c.server);
         c

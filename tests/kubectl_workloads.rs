@@ -392,3 +392,35 @@ fn hundred_replicas_bound_then_idle_cpu() {
     );
     wisp.stop();
 }
+
+/// Waits for the next minute: this test takes up to 70 s.
+#[test]
+fn a_cron_job_fires_every_minute() {
+    let wisp = with_node("cron");
+    wisp.ok(&[
+        "create",
+        "cronjob",
+        "tick",
+        "--image=busybox",
+        "--schedule=* * * * *",
+    ]);
+    let started = std::time::Instant::now();
+    let jobs = loop {
+        let jobs = wisp.ok(&["get", "jobs", "-o", "name"]);
+        if !jobs.trim().is_empty() {
+            break jobs;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(75),
+            "no Job within 75 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(jobs.trim().starts_with("job.batch/tick-"), "{jobs}");
+    let cj = json(&wisp.ok(&["get", "cronjob", "tick", "-o", "json"]));
+    assert!(at(&cj, "status.lastScheduleTime").is_some());
+    assert_eq!(at(&cj, "status.active.0.kind").as_deref(), Some("Job"));
+    let describe = wisp.ok(&["describe", "cronjob", "tick"]);
+    assert!(describe.contains("SuccessfulCreate"), "{describe}");
+    wisp.stop();
+}

@@ -1,4 +1,5 @@
-//! Workload controllers: ReplicaSets, Deployments, Jobs, DaemonSets, StatefulSets and CronJobs, each fed from
+//! Workload controllers: ReplicaSets, Deployments, Jobs, DaemonSets, StatefulSets and CronJobs,
+//! plus the Endpoints and EndpointSlices of Services, each fed from
 //! store watches and writing through the API server as its upstream service account.
 //! They keep no object caches: every sync reads the store, the one copy of each object.
 
@@ -6,6 +7,7 @@ pub mod client;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
 pub mod events;
 pub mod feed;
 pub mod job;
@@ -31,4 +33,5 @@ pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
     daemonset::spawn(executor, server);
     statefulset::spawn(executor, server);
     cronjob::spawn(executor, server);
+    endpoints::spawn(executor, server);
 }

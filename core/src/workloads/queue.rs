@@ -2,6 +2,8 @@
 //! no-op, so a burst of watch events for one object costs one reconcile. Delayed adds
 //! serve the few upstream semantics that need a clock (minReadySeconds,
 //! progressDeadlineSeconds); only the earliest pending deadline per key keeps a timer.
+//! A key whose sync fails is retried after upstream's controller backoff (5 ms doubling per
+//! consecutive failure, at most 1000 s), so a persistent error cannot keep the CPU busy.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -12,9 +14,15 @@ use async_executor::LocalExecutor;
 
 use super::client::WriteError;
 
+/// client-go's DefaultControllerRateLimiter per-item backoff.
+const RETRY_BASE: Duration = Duration::from_millis(5);
+const RETRY_MAX: Duration = Duration::from_secs(1000);
+
 pub struct WorkQueue {
     pending: RefCell<(VecDeque<String>, HashSet<String>)>,
     timers: RefCell<HashMap<String, Instant>>,
+    /// Consecutive failed syncs per key, for the retry backoff.
+    failures: RefCell<HashMap<String, u32>>,
     wake_tx: async_channel::Sender<()>,
     wake_rx: async_channel::Receiver<()>,
 }
@@ -25,6 +33,7 @@ impl WorkQueue {
         Rc::new(WorkQueue {
             pending: RefCell::new((VecDeque::new(), HashSet::new())),
             timers: RefCell::new(HashMap::new()),
+            failures: RefCell::new(HashMap::new()),
             wake_tx,
             wake_rx,
         })
@@ -74,6 +83,19 @@ impl WorkQueue {
             .detach();
     }
 
+    /// The wait before retrying `key` after one more failure.
+    pub fn failed(&self, key: &str) -> Duration {
+        let mut failures = self.failures.borrow_mut();
+        let n = failures.entry(key.to_owned()).or_insert(0);
+        let delay = RETRY_BASE.saturating_mul(1 << (*n).min(20)).min(RETRY_MAX);
+        *n += 1;
+        delay
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.failures.borrow_mut().remove(key);
+    }
+
     /// Every key waiting now, in the order first added; waits while there is none.
     pub async fn next_batch(&self) -> Vec<String> {
         loop {
@@ -97,8 +119,8 @@ impl WorkQueue {
     }
 }
 
-/// Reconciles keys one at a time until the queue closes. A failed key is retried: at once
-/// after a conflict (the newer object is already stored), after a second otherwise.
+/// Reconciles keys one at a time until the queue closes; a failed key is retried after the
+/// backoff.
 pub async fn run_worker<F, Fut>(queue: Rc<WorkQueue>, executor: Rc<LocalExecutor<'static>>, sync: F)
 where
     F: Fn(String) -> Fut,
@@ -111,10 +133,10 @@ where
         }
         for key in batch {
             match sync(key.clone()).await {
-                Ok(()) | Err(WriteError::NotFound) => {}
-                Err(WriteError::Conflict | WriteError::AlreadyExists) => queue.add(key),
-                Err(WriteError::Other { .. }) => {
-                    queue.add_after(&executor, key, Duration::from_secs(1));
+                Ok(()) | Err(WriteError::NotFound) => queue.forget(&key),
+                Err(_) => {
+                    let delay = queue.failed(&key);
+                    queue.add_after(&executor, key, delay);
                 }
             }
         }
@@ -124,6 +146,20 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_the_cap() {
+        let q = WorkQueue::new();
+        assert_eq!(q.failed("a"), Duration::from_millis(5));
+        assert_eq!(q.failed("a"), Duration::from_millis(10));
+        assert_eq!(q.failed("a"), Duration::from_millis(20));
+        for _ in 0..30 {
+            q.failed("a");
+        }
+        assert_eq!(q.failed("a"), Duration::from_secs(1000));
+        q.forget("a");
+        assert_eq!(q.failed("a"), Duration::from_millis(5));
+    }
 
     #[test]
     fn duplicate_keys_are_coalesced_in_first_added_order() {

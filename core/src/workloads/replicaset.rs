@@ -99,10 +99,15 @@ impl ReplicaSetController {
             return Ok(());
         };
         let pods = self.claim_pods(&rs, ns).await?;
-        if !objects::is_deleting(&rs) {
-            self.manage(&rs, ns, &pods).await?;
-        }
-        self.write_status(&rs, ns, &pods).await
+        let managed = if objects::is_deleting(&rs) {
+            Ok(())
+        } else {
+            self.manage(&rs, ns, &pods).await
+        };
+        let failure = managed.as_ref().err().map(api_message);
+        self.write_status(&rs, ns, &pods, failure.as_deref())
+            .await?;
+        managed
     }
 
     /// The active pods this ReplicaSet controls after adopting and releasing.
@@ -203,6 +208,13 @@ impl ReplicaSetController {
                 }
             }
             if let Some(e) = failure {
+                let event = Event {
+                    kind: "Warning",
+                    reason: "FailedCreate",
+                    message: format!("Error creating: {}", api_message(&e)),
+                    component: "replicaset-controller",
+                };
+                events::emit(&self.executor, &self.client, rs, event);
                 return Err(e);
             }
             done += size;
@@ -211,9 +223,16 @@ impl ReplicaSetController {
         Ok(())
     }
 
-    async fn write_status(&self, rs: &Value, ns: &str, pods: &[Value]) -> Result<(), WriteError> {
+    async fn write_status(
+        &self,
+        rs: &Value,
+        ns: &str,
+        pods: &[Value],
+        failure: Option<&str>,
+    ) -> Result<(), WriteError> {
         let min_ready = objects::spec_i64(rs, "minReadySeconds", 0);
-        let (status, wait) = replica_status(rs, pods, min_ready, time::now_unix());
+        let (mut status, wait) = replica_status(rs, pods, min_ready, time::now_unix());
+        set_failure(&mut status, failure);
         if let Some(secs) = wait {
             let key = queue_key(rs).unwrap_or_default();
             let delay = Duration::from_secs(u64::try_from(secs).unwrap_or(1).max(1));
@@ -247,6 +266,50 @@ impl ReplicaSetController {
             component: "replicaset-controller",
         };
         events::emit(&self.executor, &self.client, rs, event);
+    }
+}
+
+/// What the API said, without the status code.
+fn api_message(e: &WriteError) -> String {
+    match e {
+        WriteError::Other { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// ReplicaFailure=True/FailedCreate while creating or deleting pods fails; removed once a
+/// sync succeeds (upstream's calculateStatus).
+fn set_failure(status: &mut Value, failure: Option<&str>) {
+    let Value::Object(status) = status else {
+        return;
+    };
+    match failure {
+        Some(message)
+            if objects::condition(
+                &object([("status", Value::Object(status.clone()))]),
+                "ReplicaFailure",
+            )
+            .is_none() =>
+        {
+            let now = time::format_rfc3339(time::now_unix());
+            let cond = object([
+                ("type", string("ReplicaFailure")),
+                ("status", string("True")),
+                ("lastTransitionTime", string(now)),
+                ("reason", string("FailedCreate")),
+                ("message", string(message)),
+            ]);
+            objects::set_condition(status, cond, true);
+        }
+        Some(_) => {}
+        None => {
+            if let Some(Value::Array(conds)) = status.get_mut("conditions") {
+                conds.retain(|c| meta::get_str(c, &["type"]) != Some("ReplicaFailure"));
+                if conds.is_empty() {
+                    status.remove("conditions");
+                }
+            }
+        }
     }
 }
 
@@ -355,4 +418,42 @@ pub fn replica_status(
         status.insert("conditions".to_owned(), conds.clone());
     }
     (Value::Object(status), wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::value::parse;
+
+    fn failure_reason(status: &Value) -> Option<String> {
+        let wrapped = object([("status", status.clone())]);
+        objects::condition(&wrapped, "ReplicaFailure")
+            .and_then(|c| meta::get_str(c, &["reason"]))
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn replica_failure_is_set_once_and_cleared_by_success() {
+        let mut status = parse(r#"{"replicas":0}"#).unwrap();
+        set_failure(&mut status, Some("pods \"x\" is forbidden: quota"));
+        assert_eq!(failure_reason(&status).as_deref(), Some("FailedCreate"));
+        let first = status.clone();
+        set_failure(&mut status, Some("another error"));
+        assert!(
+            crate::patch::value::values_equal(&first, &status),
+            "kept as first set"
+        );
+        set_failure(&mut status, None);
+        assert_eq!(failure_reason(&status), None);
+        assert!(meta::get_path(&status, &["conditions"]).is_none());
+    }
+
+    #[test]
+    fn the_event_carries_the_api_message_without_the_code() {
+        let e = WriteError::Other {
+            code: 403,
+            message: "pods is forbidden".into(),
+        };
+        assert_eq!(api_message(&e), "pods is forbidden");
+    }
 }

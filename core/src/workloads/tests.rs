@@ -1008,3 +1008,107 @@ fn a_cron_job_starts_the_missed_run_and_tracks_it() {
     );
     assert!(meta::get_str(&cj, &["status", "lastSuccessfulTime"]).is_some());
 }
+
+#[test]
+fn services_get_endpoints_and_slices_from_their_pods() {
+    let c = Cluster::new();
+    let pod = |name: &str, ports: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","labels":{{"app":"web"}}}},"spec":{{"nodeName":"node1","containers":[{{"name":"c","image":"i","ports":[{ports}]}}]}}}}"#
+        )
+    };
+    let named = r#"{"name":"http","containerPort":8080}"#;
+    c.create("/api/v1/namespaces/default/pods", &pod("ready", named));
+    c.create("/api/v1/namespaces/default/pods", &pod("starting", named));
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &pod("other", r#"{"name":"metrics","containerPort":9090}"#),
+    );
+    for (name, ip, ready) in [
+        ("ready", "10.0.0.1", "True"),
+        ("starting", "10.0.0.2", "False"),
+        ("other", "10.0.0.3", "True"),
+    ] {
+        c.merge(
+            &format!("/api/v1/namespaces/default/pods/{name}/status"),
+            &format!(r#"{{"status":{{"phase":"Running","podIP":"{ip}","conditions":[{{"type":"Ready","status":"{ready}"}}]}}}}"#),
+        );
+    }
+    c.create(
+        "/api/v1/namespaces/default/services",
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","labels":{"team":"a"}},"spec":{"selector":{"app":"web"},"ports":[{"name":"http","port":80,"targetPort":"http"}]}}"#,
+    );
+    c.settle();
+    let ep = c.get("/registry/core/endpoints/default/web");
+    let Some(Value::Array(subsets)) = meta::get_path(&ep, &["subsets"]) else {
+        panic!("subsets: {}", miniserde::json::to_string(&ep))
+    };
+    assert_eq!(
+        subsets.len(),
+        1,
+        "the pod without the named port is left out"
+    );
+    let ips = |field: &str| -> Vec<String> {
+        match meta::get_path(&subsets[0], &[field]) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| meta::get_str(x, &["ip"]).map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    assert_eq!(ips("addresses"), vec!["10.0.0.1"]);
+    assert_eq!(ips("notReadyAddresses"), vec!["10.0.0.2"]);
+    let Some(Value::Array(ports)) = meta::get_path(&subsets[0], &["ports"]) else {
+        panic!("ports")
+    };
+    assert_eq!(int_at(&ports[0], &["port"]), 8080);
+    assert_eq!(
+        meta::get_str(&ep, &["metadata", "labels", "team"]),
+        Some("a")
+    );
+    let slices = c.list("/registry/discovery.k8s.io/endpointslices/default/");
+    assert_eq!(slices.len(), 1);
+    assert_eq!(
+        meta::get_str(
+            &slices[0],
+            &["metadata", "labels", "kubernetes.io/service-name"]
+        ),
+        Some("web")
+    );
+    assert_eq!(meta::get_str(&slices[0], &["addressType"]), Some("IPv4"));
+    let Some(Value::Array(endpoints)) = meta::get_path(&slices[0], &["endpoints"]) else {
+        panic!("endpoints")
+    };
+    assert_eq!(endpoints.len(), 2);
+    assert_eq!(
+        objects::controller_of(&slices[0]).map(|r| r.0),
+        Some("Service")
+    );
+    // The starting pod becomes ready: it moves to addresses.
+    c.merge(
+        "/api/v1/namespaces/default/pods/starting/status",
+        r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#,
+    );
+    c.settle();
+    let ep = c.get("/registry/core/endpoints/default/web");
+    let Some(Value::Array(subsets)) = meta::get_path(&ep, &["subsets"]) else {
+        panic!("subsets")
+    };
+    let Some(Value::Array(addresses)) = meta::get_path(&subsets[0], &["addresses"]) else {
+        panic!("addresses")
+    };
+    assert_eq!(addresses.len(), 2);
+    assert!(meta::get_path(&subsets[0], &["notReadyAddresses"]).is_none());
+    // The bootstrap `kubernetes` Endpoints (no selector) is left alone.
+    let api = c.get("/registry/core/endpoints/default/kubernetes");
+    assert!(meta::get_path(&api, &["subsets"]).is_some());
+    c.request(
+        "DELETE",
+        "/api/v1/namespaces/default/services/web",
+        "application/json",
+        "",
+    );
+    c.settle();
+    assert!(kv_absent(&c, "/registry/core/endpoints/default/web"));
+}

@@ -1,0 +1,362 @@
+//! The authorization matrix of issue 5, driven by kubectl 1.32 against the real `wisp run`:
+//! `--as` impersonation with the default `view`, `edit` and `admin` ClusterRoles, RBAC
+//! escalation prevention, ServiceAccount tokens from the TokenRequest API (plain and bound
+//! to a pod) used through a kubeconfig that carries only the token and the CA, and
+//! `kubectl auth whoami`. Every refusal is checked for kubectl's exit code and upstream's
+//! exact message.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::{Wisp, write_file};
+
+/// kubectl's exit code for an error from the server, and for `auth can-i` answering no.
+const FAILED: i32 = 1;
+
+/// `kubectl auth can-i ...` as `user`: true for `yes` (exit 0), false for `no` (exit 1).
+fn can_i(wisp: &Wisp, user: &str, args: &[&str]) -> bool {
+    let mut full = vec!["auth", "can-i"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["--as", user]);
+    let run = wisp.kubectl(&full);
+    match (run.status, run.stdout.trim()) {
+        (Some(0), "yes") => true,
+        (Some(1), "no") => false,
+        _ => panic!("unexpected can-i answer: {run}"),
+    }
+}
+
+/// The `Error from server (Forbidden): ...` line kubectl prints for a 403.
+fn forbidden(message: &str) -> String {
+    format!("Error from server (Forbidden): {message}")
+}
+
+/// Runs kubectl, expects exit 1 and returns stderr.
+fn refused(wisp: &Wisp, args: &[&str]) -> String {
+    wisp.kubectl(args).failure(FAILED)
+}
+
+#[test]
+fn view_edit_and_namespaced_admin_get_exactly_their_rights() {
+    let wisp = Wisp::start("auth-roles");
+    wisp.ok(&["create", "namespace", "demo"]);
+
+    assert!(!can_i(&wisp, "alice", &["list", "pods", "-n", "demo"]));
+    wisp.ok(&[
+        "create",
+        "rolebinding",
+        "v",
+        "--clusterrole=view",
+        "--user=alice",
+        "-n",
+        "demo",
+    ]);
+    assert!(can_i(&wisp, "alice", &["list", "pods", "-n", "demo"]));
+    assert!(!can_i(&wisp, "alice", &["list", "pods", "-n", "default"]));
+    assert!(!can_i(
+        &wisp,
+        "alice",
+        &["create", "pods/exec", "-n", "demo"]
+    ));
+    assert!(!can_i(&wisp, "alice", &["get", "secrets", "-n", "demo"]));
+
+    let out = wisp.ok(&["get", "pods", "-n", "demo", "--as", "alice"]);
+    assert_eq!(out.trim(), "", "no pods yet");
+    let err = refused(&wisp, &["get", "secrets", "-n", "demo", "--as", "alice"]);
+    assert_eq!(
+        err.trim(),
+        forbidden(
+            r#"secrets is forbidden: User "alice" cannot list resource "secrets" in API group "" in the namespace "demo""#
+        )
+    );
+    let err = refused(&wisp, &["get", "pods", "-n", "default", "--as", "alice"]);
+    assert_eq!(
+        err.trim(),
+        forbidden(
+            r#"pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "default""#
+        )
+    );
+
+    // edit may change workloads but not RBAC.
+    wisp.ok(&[
+        "create",
+        "rolebinding",
+        "e",
+        "--clusterrole=edit",
+        "--user=bob",
+        "-n",
+        "demo",
+    ]);
+    assert!(can_i(
+        &wisp,
+        "bob",
+        &["create", "deployments", "-n", "demo"]
+    ));
+    let err = refused(
+        &wisp,
+        &[
+            "create",
+            "role",
+            "r",
+            "--verb=get",
+            "--resource=pods",
+            "-n",
+            "demo",
+            "--as",
+            "bob",
+        ],
+    );
+    assert_eq!(
+        err.trim(),
+        forbidden(
+            r#"roles.rbac.authorization.k8s.io is forbidden: User "bob" cannot create resource "roles" in API group "rbac.authorization.k8s.io" in the namespace "demo""#
+        )
+    );
+
+    // A namespaced admin rules demo (even RBAC in it) and nothing else.
+    wisp.ok(&[
+        "create",
+        "rolebinding",
+        "a",
+        "--clusterrole=admin",
+        "--user=carol",
+        "-n",
+        "demo",
+    ]);
+    let out = wisp.ok(&[
+        "create",
+        "role",
+        "reader",
+        "--verb=get",
+        "--resource=secrets",
+        "-n",
+        "demo",
+        "--as",
+        "carol",
+    ]);
+    assert_eq!(out.trim(), "role.rbac.authorization.k8s.io/reader created");
+    let err = refused(&wisp, &["get", "pods", "-n", "default", "--as", "carol"]);
+    assert_eq!(
+        err.trim(),
+        forbidden(
+            r#"pods is forbidden: User "carol" cannot list resource "pods" in API group "" in the namespace "default""#
+        )
+    );
+    let err = refused(
+        &wisp,
+        &["create", "configmap", "x", "-n", "default", "--as", "carol"],
+    );
+    assert_eq!(
+        err.trim(),
+        r#"error: failed to create configmap: configmaps is forbidden: User "carol" cannot create resource "configmaps" in API group "" in the namespace "default""#
+    );
+    let err = refused(&wisp, &["delete", "namespace", "default", "--as", "carol"]);
+    assert_eq!(
+        err.trim(),
+        forbidden(
+            r#"namespaces "default" is forbidden: User "carol" cannot delete resource "namespaces" in API group "" in the namespace "default""#
+        )
+    );
+    wisp.stop();
+}
+
+#[test]
+fn creating_a_role_with_rights_not_held_is_an_escalation() {
+    let wisp = Wisp::start("auth-escalate");
+    wisp.ok(&["create", "namespace", "demo"]);
+    wisp.ok(&[
+        "create",
+        "role",
+        "rolemaker",
+        "--verb=create",
+        "--resource=roles",
+        "-n",
+        "demo",
+    ]);
+    wisp.ok(&[
+        "create",
+        "rolebinding",
+        "rm",
+        "--role=rolemaker",
+        "--user=dave",
+        "-n",
+        "demo",
+    ]);
+    assert!(can_i(&wisp, "dave", &["create", "roles", "-n", "demo"]));
+
+    let err = refused(
+        &wisp,
+        &[
+            "create",
+            "role",
+            "sneaky",
+            "--verb=get",
+            "--resource=secrets",
+            "-n",
+            "demo",
+            "--as",
+            "dave",
+        ],
+    );
+    assert_eq!(
+        err.trim(),
+        forbidden(
+            "roles.rbac.authorization.k8s.io \"sneaky\" is forbidden: user \"dave\" \
+             (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not \
+             currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}"
+        )
+    );
+    // Granting only what dave holds is fine.
+    let out = wisp.ok(&[
+        "create",
+        "role",
+        "same",
+        "--verb=create",
+        "--resource=roles",
+        "-n",
+        "demo",
+        "--as",
+        "dave",
+    ]);
+    assert_eq!(out.trim(), "role.rbac.authorization.k8s.io/same created");
+    // dave may not bind the admin role to himself either: he has no rights on bindings.
+    let err = refused(
+        &wisp,
+        &[
+            "create",
+            "rolebinding",
+            "self",
+            "--clusterrole=admin",
+            "--user=dave",
+            "-n",
+            "demo",
+            "--as",
+            "dave",
+        ],
+    );
+    assert_eq!(
+        err.trim(),
+        r#"error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io is forbidden: User "dave" cannot create resource "rolebindings" in API group "rbac.authorization.k8s.io" in the namespace "demo""#
+    );
+    wisp.stop();
+}
+
+/// A kubeconfig with the server, wisp's CA and a bearer token: no client certificate.
+fn token_kubeconfig(wisp: &Wisp, name: &str, token: &str) -> PathBuf {
+    let ca = wisp.ok(&[
+        "config",
+        "view",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+    ]);
+    assert!(!ca.is_empty(), "the admin kubeconfig carries the CA");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: wisp\n  cluster:\n    server: \
+         https://127.0.0.1:{port}\n    certificate-authority-data: {ca}\nusers:\n- name: sa\n  \
+         user:\n    token: {token}\ncontexts:\n- name: sa\n  context: {{cluster: wisp, user: sa}}\n\
+         current-context: sa\n",
+        port = wisp.port,
+    );
+    write_file(&wisp.dir, name, &text)
+}
+
+fn as_token(wisp: &Wisp, kubeconfig: &Path, args: &[&str]) -> support::Run {
+    let path = kubeconfig.to_str().expect("utf-8 path");
+    let mut full = vec!["--kubeconfig", path];
+    full.extend_from_slice(args);
+    wisp.kubectl(&full)
+}
+
+#[test]
+fn service_account_tokens_carry_their_bindings_and_die_with_their_pod() {
+    let wisp = Wisp::start("auth-tokens");
+    wisp.ok(&["create", "namespace", "demo"]);
+    wisp.ok(&["create", "sa", "app", "-n", "demo"]);
+    let token = wisp.ok(&["create", "token", "app", "-n", "demo"]);
+    let plain = token_kubeconfig(&wisp, "plain.kubeconfig", token.trim());
+
+    let err = as_token(&wisp, &plain, &["get", "pods", "-n", "demo"]).failure(FAILED);
+    assert_eq!(
+        err.trim(),
+        forbidden(
+            r#"pods is forbidden: User "system:serviceaccount:demo:app" cannot list resource "pods" in API group "" in the namespace "demo""#
+        )
+    );
+    let who = as_token(&wisp, &plain, &["auth", "whoami"]).success();
+    assert!(
+        who.contains("system:serviceaccount:demo:app"),
+        "whoami: {who}"
+    );
+    assert!(
+        who.contains("[system:serviceaccounts system:serviceaccounts:demo system:authenticated]"),
+        "whoami: {who}"
+    );
+
+    wisp.ok(&[
+        "create",
+        "rolebinding",
+        "app-view",
+        "--clusterrole=view",
+        "--user=system:serviceaccount:demo:app",
+        "-n",
+        "demo",
+    ]);
+    let out = as_token(&wisp, &plain, &["get", "pods", "-n", "demo"]);
+    assert_eq!(out.success().trim(), "", "no pods yet");
+    // The binding grants view in demo only: no writes, no secrets, no other namespace.
+    let err = as_token(&wisp, &plain, &["get", "secrets", "-n", "demo"]).failure(FAILED);
+    assert!(err.contains("cannot list resource \"secrets\""), "{err}");
+    let err = as_token(&wisp, &plain, &["get", "pods", "-n", "default"]).failure(FAILED);
+    assert!(err.contains("in the namespace \"default\""), "{err}");
+
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: demo\nspec:\n  \
+               serviceAccountName: app\n  containers:\n  - name: c\n    image: busybox\n";
+    wisp.ok_stdin(&["create", "-f", "-"], pod);
+    let bound = wisp.ok(&[
+        "create",
+        "token",
+        "app",
+        "-n",
+        "demo",
+        "--bound-object-kind",
+        "Pod",
+        "--bound-object-name",
+        "p",
+    ]);
+    let bound = token_kubeconfig(&wisp, "bound.kubeconfig", bound.trim());
+    let out = as_token(&wisp, &bound, &["get", "pods", "-n", "demo", "-o", "name"]).success();
+    assert_eq!(out.trim(), "pod/p");
+
+    // The pod never ran (no node agent here), so deleting it removes it at once.
+    wisp.ok(&["delete", "pod", "p", "-n", "demo", "--wait=false"]);
+    wisp.kubectl(&["get", "pod", "p", "-n", "demo"])
+        .failure(FAILED);
+    let err = as_token(&wisp, &bound, &["get", "pods", "-n", "demo"]).failure(FAILED);
+    assert_eq!(
+        err.trim(),
+        "error: You must be logged in to the server (Unauthorized)"
+    );
+    // The unbound token still works: only the pod-bound one died with the pod.
+    as_token(&wisp, &plain, &["get", "pods", "-n", "demo"]).success();
+    wisp.stop();
+}
+
+#[test]
+fn whoami_names_the_admin() {
+    let wisp = Wisp::start("auth-whoami");
+    let out = wisp.ok(&["auth", "whoami"]);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["ATTRIBUTE", "VALUE"], "{out}");
+    assert_eq!(rows[1], ["Username", "system:admin"], "{out}");
+    assert_eq!(
+        rows[2],
+        ["Groups", "[system:masters", "system:authenticated]"],
+        "{out}"
+    );
+    wisp.stop();
+}

@@ -170,7 +170,7 @@ fn creating_a_role_with_rights_not_held_is_an_escalation() {
         "role",
         "rolemaker",
         "--verb=create",
-        "--resource=roles",
+        "--resource=roles,rolebindings",
         "-n",
         "demo",
     ]);
@@ -220,7 +220,7 @@ fn creating_a_role_with_rights_not_held_is_an_escalation() {
         "dave",
     ]);
     assert_eq!(out.trim(), "role.rbac.authorization.k8s.io/same created");
-    // dave may not bind the admin role to himself either: he has no rights on bindings.
+    // Nor may he bind the admin role to himself: binding grants the role's rules too.
     let err = refused(
         &wisp,
         &[
@@ -235,9 +235,33 @@ fn creating_a_role_with_rights_not_held_is_an_escalation() {
             "dave",
         ],
     );
+    assert!(
+        err.starts_with(
+            "error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io \"self\" \
+             is forbidden: user \"dave\" (groups=[\"system:authenticated\"]) is attempting to \
+             grant RBAC permissions not currently held:\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:["),
+        "{err}"
+    );
+    // Binding a role whose rules he holds is allowed.
+    let out = wisp.ok(&[
+        "create",
+        "rolebinding",
+        "share",
+        "--role=rolemaker",
+        "--user=erin",
+        "-n",
+        "demo",
+        "--as",
+        "dave",
+    ]);
     assert_eq!(
-        err.trim(),
-        r#"error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io is forbidden: User "dave" cannot create resource "rolebindings" in API group "rbac.authorization.k8s.io" in the namespace "demo""#
+        out.trim(),
+        "rolebinding.rbac.authorization.k8s.io/share created"
     );
     wisp.stop();
 }
@@ -340,6 +364,23 @@ fn service_account_tokens_carry_their_bindings_and_die_with_their_pod() {
     );
     // The unbound token still works: only the pod-bound one died with the pod.
     as_token(&wisp, &plain, &["get", "pods", "-n", "demo"]).success();
+
+    // A ServiceAccount may not impersonate without the `impersonate` verb.
+    let err =
+        as_token(&wisp, &plain, &["get", "pods", "-n", "demo", "--as", "bob"]).failure(FAILED);
+    assert_eq!(
+        err.trim(),
+        forbidden(
+            r#"users "bob" is forbidden: User "system:serviceaccount:demo:app" cannot impersonate resource "users" in API group "" at the cluster scope"#
+        )
+    );
+    // Deleting the ServiceAccount ends every token issued for it.
+    wisp.ok(&["delete", "sa", "app", "-n", "demo"]);
+    let err = as_token(&wisp, &plain, &["get", "pods", "-n", "demo"]).failure(FAILED);
+    assert_eq!(
+        err.trim(),
+        "error: You must be logged in to the server (Unauthorized)"
+    );
     wisp.stop();
 }
 

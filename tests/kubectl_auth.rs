@@ -2,7 +2,8 @@
 //! `--as` impersonation with the default `view`, `edit` and `admin` ClusterRoles, RBAC
 //! escalation prevention, ServiceAccount tokens from the TokenRequest API (plain and bound
 //! to a pod) used through a kubeconfig that carries only the token and the CA, and
-//! `kubectl auth whoami`. Every refusal is checked for kubectl's exit code and upstream's
+//! `kubectl auth whoami`, and client certificates that are expired or signed by another CA
+//! (made with the openssl command; that case is skipped, saying so, without it). Every refusal is checked for kubectl's exit code and upstream's
 //! exact message.
 
 mod support;
@@ -286,7 +287,8 @@ fn token_kubeconfig(wisp: &Wisp, name: &str, token: &str) -> PathBuf {
     write_file(&wisp.dir, name, &text)
 }
 
-fn as_token(wisp: &Wisp, kubeconfig: &Path, args: &[&str]) -> support::Run {
+/// kubectl with `--kubeconfig FILE` (a token or a client certificate, never the admin one).
+fn with_kubeconfig(wisp: &Wisp, kubeconfig: &Path, args: &[&str]) -> support::Run {
     let path = kubeconfig.to_str().expect("utf-8 path");
     let mut full = vec!["--kubeconfig", path];
     full.extend_from_slice(args);
@@ -301,14 +303,14 @@ fn service_account_tokens_carry_their_bindings_and_die_with_their_pod() {
     let token = wisp.ok(&["create", "token", "app", "-n", "demo"]);
     let plain = token_kubeconfig(&wisp, "plain.kubeconfig", token.trim());
 
-    let err = as_token(&wisp, &plain, &["get", "pods", "-n", "demo"]).failure(FAILED);
+    let err = with_kubeconfig(&wisp, &plain, &["get", "pods", "-n", "demo"]).failure(FAILED);
     assert_eq!(
         err.trim(),
         forbidden(
             r#"pods is forbidden: User "system:serviceaccount:demo:app" cannot list resource "pods" in API group "" in the namespace "demo""#
         )
     );
-    let who = as_token(&wisp, &plain, &["auth", "whoami"]).success();
+    let who = with_kubeconfig(&wisp, &plain, &["auth", "whoami"]).success();
     assert!(
         who.contains("system:serviceaccount:demo:app"),
         "whoami: {who}"
@@ -327,12 +329,12 @@ fn service_account_tokens_carry_their_bindings_and_die_with_their_pod() {
         "-n",
         "demo",
     ]);
-    let out = as_token(&wisp, &plain, &["get", "pods", "-n", "demo"]);
+    let out = with_kubeconfig(&wisp, &plain, &["get", "pods", "-n", "demo"]);
     assert_eq!(out.success().trim(), "", "no pods yet");
     // The binding grants view in demo only: no writes, no secrets, no other namespace.
-    let err = as_token(&wisp, &plain, &["get", "secrets", "-n", "demo"]).failure(FAILED);
+    let err = with_kubeconfig(&wisp, &plain, &["get", "secrets", "-n", "demo"]).failure(FAILED);
     assert!(err.contains("cannot list resource \"secrets\""), "{err}");
-    let err = as_token(&wisp, &plain, &["get", "pods", "-n", "default"]).failure(FAILED);
+    let err = with_kubeconfig(&wisp, &plain, &["get", "pods", "-n", "default"]).failure(FAILED);
     assert!(err.contains("in the namespace \"default\""), "{err}");
 
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: demo\nspec:\n  \
@@ -350,24 +352,25 @@ fn service_account_tokens_carry_their_bindings_and_die_with_their_pod() {
         "p",
     ]);
     let bound = token_kubeconfig(&wisp, "bound.kubeconfig", bound.trim());
-    let out = as_token(&wisp, &bound, &["get", "pods", "-n", "demo", "-o", "name"]).success();
+    let out =
+        with_kubeconfig(&wisp, &bound, &["get", "pods", "-n", "demo", "-o", "name"]).success();
     assert_eq!(out.trim(), "pod/p");
 
     // The pod never ran (no node agent here), so deleting it removes it at once.
     wisp.ok(&["delete", "pod", "p", "-n", "demo", "--wait=false"]);
     wisp.kubectl(&["get", "pod", "p", "-n", "demo"])
         .failure(FAILED);
-    let err = as_token(&wisp, &bound, &["get", "pods", "-n", "demo"]).failure(FAILED);
+    let err = with_kubeconfig(&wisp, &bound, &["get", "pods", "-n", "demo"]).failure(FAILED);
     assert_eq!(
         err.trim(),
         "error: You must be logged in to the server (Unauthorized)"
     );
     // The unbound token still works: only the pod-bound one died with the pod.
-    as_token(&wisp, &plain, &["get", "pods", "-n", "demo"]).success();
+    with_kubeconfig(&wisp, &plain, &["get", "pods", "-n", "demo"]).success();
 
     // A ServiceAccount may not impersonate without the `impersonate` verb.
-    let err =
-        as_token(&wisp, &plain, &["get", "pods", "-n", "demo", "--as", "bob"]).failure(FAILED);
+    let err = with_kubeconfig(&wisp, &plain, &["get", "pods", "-n", "demo", "--as", "bob"])
+        .failure(FAILED);
     assert_eq!(
         err.trim(),
         forbidden(
@@ -376,7 +379,7 @@ fn service_account_tokens_carry_their_bindings_and_die_with_their_pod() {
     );
     // Deleting the ServiceAccount ends every token issued for it.
     wisp.ok(&["delete", "sa", "app", "-n", "demo"]);
-    let err = as_token(&wisp, &plain, &["get", "pods", "-n", "demo"]).failure(FAILED);
+    let err = with_kubeconfig(&wisp, &plain, &["get", "pods", "-n", "demo"]).failure(FAILED);
     assert_eq!(
         err.trim(),
         "error: You must be logged in to the server (Unauthorized)"
@@ -399,5 +402,134 @@ fn whoami_names_the_admin() {
         ["Groups", "[system:masters", "system:authenticated]"],
         "{out}"
     );
+    wisp.stop();
+}
+
+/// Runs openssl; None (after saying why) when it is not installed.
+fn openssl(dir: &Path, args: &[&str]) -> Option<()> {
+    let output = match std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) => {
+            eprintln!("skipping: cannot run openssl ({e}); the certificate cases need it");
+            return None;
+        }
+    };
+    assert!(output.status.success(), "openssl {args:?}: {output:?}");
+    Some(())
+}
+
+/// A client key and certificate for CN=mallory, O=system:masters signed by `ca` (`ca.crt`
+/// and `ca.key` in `dir`), valid for `days` (-1: already expired); returns the kubeconfig.
+fn cert_kubeconfig(wisp: &Wisp, dir: &Path, name: &str, ca: &str, days: &str) -> Option<PathBuf> {
+    let (key, csr, crt) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+    );
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &key,
+        ],
+    )?;
+    let subject = "/CN=mallory/O=system:masters";
+    openssl(
+        dir,
+        &["req", "-new", "-key", &key, "-subj", subject, "-out", &csr],
+    )?;
+    let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
+    // A v3 client certificate: OpenSSL 3.0 writes v1 without extensions, which webpki
+    // rejects for any reason, so the test would not show which check refused it.
+    let extensions =
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n";
+    write_file(dir, "client.ext", extensions);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_crt,
+            "-CAkey",
+            &ca_key,
+            "-days",
+            days,
+            "-extfile",
+            "client.ext",
+            "-out",
+            &crt,
+        ],
+    )?;
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: wisp\n  cluster:\n    server: \
+         https://127.0.0.1:{port}\n    certificate-authority: {wisp_ca}\nusers:\n- name: m\n  \
+         user:\n    client-certificate: {crt}\n    client-key: {key}\ncontexts:\n- name: m\n  \
+         context: {{cluster: wisp, user: m}}\ncurrent-context: m\n",
+        port = wisp.port,
+        wisp_ca = wisp.pki("ca.crt").display(),
+        crt = dir.join(&crt).display(),
+        key = dir.join(&key).display(),
+    );
+    Some(write_file(dir, &format!("{name}.kubeconfig"), &text))
+}
+
+#[test]
+fn expired_and_foreign_client_certificates_get_401() {
+    let wisp = Wisp::start("auth-certs");
+    let dir = wisp.dir.join("certs");
+    std::fs::create_dir_all(&dir).expect("certs dir");
+    for file in ["ca.crt", "ca.key"] {
+        std::fs::copy(wisp.pki(file), dir.join(file)).expect("copy wisp's CA");
+    }
+    let Some(()) = openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "other-ca.key",
+            "-out",
+            "other-ca.crt",
+            "-subj",
+            "/CN=foreign-ca",
+            "-days",
+            "1",
+        ],
+    ) else {
+        wisp.stop();
+        return;
+    };
+    let unauthorized = "error: You must be logged in to the server (Unauthorized)";
+
+    // The control case: the same subject signed by wisp's CA and in date is admin.
+    let good = cert_kubeconfig(&wisp, &dir, "good", "ca", "1").expect("openssl ran before");
+    let who = with_kubeconfig(&wisp, &good, &["auth", "whoami"]).success();
+    assert!(who.contains("mallory"), "{who}");
+    with_kubeconfig(&wisp, &good, &["get", "secrets", "-A"]).success();
+
+    let expired = cert_kubeconfig(&wisp, &dir, "expired", "ca", "-1").expect("openssl");
+    let err = with_kubeconfig(&wisp, &expired, &["get", "pods"]).failure(FAILED);
+    assert_eq!(err.trim(), unauthorized);
+
+    let foreign = cert_kubeconfig(&wisp, &dir, "foreign", "other-ca", "1").expect("openssl");
+    let err = with_kubeconfig(&wisp, &foreign, &["get", "pods"]).failure(FAILED);
+    assert_eq!(err.trim(), unauthorized);
     wisp.stop();
 }

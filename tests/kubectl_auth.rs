@@ -1,10 +1,10 @@
 //! The authorization matrix of issue 5, driven by kubectl 1.32 against the real `wisp run`:
 //! `--as` impersonation with the default `view`, `edit` and `admin` ClusterRoles, RBAC
 //! escalation prevention, ServiceAccount tokens from the TokenRequest API (plain and bound
-//! to a pod) used through a kubeconfig that carries only the token and the CA, and
+//! to a pod) used through a kubeconfig that carries only the token and the CA,
 //! `kubectl auth whoami`, and client certificates that are expired or signed by another CA
-//! (made with the openssl command; that case is skipped, saying so, without it). Every refusal is checked for kubectl's exit code and upstream's
-//! exact message.
+//! (made with the openssl command; that case is skipped, saying so, without it). Every
+//! refusal is checked for kubectl's exit code and upstream's exact message.
 
 mod support;
 

@@ -342,6 +342,7 @@ fn hostile_clients_do_not_starve_a_normal_client_or_grow_memory() {
         std::thread::spawn(move || slowloris(&config, port, stop))
     };
     let (open_watches, refused_watches) = watches(&config, port, WATCHES);
+    let with_watches = rss(&wisp);
     eprintln!(
         "watches: {} streaming, {refused_watches} refused with 429",
         open_watches.len()
@@ -362,11 +363,12 @@ fn hostile_clients_do_not_starve_a_normal_client_or_grow_memory() {
     latencies.sort_unstable();
     eprintln!(
         "wisp VmRSS KiB: before {} (peak {}), during TLS idle flood {}, during TCP idle flood \
-         {}, after all {} (peak {}); test ran {:.1} s",
+         {}, with the watches open {}, after all {} (peak {}); test ran {:.1} s",
         before.0,
         before.1,
         during_flood.0,
         during_tcp_flood.0,
+        with_watches.0,
         after.0,
         after.1,
         started.elapsed().as_secs_f64()
@@ -383,10 +385,21 @@ fn hostile_clients_do_not_starve_a_normal_client_or_grow_memory() {
         "slowloris connections outlived the header timeout"
     );
     assert!(latencies.len() > 100, "the normal client was starved");
+    // The kernel updates VmHWM lazily (when RSS is about to shrink), so it can lag a
+    // VmRSS sampled earlier: the peak is the largest of everything seen.
+    let peak = [
+        during_flood.0,
+        during_tcp_flood.0,
+        with_watches.0,
+        after.0,
+        after.1,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
     assert!(
-        after.1 * 1024 <= IDLE_BUDGET,
-        "wisp's resident peak {} KiB is over the 32 MiB budget",
-        after.1
+        peak * 1024 <= IDLE_BUDGET,
+        "wisp's resident peak {peak} KiB is over the 32 MiB budget"
     );
     wisp.stop_with_budget(IDLE_BUDGET);
 }

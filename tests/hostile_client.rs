@@ -1,9 +1,15 @@
 //! A hostile client against the real `wisp run` on 127.0.0.1 (issue 5): 1,000 idle TLS
-//! connections (wisp keeps its connection cap and closes the rest), then 200 concurrent
-//! watches, slowloris heads, oversized headers and bodies and malformed chunked bodies, all
-//! at once. Meanwhile a normal client on its own keep-alive connection keeps listing
-//! ConfigMaps: every answer must be 200, and wisp's resident memory must stay within the
-//! boards' 32 MiB idle budget. Prints the figures (RSS, the normal client's latencies).
+//! connections, then 10,000 idle TCP connections held open at once (wisp keeps its
+//! connection cap and closes the rest), then 1,000 watch requests (wisp streams up to its
+//! cap and answers 429 beyond it), slowloris heads, oversized headers and bodies and
+//! malformed chunked bodies, all at once. Meanwhile a normal client on its own keep-alive
+//! connection keeps listing ConfigMaps: every answer must be 200, and wisp's resident memory
+//! must stay within the boards' 32 MiB idle budget. Prints the figures (RSS, the normal
+//! client's latencies).
+//!
+//! The 10,000 sockets need more descriptors than the usual soft limit of 1,024: the test
+//! raises RLIMIT_NOFILE towards its hard limit (before wisp starts, so wisp inherits it
+//! too) and, if the hard limit is too low, floods with as many as fit and says so.
 
 #[path = "support/https_client.rs"]
 mod https_client;
@@ -21,6 +27,17 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use support::Wisp;
 
 const IDLE_BUDGET: u64 = 32 << 20;
+/// The issue's numbers.
+const IDLE_TCP: usize = 10_000;
+const WATCHES: usize = 1_000;
+/// wisp's default caps (core/src/http/limits.rs).
+const MAX_CONNECTIONS: usize = 256;
+const MAX_STREAMS: usize = 128;
+/// Descriptors the test needs besides the flood (wisp's pipes, kubectl-free TLS clients,
+/// slowloris, the normal client, the Rust test harness).
+const SPARE_FDS: u64 = 1_024;
+/// The longest the idle TCP flood may take, to keep the test near 30 s.
+const FLOOD_TIME: Duration = Duration::from_secs(15);
 const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
 
 type Raw = StreamOwned<ClientConnection, TcpStream>;
@@ -95,6 +112,97 @@ fn idle_flood(config: &Arc<ClientConfig>, port: u16, count: usize) -> (Vec<Raw>,
     (held, refused)
 }
 
+/// Raises the soft RLIMIT_NOFILE so `IDLE_TCP` sockets fit; returns how many idle TCP
+/// connections the flood may open.
+fn raise_fd_limit() -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let want = IDLE_TCP as u64 + SPARE_FDS;
+    let limit = getrlimit(Resource::Nofile);
+    let hard = limit.maximum.unwrap_or(u64::MAX);
+    let mut current = limit.current.unwrap_or(u64::MAX);
+    let target = want.min(hard);
+    if current < target {
+        let raised = Rlimit {
+            current: Some(target),
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => current = target,
+            Err(e) => eprintln!("cannot raise RLIMIT_NOFILE from {current} to {target}: {e}"),
+        }
+    }
+    let room = current.saturating_sub(SPARE_FDS).min(IDLE_TCP as u64);
+    let room = usize::try_from(room).expect("at most IDLE_TCP");
+    if room < IDLE_TCP {
+        eprintln!(
+            "RLIMIT_NOFILE {current} (hard {hard}) leaves room for {room} idle connections, \
+             not {IDLE_TCP}"
+        );
+    }
+    room
+}
+
+/// Opens up to `count` TCP connections that never send a byte and holds them all at once.
+/// Stops early if the client runs out of sockets or after [`FLOOD_TIME`]: wisp's listen
+/// backlog is 128, and when its one thread is slow to accept (a debug build on a loaded
+/// machine) the kernel drops SYNs and each such connect waits a 1 s retransmit. Both are
+/// reported (the bursts are paced to avoid the drops); the caller asserts the flood still went far beyond wisp's caps.
+fn tcp_flood(port: u16, count: usize) -> Vec<TcpStream> {
+    let start = Instant::now();
+    let mut held = Vec::with_capacity(count);
+    let mut stalls = 0;
+    for i in 0..count {
+        // Paced in bursts below the backlog, so the flood measures wisp holding 10,000
+        // sockets rather than the kernel's SYN retransmit timer.
+        if i % 64 == 63 {
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        if start.elapsed() > FLOOD_TIME {
+            eprintln!(
+                "idle TCP flood stopped after {FLOOD_TIME:?} at {} connections",
+                held.len()
+            );
+            break;
+        }
+        let t = Instant::now();
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(tcp) => held.push(tcp),
+            Err(e) => {
+                eprintln!("idle TCP flood stopped at {} connections: {e}", held.len());
+                break;
+            }
+        }
+        stalls += usize::from(t.elapsed() > Duration::from_millis(500));
+    }
+    eprintln!("idle TCP flood: {stalls} connects waited for a SYN retransmit (backlog full)");
+    held
+}
+
+/// How many of `conns` wisp still keeps open (a read would block rather than see EOF).
+fn still_open(conns: &[TcpStream]) -> usize {
+    conns
+        .iter()
+        .filter(|tcp| {
+            tcp.set_nonblocking(true).expect("nonblocking");
+            let mut byte = [0u8; 1];
+            matches!((&**tcp).read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        })
+        .count()
+}
+
+/// A fresh connection gets 200 again once a flood is gone (wisp freed its slots).
+fn fresh_connection_served(config: &Arc<ClientConfig>, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let request = format!("GET {CONFIGMAPS} HTTP/1.1\r\nHost: x\r\n\r\n");
+        if status_of(config, port, request.as_bytes()) == 200 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
 fn watches(config: &Arc<ClientConfig>, port: u16, count: usize) -> (Vec<Connection>, usize) {
     let mut open = Vec::new();
     let mut refused = 0;
@@ -164,6 +272,8 @@ fn percentile(sorted: &[Duration], percent: usize) -> f64 {
 
 #[test]
 fn hostile_clients_do_not_starve_a_normal_client_or_grow_memory() {
+    let started = Instant::now();
+    let idle_tcp = raise_fd_limit();
     let wisp = Wisp::start("hostile");
     let config = tls_config(&wisp.dir.join("pki"));
     let port = wisp.port;
@@ -188,13 +298,58 @@ fn hostile_clients_do_not_starve_a_normal_client_or_grow_memory() {
     drop(held);
     std::thread::sleep(Duration::from_millis(300));
 
+    let flood_start = Instant::now();
+    let tcp = tcp_flood(port, idle_tcp);
+    let flood_secs = flood_start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(500));
+    let during_tcp_flood = rss(&wisp);
+    let tcp_open = still_open(&tcp);
+    // Not asserted: with the cap full of connections that never start TLS, a new client is
+    // closed until wisp's header timeout frees their slots. Reported for the threat model.
+    let request = format!("GET {CONFIGMAPS} HTTP/1.1\r\nHost: x\r\n\r\n");
+    eprintln!(
+        "a new client during the idle TCP flood got status {} (0: closed at the connection cap)",
+        status_of(&config, port, request.as_bytes())
+    );
+    eprintln!(
+        "idle TCP flood: {} connections opened in {flood_secs:.1} s and held at once, \
+         {tcp_open} still open on wisp's side, {} closed by wisp",
+        tcp.len(),
+        tcp.len() - tcp_open
+    );
+    assert!(
+        tcp.len() >= idle_tcp.min(4 * MAX_CONNECTIONS),
+        "the flood opened only {} connections, not far beyond the cap of {MAX_CONNECTIONS}",
+        tcp.len()
+    );
+    assert!(
+        tcp_open < MAX_CONNECTIONS,
+        "wisp holds {tcp_open} idle connections, over its cap of {MAX_CONNECTIONS}"
+    );
+    drop(tcp);
+    let recovery = Instant::now();
+    assert!(
+        fresh_connection_served(&config, port),
+        "wisp did not serve a new connection after the idle TCP flood"
+    );
+    eprintln!(
+        "a new client was served {:.0} ms after the idle TCP flood ended",
+        recovery.elapsed().as_secs_f64() * 1e3
+    );
+
     let slow = {
         let (config, stop) = (config.clone(), stop.clone());
         std::thread::spawn(move || slowloris(&config, port, stop))
     };
-    let (open_watches, refused_watches) = watches(&config, port, 200);
+    let (open_watches, refused_watches) = watches(&config, port, WATCHES);
+    let with_watches = rss(&wisp);
     eprintln!(
         "watches: {} streaming, {refused_watches} refused with 429",
+        open_watches.len()
+    );
+    assert!(
+        open_watches.len() <= MAX_STREAMS && open_watches.len() + refused_watches == WATCHES,
+        "watches: {} open, {refused_watches} refused",
         open_watches.len()
     );
     malformed_requests(&config, port);
@@ -207,8 +362,16 @@ fn hostile_clients_do_not_starve_a_normal_client_or_grow_memory() {
 
     latencies.sort_unstable();
     eprintln!(
-        "wisp VmRSS KiB: before {} (peak {}), during idle flood {}, after all {} (peak {})",
-        before.0, before.1, during_flood.0, after.0, after.1
+        "wisp VmRSS KiB: before {} (peak {}), during TLS idle flood {}, during TCP idle flood \
+         {}, with the watches open {}, after all {} (peak {}); test ran {:.1} s",
+        before.0,
+        before.1,
+        during_flood.0,
+        during_tcp_flood.0,
+        with_watches.0,
+        after.0,
+        after.1,
+        started.elapsed().as_secs_f64()
     );
     eprintln!(
         "normal client: {} requests, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -222,10 +385,21 @@ fn hostile_clients_do_not_starve_a_normal_client_or_grow_memory() {
         "slowloris connections outlived the header timeout"
     );
     assert!(latencies.len() > 100, "the normal client was starved");
+    // The kernel updates VmHWM lazily (when RSS is about to shrink), so it can lag a
+    // VmRSS sampled earlier: the peak is the largest of everything seen.
+    let peak = [
+        during_flood.0,
+        during_tcp_flood.0,
+        with_watches.0,
+        after.0,
+        after.1,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
     assert!(
-        after.1 * 1024 <= IDLE_BUDGET,
-        "wisp's resident peak {} KiB is over the 32 MiB budget",
-        after.1
+        peak * 1024 <= IDLE_BUDGET,
+        "wisp's resident peak {peak} KiB is over the 32 MiB budget"
     );
     wisp.stop_with_budget(IDLE_BUDGET);
 }

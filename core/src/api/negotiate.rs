@@ -98,6 +98,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_v1beta1_only_table_request_gets_v1beta1() {
+        let accept = "application/json;as=Table;v=v1beta1;g=meta.k8s.io";
+        assert_eq!(
+            negotiate(Some(accept)).unwrap(),
+            Form::Table { v1beta1: true }
+        );
+    }
+
+    #[test]
     fn kubectl_get_asks_for_a_v1_table() {
         let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
         assert_eq!(

@@ -1,17 +1,13 @@
 //! What a handler answers: a status, headers and either a whole body or a stream of chunks
 //! (watch, logs) that the connection writes out as they come, each chunk flushed.
 
-use std::pin::Pin;
-
-use futures_lite::Stream;
-
 use crate::status::ApiError;
 
 pub const JSON: &str = "application/json";
 
 /// A stream of body chunks; the connection task drives it and drops it when the client
 /// goes away, which ends the producer.
-pub type ChunkStream = Pin<Box<dyn Stream<Item = Vec<u8>>>>;
+pub use crate::http::ChunkStream;
 
 pub enum Body {
     Bytes(Vec<u8>),

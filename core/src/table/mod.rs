@@ -227,28 +227,5 @@ pub fn table_json(
     ])
 }
 
-/// Whether an Accept header asks for a Table (`as=Table;g=meta.k8s.io;v=v1` or `v1beta1`).
-/// Returns the Table apiVersion to answer with.
-pub fn wants_table(accept: &str) -> Option<&'static str> {
-    accept.split(',').find_map(|range| {
-        let mut parts = range.split(';').map(str::trim);
-        let media = parts.next()?;
-        if media != "application/json" {
-            return None;
-        }
-        let (mut as_table, mut group, mut version) = (false, false, None);
-        for param in parts {
-            match param.split_once('=') {
-                Some(("as", "Table")) => as_table = true,
-                Some(("g", "meta.k8s.io")) => group = true,
-                Some(("v", "v1")) => version = Some("meta.k8s.io/v1"),
-                Some(("v", "v1beta1")) => version = Some("meta.k8s.io/v1beta1"),
-                _ => {}
-            }
-        }
-        if as_table && group { version } else { None }
-    })
-}
-
 #[cfg(test)]
 mod tests;

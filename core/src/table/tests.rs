@@ -532,14 +532,8 @@ fn table_shape_matches_the_wire_example() {
 }
 
 #[test]
-fn accept_header_selects_table() {
-    let kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-    assert_eq!(wants_table(kubectl), Some("meta.k8s.io/v1"));
-    assert_eq!(
-        wants_table("application/json;as=Table;v=v1beta1;g=meta.k8s.io"),
-        Some("meta.k8s.io/v1beta1")
-    );
-    assert_eq!(wants_table("application/json"), None);
+fn include_object_parses_upstream_values() {
+    // Accept negotiation for Tables is api::negotiate's (tested there).
     assert_eq!(IncludeObject::parse("Object"), Some(IncludeObject::Object));
     assert_eq!(IncludeObject::parse("bogus"), None);
 }

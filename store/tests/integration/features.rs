@@ -228,6 +228,9 @@ fn watchers_on_a_local_executor_see_concurrent_writes_in_order() {
     let sim = SimBackend::new();
     let store = open_sim(&sim, Options::default());
     let ex = smol::LocalExecutor::new();
+    // The watch starts at the current revision, so it must exist before the writer runs:
+    // under emulation the writer thread can finish writes before this thread reaches `watch`.
+    let mut w = store.watch(b"/p/", 0).unwrap();
     let writer_store = store.clone();
     let writer = std::thread::spawn(move || {
         for i in 0..200u32 {
@@ -239,7 +242,6 @@ fn watchers_on_a_local_executor_see_concurrent_writes_in_order() {
             }
         }
     });
-    let mut w = store.watch(b"/p/", 0).unwrap();
     let events = block_on(ex.run(async {
         let mut seen = Vec::new();
         let mut puts = 0;

@@ -5,3 +5,7 @@
 //! does not depend on the control plane's internals; it speaks the internal protocol.
 
 pub mod preflight;
+pub mod cni;
+pub mod image;
+pub mod pull;
+pub mod runtime;

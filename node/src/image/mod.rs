@@ -1,0 +1,1 @@
+//! Images: content-addressed blobs, archive import, layers unpacked once (filled in by the images work).

@@ -1,0 +1,1 @@
+//! Registry pulls over the OCI distribution API (filled in by the registry work).

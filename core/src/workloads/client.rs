@@ -65,6 +65,15 @@ impl Client {
         }
     }
 
+    /// A client acting as `user` (the node agent's link writes as `system:node:<name>`).
+    pub fn for_user(server: &Rc<ApiServer>, user: User, manager: &'static str) -> Client {
+        Client {
+            server: Rc::clone(server),
+            user,
+            manager,
+        }
+    }
+
     pub fn server(&self) -> &Rc<ApiServer> {
         &self.server
     }
@@ -101,6 +110,13 @@ impl Client {
 
     pub async fn delete(&self, path: &str) -> Result<(), WriteError> {
         self.send("DELETE", path, "application/json", &Value::Null)
+            .await
+            .map(|_| ())
+    }
+
+    /// DELETE with a DeleteOptions body (grace period, preconditions).
+    pub async fn delete_with(&self, path: &str, options: &Value) -> Result<(), WriteError> {
+        self.send("DELETE", path, "application/json", options)
             .await
             .map(|_| ())
     }

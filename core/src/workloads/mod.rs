@@ -17,7 +17,7 @@ pub mod replicaset;
 pub mod statefulset;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::rc::Rc;
 

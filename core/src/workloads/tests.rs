@@ -64,6 +64,14 @@ impl Cluster {
         c
     }
 
+    pub fn server(&self) -> &Rc<ApiServer> {
+        &self.server
+    }
+
+    pub fn executor(&self) -> &Rc<LocalExecutor<'static>> {
+        &self.executor
+    }
+
     pub fn run<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
         futures_lite::future::block_on(self.executor.run(fut))
     }

@@ -1,0 +1,231 @@
+//! The link against a real API server over the in-memory store, with the test playing the
+//! node agent over in-process pipes (the same frames a node process would send).
+
+use std::rc::Rc;
+
+use futures_lite::AsyncWriteExt;
+use wisp_proto::{FrameReader, FromNode, ToNode, VERSION, encode};
+
+use crate::object::meta;
+use crate::workloads::tests::Cluster;
+
+struct FakeNode {
+    to_cp: piper::Writer,
+    from_cp: FrameReader<piper::Reader>,
+}
+
+impl FakeNode {
+    fn connect(cluster: &Cluster) -> FakeNode {
+        let (cp_reader, to_cp) = piper::pipe(1 << 16);
+        let (from_cp, cp_writer) = piper::pipe(1 << 16);
+        let server = Rc::clone(cluster.server());
+        cluster
+            .executor()
+            .spawn(async move {
+                let _ended = super::serve(server, cp_reader, cp_writer).await;
+            })
+            .detach();
+        let mut node = FakeNode {
+            to_cp,
+            from_cp: FrameReader::new(from_cp),
+        };
+        node.send(
+            cluster,
+            &FromNode::Hello {
+                version: VERSION,
+                node_name: "node1".into(),
+            },
+        );
+        assert_eq!(node.next(cluster), ToNode::Hello { version: VERSION });
+        node
+    }
+
+    fn send(&mut self, cluster: &Cluster, message: &FromNode) {
+        cluster.run(self.to_cp.write_all(&encode(message))).unwrap();
+    }
+
+    fn next(&mut self, cluster: &Cluster) -> ToNode {
+        cluster
+            .run(self.from_cp.next::<ToNode>())
+            .unwrap()
+            .expect("a frame")
+    }
+}
+
+fn pod(name: &str, node: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"default"}},
+        "spec":{{"nodeName":"{node}","containers":[{{"name":"c","image":"busybox"}}]}}}}"#
+    )
+}
+
+#[test]
+fn node_status_creates_the_node_and_bound_pods_flow_both_ways() {
+    let cluster = Cluster::new();
+    let mut node = FakeNode::connect(&cluster);
+    assert_eq!(node.next(&cluster), ToNode::PodsSynced { uids: vec![] });
+    node.send(
+        &cluster,
+        &FromNode::NodeStatus {
+            status_json:
+                br#"{"capacity":{"cpu":"2","pods":"110"},"allocatable":{"cpu":"2","pods":"110"}}"#
+                    .to_vec(),
+            labels: vec![("kubernetes.io/hostname".into(), "node1".into())],
+        },
+    );
+    cluster.settle();
+    let stored = cluster.get("/registry/core/nodes/node1");
+    assert_eq!(
+        meta::get_str(&stored, &["status", "allocatable", "cpu"]),
+        Some("2")
+    );
+    assert_eq!(
+        meta::get_str(&stored, &["metadata", "labels", "kubernetes.io/hostname"]),
+        Some("node1")
+    );
+
+    // Only pods bound to this node are sent.
+    cluster.create(
+        "/api/v1/namespaces/default/pods",
+        &pod("elsewhere", "node2"),
+    );
+    let created = cluster.create("/api/v1/namespaces/default/pods", &pod("mine", "node1"));
+    let uid = meta::uid(&created).unwrap().to_owned();
+    match node.next(&cluster) {
+        ToNode::PodUpsert { uid: got, json } => {
+            assert_eq!(got, uid);
+            let sent = meta::from_json_bytes(&json).unwrap();
+            assert_eq!(meta::name(&sent), Some("mine"));
+        }
+        other => panic!("expected the pod, got {other:?}"),
+    }
+
+    node.send(
+        &cluster,
+        &FromNode::PodStatus {
+            namespace: "default".into(),
+            name: "mine".into(),
+            uid: uid.clone(),
+            status_json: br#"{"phase":"Running","podIP":"10.42.0.5"}"#.to_vec(),
+        },
+    );
+    // The status write comes back as a change of the pod.
+    match node.next(&cluster) {
+        ToNode::PodUpsert { json, .. } => {
+            let sent = meta::from_json_bytes(&json).unwrap();
+            assert_eq!(meta::get_str(&sent, &["status", "phase"]), Some("Running"));
+        }
+        other => panic!("expected the updated pod, got {other:?}"),
+    }
+
+    // A status for another incarnation of the name is ignored.
+    node.send(
+        &cluster,
+        &FromNode::PodStatus {
+            namespace: "default".into(),
+            name: "mine".into(),
+            uid: "not-the-uid".into(),
+            status_json: br#"{"phase":"Failed"}"#.to_vec(),
+        },
+    );
+    cluster.settle();
+    let stored = cluster.get("/registry/core/pods/default/mine");
+    assert_eq!(
+        meta::get_str(&stored, &["status", "phase"]),
+        Some("Running")
+    );
+
+    // Deleting a bound pod is graceful: the node sees the deletionTimestamp, stops the
+    // containers, and reports the pod terminated; the link then removes the object.
+    cluster.request(
+        "DELETE",
+        "/api/v1/namespaces/default/pods/mine",
+        "application/json",
+        "",
+    );
+    match node.next(&cluster) {
+        ToNode::PodUpsert { json, .. } => {
+            let sent = meta::from_json_bytes(&json).unwrap();
+            assert!(meta::deletion_timestamp(&sent).is_some());
+        }
+        other => panic!("expected the terminating pod, got {other:?}"),
+    }
+    node.send(
+        &cluster,
+        &FromNode::PodTerminated {
+            namespace: "default".into(),
+            name: "mine".into(),
+            uid: uid.clone(),
+        },
+    );
+    assert_eq!(node.next(&cluster), ToNode::PodRemoved { uid });
+}
+
+#[test]
+fn reads_config_and_answers_with_none_for_missing_objects() {
+    let cluster = Cluster::new();
+    let mut node = FakeNode::connect(&cluster);
+    assert!(matches!(node.next(&cluster), ToNode::PodsSynced { .. }));
+    cluster.create(
+        "/api/v1/namespaces/default/configmaps",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"},"data":{"a":"1"}}"#,
+    );
+    assert!(matches!(
+        node.next(&cluster),
+        ToNode::ConfigChanged { name, .. } if name == "cfg"
+    ));
+    node.send(
+        &cluster,
+        &FromNode::Get {
+            request: 7,
+            kind: wisp_proto::ObjectKind::ConfigMap,
+            namespace: "default".into(),
+            name: "cfg".into(),
+        },
+    );
+    match node.next(&cluster) {
+        ToNode::Object {
+            request: 7,
+            json: Some(json),
+        } => {
+            let cm = meta::from_json_bytes(&json).unwrap();
+            assert_eq!(meta::get_str(&cm, &["data", "a"]), Some("1"));
+        }
+        other => panic!("expected the ConfigMap, got {other:?}"),
+    }
+    node.send(
+        &cluster,
+        &FromNode::Get {
+            request: 8,
+            kind: wisp_proto::ObjectKind::Secret,
+            namespace: "default".into(),
+            name: "absent".into(),
+        },
+    );
+    assert_eq!(
+        node.next(&cluster),
+        ToNode::Object {
+            request: 8,
+            json: None
+        }
+    );
+}
+
+#[test]
+fn a_node_with_another_protocol_version_is_refused() {
+    let cluster = Cluster::new();
+    let (cp_reader, mut to_cp) = piper::pipe(1 << 16);
+    let (_from_cp, cp_writer) = piper::pipe(1 << 16);
+    let server = Rc::clone(cluster.server());
+    let result = cluster.run(async move {
+        to_cp
+            .write_all(&encode(&FromNode::Hello {
+                version: VERSION + 1,
+                node_name: "n".into(),
+            }))
+            .await
+            .unwrap();
+        super::serve(server, cp_reader, cp_writer).await
+    });
+    assert!(matches!(result, Err(super::LinkError::Handshake(m)) if m.contains("version")));
+}

@@ -1,1 +1,8 @@
-//! The OCI runtime: bundles from the pod spec, cgroups, runc and crun (filled in by the runtime work).
+//! The OCI runtime layer: the typed pod spec, OCI bundles built from it, cgroups, pod
+//! namespaces, and the runc/crun command-line wrapper with the subreaper that collects exits.
+//!
+//! It does not resolve volumes, env sources, images or networking; the agent does that and
+//! hands the results in.
+
+pub mod podspec;
+pub mod quantity;

@@ -52,6 +52,12 @@ pub struct NodeConfig {
     pub runtime: String,
     pub cni_bin_dir: Option<PathBuf>,
     pub images_dir: Option<PathBuf>,
+    /// Run the node agent (pods as containers). Off: a control plane only.
+    pub enabled: bool,
+    /// Runtime state: container pipes, pod namespaces, adoption records.
+    pub run_dir: PathBuf,
+    /// Container logs (CRI format), as the kubelet's /var/log/pods.
+    pub pod_logs_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +176,9 @@ impl Config {
                 runtime: String::new(),
                 cni_bin_dir: None,
                 images_dir: None,
+                enabled: false,
+                run_dir: PathBuf::new(),
+                pod_logs_dir: PathBuf::new(),
             },
             store: StoreConfig { cache_bytes: 0 },
             audit: AuditConfig { enabled: false },
@@ -321,10 +330,22 @@ impl Walker<'_> {
                 "runtime" => c.runtime = self.string(value, &field)?,
                 "cniBinDir" => c.cni_bin_dir = self.opt_path(value, &field)?,
                 "imagesDir" => c.images_dir = self.opt_path(value, &field)?,
+                "enabled" => c.enabled = self.boolean(value, &field)?,
+                "runDir" => c.run_dir = self.path(value, &field)?,
+                "podLogsDir" => c.pod_logs_dir = self.path(value, &field)?,
                 _ => {
-                    return Err(
-                        self.unknown(&field, &["name", "runtime", "cniBinDir", "imagesDir"])
-                    );
+                    return Err(self.unknown(
+                        &field,
+                        &[
+                            "name",
+                            "runtime",
+                            "cniBinDir",
+                            "imagesDir",
+                            "enabled",
+                            "runDir",
+                            "podLogsDir",
+                        ],
+                    ));
                 }
             }
         }
@@ -380,6 +401,21 @@ impl Walker<'_> {
                 format!("expected a string, found {}", describe(other)),
             )),
         }
+    }
+
+    fn boolean(&self, node: &Yaml, field: &str) -> Result<bool, ConfigError> {
+        match node {
+            Yaml::Boolean(b) => Ok(*b),
+            other => Err(self.err(
+                field,
+                format!("expected true or false, found {}", describe(other)),
+            )),
+        }
+    }
+
+    fn path(&self, node: &Yaml, field: &str) -> Result<PathBuf, ConfigError> {
+        self.opt_path(node, field)?
+            .ok_or_else(|| self.err(field, "must not be empty"))
     }
 
     fn opt_path(&self, node: &Yaml, field: &str) -> Result<Option<PathBuf>, ConfigError> {

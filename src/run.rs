@@ -91,9 +91,65 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
                 }
             })
             .detach();
-        control_plane::run(store, settings, shutdown, print_ready).await?;
+        let node = node_agent(&config, &data_dir).map(|(agent, ends)| {
+            executor
+                .spawn(async move {
+                    if let Err(e) = agent.await {
+                        eprintln!("wisp: node agent stopped: {e}");
+                    }
+                })
+                .detach();
+            ends
+        });
+        control_plane::run(store, settings, shutdown, print_ready, node).await?;
         Ok::<(), Box<dyn std::error::Error>>(())
     }))
+}
+
+/// Size of each direction's in-process pipe between the control plane and the node agent.
+const LINK_PIPE_BYTES: usize = 256 << 10;
+
+type AgentFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), wisp_node::agent::AgentError>>>>;
+
+/// The node agent and the control plane's ends of its link: two in-process byte pipes
+/// carrying exactly the frames a separate node process would exchange (wisp-proto).
+fn node_agent(
+    config: &Config,
+    data_dir: &std::path::Path,
+) -> Option<(AgentFuture, control_plane::NodeLinkEnds)> {
+    if !config.node.enabled {
+        return None;
+    }
+    let (cp_reader, node_writer) = piper::pipe(LINK_PIPE_BYTES);
+    let (node_reader, cp_writer) = piper::pipe(LINK_PIPE_BYTES);
+    let node_name = config.node.name.clone().unwrap_or_else(|| {
+        rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .to_lowercase()
+    });
+    let host_ip = wisp_core::pki::host_addresses()
+        .into_iter()
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+        .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
+    let agent_config = wisp_node::agent::AgentConfig {
+        node_name,
+        data_dir: data_dir.join("node"),
+        run_dir: config.node.run_dir.clone(),
+        log_root: config.node.pod_logs_dir.clone(),
+        runtime: config.node.runtime.clone(),
+        images_dir: config.node.images_dir.clone(),
+        host_ip,
+        cluster_dns: config.network.cluster_dns.to_string(),
+        cluster_domain: config.network.cluster_domain.clone(),
+        network: None,
+    };
+    let agent = Box::pin(wisp_node::agent::run(agent_config, node_reader, node_writer));
+    let ends = control_plane::NodeLinkEnds {
+        reader: Box::new(cp_reader),
+        writer: Box::new(cp_writer),
+    };
+    Some((agent, ends))
 }
 
 /// The one line `wisp run` logs when the API is ready (size-budget and the tests wait for

@@ -148,13 +148,21 @@ fn to_http_response(resp: ApiResponse) -> Response {
     }
 }
 
+/// The control plane's ends of a node agent's link (wisp-proto frames).
+pub struct NodeLinkEnds {
+    pub reader: Box<dyn futures_lite::AsyncRead + Unpin>,
+    pub writer: Box<dyn futures_lite::AsyncWrite + Unpin>,
+}
+
 /// Loads or creates certificates, writes the kubeconfig, creates the built-in objects and
-/// serves the API until `shutdown` fires. `on_ready` runs once the listener is bound.
+/// serves the API until `shutdown` fires. `on_ready` runs once the listener is bound. With
+/// `node`, the node agent at the other end of the link is served too (crate::nodelink).
 pub async fn run(
     store: Store,
     settings: Settings,
     shutdown: ShutdownSignal,
     on_ready: impl FnOnce(Ready),
+    node: Option<NodeLinkEnds>,
 ) -> Result<(), StartError> {
     let started = Instant::now();
     let network = crate::admission::ServiceNetwork::new(
@@ -218,6 +226,16 @@ pub async fn run(
     let workers = Rc::new(async_executor::LocalExecutor::new());
     crate::workloads::spawn(&workers, &server);
     crate::scheduler::spawn(&workers, &server);
+    if let Some(ends) = node {
+        let server = Rc::clone(&server);
+        workers
+            .spawn(async move {
+                if let Err(e) = crate::nodelink::serve(server, ends.reader, ends.writer).await {
+                    eprintln!("wisp: {e}");
+                }
+            })
+            .detach();
+    }
     let handler: Rc<dyn http::Handler> = Rc::new(ApiHandler { server, audit });
     let serving = http::serve(
         listener,

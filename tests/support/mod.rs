@@ -78,11 +78,17 @@ pub struct Wisp {
 impl Wisp {
     /// Starts wisp on a free port; retries with another port if the chosen one was taken
     /// between probing and binding.
+    /// Without the node agent: the control-plane tests play the node themselves.
     pub fn start(tag: &str) -> Wisp {
+        Wisp::start_with(tag, |_| "node:\n  enabled: false\n".to_owned())
+    }
+
+    /// With more configuration, made from the test's own directory (the data dir).
+    pub fn start_with(tag: &str, extra_config: impl Fn(&Path) -> String) -> Wisp {
         require_kubectl();
         let mut last_error = String::new();
         for _ in 0..3 {
-            match Wisp::try_start(tag) {
+            match Wisp::try_start(tag, &extra_config) {
                 Ok(wisp) => return wisp,
                 Err(e) => last_error = e,
             }
@@ -90,12 +96,13 @@ impl Wisp {
         panic!("wisp did not start: {last_error}");
     }
 
-    fn try_start(tag: &str) -> Result<Wisp, String> {
+    fn try_start(tag: &str, extra_config: &dyn Fn(&Path) -> String) -> Result<Wisp, String> {
         let dir = unique_dir(tag);
         let port = free_port();
         std::fs::create_dir_all(dir.join("home")).map_err(|e| e.to_string())?;
         let config = dir.join("config.yaml");
-        std::fs::write(&config, format!("apiServer:\n  port: {port}\n"))
+        let extra = extra_config(&dir);
+        std::fs::write(&config, format!("apiServer:\n  port: {port}\n{extra}"))
             .map_err(|e| e.to_string())?;
         let mut child = Command::new(wisp_binary())
             .arg("run")

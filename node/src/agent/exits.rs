@@ -1,0 +1,114 @@
+//! Knowing when a container's init process exits, without polling and without a shim: wisp
+//! is the subreaper, so after `runc create` returns the init process is wisp's child. A
+//! pidfd for it becomes readable when it exits; `waitid` on the pidfd then reaps it and
+//! gives the exit code. A container adopted after a wisp restart is no longer wisp's
+//! child: its exit is still seen through the pidfd, but the code is unknown.
+
+use std::os::fd::OwnedFd;
+
+use async_io::Async;
+use rustix::process::{Pid, PidfdFlags, WaitIdOptions, WaitIdStatus};
+
+/// How a container's init process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// Not wisp's child (adopted after a restart): it is gone, the code is lost.
+    Unknown,
+}
+
+impl Exit {
+    /// The exit code Kubernetes reports: 128 + signal for a signal, as upstream.
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+            Exit::Unknown => 137,
+        }
+    }
+}
+
+/// Makes this process the subreaper of its descendants (containers stay its children
+/// after runc exits).
+pub fn become_subreaper() -> std::io::Result<()> {
+    rustix::process::set_child_subreaper(Some(Pid::this())).map_err(Into::into)
+}
+
+/// A watch on one process.
+pub struct ExitWatch {
+    pidfd: Async<OwnedFd>,
+}
+
+impl ExitWatch {
+    /// Fails when the process is already gone (ESRCH) or pidfds are unsupported.
+    pub fn new(pid: i32) -> std::io::Result<ExitWatch> {
+        let pid = Pid::from_raw(pid).ok_or_else(|| std::io::Error::other("pid 0"))?;
+        let fd = rustix::process::pidfd_open(pid, PidfdFlags::NONBLOCK)?;
+        Ok(ExitWatch {
+            pidfd: Async::new(fd)?,
+        })
+    }
+
+    /// Waits until the process exits and reaps it when it is this process's child.
+    pub async fn exited(self) -> Exit {
+        loop {
+            if self.pidfd.readable().await.is_err() {
+                return Exit::Unknown;
+            }
+            match rustix::process::waitid(
+                rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(self.pidfd.get_ref())),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+            ) {
+                Ok(Some(status)) => return exit_of(&status),
+                // Readable but not yet waitable: wait for the next readiness.
+                Ok(None) => continue,
+                // ECHILD: exited, but someone else's child.
+                Err(_) => return Exit::Unknown,
+            }
+        }
+    }
+}
+
+fn exit_of(status: &WaitIdStatus) -> Exit {
+    if let Some(code) = status.exit_status() {
+        Exit::Code(code)
+    } else if let Some(signal) = status.terminating_signal() {
+        Exit::Signal(signal)
+    } else {
+        Exit::Unknown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch_child(args: &[&str]) -> (ExitWatch, std::process::Child) {
+        let child = std::process::Command::new("/bin/sh")
+            .args(args)
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        (ExitWatch::new(pid).unwrap(), child)
+    }
+
+    #[test]
+    fn reports_the_exit_code_of_a_child() {
+        let (watch, _child) = watch_child(&["-c", "exit 3"]);
+        assert_eq!(futures_lite::future::block_on(watch.exited()), Exit::Code(3));
+    }
+
+    #[test]
+    fn reports_a_kill_as_128_plus_the_signal() {
+        let (watch, child) = watch_child(&["-c", "sleep 30"]);
+        rustix::process::kill_process(
+            Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap(),
+            rustix::process::Signal::KILL,
+        )
+        .unwrap();
+        let exit = futures_lite::future::block_on(watch.exited());
+        assert_eq!(exit, Exit::Signal(9));
+        assert_eq!(exit.code(), 137);
+    }
+}

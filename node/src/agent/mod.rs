@@ -1,0 +1,305 @@
+//! The node agent (our kubelet): it speaks the internal protocol to the control plane,
+//! runs one worker task per pod bound to this node, and reports the Node's status. All of
+//! it runs on the caller's single-threaded executor; host work (runc, mounts, unpacking,
+//! files) goes to smol's blocking thread pool. See docs/node.md.
+
+mod env;
+mod exits;
+pub mod host;
+mod json;
+mod launch;
+mod link;
+pub mod logs;
+mod node_info;
+mod probes;
+mod state;
+mod status;
+mod time;
+mod volumes;
+mod worker;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use async_channel::Sender;
+use async_executor::LocalExecutor;
+use futures_lite::{AsyncRead, AsyncWrite};
+use wisp_proto::{FrameReader, FromNode, ToNode, VERSION};
+
+use self::host::{Host, PodNetwork};
+use self::link::{Link, Reply};
+use self::logs::LogSignal;
+use self::worker::{Input, PodWorker};
+use crate::image::ImageStore;
+use crate::runtime::cgroups::Cgroups;
+use crate::runtime::oci::{OciRuntime, RuntimeKind};
+use crate::runtime::podspec::Pod;
+
+/// How the agent is set up (from `wisp run`'s configuration).
+pub struct AgentConfig {
+    pub node_name: String,
+    /// The node's own state: `<data dir>/node`.
+    pub data_dir: PathBuf,
+    pub run_dir: PathBuf,
+    pub log_root: PathBuf,
+    /// `auto`, `runc`, `crun` or a path.
+    pub runtime: String,
+    /// Archives imported at start.
+    pub images_dir: Option<PathBuf>,
+    pub host_ip: String,
+    pub cluster_dns: String,
+    pub cluster_domain: String,
+    pub network: Option<Box<dyn PodNetwork>>,
+}
+
+/// Why the agent could not start or stopped.
+#[derive(Debug)]
+pub enum AgentError {
+    Runtime(String),
+    Images(String),
+    Setup(String),
+    Link(String),
+}
+
+impl std::fmt::Display for AgentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentError::Runtime(m) => write!(f, "OCI runtime: {m}"),
+            AgentError::Images(m) => write!(f, "image store: {m}"),
+            AgentError::Setup(m) => write!(f, "node set-up: {m}"),
+            AgentError::Link(m) => write!(f, "link to the control plane: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+/// What pod workers share.
+pub struct Ctx {
+    pub link: Link,
+    pub host: Arc<Host>,
+    pub executor: Rc<LocalExecutor<'static>>,
+    pub host_ip: String,
+    pub log_max_bytes: u64,
+    pub node_cpu_millis: i64,
+    pub node_memory_bytes: i64,
+    pod_ips: RefCell<HashMap<String, String>>,
+    log_signals: RefCell<HashMap<(String, String), Rc<LogSignal>>>,
+}
+
+impl Ctx {
+    pub fn pod_ip(&self, uid: &str) -> Option<String> {
+        self.pod_ips.borrow().get(uid).cloned()
+    }
+
+    pub fn set_pod_ip(&self, uid: &str, ip: Option<&str>) {
+        let mut ips = self.pod_ips.borrow_mut();
+        match ip {
+            Some(ip) => {
+                ips.insert(uid.to_owned(), ip.to_owned());
+            }
+            None => {
+                ips.remove(uid);
+            }
+        }
+    }
+
+    pub fn log_signal(&self, uid: &str, container: &str) -> Rc<LogSignal> {
+        Rc::clone(
+            self.log_signals
+                .borrow_mut()
+                .entry((uid.to_owned(), container.to_owned()))
+                .or_default(),
+        )
+    }
+
+    pub fn drop_log_signals(&self, uid: &str) {
+        self.log_signals.borrow_mut().retain(|(u, _), _| u != uid);
+        self.pod_ips.borrow_mut().remove(uid);
+    }
+}
+
+/// Container logs rotate at this size (the kubelet's containerLogMaxSize default).
+const LOG_MAX_BYTES: u64 = 10 << 20;
+
+/// Opens the runtime and the image store (importing the images dir), then serves the
+/// control plane over `reader`/`writer` until the link closes.
+pub async fn run(
+    mut config: AgentConfig,
+    reader: impl AsyncRead + Unpin,
+    writer: impl AsyncWrite + Unpin,
+) -> Result<(), AgentError> {
+    let node_name = config.node_name.clone();
+    let host_ip = config.host_ip.clone();
+    let network = config.network.take();
+    let mut host = blocking::unblock(move || open_host(&config)).await?;
+    host.network = network;
+    let host = Arc::new(host);
+    let cap = node_info::capacity(&host.data_dir);
+    let (link, outgoing) = Link::new();
+    let executor = Rc::new(LocalExecutor::new());
+    let ctx = Rc::new(Ctx {
+        link: link.clone(),
+        host: Arc::clone(&host),
+        executor: Rc::clone(&executor),
+        host_ip: host_ip.clone(),
+        log_max_bytes: LOG_MAX_BYTES,
+        node_cpu_millis: cap.cpu_millis,
+        node_memory_bytes: cap.memory_bytes,
+        pod_ips: RefCell::default(),
+        log_signals: RefCell::default(),
+    });
+    let workers = Workers {
+        ctx: Rc::clone(&ctx),
+        by_uid: Rc::default(),
+    };
+    let runtime_version = format!(
+        "{}://{}",
+        host.runtime.binary.file_name().map_or("runc".into(), |n| n.to_string_lossy()),
+        host.runtime.version.split_whitespace().last().unwrap_or("")
+    );
+    let status = node_info::status(&node_name, &host_ip, &cap, &runtime_version);
+    let hello = FromNode::Hello {
+        version: VERSION,
+        node_name: node_name.clone(),
+    };
+    let node_status = FromNode::NodeStatus {
+        status_json: json::to_bytes(&status),
+        labels: node_info::labels(&node_name),
+    };
+    let closed = |_| AgentError::Link("closed before the handshake".into());
+    link.send(hello).await.map_err(closed)?;
+    link.send(node_status).await.map_err(closed)?;
+    let write = async {
+        link::write_frames(outgoing, writer)
+            .await
+            .map_err(|e| AgentError::Link(e.to_string()))
+    };
+    let read = async {
+        let mut frames = FrameReader::new(reader);
+        while let Some(message) = frames
+            .next::<ToNode>()
+            .await
+            .map_err(|e| AgentError::Link(e.to_string()))?
+        {
+            workers.dispatch(message)?;
+        }
+        link.close();
+        Ok(())
+    };
+    executor.run(futures_lite::future::or(read, write)).await
+}
+
+fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
+    let _ = exits::become_subreaper();
+    let (configured, prefer) = match config.runtime.as_str() {
+        "" | "auto" | "runc" => (None, RuntimeKind::Runc),
+        "crun" => (None, RuntimeKind::Crun),
+        path => (Some(PathBuf::from(path)), RuntimeKind::Runc),
+    };
+    let state_root = config.run_dir.join("runc");
+    let runtime = OciRuntime::detect(configured.as_deref(), prefer, &state_root)
+        .map_err(|e| AgentError::Runtime(e.to_string()))?;
+    let images = ImageStore::open(&config.data_dir.join("images"))
+        .map_err(|e| AgentError::Images(e.to_string()))?;
+    if let Some(dir) = &config.images_dir {
+        let platform = crate::image::Platform::host();
+        if let Err(e) = images.import_dir(dir, &platform) {
+            eprintln!("wisp: node: importing images from {}: {e}", dir.display());
+        }
+    }
+    for d in [&config.data_dir, &config.run_dir, &config.log_root] {
+        std::fs::create_dir_all(d).map_err(|e| AgentError::Setup(format!("{}: {e}", d.display())))?;
+    }
+    std::fs::create_dir_all(config.run_dir.join("fifo"))
+        .map_err(|e| AgentError::Setup(e.to_string()))?;
+    let host = Host {
+        runtime,
+        images,
+        cgroups: Cgroups::detect().ok(),
+        network: None,
+        data_dir: config.data_dir.clone(),
+        run_dir: config.run_dir.clone(),
+        log_root: config.log_root.clone(),
+        cluster_dns: config.cluster_dns.clone(),
+        cluster_domain: config.cluster_domain.clone(),
+    };
+    Ok(host)
+}
+
+/// Keeps the pod workers by uid.
+struct Workers {
+    ctx: Rc<Ctx>,
+    by_uid: Rc<RefCell<HashMap<String, Sender<Input>>>>,
+}
+
+impl Workers {
+    fn dispatch(&self, message: ToNode) -> Result<(), AgentError> {
+        match message {
+            ToNode::Hello { version } if version != VERSION => {
+                return Err(AgentError::Link(format!(
+                    "the control plane speaks protocol version {version}, the node {VERSION}"
+                )));
+            }
+            ToNode::Hello { .. } => {}
+            ToNode::PodUpsert { uid, json } => self.upsert(uid, &json),
+            ToNode::PodRemoved { uid } => self.removed(&uid),
+            ToNode::Object { request, json } => self.ctx.link.answer(request, Reply::Object(json)),
+            ToNode::Token { request, result } => {
+                self.ctx.link.answer(request, Reply::Token(result));
+            }
+            ToNode::ConfigChanged { .. } => {
+                for tx in self.by_uid.borrow().values() {
+                    let _full = tx.try_send(Input::ConfigChanged);
+                }
+            }
+            ToNode::PodsSynced { uids } => {
+                let host = Arc::clone(&self.ctx.host);
+                let mut live: std::collections::HashSet<String> = uids.into_iter().collect();
+                live.extend(self.by_uid.borrow().keys().cloned());
+                self.ctx
+                    .executor
+                    .spawn(blocking::unblock(move || launch::clean_orphans(&host, &live)))
+                    .detach();
+            }
+        }
+        Ok(())
+    }
+
+    fn upsert(&self, uid: String, json: &[u8]) {
+        let pod = match Pod::from_pod_json(json) {
+            Ok(pod) => pod,
+            Err(e) => {
+                eprintln!("wisp: node: pod {uid}: {e}");
+                return;
+            }
+        };
+        if let Some(tx) = self.by_uid.borrow().get(&uid) {
+            let _full = tx.try_send(Input::Pod(Box::new(pod)));
+            return;
+        }
+        let finished = json::parse(&String::from_utf8_lossy(json))
+            .and_then(|v| json::get_str(&v, &["status", "phase"]).map(str::to_owned))
+            .filter(|p| p == "Succeeded" || p == "Failed");
+        let (tx, rx) = async_channel::bounded(256);
+        let worker = PodWorker::new(Rc::clone(&self.ctx), pod, rx, tx.clone(), finished);
+        self.by_uid.borrow_mut().insert(uid.clone(), tx);
+        let by_uid = Rc::clone(&self.by_uid);
+        self.ctx
+            .executor
+            .spawn(async move {
+                worker.run().await;
+                by_uid.borrow_mut().remove(&uid);
+            })
+            .detach();
+    }
+
+    fn removed(&self, uid: &str) {
+        if let Some(tx) = self.by_uid.borrow().get(uid) {
+            let _full = tx.try_send(Input::Removed);
+        }
+    }
+}

@@ -4,5 +4,6 @@
 //! It does not resolve volumes, env sources, images or networking; the agent does that and
 //! hands the results in.
 
+pub mod bundle;
 pub mod podspec;
 pub mod quantity;

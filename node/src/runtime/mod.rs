@@ -5,5 +5,9 @@
 //! hands the results in.
 
 pub mod bundle;
+pub mod cgroups;
+pub mod namespaces;
+pub mod oci;
 pub mod podspec;
 pub mod quantity;
+pub mod reaper;

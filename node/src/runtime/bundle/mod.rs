@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use miniserde::json::Value;
 
-pub use resources::linux_resources;
+pub use resources::{CPU_PERIOD_US, cpu_quota, cpu_shares, linux_resources};
 pub use security::{
     ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, effective_capabilities,
 };

@@ -130,6 +130,8 @@ fn hold_new_namespaces(targets: &[PathBuf]) -> Result<(), NamespaceError> {
 const IFF_UP: libc::c_short = 0x1;
 
 /// `ip link set lo up` in the calling thread's network namespace.
+// The ioctl request is a c_ulong on glibc and a c_int on musl; both hold these small codes.
+#[allow(clippy::cast_possible_truncation, clippy::unnecessary_cast)]
 fn loopback_up() -> io::Result<()> {
     let socket = rustix::net::socket(
         rustix::net::AddressFamily::INET,
@@ -144,11 +146,11 @@ fn loopback_up() -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write the ifreq we own for the call.
     unsafe {
-        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut request) < 0 {
             return Err(io::Error::last_os_error());
         }
         request.ifr_ifru.ifru_flags |= IFF_UP;
-        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) < 0 {
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS as _, &request) < 0 {
             return Err(io::Error::last_os_error());
         }
     }

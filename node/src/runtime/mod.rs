@@ -4,5 +4,10 @@
 //! It does not resolve volumes, env sources, images or networking; the agent does that and
 //! hands the results in.
 
+pub mod bundle;
+pub mod cgroups;
+pub mod namespaces;
+pub mod oci;
 pub mod podspec;
 pub mod quantity;
+pub mod reaper;

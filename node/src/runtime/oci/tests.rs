@@ -1,0 +1,333 @@
+//! Root tests against the real runc: a busybox rootfs, real pipes, real cgroups and netns.
+//! They skip (with a message) when not root or when runc or /bin/busybox is missing, and run
+//! one at a time because the reaper collects every orphan of the test process.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::runtime::bundle::{BundleSpec, ImageDefaults, NamespacePaths, write_bundle};
+use crate::runtime::cgroups::{Cgroups, PodLimits, container_path};
+use crate::runtime::namespaces;
+use crate::runtime::podspec::{Pod, PodSpec};
+use crate::runtime::reaper::{self, ExitStatus};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A temp dir with a busybox rootfs and a runc state root, removed on drop.
+struct Fixture {
+    dir: PathBuf,
+    runtime: OciRuntime,
+    cgroups: Cgroups,
+    pod_uid: String,
+}
+
+struct Ran {
+    exit: ExitStatus,
+    stdout: String,
+    stderr: String,
+    oom_kills: u64,
+}
+
+fn fixture(name: &str, kind: RuntimeKind) -> Option<Fixture> {
+    if !rustix::process::getuid().is_root() {
+        eprintln!("SKIP {name}: needs root");
+        return None;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        eprintln!("SKIP {name}: /bin/busybox (busybox-static) is missing");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("wisp-oci-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let runtime = match OciRuntime::detect(
+        find_in_path(kind.binary_name()).as_deref(),
+        kind,
+        &dir.join("state"),
+    ) {
+        Ok(runtime) => runtime,
+        Err(OciError::NoRuntime(what)) => {
+            eprintln!("SKIP {name}: {} not installed ({what})", kind.binary_name());
+            return None;
+        }
+        Err(e) => panic!("detect: {e}"),
+    };
+    let rootfs = dir.join("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    reaper::become_subreaper().unwrap();
+    let pod_uid = format!("test-{name}-{}", std::process::id());
+    Some(Fixture {
+        dir,
+        runtime,
+        cgroups: Cgroups::detect().unwrap(),
+        pod_uid,
+    })
+}
+
+fn parse_pod(containers: &str) -> Pod {
+    let doc =
+        format!(r#"{{"metadata":{{"name":"p","uid":"u"}},"spec":{{"containers":{containers}}}}}"#);
+    PodSpec::from_pod_json(doc.as_bytes()).unwrap()
+}
+
+impl Fixture {
+    fn bundle_spec<'a>(
+        &self,
+        pod: &'a Pod,
+        index: usize,
+        namespaces: NamespacePaths,
+    ) -> BundleSpec<'a> {
+        let id = format!("{}-c{index}", self.pod_uid);
+        BundleSpec {
+            container: &pod.spec.containers[index],
+            pod: &pod.spec,
+            rootfs: self.dir.join("rootfs"),
+            image: ImageDefaults::default(),
+            env: Vec::new(),
+            mounts: Vec::new(),
+            namespaces,
+            cgroups_path: container_path(&self.pod_uid, &id),
+            hostname: "p".into(),
+            annotations: BTreeMap::new(),
+            terminal: false,
+        }
+    }
+
+    /// Writes the bundle, creates and starts the container, waits for its exit via the
+    /// reaper, reads its output, checks the OOM counter and deletes it.
+    fn run(&self, pod: &Pod, index: usize, namespaces: NamespacePaths) -> Ran {
+        let id = format!("{}-c{index}", self.pod_uid);
+        let bundle = self.dir.join(&id);
+        let spec = self.bundle_spec(pod, index, namespaces);
+        write_bundle(&bundle, &spec).unwrap();
+        let (mut out_read, out_write) = pipe();
+        let (mut err_read, err_write) = pipe();
+        let stdio = Stdio::Fds {
+            stdin: None,
+            stdout: out_write,
+            stderr: err_write,
+        };
+        let pid = self
+            .runtime
+            .create(&id, &bundle, stdio, &bundle.join("pid"))
+            .unwrap();
+        assert_eq!(self.runtime.state(&id).unwrap().status, "created");
+        assert!(
+            self.runtime
+                .list()
+                .unwrap()
+                .iter()
+                .any(|s| s.id == id && s.pid == pid)
+        );
+        self.runtime.start(&id).unwrap();
+        let exit = wait_for(pid);
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        out_read.read_to_string(&mut stdout).unwrap();
+        err_read.read_to_string(&mut stderr).unwrap();
+        assert_eq!(self.runtime.state(&id).unwrap().status, "stopped");
+        let oom_kills = self.cgroups.oom_kills(&spec.cgroups_path).unwrap();
+        self.runtime.delete(&id, false).unwrap();
+        assert!(matches!(
+            self.runtime.state(&id),
+            Err(OciError::NotFound(_))
+        ));
+        assert!(
+            !self.cgroups.exists(&spec.cgroups_path),
+            "container cgroup left behind"
+        );
+        Ran {
+            exit,
+            stdout,
+            stderr,
+            oom_kills,
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for state in self.runtime.list().unwrap_or_default() {
+            let _ = self.runtime.delete(&state.id, true);
+        }
+        let _ = self.cgroups.remove_pod(&self.pod_uid);
+        let _ = namespaces::remove(&self.dir.join("run"), &self.pod_uid);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn pipe() -> (fs::File, OwnedFd) {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    (fs::File::from(read), write)
+}
+
+fn wait_for(pid: i32) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Some((_, status)) = reaper::wait_any_nonblocking()
+            .into_iter()
+            .find(|(p, _)| *p == pid)
+        {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("container init {pid} did not exit within 5 s");
+}
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[test]
+fn exit_code_and_both_streams_come_back() {
+    let _serial = serial();
+    let Some(f) = fixture("stdio", RuntimeKind::Runc) else {
+        return;
+    };
+    let pod = parse_pod(r#"[{"name":"c","command":["sh","-c","echo out; echo err >&2; exit 3"]}]"#);
+    let ran = f.run(&pod, 0, NamespacePaths::default());
+    assert_eq!(ran.exit, ExitStatus::Code(3));
+    assert_eq!(
+        (ran.stdout.as_str(), ran.stderr.as_str()),
+        ("out\n", "err\n")
+    );
+    assert_eq!(ran.oom_kills, 0);
+    assert!(
+        f.runtime.version.starts_with("runc version"),
+        "{}",
+        f.runtime.version
+    );
+}
+
+#[test]
+fn memory_hog_is_oom_killed_and_detected() {
+    let _serial = serial();
+    let Some(f) = fixture("oom", RuntimeKind::Runc) else {
+        return;
+    };
+    let pod = parse_pod(
+        r#"[{"name":"c","command":["sh","-c","a=xxxxxxxx; while true; do a=$a$a; done"],
+            "resources":{"limits":{"memory":"8Mi"}}}]"#,
+    );
+    f.cgroups
+        .create_pod(&f.pod_uid, &PodLimits::from_pod(&pod.spec))
+        .unwrap();
+    assert!(f.cgroups.pod_exists(&f.pod_uid));
+    let ran = f.run(&pod, 0, NamespacePaths::default());
+    assert_eq!(ran.exit, ExitStatus::Signal(9), "stderr: {}", ran.stderr);
+    assert!(ran.oom_kills >= 1, "OOM kill not detected");
+    f.cgroups.remove_pod(&f.pod_uid).unwrap();
+    assert!(!f.cgroups.pod_exists(&f.pod_uid), "pod cgroup left behind");
+}
+
+#[test]
+fn run_as_user_sets_the_uid() {
+    let _serial = serial();
+    let Some(f) = fixture("user", RuntimeKind::Runc) else {
+        return;
+    };
+    let pod = parse_pod(
+        r#"[{"name":"c","command":["sh","-c","id -u; id -G"],"securityContext":{"runAsUser":1000,"runAsGroup":1001}}]"#,
+    );
+    let ran = f.run(&pod, 0, NamespacePaths::default());
+    assert_eq!(ran.exit, ExitStatus::Code(0), "{}", ran.stderr);
+    assert_eq!(ran.stdout, "1000\n1001\n");
+}
+
+#[test]
+fn read_only_root_filesystem_refuses_writes() {
+    let _serial = serial();
+    let Some(f) = fixture("rofs", RuntimeKind::Runc) else {
+        return;
+    };
+    let pod = parse_pod(
+        r#"[{"name":"c","command":["sh","-c","touch /x"],"securityContext":{"readOnlyRootFilesystem":true}}]"#,
+    );
+    let ran = f.run(&pod, 0, NamespacePaths::default());
+    assert_eq!(ran.exit, ExitStatus::Code(1));
+    assert!(
+        ran.stderr.contains("Read-only file system"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!f.dir.join("rootfs/x").exists());
+}
+
+#[test]
+fn containers_of_a_pod_share_its_network_namespace() {
+    let _serial = serial();
+    let Some(f) = fixture("netns", RuntimeKind::Runc) else {
+        return;
+    };
+    let run_dir = f.dir.join("run");
+    let held = namespaces::create(&run_dir, &f.pod_uid).unwrap();
+    assert_eq!(namespaces::list(&run_dir), vec![f.pod_uid.clone()]);
+    let net_inode = namespaces::inode(&held.network).unwrap();
+    assert_ne!(
+        net_inode,
+        namespaces::inode(Path::new("/proc/self/ns/net")).unwrap()
+    );
+    let script = r#"[{"name":"a","command":["sh","-c","readlink /proc/self/ns/net; cat /sys/class/net/lo/flags; hostname"]},
+                     {"name":"b","command":["sh","-c","readlink /proc/self/ns/net"]}]"#;
+    let pod = parse_pod(script);
+    let first = f.run(&pod, 0, held.paths());
+    let second = f.run(&pod, 1, held.paths());
+    let expected = format!("net:[{net_inode}]");
+    assert_eq!(
+        first.stdout.lines().next(),
+        Some(expected.as_str()),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(second.stdout.trim(), expected);
+    let flags = first.stdout.lines().nth(1).unwrap();
+    assert_eq!(
+        u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap() & 1,
+        1,
+        "lo is down: {flags}"
+    );
+    assert_eq!(first.stdout.lines().nth(2), Some("p"));
+    namespaces::remove(&run_dir, &f.pod_uid).unwrap();
+    assert!(namespaces::list(&run_dir).is_empty());
+    assert!(!held.network.exists() && !held.ipc.exists() && !held.uts.exists());
+    f.cgroups.remove_pod(&f.pod_uid).unwrap();
+    assert!(!f.cgroups.pod_exists(&f.pod_uid), "pod cgroup left behind");
+}
+
+#[test]
+fn crun_runs_a_container_or_refuses_hybrid_cgroups() {
+    let _serial = serial();
+    if crate::preflight::cgroup_mode(&HostPaths::default()) == CgroupMode::Hybrid {
+        let Some(crun) = find_in_path("crun") else {
+            eprintln!("SKIP crun: not installed");
+            return;
+        };
+        let err = OciRuntime::detect(
+            Some(&crun),
+            RuntimeKind::Crun,
+            &std::env::temp_dir().join("wisp-crun-state"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, OciError::CrunOnHybridCgroups), "{err}");
+        eprintln!(
+            "SKIP crun container run: crun refuses hybrid cgroups on this host (checked the typed error)"
+        );
+        return;
+    }
+    let Some(f) = fixture("crun", RuntimeKind::Crun) else {
+        return;
+    };
+    let pod = parse_pod(r#"[{"name":"c","command":["sh","-c","echo crun; exit 4"]}]"#);
+    let ran = f.run(&pod, 0, NamespacePaths::default());
+    assert_eq!(
+        (ran.exit, ran.stdout.as_str()),
+        (ExitStatus::Code(4), "crun\n")
+    );
+}

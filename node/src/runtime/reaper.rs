@@ -1,0 +1,104 @@
+//! wisp as a child subreaper: container inits reparent to it when `runc create` exits, and
+//! their exit statuses are collected here.
+//!
+//! Commands this module's callers wait on themselves (runc invocations, exec sessions) are
+//! registered as owned: the reaper never reaps them, so `Child::wait` keeps working while the
+//! reaper runs on another thread. Spawning and the reaper's scan share one lock, so a child
+//! cannot be reaped between its fork and its registration.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::process::{Child, Command};
+use std::sync::{Mutex, MutexGuard};
+
+use rustix::process::{Pid, WaitOptions, waitpid};
+
+static OWNED: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The shell convention: the exit code, or 128 + the signal.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Code(code) => code,
+            ExitStatus::Signal(signal) => 128 + signal,
+        }
+    }
+}
+
+/// Makes orphaned descendants (container inits) children of this process.
+pub fn become_subreaper() -> io::Result<()> {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(io::Error::from)
+}
+
+fn owned() -> MutexGuard<'static, BTreeSet<i32>> {
+    OWNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Spawns a command whose exit the caller collects itself; `release` it after waiting.
+pub fn spawn_owned(command: &mut Command) -> io::Result<Child> {
+    let mut set = owned();
+    let child = command.spawn()?;
+    set.insert(pid_i32(child.id()));
+    Ok(child)
+}
+
+/// Hands a waited-for owned pid back, so a later process reusing the number is reaped.
+pub fn release(pid: u32) {
+    owned().remove(&pid_i32(pid));
+}
+
+/// Reaps every exited child that nobody owns, without blocking.
+pub fn wait_any_nonblocking() -> Vec<(i32, ExitStatus)> {
+    let set = owned();
+    let mut exits = Vec::new();
+    for pid in child_pids() {
+        if set.contains(&pid) {
+            continue;
+        }
+        let Some(pid) = Pid::from_raw(pid) else {
+            continue;
+        };
+        if let Ok(Some((pid, status))) = waitpid(Some(pid), WaitOptions::NOHANG) {
+            let status = match (status.exit_status(), status.terminating_signal()) {
+                (Some(code), _) => ExitStatus::Code(code),
+                (None, Some(signal)) => ExitStatus::Signal(signal),
+                (None, None) => continue,
+            };
+            exits.push((pid.as_raw_nonzero().get(), status));
+        }
+    }
+    exits
+}
+
+/// Children of every thread of this process, from /proc/self/task/*/children.
+fn child_pids() -> Vec<i32> {
+    let mut pids = Vec::new();
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return pids;
+    };
+    for task in tasks.flatten() {
+        let children = fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        pids.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+fn pid_i32(pid: u32) -> i32 {
+    i32::try_from(pid).unwrap_or(i32::MAX)
+}

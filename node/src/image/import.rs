@@ -84,7 +84,11 @@ fn choose(
     available: &mut Vec<String>,
 ) -> Result<Option<String>, ImageError> {
     check_blob(blobs, descriptor)?;
-    if let Some(p) = descriptor.platform.as_ref().filter(|p| !platform.accepts(p)) {
+    if let Some(p) = descriptor
+        .platform
+        .as_ref()
+        .filter(|p| !platform.accepts(p))
+    {
         available.push(p.to_string());
         return Ok(None);
     }

@@ -464,3 +464,349 @@ fn remove_stale_files(dir: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ArchiveFormat;
+    use crate::image::testdir::TestDir;
+    use crate::image::testimage::{self, TestImage};
+
+    fn store_in(dir: &TestDir) -> ImageStore {
+        let mut store = ImageStore::open(&dir.path().join("images")).unwrap();
+        store.set_blob_grace(Duration::ZERO);
+        store
+    }
+
+    fn busybox(
+        dir: &TestDir,
+        name: &str,
+        format: ArchiveFormat,
+        whiteouts: bool,
+    ) -> Option<(PathBuf, TestImage)> {
+        if !testimage::busybox_available() {
+            eprintln!(
+                "SKIP: {} missing (install busybox-static)",
+                testimage::BUSYBOX
+            );
+            return None;
+        }
+        let path = dir.path().join(name);
+        let image =
+            testimage::write_busybox_archive(&path, "busybox:test", format, whiteouts).unwrap();
+        Some((path, image))
+    }
+
+    fn import(store: &ImageStore, path: &Path) -> Result<Vec<ImageInfo>, ImageError> {
+        store.import_archive(path, &Platform::host(), &mut |_| {})
+    }
+
+    #[test]
+    fn oci_and_docker_archives_import_the_same_image() {
+        let dir = TestDir::new("formats");
+        let Some((oci, built)) = busybox(&dir, "oci.tar", ArchiveFormat::Oci, true) else {
+            return;
+        };
+        let Some((docker, _)) = busybox(&dir, "docker.tar", ArchiveFormat::Docker, true) else {
+            return;
+        };
+        let store = store_in(&dir);
+        let from_oci = import(&store, &oci).unwrap();
+        assert_eq!(from_oci.len(), 1);
+        let info = &from_oci[0];
+        assert_eq!(info.references, ["docker.io/library/busybox:test"]);
+        assert_eq!(info.id, built.id);
+        assert_eq!(info.manifest_digest, built.manifest_digest);
+        assert_eq!(info.layers, built.diff_ids);
+        assert_eq!(info.config.cmd, ["sh"]);
+        let from_docker = import(&store, &docker).unwrap();
+        assert_eq!(
+            from_docker[0].id, built.id,
+            "same config whichever the archive"
+        );
+        assert_eq!(from_docker[0].layers, built.diff_ids);
+        let resolved = store.resolve("busybox:test").unwrap();
+        assert_eq!(
+            resolved.manifest_digest, from_docker[0].manifest_digest,
+            "last import wins the tag"
+        );
+        assert!(store.resolve(&built.id).is_some(), "resolvable by id");
+        assert!(store.resolve("busybox:other").is_none());
+        assert_eq!(store.list().unwrap().len(), 2, "two manifests, one config");
+    }
+
+    #[test]
+    fn gzip_compressed_archives_import() {
+        let dir = TestDir::new("targz");
+        let Some((plain, built)) = busybox(&dir, "plain.tar", ArchiveFormat::Docker, false) else {
+            return;
+        };
+        let gz = dir.path().join("image.tar.gz");
+        let mut encoder = flate2::write::GzEncoder::new(
+            fs::File::create(&gz).unwrap(),
+            flate2::Compression::fast(),
+        );
+        std::io::copy(&mut fs::File::open(&plain).unwrap(), &mut encoder).unwrap();
+        encoder.finish().unwrap();
+        let store = store_in(&dir);
+        let mut reports = Vec::new();
+        let infos = store
+            .import_archive(&gz, &Platform::host(), &mut |p| reports.push(p))
+            .unwrap();
+        assert_eq!(infos[0].id, built.id);
+        let total = fs::metadata(&gz).unwrap().len();
+        assert_eq!(
+            reports.last(),
+            Some(&Progress {
+                bytes_done: total,
+                bytes_total: total
+            })
+        );
+    }
+
+    #[test]
+    fn import_is_idempotent_and_import_dir_skips_unchanged_archives() {
+        let dir = TestDir::new("idempotent");
+        let images = dir.path().join("preload");
+        fs::create_dir(&images).unwrap();
+        let Some((archive, built)) =
+            busybox(&dir, "preload/busybox.tar", ArchiveFormat::Oci, false)
+        else {
+            return;
+        };
+        fs::write(images.join("notes.txt"), b"not an archive").unwrap();
+        let store = store_in(&dir);
+        let first = store.import_dir(&images, &Platform::host()).unwrap();
+        assert_eq!(first.len(), 1, "only *.tar, *.tar.gz, *.tgz");
+        assert!(!first[0].skipped);
+        assert_eq!(first[0].result.as_ref().unwrap()[0].id, built.id);
+        let blobs_before = store.blobs.list().unwrap().len();
+        let second = store.import_dir(&images, &Platform::host()).unwrap();
+        assert!(second[0].skipped, "unchanged archive imported again");
+        assert_eq!(
+            second[0].result.as_ref().unwrap()[0].manifest_digest,
+            built.manifest_digest
+        );
+        import(&store, &archive).unwrap();
+        assert_eq!(store.blobs.list().unwrap().len(), blobs_before);
+        assert_eq!(store.list().unwrap().len(), 1);
+        // Removed images come back at the next start even though the archive is unchanged.
+        store.remove("busybox:test").unwrap();
+        assert!(store.resolve("busybox:test").is_none());
+        let third = store.import_dir(&images, &Platform::host()).unwrap();
+        assert!(!third[0].skipped);
+        assert!(store.resolve("busybox:test").is_some());
+    }
+
+    #[test]
+    fn tampered_blobs_are_refused() {
+        let dir = TestDir::new("tampered");
+        let Some((good, _)) = busybox(&dir, "good.tar", ArchiveFormat::Oci, false) else {
+            return;
+        };
+        // Rewrite the archive with one byte of the largest blob (the layer) flipped.
+        let bad = dir.path().join("bad.tar");
+        let mut out = tar::Builder::new(fs::File::create(&bad).unwrap());
+        let mut archive = tar::Archive::new(fs::File::open(&good).unwrap());
+        let mut largest = 0;
+        let mut entries: Vec<(tar::Header, Vec<u8>)> = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            if bytes.len()
+                > entries
+                    .get(largest)
+                    .map_or(0, |e: &(tar::Header, Vec<u8>)| e.1.len())
+            {
+                largest = entries.len();
+            }
+            entries.push((entry.header().clone(), bytes));
+        }
+        entries[largest].1[100] ^= 0xff;
+        for (header, bytes) in entries {
+            let path = header.path().unwrap().into_owned();
+            out.append_data(&mut header.clone(), path, &bytes[..])
+                .unwrap();
+        }
+        out.finish().unwrap();
+        let store = store_in(&dir);
+        let err = import(&store, &bad).unwrap_err();
+        assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+        assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn platform_is_chosen_from_an_index() {
+        if !testimage::busybox_available() {
+            eprintln!("SKIP: {} missing", testimage::BUSYBOX);
+            return;
+        }
+        let dir = TestDir::new("platform");
+        let path = dir.path().join("multi.tar");
+        let built =
+            testimage::write_multiplatform_archive(&path, "localhost:5000/multi:1").unwrap();
+        let store = store_in(&dir);
+        let arm64 = store
+            .import_archive(&path, &Platform::new("linux", "arm64", None), &mut |_| {})
+            .unwrap();
+        assert_eq!(arm64[0].manifest_digest, built[1].manifest_digest);
+        assert_eq!(arm64[0].platform.architecture, "arm64");
+        assert_eq!(arm64[0].references, ["localhost:5000/multi:1"]);
+        let amd64 = store
+            .import_archive(&path, &Platform::new("linux", "amd64", None), &mut |_| {})
+            .unwrap();
+        assert_eq!(amd64[0].manifest_digest, built[0].manifest_digest);
+        let err = store
+            .import_archive(
+                &path,
+                &Platform::new("linux", "arm", Some("v7")),
+                &mut |_| {},
+            )
+            .unwrap_err();
+        match err {
+            ImageError::NoPlatform { wanted, available } => {
+                assert_eq!(wanted, "linux/arm/v7");
+                assert_eq!(available, ["linux/amd64", "linux/arm64/v8"]);
+            }
+            other => panic!("expected NoPlatform, got {other}"),
+        }
+    }
+
+    #[test]
+    fn unknown_archives_are_named() {
+        let dir = TestDir::new("unknown");
+        let path = dir.path().join("random.tar");
+        let mut tar = tar::Builder::new(fs::File::create(&path).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "hello.txt", &b"x"[..]).unwrap();
+        tar.finish().unwrap();
+        let err = import(&store_in(&dir), &path).unwrap_err();
+        assert!(matches!(err, ImageError::UnknownArchive(_)), "{err}");
+    }
+
+    #[test]
+    fn lower_dirs_unpack_once_with_whiteouts() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("SKIP lower_dirs_unpack_once_with_whiteouts: needs root (whiteouts)");
+            return;
+        }
+        let dir = TestDir::new("lowers");
+        let Some((archive, built)) = busybox(&dir, "b.tar", ArchiveFormat::Oci, true) else {
+            return;
+        };
+        let store = store_in(&dir);
+        let info = import(&store, &archive).unwrap().remove(0);
+        let lowers = store.lower_dirs(&info).unwrap();
+        assert_eq!(lowers.len(), 2);
+        assert!(
+            lowers[0].ends_with(&built.diff_ids[1][7..]),
+            "top layer first"
+        );
+        assert!(lowers[1].join("bin/busybox").is_file());
+        assert_eq!(
+            fs::read_link(lowers[1].join("bin/sh")).unwrap(),
+            Path::new("busybox")
+        );
+        assert!(lowers[1].join("etc/removed").is_file());
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            fs::symlink_metadata(lowers[0].join("etc/removed"))
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+        let inode = |p: PathBuf| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+        assert_eq!(
+            inode(lowers[1].join("etc/passwd")),
+            inode(lowers[1].join("etc/passwd.hardlink"))
+        );
+        let marker = lowers[1].join("bin/unpacked-once");
+        fs::write(&marker, b"").unwrap();
+        assert_eq!(store.lower_dirs(&info).unwrap(), lowers);
+        assert!(marker.exists(), "second call must not unpack again");
+    }
+
+    #[test]
+    fn prune_and_gc_keep_images_in_use() {
+        let dir = TestDir::new("prune");
+        let Some((a, built)) = busybox(&dir, "a.tar", ArchiveFormat::Docker, false) else {
+            return;
+        };
+        let store = store_in(&dir);
+        import(&store, &a).unwrap();
+        let in_use: HashSet<String> = [built.id.clone()].into();
+        assert_eq!(store.prune(&in_use).unwrap(), 0);
+        assert!(store.resolve("busybox:test").is_some());
+        // gc below the high mark does nothing; at 0% high and low it removes all unused.
+        assert_eq!(store.gc(100, 100, &HashSet::new()).unwrap(), 0);
+        assert_eq!(store.gc(0, 0, &in_use).unwrap(), 0);
+        assert!(store.resolve("busybox:test").is_some());
+        let freed = store.gc(0, 0, &HashSet::new()).unwrap();
+        assert!(
+            freed > 1_000_000,
+            "busybox layer and config freed, got {freed}"
+        );
+        assert!(store.list().unwrap().is_empty());
+        assert!(store.blobs.list().unwrap().is_empty());
+        // A removed image still running keeps its layers through its id.
+        let info = import(&store, &a).unwrap().remove(0);
+        if rustix::process::geteuid().is_root() {
+            store.lower_dirs(&info).unwrap();
+        }
+        store.remove(&info.id).unwrap();
+        assert!(store.resolve(&info.id).is_none());
+        store.prune(&in_use).unwrap();
+        assert!(store.has_blob(&info.id));
+        if rustix::process::geteuid().is_root() {
+            assert!(store.layers.has(&info.layers[0]));
+        }
+        assert!(store.prune(&HashSet::new()).unwrap() > 0);
+        assert!(!store.layers.has(&info.layers[0]));
+    }
+
+    #[test]
+    fn pulled_blobs_are_tagged() {
+        let dir = TestDir::new("tag");
+        let store = store_in(&dir);
+        let layer = b"not really a tar";
+        let config = br#"{"architecture":"arm64","os":"linux","config":{"Cmd":["/app"]},"rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#;
+        let manifest = document::manifest_json(
+            &document::Descriptor {
+                media_type: document::OCI_CONFIG.into(),
+                digest: crate::image::digest::of_bytes(config),
+                size: config.len() as u64,
+                ..Default::default()
+            },
+            &[document::Descriptor {
+                media_type: document::OCI_LAYER_GZIP.into(),
+                digest: crate::image::digest::of_bytes(layer),
+                size: layer.len() as u64,
+                ..Default::default()
+            }],
+        );
+        let manifest_digest = crate::image::digest::of_bytes(manifest.as_bytes());
+        store
+            .put_blob(&manifest_digest, &mut manifest.as_bytes())
+            .unwrap();
+        let err = store.tag("ghcr.io/o/app:1", &manifest_digest).unwrap_err();
+        assert!(matches!(err, ImageError::MissingBlob(_)), "{err}");
+        store
+            .put_blob(&crate::image::digest::of_bytes(config), &mut &config[..])
+            .unwrap();
+        store
+            .put_blob(&crate::image::digest::of_bytes(layer), &mut &layer[..])
+            .unwrap();
+        let info = store.tag("ghcr.io/o/app:1", &manifest_digest).unwrap();
+        assert_eq!(info.config.cmd, ["/app"]);
+        let pinned = format!("ghcr.io/o/app@{manifest_digest}");
+        assert_eq!(store.resolve(&pinned).unwrap().id, info.id);
+        assert!(
+            store
+                .put_blob(&manifest_digest, &mut &b"other"[..])
+                .is_err()
+        );
+    }
+}

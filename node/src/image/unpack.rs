@@ -334,3 +334,184 @@ fn set_mtime(path: &Path, mtime: i64) -> Result<(), ImageError> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::testdir::TestDir;
+    use std::os::unix::fs::FileTypeExt;
+    use tar::Header;
+
+    /// A tar entry written with raw name bytes: tar::Builder refuses ".." (as it should),
+    /// but a hostile layer is not written by tar::Builder.
+    fn raw_entry(out: &mut Vec<u8>, name: &str, kind: EntryType, link: &str, content: &[u8]) {
+        let mut h = Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_size(content.len() as u64);
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(content);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+
+    fn finish(mut tar: Vec<u8>) -> Vec<u8> {
+        tar.extend_from_slice(&[0; 1024]);
+        tar
+    }
+
+    fn unpack_bytes(tar: &[u8], dest: &Path) -> Result<(), ImageError> {
+        unpack(&mut &tar[..], dest)
+    }
+
+    #[test]
+    fn parent_dir_escape_is_refused() {
+        let dir = TestDir::new("escape");
+        let layer = dir.path().join("layer");
+        fs::create_dir(&layer).unwrap();
+        let mut tar = Vec::new();
+        raw_entry(&mut tar, "a/../../escaped", EntryType::Regular, "", b"x");
+        let err = unpack_bytes(&finish(tar), &layer).unwrap_err();
+        assert!(matches!(err, ImageError::PathEscape(_)), "{err}");
+        assert!(!dir.path().join("escaped").exists());
+    }
+
+    #[test]
+    fn absolute_paths_stay_inside() {
+        let dir = TestDir::new("absolute");
+        let mut tar = Vec::new();
+        raw_entry(&mut tar, "/etc/abs", EntryType::Regular, "", b"inside");
+        unpack_bytes(&finish(tar), dir.path()).unwrap();
+        assert_eq!(fs::read(dir.path().join("etc/abs")).unwrap(), b"inside");
+    }
+
+    #[test]
+    fn symlinks_are_never_followed() {
+        let dir = TestDir::new("symlink");
+        let layer = dir.path().join("layer");
+        let outside = dir.path().join("outside");
+        fs::create_dir(&layer).unwrap();
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("victim"), b"original").unwrap();
+        let target = outside.to_str().unwrap();
+        // Writing through a symlinked parent is refused.
+        let mut tar = Vec::new();
+        raw_entry(&mut tar, "evil", EntryType::Symlink, target, b"");
+        raw_entry(&mut tar, "evil/victim", EntryType::Regular, "", b"pwned");
+        let err = unpack_bytes(&finish(tar), &layer).unwrap_err();
+        assert!(matches!(err, ImageError::PathEscape(_)), "{err}");
+        // A file entry over a symlink replaces the link instead of writing its target.
+        let mut tar = Vec::new();
+        let victim = outside.join("victim");
+        raw_entry(
+            &mut tar,
+            "link",
+            EntryType::Symlink,
+            victim.to_str().unwrap(),
+            b"",
+        );
+        raw_entry(&mut tar, "link", EntryType::Regular, "", b"pwned");
+        unpack_bytes(&finish(tar), &layer).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"original");
+        assert_eq!(fs::read(layer.join("link")).unwrap(), b"pwned");
+        // Absolute symlink targets are kept verbatim: they resolve inside the container.
+        let mut tar = Vec::new();
+        raw_entry(&mut tar, "abs", EntryType::Symlink, "/etc/passwd", b"");
+        unpack_bytes(&finish(tar), &layer).unwrap();
+        assert_eq!(
+            fs::read_link(layer.join("abs")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+    }
+
+    #[test]
+    fn hard_links_must_stay_inside() {
+        let dir = TestDir::new("hardlink");
+        let layer = dir.path().join("layer");
+        fs::create_dir(&layer).unwrap();
+        fs::write(dir.path().join("secret"), b"s").unwrap();
+        let mut tar = Vec::new();
+        raw_entry(&mut tar, "steal", EntryType::Link, "../secret", b"");
+        assert!(matches!(
+            unpack_bytes(&finish(tar), &layer),
+            Err(ImageError::PathEscape(_))
+        ));
+        let mut tar = Vec::new();
+        raw_entry(
+            &mut tar,
+            "out",
+            EntryType::Symlink,
+            dir.path().to_str().unwrap(),
+            b"",
+        );
+        raw_entry(&mut tar, "steal", EntryType::Link, "out/secret", b"");
+        assert!(matches!(
+            unpack_bytes(&finish(tar), &layer),
+            Err(ImageError::PathEscape(_))
+        ));
+        assert!(!layer.join("steal").exists());
+        let mut tar = Vec::new();
+        raw_entry(&mut tar, "a", EntryType::Regular, "", b"shared");
+        raw_entry(&mut tar, "b", EntryType::Link, "/a", b"");
+        unpack_bytes(&finish(tar), &layer).unwrap();
+        assert_eq!(fs::read(layer.join("b")).unwrap(), b"shared");
+    }
+
+    #[test]
+    fn whiteouts_become_overlay_markers() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("SKIP whiteouts_become_overlay_markers: needs root (mknod, trusted xattrs)");
+            return;
+        }
+        let dir = TestDir::new("whiteout");
+        let mut tar = Vec::new();
+        raw_entry(&mut tar, "etc/.wh.gone", EntryType::Regular, "", b"");
+        raw_entry(
+            &mut tar,
+            "etc/opaque/.wh..wh..opq",
+            EntryType::Regular,
+            "",
+            b"",
+        );
+        raw_entry(&mut tar, "etc/.wh..wh.plnk", EntryType::Regular, "", b"");
+        unpack_bytes(&finish(tar), dir.path()).unwrap();
+        let gone = fs::symlink_metadata(dir.path().join("etc/gone")).unwrap();
+        assert!(gone.file_type().is_char_device());
+        assert_eq!(std::os::unix::fs::MetadataExt::rdev(&gone), 0);
+        let mut value = [0u8; 4];
+        let n = rustix::fs::lgetxattr(
+            dir.path().join("etc/opaque"),
+            "trusted.overlay.opaque",
+            &mut value,
+        )
+        .unwrap();
+        assert_eq!(&value[..n], b"y");
+        assert!(!dir.path().join("etc/.wh..wh.plnk").exists());
+        assert!(!dir.path().join("etc/plnk").exists());
+    }
+
+    #[test]
+    fn modes_and_ownership_are_applied() {
+        let dir = TestDir::new("modes");
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Regular);
+        h.set_mode(0o4755);
+        h.set_uid(1234);
+        h.set_gid(5678);
+        h.set_size(2);
+        h.set_mtime(1_000_000);
+        tar.append_data(&mut h, "bin/tool", &b"hi"[..]).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        unpack_bytes(&bytes, dir.path()).unwrap();
+        let meta = fs::metadata(dir.path().join("bin/tool")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o4755);
+        assert_eq!(std::os::unix::fs::MetadataExt::mtime(&meta), 1_000_000);
+        if rustix::process::geteuid().is_root() {
+            assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 1234);
+            assert_eq!(std::os::unix::fs::MetadataExt::gid(&meta), 5678);
+        }
+    }
+}

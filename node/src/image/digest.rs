@@ -1,0 +1,91 @@
+//! SHA-256 content addresses: parsing "sha256:<hex>" and hashing while reading.
+
+use std::io::{self, Read};
+
+use ring::digest::{Context, SHA256};
+
+use super::error::ImageError;
+
+/// Checks "sha256:<64 lowercase hex>" and returns the hex part.
+pub fn hex_of(digest: &str) -> Result<&str, ImageError> {
+    let bad = || ImageError::InvalidDigest(digest.to_string());
+    let hex = digest.strip_prefix("sha256:").ok_or_else(bad)?;
+    let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if valid { Ok(hex) } else { Err(bad()) }
+}
+
+/// "sha256:<hex>" of a byte slice.
+pub fn of_bytes(bytes: &[u8]) -> String {
+    format_digest(ring::digest::digest(&SHA256, bytes).as_ref())
+}
+
+fn format_digest(sum: &[u8]) -> String {
+    let mut out = String::with_capacity(71);
+    out.push_str("sha256:");
+    for b in sum {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// A reader that hashes and counts everything read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    context: Context,
+    count: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            context: Context::new(&SHA256),
+            count: 0,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Reads the rest (so the digest covers the whole stream) and returns (digest, bytes).
+    pub fn finish(mut self) -> io::Result<(String, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((format_digest(self.context.finish().as_ref()), self.count))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.context.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_sha256() {
+        assert_eq!(
+            of_bytes(b"abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let mut r = HashingReader::new(&b"abc"[..]);
+        let mut first = [0u8; 1];
+        r.read_exact(&mut first).unwrap();
+        assert_eq!(r.finish().unwrap(), (of_bytes(b"abc"), 3));
+    }
+
+    #[test]
+    fn digest_syntax_is_checked() {
+        assert!(hex_of(&of_bytes(b"")).is_ok());
+        assert!(hex_of("sha256:ABC").is_err());
+        assert!(hex_of("sha512:00").is_err());
+        assert!(hex_of(&format!("sha256:{}", "0".repeat(63) + "G")).is_err());
+    }
+}

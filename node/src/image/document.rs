@@ -1,0 +1,325 @@
+//! The JSON documents of images: OCI/docker indexes, manifests and configs, read through
+//! miniserde's dynamic `Value` because both dialects and their optional fields must be
+//! accepted.
+
+use std::collections::BTreeMap;
+
+use miniserde::json::{self, Array, Number, Object, Value};
+
+use super::ImageConfig;
+use super::error::ImageError;
+use super::platform::Platform;
+
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+#[derive(Clone, Debug, Default)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    pub platform: Option<Platform>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    pub fn is_index(&self) -> bool {
+        self.media_type == OCI_INDEX || self.media_type == DOCKER_LIST
+    }
+}
+
+/// An image index (OCI index.json or a multi-platform list).
+#[derive(Debug)]
+pub struct Index {
+    pub manifests: Vec<Descriptor>,
+}
+
+#[derive(Debug)]
+pub struct Manifest {
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+}
+
+/// What the image config contributes: run defaults, layer diff ids, platform.
+#[derive(Debug)]
+pub struct Config {
+    pub run: ImageConfig,
+    pub diff_ids: Vec<String>,
+    pub platform: Platform,
+}
+
+fn parse_value(bytes: &[u8], what: &str) -> Result<Object, ImageError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ImageError::Format(format!("{what} is not UTF-8")))?;
+    match json::from_str::<Value>(text) {
+        Ok(Value::Object(o)) => Ok(o),
+        _ => Err(ImageError::Format(format!("{what} is not a JSON object"))),
+    }
+}
+
+fn string(o: &Object, key: &str) -> Option<String> {
+    match o.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn strings(o: &Object, key: &str) -> Vec<String> {
+    match o.get(key) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| {
+                if let Value::String(s) = v {
+                    Some(s.clone())
+                } else {
+                    None
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn objects<'a>(o: &'a Object, key: &str) -> impl Iterator<Item = &'a Object> {
+    let array = match o.get(key) {
+        Some(Value::Array(a)) => a.as_slice(),
+        _ => &[],
+    };
+    array.iter().filter_map(|v| {
+        if let Value::Object(o) = v {
+            Some(o)
+        } else {
+            None
+        }
+    })
+}
+
+fn object<'a>(o: &'a Object, key: &str) -> Option<&'a Object> {
+    match o.get(key) {
+        Some(Value::Object(o)) => Some(o),
+        _ => None,
+    }
+}
+
+fn parse_platform(o: &Object) -> Option<Platform> {
+    Some(Platform {
+        os: string(o, "os")?,
+        architecture: string(o, "architecture")?,
+        variant: string(o, "variant").filter(|v| !v.is_empty()),
+    })
+}
+
+fn parse_descriptor(o: &Object) -> Result<Descriptor, ImageError> {
+    let digest = string(o, "digest")
+        .ok_or_else(|| ImageError::Format("descriptor without digest".into()))?;
+    super::digest::hex_of(&digest)?;
+    let size = match o.get("size") {
+        Some(Value::Number(Number::U64(n))) => *n,
+        _ => {
+            return Err(ImageError::Format(format!(
+                "descriptor {digest} without size"
+            )));
+        }
+    };
+    let annotations = object(o, "annotations")
+        .map(|a| {
+            a.iter()
+                .filter_map(|(k, v)| Some((k.clone(), value_str(v)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Descriptor {
+        media_type: string(o, "mediaType").unwrap_or_default(),
+        digest,
+        size,
+        platform: object(o, "platform").and_then(parse_platform),
+        annotations,
+    })
+}
+
+fn value_str(v: &Value) -> Option<String> {
+    if let Value::String(s) = v {
+        Some(s.clone())
+    } else {
+        None
+    }
+}
+
+pub fn parse_index(bytes: &[u8]) -> Result<Index, ImageError> {
+    let o = parse_value(bytes, "image index")?;
+    let manifests = objects(&o, "manifests")
+        .map(parse_descriptor)
+        .collect::<Result<_, _>>()?;
+    Ok(Index { manifests })
+}
+
+pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, ImageError> {
+    let o = parse_value(bytes, "manifest")?;
+    if let Some(kind) =
+        string(&o, "mediaType").filter(|m| m != OCI_MANIFEST && m != DOCKER_MANIFEST)
+    {
+        return Err(ImageError::Format(format!(
+            "expected an image manifest, got {kind}"
+        )));
+    }
+    let config =
+        object(&o, "config").ok_or_else(|| ImageError::Format("manifest without config".into()))?;
+    Ok(Manifest {
+        config: parse_descriptor(config)?,
+        layers: objects(&o, "layers")
+            .map(parse_descriptor)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+pub fn parse_config(bytes: &[u8]) -> Result<Config, ImageError> {
+    let o = parse_value(bytes, "image config")?;
+    let empty = Object::new();
+    let c = object(&o, "config").unwrap_or(&empty);
+    let run = ImageConfig {
+        entrypoint: strings(c, "Entrypoint"),
+        cmd: strings(c, "Cmd"),
+        env: strings(c, "Env"),
+        working_dir: string(c, "WorkingDir").unwrap_or_default(),
+        user: string(c, "User").unwrap_or_default(),
+    };
+    let diff_ids = object(&o, "rootfs")
+        .map(|r| strings(r, "diff_ids"))
+        .unwrap_or_default();
+    for id in &diff_ids {
+        super::digest::hex_of(id)?;
+    }
+    let platform = parse_platform(&o).unwrap_or_else(|| Platform::new("linux", "", None));
+    Ok(Config {
+        run,
+        diff_ids,
+        platform,
+    })
+}
+
+/// docker save's manifest.json: one entry per image.
+pub struct DockerEntry {
+    pub config: String,
+    pub repo_tags: Vec<String>,
+    pub layers: Vec<String>,
+}
+
+pub fn parse_docker_manifest(bytes: &[u8]) -> Result<Vec<DockerEntry>, ImageError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ImageError::Format("manifest.json is not UTF-8".into()))?;
+    let Ok(Value::Array(entries)) = json::from_str::<Value>(text) else {
+        return Err(ImageError::Format(
+            "manifest.json is not a JSON array".into(),
+        ));
+    };
+    let entries = entries.iter().filter_map(|v| {
+        if let Value::Object(o) = v {
+            Some(o)
+        } else {
+            None
+        }
+    });
+    entries
+        .map(|o| {
+            Ok(DockerEntry {
+                config: string(o, "Config").ok_or_else(|| {
+                    ImageError::Format("manifest.json entry without Config".into())
+                })?,
+                repo_tags: strings(o, "RepoTags"),
+                layers: strings(o, "Layers"),
+            })
+        })
+        .collect()
+}
+
+fn descriptor_value(d: &Descriptor) -> Value {
+    let mut o = Object::new();
+    o.insert("mediaType".into(), Value::String(d.media_type.clone()));
+    o.insert("digest".into(), Value::String(d.digest.clone()));
+    o.insert("size".into(), Value::Number(Number::U64(d.size)));
+    if let Some(p) = &d.platform {
+        let mut po = Object::new();
+        po.insert("os".into(), Value::String(p.os.clone()));
+        po.insert("architecture".into(), Value::String(p.architecture.clone()));
+        if let Some(v) = &p.variant {
+            po.insert("variant".into(), Value::String(v.clone()));
+        }
+        o.insert("platform".into(), Value::Object(po));
+    }
+    if !d.annotations.is_empty() {
+        let a = d
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())));
+        o.insert("annotations".into(), Value::Object(a.collect()));
+    }
+    Value::Object(o)
+}
+
+/// Serializes an OCI image manifest (for docker archives, which have none, and test images).
+pub fn manifest_json(config: &Descriptor, layers: &[Descriptor]) -> String {
+    let mut o = Object::new();
+    o.insert("schemaVersion".into(), Value::Number(Number::U64(2)));
+    o.insert("mediaType".into(), Value::String(OCI_MANIFEST.into()));
+    o.insert("config".into(), descriptor_value(config));
+    let layers: Array = layers.iter().map(descriptor_value).collect();
+    o.insert("layers".into(), Value::Array(layers));
+    json::to_string(&Value::Object(o))
+}
+
+/// Serializes an OCI image index.
+pub fn index_json(manifests: &[Descriptor]) -> String {
+    let mut o = Object::new();
+    o.insert("schemaVersion".into(), Value::Number(Number::U64(2)));
+    o.insert("mediaType".into(), Value::String(OCI_INDEX.into()));
+    o.insert(
+        "manifests".into(),
+        Value::Array(manifests.iter().map(descriptor_value).collect()),
+    );
+    json::to_string(&Value::Object(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_fields() {
+        let c = parse_config(br#"{"architecture":"arm","os":"linux","variant":"v7",
+            "config":{"Entrypoint":["/init"],"Cmd":["sh","-c","x"],"Env":["PATH=/bin"],
+            "WorkingDir":"/srv","User":"1000:1000"},
+            "rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#).unwrap();
+        assert_eq!(c.run.entrypoint, ["/init"]);
+        assert_eq!(c.run.cmd, ["sh", "-c", "x"]);
+        assert_eq!(c.run.env, ["PATH=/bin"]);
+        assert_eq!(c.run.working_dir, "/srv");
+        assert_eq!(c.run.user, "1000:1000");
+        assert_eq!(c.diff_ids.len(), 1);
+        assert_eq!(c.platform, Platform::new("linux", "arm", Some("v7")));
+        assert!(parse_config(br#"{"rootfs":{"diff_ids":["md5:1"]}}"#).is_err());
+    }
+
+    #[test]
+    fn manifest_round_trip() {
+        let d = |n: &[u8], t: &str| Descriptor {
+            media_type: t.into(),
+            digest: super::super::digest::of_bytes(n),
+            size: n.len() as u64,
+            ..Descriptor::default()
+        };
+        let text = manifest_json(
+            &d(b"c", OCI_CONFIG),
+            &[d(b"l1", OCI_LAYER_GZIP), d(b"l2", OCI_LAYER_TAR)],
+        );
+        let m = parse_manifest(text.as_bytes()).unwrap();
+        assert_eq!(m.config.digest, d(b"c", "").digest);
+        assert_eq!(m.layers.len(), 2);
+        assert_eq!(m.layers[1].media_type, OCI_LAYER_TAR);
+        assert!(parse_manifest(index_json(&[]).as_bytes()).is_err());
+    }
+}

@@ -375,7 +375,7 @@ fn bearer_token_flow_through_a_token_server() {
     registry.push(&layout.dir.0, "v1", "team/app", Some((USER, PASSWORD)));
     let cfg = trusting(&pki);
     let sink = MemorySink::default();
-    let before = tokens.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let before = tokens.request_count();
     let (pulled, _) = pull_into(
         &registry,
         "team/app",
@@ -386,7 +386,7 @@ fn bearer_token_flow_through_a_token_server() {
         &sink,
     );
     assert_eq!(pulled.unwrap().manifest_digest, image.manifest_digest);
-    let after = tokens.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let after = tokens.request_count();
     // One token serves the manifest and both blobs.
     assert_eq!(after - before, 1);
 
@@ -401,4 +401,92 @@ fn bearer_token_flow_through_a_token_server() {
     );
     let err = err.unwrap_err();
     assert!(matches!(err, PullError::Unauthorized { .. }), "{err}");
+}
+
+/// Stand-in for what `docker-registry` with the filesystem driver cannot do: a registry that
+/// answers blob requests with a redirect to separate storage (as S3-backed ones do). Both
+/// are scripted servers; the storage answers chunked.
+#[test]
+fn blob_redirects_reach_storage_without_registry_credentials() {
+    let layer = vec![42u8; 300_000];
+    let config = br#"{"architecture":"arm64","os":"linux"}"#.to_vec();
+    let (layer_digest, config_digest) = (sha256(&layer), sha256(&config));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"{layer_digest}","size":{}}}]}}"#,
+        config.len(),
+        layer.len()
+    );
+    let blobs = [
+        (layer_digest.clone(), layer.clone()),
+        (config_digest.clone(), config),
+    ];
+    let storage = ScriptedServer::start(move |req| {
+        let digest = req
+            .target
+            .trim_start_matches("/bucket/")
+            .split('?')
+            .next()
+            .unwrap();
+        match blobs.iter().find(|(d, _)| d == digest) {
+            Some((_, data)) => chunked_response("200 OK", &[], data, 65_536),
+            None => response("404 Not Found", &[], b""),
+        }
+    });
+    let storage_host = storage.host.clone();
+    let good = format!("Basic {}", base64_creds());
+    let registry = ScriptedServer::start(move |req| {
+        if req.header("authorization") != Some(good.as_str()) {
+            return response(
+                "401 Unauthorized",
+                &[("WWW-Authenticate", r#"Basic realm="scripted""#)],
+                b"",
+            );
+        }
+        if req.target == "/v2/app/manifests/v1" {
+            let content_type = (
+                "Content-Type",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            );
+            return response("200 OK", &[content_type], manifest.as_bytes());
+        }
+        let digest = req
+            .target
+            .strip_prefix("/v2/app/blobs/")
+            .unwrap_or_default();
+        let location = format!("http://{storage_host}/bucket/{digest}?signature=abc");
+        response("307 Temporary Redirect", &[("Location", &location)], b"")
+    });
+    let cfg = PullConfig {
+        insecure_registries: vec![registry.host.clone()],
+        ..PullConfig::default()
+    };
+    let sink = MemorySink::default();
+    let result = pull(
+        &registry.host,
+        "app",
+        "v1",
+        &arm64(),
+        Some(&creds(PASSWORD)),
+        &cfg,
+        &sink,
+        &mut |_| {},
+    );
+    let pulled = result.expect("pull through redirects");
+    assert_eq!(pulled.layers, vec![layer_digest.clone()]);
+    assert_eq!(sink.get(&layer_digest), Some(layer));
+    let storage_requests = storage.requests();
+    assert_eq!(storage_requests.len(), 2);
+    for req in &storage_requests {
+        assert_eq!(
+            req.header("authorization"),
+            None,
+            "credentials leaked to storage"
+        );
+        assert!(req.target.ends_with("?signature=abc"), "{}", req.target);
+    }
+}
+
+fn base64_creds() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
 }

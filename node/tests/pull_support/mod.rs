@@ -5,19 +5,21 @@
 
 #![allow(dead_code)]
 
+mod scripted;
+mod token;
+
+pub use scripted::{ScriptedServer, chunked_response, response};
+pub use token::{ISSUER, SERVICE, TokenServer};
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     PKCS_ECDSA_P256_SHA256, SanType,
@@ -236,7 +238,7 @@ fn auth_config(dir: &Path, auth: Auth<'_>) -> String {
             format!(
                 "auth:\n  token:\n    realm: http://{}/token\n    service: {SERVICE}\n    \
                  issuer: {ISSUER}\n    rootcertbundle: {}/token-ca.crt\n",
-                server.host,
+                server.host(),
                 dir.display()
             )
         }
@@ -439,203 +441,5 @@ impl BlobSink for MemorySink {
 impl MemorySink {
     pub fn get(&self, digest: &str) -> Option<Vec<u8>> {
         self.blobs.lock().unwrap().get(digest).cloned()
-    }
-}
-
-pub const SERVICE: &str = "wisp-test-registry";
-pub const ISSUER: &str = "wisp-test-token-issuer";
-
-/// A token server on loopback: checks Basic credentials (USER/PASSWORD) and answers with
-/// an ES256 JWT granting the requested repository actions, signed by a self-signed key the
-/// registry trusts through `rootcertbundle` (the JWT carries it in `x5c`).
-pub struct TokenServer {
-    pub host: String,
-    pub cert_pem: String,
-    pub requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl TokenServer {
-    pub fn start() -> TokenServer {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "wisp token signer");
-        let cert = params.self_signed(&key).unwrap();
-        let signer = Signer {
-            pkcs8: key.serialize_der(),
-            cert_der: cert.der().to_vec(),
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let host = listener.local_addr().unwrap().to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let (stop2, requests2) = (Arc::clone(&stop), Arc::clone(&requests));
-        let thread = std::thread::spawn(move || {
-            while !stop2.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        requests2.fetch_add(1, Ordering::Relaxed);
-                        let _ = answer_token_request(stream, &signer);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        TokenServer {
-            host,
-            cert_pem: cert.pem(),
-            requests,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-struct Signer {
-    pkcs8: Vec<u8>,
-    cert_der: Vec<u8>,
-}
-
-fn answer_token_request(stream: TcpStream, signer: &Signer) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut authorization = None;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("authorization")
-        {
-            authorization = Some(value.trim().to_owned());
-        }
-    }
-    let target = request_line.split_whitespace().nth(1).unwrap_or_default();
-    let expected = format!("Basic {}", STANDARD.encode(format!("{USER}:{PASSWORD}")));
-    let mut stream = stream;
-    if authorization.as_deref() != Some(expected.as_str()) {
-        let body = r#"{"details":"bad credentials"}"#;
-        return respond(&mut stream, "401 Unauthorized", body);
-    }
-    let token = signer.token(&scope_from(target));
-    // Chunked on purpose: the client must decode chunked bodies too.
-    let body = format!(r#"{{"token":"{token}","expires_in":300}}"#);
-    let (head, tail) = body.split_at(body.len() / 2);
-    let chunked = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{head}\r\n{:x}\r\n{tail}\r\n0\r\n\r\n",
-        head.len(),
-        tail.len()
-    );
-    stream.write_all(chunked.as_bytes())
-}
-
-fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes())
-}
-
-/// `repository:<name>:<actions>` scopes from a token request's query.
-fn scope_from(target: &str) -> Vec<(String, Vec<String>)> {
-    let query = target.split_once('?').map_or("", |(_, q)| q);
-    query
-        .split('&')
-        .filter_map(|pair| pair.strip_prefix("scope="))
-        .filter_map(|scope| {
-            let scope = percent_decode(scope);
-            let mut parts = scope.splitn(3, ':');
-            let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
-            (kind == "repository").then(|| {
-                let actions = actions.split(',').map(str::to_owned).collect();
-                (name.to_owned(), actions)
-            })
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-impl Signer {
-    fn token(&self, access: &[(String, Vec<String>)]) -> String {
-        let header = format!(
-            r#"{{"typ":"JWT","alg":"ES256","x5c":["{}"]}}"#,
-            STANDARD.encode(&self.cert_der)
-        );
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let access: Vec<String> = access
-            .iter()
-            .map(|(name, actions)| {
-                let actions: Vec<String> = actions.iter().map(|a| format!("\"{a}\"")).collect();
-                format!(
-                    r#"{{"type":"repository","name":"{name}","actions":[{}]}}"#,
-                    actions.join(",")
-                )
-            })
-            .collect();
-        let claims = format!(
-            r#"{{"iss":"{ISSUER}","sub":"{USER}","aud":"{SERVICE}","exp":{},"nbf":{},"iat":{},"jti":"{now}","access":[{}]}}"#,
-            now + 300,
-            now - 10,
-            now - 10,
-            access.join(",")
-        );
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(claims)
-        );
-        let rng = ring::rand::SystemRandom::new();
-        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
-            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            &self.pkcs8,
-            &rng,
-        )
-        .unwrap();
-        let signature = key.sign(&rng, signing_input.as_bytes()).unwrap();
-        format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.as_ref())
-        )
     }
 }

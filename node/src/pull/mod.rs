@@ -5,8 +5,10 @@
 //! thread pool. It does not unpack layers or keep any state between pulls.
 
 mod blob;
+mod body;
 mod challenge;
 mod credentials;
+mod error;
 mod http;
 mod manifest;
 mod platform;
@@ -15,12 +17,12 @@ mod session;
 mod tls;
 mod url;
 
-use std::fmt;
 use std::io::Read;
 use std::time::Duration;
 
 pub use challenge::{Challenge, parse as parse_www_authenticate};
 pub use credentials::{Credentials, credentials_from_dockerconfigjson};
+pub use error::PullError;
 pub use http::TransportError;
 pub use platform::Platform;
 pub use reference::{ImageReference, is_sha256_digest};
@@ -98,95 +100,6 @@ pub enum PullProgress {
     BlobDone {
         digest: String,
     },
-}
-
-#[derive(Debug)]
-pub enum PullError {
-    InvalidReference(String),
-    Config(String),
-    Transport(TransportError),
-    Protocol(String),
-    NotFound {
-        what: String,
-        detail: String,
-    },
-    Unauthorized {
-        registry: String,
-        detail: String,
-    },
-    Registry {
-        registry: String,
-        status: u16,
-        detail: String,
-    },
-    BadManifest(String),
-    NoMatchingPlatform {
-        wanted: String,
-        available: Vec<String>,
-    },
-    DigestMismatch {
-        expected: String,
-        actual: String,
-    },
-    SizeMismatch {
-        digest: String,
-        expected: u64,
-        actual: u64,
-    },
-    Sink {
-        digest: String,
-        detail: String,
-    },
-}
-
-impl fmt::Display for PullError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InvalidReference(detail) => write!(f, "invalid reference: {detail}"),
-            Self::Config(detail) => write!(f, "bad pull configuration: {detail}"),
-            Self::Transport(e) => e.fmt(f),
-            Self::Protocol(detail) => write!(f, "registry protocol error: {detail}"),
-            Self::NotFound { what, detail } => write!(f, "{what} not found ({detail})"),
-            Self::Unauthorized { registry, detail } => {
-                write!(f, "unauthorized at {registry}: {detail}")
-            }
-            Self::Registry {
-                registry,
-                status,
-                detail,
-            } => write!(f, "registry {registry} answered {status}: {detail}"),
-            Self::BadManifest(detail) => write!(f, "bad manifest: {detail}"),
-            Self::NoMatchingPlatform { wanted, available } => write!(
-                f,
-                "no image for platform {wanted}; available: {}",
-                if available.is_empty() {
-                    "none listed".to_owned()
-                } else {
-                    available.join(", ")
-                }
-            ),
-            Self::DigestMismatch { expected, actual } => {
-                write!(f, "digest mismatch: expected {expected}, got {actual}")
-            }
-            Self::SizeMismatch {
-                digest,
-                expected,
-                actual,
-            } => write!(
-                f,
-                "size mismatch for {digest}: expected {expected} bytes, got {actual}"
-            ),
-            Self::Sink { digest, detail } => write!(f, "storing {digest} failed: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for PullError {}
-
-impl From<TransportError> for PullError {
-    fn from(e: TransportError) -> PullError {
-        PullError::Transport(e)
-    }
 }
 
 /// Pulls `registry/repository:reference` (`reference` a tag or `sha256:` digest) for

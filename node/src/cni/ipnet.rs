@@ -1,0 +1,58 @@
+//! An IP address with a prefix length ("10.42.0.5/16"), as CNI results and pod CIDRs use.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// An address and its prefix length; also used for subnets (host bits may be set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    pub fn new(addr: IpAddr, prefix: u8) -> Option<Self> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} has no /prefix"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} has an invalid address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| format!("{s:?} has an invalid prefix"))?;
+        IpNet::new(addr, prefix).ok_or_else(|| format!("{s:?} has a prefix out of range"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_both_families() {
+        let v4: IpNet = "10.42.0.5/16".parse().unwrap();
+        assert_eq!(v4.to_string(), "10.42.0.5/16");
+        let v6: IpNet = "fd42::1/64".parse().unwrap();
+        assert_eq!(v6.prefix, 64);
+        assert!("10.0.0.1/33".parse::<IpNet>().is_err());
+        assert!("10.0.0.1".parse::<IpNet>().is_err());
+        assert!("x/8".parse::<IpNet>().is_err());
+    }
+}

@@ -1,0 +1,411 @@
+//! Root tests against the real plugins from /usr/lib/cni. Each test moves its thread into a
+//! throwaway "host" network namespace, so the bridge, the veths' host ends, the iptables
+//! rules of ipMasq and portmap and the forwarding sysctl all live there and vanish with it;
+//! pod namespaces are made with `ip netns add`.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+
+use super::*;
+
+const PLUGIN_DIR: &str = "/usr/lib/cni";
+
+/// Why the environment cannot run these tests, if it cannot.
+fn missing_prerequisite() -> Option<String> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("not root".to_owned());
+    }
+    for tool in ["bridge", "host-local", "portmap", "loopback"] {
+        if !Path::new(PLUGIN_DIR).join(tool).exists() {
+            return Some(format!("{PLUGIN_DIR}/{tool} missing"));
+        }
+    }
+    for tool in ["/bin/busybox", "/usr/sbin/iptables-save"] {
+        if !Path::new(tool).exists() {
+            return Some(format!("{tool} missing"));
+        }
+    }
+    let ip = Command::new("ip").arg("-V").output();
+    (!ip.is_ok_and(|o| o.status.success())).then(|| "iproute2 `ip` missing".to_owned())
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect(args[0])
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A private host namespace (entered by this thread), pod namespaces and a data dir.
+struct TestNet {
+    prefix: String,
+    pods: Vec<String>,
+    dir: PathBuf,
+    home: File,
+    cfg: CniConfig,
+    net: DefaultNetwork,
+}
+
+impl TestNet {
+    /// `None` (after saying why) when the machine cannot run the test.
+    fn new(tag: &str, ipv6: bool) -> Option<Self> {
+        if let Some(why) = missing_prerequisite() {
+            eprintln!("skipping cni test {tag}: {why}");
+            return None;
+        }
+        let prefix = format!("wcni-{}-{tag}", std::process::id());
+        let host = format!("{prefix}-host");
+        run_ok(&["ip", "netns", "add", &host]);
+        run_ok(&["ip", "-n", &host, "link", "set", "lo", "up"]);
+        let home = File::open("/proc/thread-self/ns/net").unwrap();
+        let target = File::open(format!("/run/netns/{host}")).unwrap();
+        move_into_link_name_space(target.as_fd(), Some(LinkNameSpaceType::Network)).unwrap();
+        let dir = std::env::temp_dir().join(&prefix);
+        let _ = std::fs::remove_dir_all(&dir);
+        let net = DefaultNetwork {
+            name: "wtest".to_owned(),
+            bridge: "wtest0".to_owned(),
+            ipv4: "10.99.0.0/24".parse().ok(),
+            ipv6: if ipv6 { "fd99::/64".parse().ok() } else { None },
+            ipam_dir: dir.join("ipam"),
+        };
+        let mut cfg = CniConfig::for_data_dir(&dir);
+        cfg.bin_dirs = vec![PathBuf::from(PLUGIN_DIR)];
+        assert!(write_default_conflist(&cfg.conflist, &net).unwrap());
+        Some(TestNet {
+            prefix,
+            pods: Vec::new(),
+            dir,
+            home,
+            cfg,
+            net,
+        })
+    }
+
+    fn cni(&self) -> Cni {
+        Cni::load(self.cfg.clone()).unwrap()
+    }
+
+    /// Creates a pod namespace and returns its path.
+    fn pod_netns(&mut self, name: &str) -> PathBuf {
+        let ns = format!("{}-{name}", self.prefix);
+        run_ok(&["ip", "netns", "add", &ns]);
+        self.pods.push(ns.clone());
+        PathBuf::from(format!("/run/netns/{ns}"))
+    }
+
+    fn exec_in(&self, netns: &Path, args: &[&str]) -> Output {
+        let name = netns.file_name().unwrap().to_str().unwrap();
+        let mut full = vec!["ip", "netns", "exec", name];
+        full.extend_from_slice(args);
+        run(&full)
+    }
+
+    /// host-local's reservation files (addresses) for the test network.
+    fn reservations(&self) -> Vec<String> {
+        let dir = self.net.ipam_dir.join(&self.net.name);
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let names = entries.map(|e| e.unwrap().file_name().into_string().unwrap());
+        let mut ips: Vec<String> = names
+            .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
+            .collect();
+        ips.sort();
+        ips
+    }
+
+    fn cached_entries(&self) -> usize {
+        std::fs::read_dir(self.cfg.cache_dir.join("results")).map_or(0, |d| d.count())
+    }
+
+    /// NAT rules mentioning a container id (ipMasq and portmap tag theirs with it).
+    fn nat_rules_for(&self, container_id: &str) -> Vec<String> {
+        let rules = run_ok(&["iptables-save", "-t", "nat"]);
+        rules
+            .lines()
+            .filter(|l| l.contains(container_id))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        let _ = move_into_link_name_space(self.home.as_fd(), Some(LinkNameSpaceType::Network));
+        for ns in self.pods.iter().chain([&format!("{}-host", self.prefix)]) {
+            let _ = run(&["ip", "netns", "del", ns]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn pod(name: &str) -> PodArgs {
+    PodArgs {
+        namespace: "default".to_owned(),
+        name: name.to_owned(),
+        uid: format!("uid-{name}"),
+    }
+}
+
+fn host_veth(result: &CniResult) -> String {
+    let host_side = result
+        .interfaces
+        .iter()
+        .find(|i| i.sandbox.is_empty() && i.name != "wtest0");
+    host_side
+        .expect("a host-side veth in the result")
+        .name
+        .clone()
+}
+
+fn link_exists(name: &str) -> bool {
+    run(&["ip", "link", "show", name]).status.success()
+}
+
+#[test]
+fn two_pods_ping_each_other_and_del_releases_everything() {
+    let Some(mut t) = TestNet::new("ping", false) else {
+        return;
+    };
+    let (ns_a, ns_b) = (t.pod_netns("a"), t.pod_netns("b"));
+    let cni = t.cni();
+    let a = cni.add("ctr-a", &ns_a, "eth0", &pod("a"), &[]).unwrap();
+    let b = cni.add("ctr-b", &ns_b, "eth0", &pod("b"), &[]).unwrap();
+    let (ip_a, ip_b) = (a.pod_ips()[0], b.pod_ips()[0]);
+    for ip in [&a.ips[0], &b.ips[0]] {
+        assert!(ip.address.to_string().starts_with("10.99.0."), "{ip:?}");
+        assert_eq!(ip.address.prefix, 24);
+        assert_eq!(ip.gateway, "10.99.0.1".parse().ok());
+    }
+    assert_ne!(ip_a, ip_b);
+    assert!(link_exists("wtest0"));
+    let ping = t.exec_in(
+        &ns_a,
+        &[
+            "/bin/busybox",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "3",
+            &ip_b.to_string(),
+        ],
+    );
+    assert!(
+        ping.status.success(),
+        "ping a->b: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    let lo = String::from_utf8_lossy(&t.exec_in(&ns_a, &["ip", "link", "show", "lo"]).stdout)
+        .into_owned();
+    assert!(lo.contains("UP"), "loopback not up: {lo}");
+    cni.check("ctr-a", &ns_a, "eth0").unwrap();
+    assert_eq!(t.reservations().len(), 2);
+    assert!(
+        !t.nat_rules_for("ctr-a").is_empty(),
+        "ipMasq rules expected while attached"
+    );
+
+    let veth_a = host_veth(&a);
+    cni.del("ctr-a", &ns_a, "eth0").unwrap();
+    assert_eq!(t.reservations(), [ip_b.to_string()]);
+    assert!(!link_exists(&veth_a), "host veth {veth_a} survived DEL");
+    assert!(
+        t.nat_rules_for("ctr-a").is_empty(),
+        "{:?}",
+        t.nat_rules_for("ctr-a")
+    );
+    cni.del("ctr-a", &ns_a, "eth0").unwrap();
+    assert_eq!(t.cached_entries(), 1);
+
+    // A restarted agent: a new instance that only has the cache to go on.
+    drop(cni);
+    let restarted = t.cni();
+    let veth_b = host_veth(&b);
+    restarted.del("ctr-b", &ns_b, "eth0").unwrap();
+    assert!(t.reservations().is_empty());
+    assert!(!link_exists(&veth_b));
+    assert!(t.nat_rules_for("ctr-b").is_empty());
+    assert_eq!(t.cached_entries(), 0);
+    // DEL with the namespace already gone is fine too.
+    restarted
+        .del("ctr-b", Path::new("/run/netns/wcni-does-not-exist"), "eth0")
+        .unwrap();
+}
+
+#[test]
+fn cleanup_stale_detaches_dead_pods_and_frees_leaked_addresses() {
+    let Some(mut t) = TestNet::new("stale", false) else {
+        return;
+    };
+    let (ns_a, ns_b) = (t.pod_netns("a"), t.pod_netns("b"));
+    let cni = t.cni();
+    let a = cni.add("ctr-a", &ns_a, "eth0", &pod("a"), &[]).unwrap();
+    let b = cni.add("ctr-b", &ns_b, "eth0", &pod("b"), &[]).unwrap();
+    // A crash between host-local's reservation and the cache write leaves this behind.
+    let leaked = t.net.ipam_dir.join("wtest/10.99.0.200");
+    std::fs::write(&leaked, "ctr-ghost\r\neth0").unwrap();
+
+    let done = t.cni().cleanup_stale(&["ctr-a"]).unwrap();
+    assert_eq!(done.detached, ["ctr-b"]);
+    assert_eq!(
+        done.released,
+        ["10.99.0.200".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(t.reservations(), [a.pod_ips()[0].to_string()]);
+    assert!(!link_exists(&host_veth(&b)), "stale pod's veth survived");
+    assert!(t.nat_rules_for("ctr-b").is_empty());
+    assert!(link_exists(&host_veth(&a)));
+    assert_eq!(t.cached_entries(), 1);
+    assert_eq!(
+        t.cni().cleanup_stale(&["ctr-a"]).unwrap(),
+        StaleCleanup::default()
+    );
+    cni.del("ctr-a", &ns_a, "eth0").unwrap();
+}
+
+#[test]
+fn plugin_error_is_typed_and_the_failed_add_leaves_nothing() {
+    let Some(mut t) = TestNet::new("err", false) else {
+        return;
+    };
+    let ns = t.pod_netns("a");
+    let broken = r#"{"cniVersion":"1.0.0","name":"wtest","plugins":[{"type":"bridge",
+        "bridge":"wtest0","ipam":{"type":"host-local","ranges":[[{"subnet":"10.99.0.0/33"}]],
+        "dataDir":"IPAM"}}]}"#;
+    let ipam = t.net.ipam_dir.display().to_string();
+    std::fs::write(&t.cfg.conflist, broken.replace("IPAM", &ipam)).unwrap();
+    let err = t
+        .cni()
+        .add("ctr-a", &ns, "eth0", &pod("a"), &[])
+        .unwrap_err();
+    match &err {
+        CniError::Plugin {
+            plugin,
+            command,
+            msg,
+            ..
+        } => {
+            assert_eq!((plugin.as_str(), *command), ("bridge", "ADD"));
+            assert!(msg.contains("10.99.0.0/33"), "{msg}");
+        }
+        other => panic!("expected a plugin error, got {other:?}"),
+    }
+    assert!(
+        err.to_string()
+            .starts_with("cni plugin bridge ADD failed (code "),
+        "{err}"
+    );
+    assert_eq!(t.cached_entries(), 0);
+    assert!(t.reservations().is_empty());
+}
+
+#[test]
+fn host_port_reaches_the_pod_until_del() {
+    let Some(mut t) = TestNet::new("port", false) else {
+        return;
+    };
+    let ns = t.pod_netns("a");
+    let cni = t.cni();
+    let mapping = PortMapping {
+        host_port: 18080,
+        container_port: 8080,
+        protocol: "tcp".to_owned(),
+        host_ip: String::new(),
+    };
+    cni.add("ctr-a", &ns, "eth0", &pod("a"), &[mapping])
+        .unwrap();
+    let name = ns.file_name().unwrap().to_str().unwrap();
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            name,
+            "/bin/busybox",
+            "nc",
+            "-ll",
+            "-p",
+            "8080",
+        ])
+        .args(["-e", "/bin/busybox", "echo", "hello from the pod"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let answer = connect_until_answer("10.99.0.1", "18080", Duration::from_secs(5));
+    if answer.trim() != "hello from the pod" {
+        dump_network_state(&t, &ns);
+    }
+    assert_eq!(answer.trim(), "hello from the pod");
+    let local = connect_until_answer("127.0.0.1", "18080", Duration::from_secs(2));
+    assert_eq!(
+        local.trim(),
+        "hello from the pod",
+        "hostPort on localhost (portmap snat)"
+    );
+    assert!(!t.nat_rules_for("ctr-a").is_empty());
+
+    cni.del("ctr-a", &ns, "eth0").unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        t.nat_rules_for("ctr-a").is_empty(),
+        "{:?}",
+        t.nat_rules_for("ctr-a")
+    );
+    assert!(t.reservations().is_empty());
+}
+
+/// What a failing network test needs to be understood from its log alone.
+fn dump_network_state(t: &TestNet, pod_netns: &Path) {
+    eprintln!("{}", run_ok(&["iptables-save"]));
+    eprintln!("{}", run_ok(&["ip", "addr"]));
+    eprintln!("{}", run_ok(&["ip", "route"]));
+    let listening = t.exec_in(pod_netns, &["/bin/busybox", "netstat", "-ltn"]);
+    eprintln!("{}", String::from_utf8_lossy(&listening.stdout));
+}
+
+/// Connects with busybox nc until the server answers (it starts asynchronously).
+fn connect_until_answer(host: &str, port: &str, limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let out = run(&["/bin/busybox", "nc", "-w", "1", host, port]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !text.is_empty() || start.elapsed() > limit {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn dual_stack_pods_get_one_address_per_family() {
+    let Some(mut t) = TestNet::new("dual", true) else {
+        return;
+    };
+    let ns = t.pod_netns("a");
+    let cni = t.cni();
+    let result = cni.add("ctr-a", &ns, "eth0", &pod("a"), &[]).unwrap();
+    let ips: Vec<String> = result.pod_ips().iter().map(ToString::to_string).collect();
+    assert_eq!(ips.len(), 2, "{ips:?}");
+    assert!(
+        ips[0].starts_with("10.99.0.") && ips[1].starts_with("fd99::"),
+        "{ips:?}"
+    );
+    let shown = t.exec_in(&ns, &["ip", "-6", "addr", "show", "eth0"]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(&ips[1]));
+    cni.del("ctr-a", &ns, "eth0").unwrap();
+    assert!(t.reservations().is_empty());
+}

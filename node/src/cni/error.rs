@@ -38,6 +38,8 @@ pub enum CniError {
     },
     /// The plugin succeeded but printed a result that is not a CNI result.
     BadResult { plugin: String, detail: String },
+    /// Removing a leftover masquerade rule failed.
+    Iptables { command: String, stderr: String },
     /// A cached attachment cannot be read back.
     Cache { file: PathBuf, detail: String },
 }
@@ -107,6 +109,7 @@ impl fmt::Display for CniError {
             CniError::BadResult { plugin, detail } => {
                 write!(f, "cni plugin {plugin} printed an invalid result: {detail}")
             }
+            CniError::Iptables { command, stderr } => write!(f, "cni: {command}: {stderr}"),
             CniError::Cache { file, detail } => {
                 write!(f, "cni cache {}: {detail}", file.display())
             }

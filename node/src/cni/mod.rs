@@ -13,6 +13,7 @@ mod error;
 mod invoke;
 mod ipnet;
 mod json;
+mod masquerade;
 mod network;
 mod result;
 mod stale;
@@ -198,8 +199,17 @@ impl Cni {
                 args: "",
                 ..call
             };
-            self.runner()
-                .run("loopback", &lo, &default_conflist::loopback_config())?;
+            let loopback = default_conflist::loopback_config();
+            return self.runner().run("loopback", &lo, &loopback).map(drop);
+        }
+        if self.list.plugins.iter().any(is_masquerading_bridge) {
+            let cached = result.and_then(|r| CniResult::from_value(r.clone()).ok());
+            let ips: Vec<IpNet> = cached
+                .iter()
+                .flat_map(|r| &r.ips)
+                .map(|ip| ip.address)
+                .collect();
+            masquerade::teardown(&self.list.name, container_id, &ips)?;
         }
         Ok(())
     }
@@ -259,6 +269,10 @@ impl Cni {
             timeout: self.cfg.plugin_timeout,
         }
     }
+}
+
+fn is_masquerading_bridge(plugin: &PluginConf) -> bool {
+    plugin.kind == "bridge" && matches!(plugin.conf.get("ipMasq"), Some(Value::Bool(true)))
 }
 
 /// Container ids and interface names end up in file names and plugin arguments.

@@ -255,12 +255,27 @@ fn cleanup_stale_detaches_dead_pods_and_frees_leaked_addresses() {
     let cni = t.cni();
     let a = cni.add("ctr-a", &ns_a, "eth0", &pod("a"), &[]).unwrap();
     let b = cni.add("ctr-b", &ns_b, "eth0", &pod("b"), &[]).unwrap();
+    // A pod whose namespace vanished with the crash as well.
+    let ns_c = t.pod_netns("c");
+    cni.add("ctr-c", &ns_c, "eth0", &pod("c"), &[]).unwrap();
+    run_ok(&[
+        "ip",
+        "netns",
+        "del",
+        ns_c.file_name().unwrap().to_str().unwrap(),
+    ]);
     // A crash between host-local's reservation and the cache write leaves this behind.
     let leaked = t.net.ipam_dir.join("wtest/10.99.0.200");
     std::fs::write(&leaked, "ctr-ghost\r\neth0").unwrap();
 
-    let done = t.cni().cleanup_stale(&["ctr-a"]).unwrap();
-    assert_eq!(done.detached, ["ctr-b"]);
+    let mut done = t.cni().cleanup_stale(&["ctr-a"]).unwrap();
+    done.detached.sort();
+    assert_eq!(done.detached, ["ctr-b", "ctr-c"]);
+    assert!(
+        t.nat_rules_for("ctr-c").is_empty(),
+        "{:?}",
+        t.nat_rules_for("ctr-c")
+    );
     assert_eq!(
         done.released,
         ["10.99.0.200".parse::<std::net::IpAddr>().unwrap()]
@@ -408,4 +423,34 @@ fn dual_stack_pods_get_one_address_per_family() {
     assert!(String::from_utf8_lossy(&shown.stdout).contains(&ips[1]));
     cni.del("ctr-a", &ns, "eth0").unwrap();
     assert!(t.reservations().is_empty());
+}
+
+#[test]
+fn del_after_the_namespace_is_gone_still_removes_the_nat_rules() {
+    let Some(mut t) = TestNet::new("gone", false) else {
+        return;
+    };
+    let ns = t.pod_netns("a");
+    let cni = t.cni();
+    let mapping = PortMapping {
+        host_port: 18081,
+        container_port: 80,
+        protocol: "tcp".to_owned(),
+        host_ip: String::new(),
+    };
+    cni.add("ctr-a", &ns, "eth0", &pod("a"), &[mapping])
+        .unwrap();
+    run_ok(&[
+        "ip",
+        "netns",
+        "del",
+        ns.file_name().unwrap().to_str().unwrap(),
+    ]);
+    cni.del("ctr-a", &ns, "eth0").unwrap();
+    assert!(t.reservations().is_empty());
+    assert!(
+        t.nat_rules_for("ctr-a").is_empty(),
+        "{:#?}",
+        t.nat_rules_for("ctr-a")
+    );
 }

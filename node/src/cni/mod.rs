@@ -19,6 +19,8 @@ mod result;
 mod stale;
 
 #[cfg(test)]
+pub(crate) mod test_net;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;

@@ -18,6 +18,30 @@ impl IpNet {
     }
 }
 
+impl IpNet {
+    /// The subnet itself: host bits cleared ("10.42.0.5/16" -> "10.42.0.0/16").
+    pub fn network(&self) -> IpNet {
+        let addr = match self.addr {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        };
+        IpNet {
+            addr,
+            prefix: self.prefix,
+        }
+    }
+}
+
 impl fmt::Display for IpNet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
@@ -54,5 +78,10 @@ mod tests {
         assert!("10.0.0.1/33".parse::<IpNet>().is_err());
         assert!("10.0.0.1".parse::<IpNet>().is_err());
         assert!("x/8".parse::<IpNet>().is_err());
+        let net = |s: &str| s.parse::<IpNet>().unwrap().network().to_string();
+        assert_eq!(net("10.42.7.5/16"), "10.42.0.0/16");
+        assert_eq!(net("10.42.7.5/0"), "0.0.0.0/0");
+        assert_eq!(net("10.42.7.5/32"), "10.42.7.5/32");
+        assert_eq!(net("fd42::7:1/64"), "fd42::/64");
     }
 }

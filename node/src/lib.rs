@@ -10,3 +10,4 @@ pub mod image;
 pub mod preflight;
 pub mod pull;
 pub mod runtime;
+pub mod services;

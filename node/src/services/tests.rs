@@ -1,0 +1,387 @@
+//! Rendering checks, then the real `nft` inside a throwaway network namespace (the host's
+//! tables are never touched): every feature loads, traffic reaches pods made with the real
+//! CNI plugins, and the time to replace 100 Services x 10 endpoints is measured.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::cni::test_net::{TestNet, run, run_ok};
+use crate::cni::{IpNet, PodArgs};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn endpoint(addr: &str, port: u16) -> Endpoint {
+    Endpoint {
+        ip: ip(addr),
+        port,
+        node_local: true,
+    }
+}
+
+fn web(cluster_ips: &[&str], endpoints: Vec<Endpoint>) -> Service {
+    Service {
+        namespace: "default".to_owned(),
+        name: "web".to_owned(),
+        cluster_ips: cluster_ips.iter().map(|s| ip(s)).collect(),
+        ports: vec![ServicePort {
+            protocol: Protocol::Tcp,
+            port: 80,
+            node_port: None,
+            endpoints,
+        }],
+        ..Service::default()
+    }
+}
+
+fn model(services: Vec<Service>) -> ServiceModel {
+    let cidrs: Vec<IpNet> = ["10.42.0.0/16", "fd42::/64"]
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    ServiceModel {
+        cluster_cidrs: cidrs,
+        services,
+    }
+}
+
+#[test]
+fn cluster_ip_dispatches_randomly_and_masquerades_outside_traffic() {
+    let svc = web(
+        &["10.43.0.50"],
+        vec![endpoint("10.42.0.5", 8080), endpoint("10.42.0.6", 8080)],
+    );
+    let script = render(&model(vec![svc]));
+    assert!(script.starts_with("add table inet wisp\ndelete table inet wisp\ntable inet wisp {"));
+    assert!(script.contains("10.43.0.50 . tcp . 80 : goto svc4/default/web/tcp/80"));
+    assert!(script.contains(
+        "numgen random mod 2 vmap { 0 : goto ep4/default/web/tcp/80/0, 1 : goto ep4/default/web/tcp/80/1 }"
+    ));
+    assert!(script.contains("ip saddr != { 10.42.0.0/16 } meta mark set meta mark | 0x4000"));
+    assert!(script.contains("ip saddr 10.42.0.6 meta mark set meta mark | 0x4000"));
+    assert!(script.contains("meta l4proto tcp dnat ip to 10.42.0.6:8080"));
+    assert!(
+        !script.contains("svc6/"),
+        "no IPv6 rules for an IPv4 Service"
+    );
+}
+
+#[test]
+fn headless_and_endpointless_services() {
+    let headless = web(&[], vec![endpoint("10.42.0.5", 8080)]);
+    let mut empty = web(&["10.43.0.51"], vec![]);
+    empty.name = "empty".to_owned();
+    empty.ports[0].node_port = Some(30051);
+    let script = render(&model(vec![headless, empty]));
+    assert!(
+        !script.contains("default/web/"),
+        "headless Service got rules"
+    );
+    assert!(script.contains("no_endpoints4 {\n    type ipv4_addr . inet_proto . inet_service\n    elements = {\n      10.43.0.51 . tcp . 80\n"));
+    assert!(script.contains("      tcp . 30051\n"));
+    assert!(!script.contains("svc4/default/empty"));
+}
+
+#[test]
+fn dual_stack_affinity_and_local_external_policy() {
+    let mut svc = web(
+        &["10.43.0.50", "fd43::50"],
+        vec![
+            endpoint("10.42.0.5", 8080),
+            endpoint("fd42::5", 8080),
+            Endpoint {
+                node_local: false,
+                ..endpoint("10.42.0.6", 8080)
+            },
+        ],
+    );
+    svc.ports[0].node_port = Some(30080);
+    svc.external_ips = vec![ip("192.0.2.10")];
+    svc.session_affinity_seconds = Some(600);
+    svc.external_traffic_local = true;
+    let script = render(&model(vec![svc]));
+    assert!(script.contains("fd43::50 . tcp . 80 : goto svc6/default/web/tcp/80"));
+    assert!(script.contains("meta l4proto tcp dnat ip6 to [fd42::5]:8080"));
+    assert!(script.contains("tcp . 30080 : goto ext4/default/web/tcp/80"));
+    assert!(script.contains("192.0.2.10 . tcp . 80 : goto ext4/default/web/tcp/80"));
+    assert!(script.contains("set aff4/default/web/tcp/80/1 {\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout 600s"));
+    assert!(script.contains("update @aff4/default/web/tcp/80/0 { ip saddr }"));
+    // Local policy: only the node-local endpoint, and no masquerade mark in the dispatch.
+    let ext = section(&script, "chain ext4/default/web/tcp/80 {");
+    assert_eq!(
+        ext,
+        "    ip saddr @aff4/default/web/tcp/80/0 goto ep4/default/web/tcp/80/0\n    goto ep4/default/web/tcp/80/0\n"
+    );
+    let internal = section(&script, "chain svc4/default/web/tcp/80 {");
+    assert!(internal.contains("numgen random mod 2"), "{internal}");
+}
+
+#[test]
+fn duplicate_keys_are_dropped_not_fatal() {
+    let a = web(&["10.43.0.50"], vec![endpoint("10.42.0.5", 8080)]);
+    let mut b = a.clone();
+    b.name = "copy".to_owned();
+    let script = render(&model(vec![a, b]));
+    assert_eq!(script.matches("10.43.0.50 . tcp . 80 :").count(), 1);
+}
+
+/// The body of a chain or set, up to its closing brace.
+fn section<'a>(script: &'a str, header: &str) -> &'a str {
+    let start = script
+        .find(header)
+        .unwrap_or_else(|| panic!("{header} missing"))
+        + header.len()
+        + 1;
+    let end = script[start..].find("  }\n").unwrap() + start;
+    &script[start..end]
+}
+
+/// Why nft tests cannot run here, if they cannot.
+fn nft_missing() -> bool {
+    let ok = Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping nft test: nft missing");
+    }
+    !ok
+}
+
+fn every_feature() -> ServiceModel {
+    let mut svc = web(
+        &["10.43.0.50", "fd43::50"],
+        vec![endpoint("10.42.0.5", 8080), endpoint("fd42::5", 8080)],
+    );
+    svc.ports[0].node_port = Some(30080);
+    svc.ports.push(ServicePort {
+        protocol: Protocol::Udp,
+        port: 53,
+        node_port: None,
+        endpoints: vec![endpoint("10.42.0.5", 5353)],
+    });
+    svc.ports.push(ServicePort {
+        protocol: Protocol::Sctp,
+        port: 9,
+        node_port: Some(30009),
+        endpoints: vec![],
+    });
+    svc.external_ips = vec![ip("192.0.2.10")];
+    svc.load_balancer_ips = vec![ip("198.51.100.7"), ip("2001:db8::7")];
+    svc.session_affinity_seconds = Some(10800);
+    let mut local = web(&["10.43.0.60"], vec![endpoint("10.42.0.6", 80)]);
+    local.name = "local".to_owned();
+    local.external_traffic_local = true;
+    local.internal_traffic_local = true;
+    ServiceModel {
+        services: vec![svc, local],
+        ..model(vec![])
+    }
+}
+
+#[test]
+fn every_feature_loads_into_nft_and_replaces_atomically() {
+    let Some(_net) = TestNet::new("nftload", false) else {
+        return;
+    };
+    if nft_missing() {
+        return;
+    }
+    let script = render(&every_feature());
+    apply(&script).unwrap_or_else(|e| panic!("{e}\n{script}"));
+    let listed = run_ok(&["nft", "list", "table", "inet", "wisp"]);
+    assert!(listed.contains("chain svc6/default/web/tcp/80"), "{listed}");
+    assert!(listed.contains("sctp . 30009"), "{listed}");
+    apply(&render(&model(vec![]))).unwrap();
+    let listed = run_ok(&["nft", "list", "table", "inet", "wisp"]);
+    assert!(
+        !listed.contains("svc4/"),
+        "old chains survived the swap: {listed}"
+    );
+    // A script nft rejects leaves the table as it was.
+    apply(&script).unwrap();
+    let err = apply(
+        "add table inet wisp\ndelete table inet wisp\ntable inet wisp { chain x { bogus } }\n",
+    );
+    assert!(matches!(err, Err(NftError::Rejected { .. })), "{err:?}");
+    assert!(run_ok(&["nft", "list", "table", "inet", "wisp"]).contains("svc4/default/web"));
+    remove().unwrap();
+    assert!(
+        !run(&["nft", "list", "table", "inet", "wisp"])
+            .status
+            .success()
+    );
+    remove().unwrap();
+}
+
+/// A busybox server in a pod answering every connection with `reply`.
+fn serve(netns: &Path, port: u16, reply: &str) -> Child {
+    let name = netns.file_name().unwrap().to_str().unwrap();
+    let port = port.to_string();
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            name,
+            "/bin/busybox",
+            "nc",
+            "-ll",
+            "-p",
+            &port,
+        ])
+        .args(["-e", "/bin/busybox", "echo", reply])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// One connection's answer ("" when refused or silent), from the host or from a pod.
+fn ask(from: Option<&Path>, host: &str, port: u16) -> String {
+    let port = port.to_string();
+    let mut args = vec!["/bin/busybox", "nc", "-w", "2", host, &port];
+    let ns;
+    if let Some(netns) = from {
+        ns = netns.file_name().unwrap().to_str().unwrap().to_owned();
+        args.splice(0..0, ["ip", "netns", "exec", ns.as_str()]);
+    }
+    String::from_utf8_lossy(&run(&args).stdout)
+        .trim()
+        .to_owned()
+}
+
+fn ask_until_answer(host: &str, port: u16) -> String {
+    let start = Instant::now();
+    loop {
+        let answer = ask(None, host, port);
+        if !answer.is_empty() || start.elapsed() > Duration::from_secs(5) {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn traffic_reaches_pods_through_cluster_ip_node_port_and_affinity() {
+    let Some(mut t) = TestNet::new("svcnet", false) else {
+        return;
+    };
+    if nft_missing() {
+        return;
+    }
+    let (ns_a, ns_b) = (t.pod_netns("a"), t.pod_netns("b"));
+    let cni = t.cni();
+    let pod = |n: &str| PodArgs {
+        namespace: "default".into(),
+        name: n.into(),
+        uid: n.into(),
+    };
+    let a = cni
+        .add("ctr-a", &ns_a, "eth0", &pod("a"), &[])
+        .unwrap()
+        .pod_ips()[0];
+    let b = cni
+        .add("ctr-b", &ns_b, "eth0", &pod("b"), &[])
+        .unwrap()
+        .pod_ips()[0];
+    let mut servers = [serve(&ns_a, 8080, "a"), serve(&ns_b, 8080, "b")];
+    // Host-originated packets need a route before the output hook can DNAT them.
+    run_ok(&["ip", "route", "add", "10.43.0.0/16", "dev", "wtest0"]);
+    let endpoints = vec![
+        Endpoint {
+            ip: a,
+            port: 8080,
+            node_local: true,
+        },
+        Endpoint {
+            ip: b,
+            port: 8080,
+            node_local: true,
+        },
+    ];
+    let mut svc = web(&["10.43.0.50"], endpoints);
+    svc.ports[0].node_port = Some(30080);
+    let mut empty = web(&["10.43.0.51"], vec![]);
+    empty.name = "empty".to_owned();
+    let mut m = ServiceModel {
+        cluster_cidrs: vec!["10.99.0.0/24".parse().unwrap()],
+        services: vec![svc, empty],
+    };
+    apply(&render(&m)).unwrap();
+
+    assert!(!ask_until_answer("10.43.0.50", 80).is_empty());
+    let answers: Vec<String> = (0..20).map(|_| ask(None, "10.43.0.50", 80)).collect();
+    assert!(
+        answers.iter().any(|x| x == "a") && answers.iter().any(|x| x == "b"),
+        "{answers:?}"
+    );
+    assert_eq!(ask(None, "10.99.0.1", 30080).len(), 1, "node port");
+    for _ in 0..4 {
+        let hairpin = ask(Some(&ns_a), "10.43.0.50", 80);
+        assert!(hairpin == "a" || hairpin == "b", "from pod a: {hairpin:?}");
+    }
+    let started = Instant::now();
+    assert_eq!(ask(None, "10.43.0.51", 80), "");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "no-endpoint Service not rejected"
+    );
+
+    m.services[0].session_affinity_seconds = Some(60);
+    apply(&render(&m)).unwrap();
+    let pinned: Vec<String> = (0..10).map(|_| ask(None, "10.43.0.50", 80)).collect();
+    assert!(
+        pinned.iter().all(|x| x == &pinned[0]) && !pinned[0].is_empty(),
+        "{pinned:?}"
+    );
+
+    remove().unwrap();
+    for server in &mut servers {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+    cni.del("ctr-a", &ns_a, "eth0").unwrap();
+    cni.del("ctr-b", &ns_b, "eth0").unwrap();
+}
+
+/// 100 Services x 10 endpoints: render and replace times, printed for the report.
+#[test]
+fn hundred_services_with_ten_endpoints_update_time() {
+    let Some(_net) = TestNet::new("nftbench", false) else {
+        return;
+    };
+    if nft_missing() {
+        return;
+    }
+    let services: Vec<Service> = (0..100u16)
+        .map(|s| {
+            let endpoints = (0..10u16)
+                .map(|e| endpoint(&format!("10.42.{s}.{}", e + 2), 8080))
+                .collect();
+            let mut svc = web(&[&format!("10.43.1.{s}")], endpoints);
+            svc.name = format!("svc-{s}");
+            svc.ports[0].node_port = Some(30000 + s);
+            svc
+        })
+        .collect();
+    let mut m = model(services);
+    let started = Instant::now();
+    let script = render(&m);
+    let render_time = started.elapsed();
+    let started = Instant::now();
+    apply(&script).unwrap();
+    let first = started.elapsed();
+    m.services[0].ports[0].endpoints.pop();
+    let started = Instant::now();
+    apply(&render(&m)).unwrap();
+    let update = started.elapsed();
+    eprintln!(
+        "services bench: 100 services x 10 endpoints: script {} bytes, render {render_time:?}, first apply {first:?}, update (render+apply) {update:?}",
+        script.len()
+    );
+    assert!(update < Duration::from_secs(10), "update took {update:?}");
+    remove().unwrap();
+}

@@ -29,12 +29,6 @@ impl Exit {
     }
 }
 
-/// Makes this process the subreaper of its descendants (containers stay its children
-/// after runc exits).
-pub fn become_subreaper() -> std::io::Result<()> {
-    rustix::process::set_child_subreaper(Some(Pid::this())).map_err(Into::into)
-}
-
 /// A watch on one process.
 pub struct ExitWatch {
     pidfd: Async<OwnedFd>,

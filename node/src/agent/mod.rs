@@ -36,7 +36,7 @@ use self::worker::{Input, PodWorker};
 use crate::image::ImageStore;
 use crate::runtime::cgroups::Cgroups;
 use crate::runtime::oci::{OciRuntime, RuntimeKind};
-use crate::runtime::podspec::Pod;
+use crate::runtime::podspec::PodSpec;
 
 /// How the agent is set up (from `wisp run`'s configuration).
 pub struct AgentConfig {
@@ -194,7 +194,9 @@ pub async fn run(
 }
 
 fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
-    let _ = exits::become_subreaper();
+    if let Err(e) = crate::runtime::reaper::become_subreaper() {
+        return Err(AgentError::Setup(format!("cannot become the containers' subreaper: {e}")));
+    }
     let (configured, prefer) = match config.runtime.as_str() {
         "" | "auto" | "runc" => (None, RuntimeKind::Runc),
         "crun" => (None, RuntimeKind::Crun),
@@ -270,7 +272,7 @@ impl Workers {
     }
 
     fn upsert(&self, uid: String, json: &[u8]) {
-        let pod = match Pod::from_pod_json(json) {
+        let pod = match PodSpec::from_pod_json(json) {
             Ok(pod) => pod,
             Err(e) => {
                 eprintln!("wisp: node: pod {uid}: {e}");

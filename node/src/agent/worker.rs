@@ -681,7 +681,9 @@ impl PodWorker {
         if self.finished_phase.is_some() {
             return;
         }
-        let status = status::build(&self.view(), &mut self.conditions);
+        let mut conditions = std::mem::take(&mut self.conditions);
+        let status = status::build(&self.view(), &mut conditions);
+        self.conditions = conditions;
         let bytes = super::json::to_bytes(&status);
         if bytes == self.last_sent {
             return;

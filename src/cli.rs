@@ -15,6 +15,7 @@ Usage: wisp <command> [options]
 Commands:
   run          run the store, the control plane and the node agent
   kubeconfig   print the admin kubeconfig
+  images       list, import, remove and prune node images
   check        check this host for what wisp needs (kernel, cgroups, runtimes, CNI)
   version      print version, git commit, target and features
   help         print this help, or a command's: wisp help <command>
@@ -78,6 +79,7 @@ pub enum Command {
     Check,
     Run(RunArgs),
     Kubeconfig { data_dir: Option<PathBuf> },
+    Images(crate::images_cmd::ImagesArgs),
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -89,6 +91,12 @@ pub struct RunArgs {
 /// A command line that does not parse.
 #[derive(Debug)]
 pub struct UsageError(String);
+
+impl UsageError {
+    pub fn new(message: String) -> Self {
+        UsageError(message)
+    }
+}
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -114,6 +122,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     match sub.as_str() {
         "run" => parse_run(&mut parser),
         "kubeconfig" => parse_kubeconfig(&mut parser),
+        "images" => crate::images_cmd::parse(&mut parser),
         "check" => parse_no_args(&mut parser, CHECK_HELP, Command::Check),
         "version" => parse_no_args(&mut parser, VERSION_HELP, Command::Version),
         "help" => match parser.next()? {
@@ -129,6 +138,7 @@ fn help_for(command: &str) -> Result<Command, UsageError> {
     Ok(Command::Help(match command {
         "run" => RUN_HELP,
         "kubeconfig" => KUBECONFIG_HELP,
+        "images" => crate::images_cmd::IMAGES_HELP,
         "check" => CHECK_HELP,
         "version" => VERSION_HELP,
         other => return Err(UsageError(format!("unknown command `{other}`"))),
@@ -190,6 +200,10 @@ pub fn execute(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>>
         }
         Command::Kubeconfig { data_dir } => {
             crate::run::print_kubeconfig(data_dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Images(args) => {
+            crate::images_cmd::execute(args)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod images_cmd;
 mod run;
 
 use std::process::ExitCode;

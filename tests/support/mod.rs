@@ -104,6 +104,12 @@ impl Wisp {
         let extra = extra_config(&dir);
         std::fs::write(&config, format!("apiServer:\n  port: {port}\n{extra}"))
             .map_err(|e| e.to_string())?;
+        Wisp::spawn_in(tag, dir, port)
+    }
+
+    /// Starts `wisp run` on an existing data dir and its config.yaml.
+    fn spawn_in(tag: &str, dir: PathBuf, port: u16) -> Result<Wisp, String> {
+        let config = dir.join("config.yaml");
         let mut child = Command::new(wisp_binary())
             .arg("run")
             .arg("--config")
@@ -140,6 +146,16 @@ impl Wisp {
         };
         wisp.wait_ready(&ready_rx)?;
         Ok(wisp)
+    }
+
+    /// `kill -9` of wisp, then a new `wisp run` on the same data dir and port (what a
+    /// crash or an upgrade looks like to the containers).
+    pub fn kill_and_restart(mut self) -> Wisp {
+        let _ = self.child_mut().kill();
+        let _ = self.child_mut().wait();
+        self.checked = true;
+        let (tag, dir, port) = (self.tag.clone(), self.dir.clone(), self.port);
+        Wisp::spawn_in(&tag, dir, port).expect("wisp restarts on its data dir")
     }
 
     fn wait_ready(&mut self, ready: &Receiver<()>) -> Result<(), String> {
@@ -312,6 +328,10 @@ pub struct Run {
 }
 
 impl Run {
+    pub fn status_ok(&self) -> bool {
+        self.status == Some(0)
+    }
+
     /// Fails the test unless the command exited 0; returns stdout.
     pub fn success(self) -> String {
         assert_eq!(self.status, Some(0), "{self}");

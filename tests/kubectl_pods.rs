@@ -1,0 +1,326 @@
+//! Pods as real containers: wisp with its node agent (runc, overlay rootfs, pod
+//! namespaces), a busybox image built by the test and imported from the images dir at
+//! start (no network), driven by the real kubectl. Needs root and runc (CI installs
+//! them); without them each test says why it is skipped.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Wisp, at, json};
+use wisp_node::image::ArchiveFormat;
+use wisp_node::image::testimage::write_busybox_archive;
+
+const IMAGE: &str = "wisp.test/busybox:1.0";
+
+/// Root, runc and busybox-static, or the reason they are missing.
+fn prerequisites() -> Result<(), String> {
+    if !rustix::process::geteuid().is_root() {
+        return Err("not root".into());
+    }
+    if Command::new("runc").arg("--version").output().is_err() {
+        return Err("runc is not installed".into());
+    }
+    if !wisp_node::image::testimage::busybox_available() {
+        return Err("busybox-static is not installed".into());
+    }
+    Ok(())
+}
+
+macro_rules! require_node {
+    ($name:literal) => {
+        if let Err(why) = prerequisites() {
+            eprintln!("skipping {}: {why}", $name);
+            return;
+        }
+    };
+}
+
+/// wisp with its node agent; state, logs and images under the test's own directory.
+fn start_node(tag: &str) -> Node {
+    let wisp = Wisp::start_with(tag, |dir| {
+        let images = dir.join("images-in");
+        std::fs::create_dir_all(&images).unwrap();
+        write_busybox_archive(&images.join("busybox.tar"), IMAGE, ArchiveFormat::Oci, false)
+            .expect("test image");
+        format!(
+            "node:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n",
+            run = dir.join("run").display(),
+            logs = dir.join("logs").display(),
+            images = images.display(),
+        )
+    });
+    let node = Node { wisp: Some(wisp) };
+    node.wait_for(Duration::from_secs(30), "the node to register", |w| {
+        w.kubectl(&["get", "node", tag]).status_ok()
+    });
+    node
+}
+
+/// Stops wisp and removes whatever container state a failed test left on the host.
+struct Node {
+    wisp: Option<Wisp>,
+}
+
+impl Node {
+    fn w(&self) -> &Wisp {
+        self.wisp.as_ref().expect("running")
+    }
+
+    fn wait_for(&self, timeout: Duration, what: &str, mut done: impl FnMut(&Wisp) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if done(self.w()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("timed out waiting for {what}; wisp said: {}", self.w().stderr_tail());
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.w().dir.join("run")
+    }
+
+    fn runc_list(&self) -> Vec<String> {
+        let out = Command::new("runc")
+            .arg("--root")
+            .arg(self.run_dir().join("runc"))
+            .args(["list", "-q"])
+            .output()
+            .expect("runc list");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn pod_json(&self, name: &str) -> miniserde::json::Value {
+        json(&self.w().ok(&["get", "pod", name, "-o", "json"]))
+    }
+
+    fn pods_with(&self, selector: &str) -> Vec<String> {
+        self.w()
+            .ok(&["get", "pods", "-l", selector, "-o", "name"])
+            .lines()
+            .map(|l| l.trim_start_matches("pod/").to_owned())
+            .collect()
+    }
+
+    fn stop(mut self) {
+        let wisp = self.wisp.take().expect("running");
+        let dir = wisp.dir.clone();
+        wisp.stop();
+        clean_host(&dir);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(wisp) = self.wisp.take() {
+            let dir = wisp.dir.clone();
+            drop(wisp);
+            clean_host(&dir);
+        }
+    }
+}
+
+/// Kills and deletes the test's containers, unmounts its mounts, removes its pod cgroups.
+fn clean_host(dir: &Path) {
+    let root = dir.join("run/runc");
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "for c in $(runc --root {r} list -q 2>/dev/null); do runc --root {r} kill $c KILL 2>/dev/null; runc --root {r} delete -f $c 2>/dev/null; done",
+            r = root.display()
+        ))
+        .status();
+    for mount in mounts_under(dir) {
+        let _ = rustix::mount::unmount(Path::new(&mount), rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut found: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .map(str::to_owned)
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    found
+}
+
+/// Pod cgroups of these pod uids still present in any hierarchy.
+fn pod_cgroups(uids: &[String]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return found;
+    };
+    let mut roots: Vec<PathBuf> = hierarchies.flatten().map(|e| e.path()).collect();
+    roots.push(PathBuf::from("/sys/fs/cgroup"));
+    for root in roots {
+        for uid in uids {
+            let p = root.join("wisp").join(format!("pod{uid}"));
+            if p.exists() {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_deployment_runs_real_containers_and_deleting_leaves_nothing_behind() {
+    require_node!("a_deployment_runs_real_containers_and_deleting_leaves_nothing_behind");
+    let node = start_node("pods-deploy");
+    let w = node.w();
+    w.ok(&[
+        "create", "deployment", "web", "--image", IMAGE, "--replicas", "3", "--",
+        "sh", "-c", "echo started on $(hostname); i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done",
+    ]);
+    w.ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    let pods = node.pods_with("app=web");
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    let mut uids = Vec::new();
+    for name in &pods {
+        let pod = node.pod_json(name);
+        assert_eq!(at(&pod, "status.phase").as_deref(), Some("Running"));
+        assert_eq!(at(&pod, "status.containerStatuses.0.ready").as_deref(), Some("true"));
+        let id = at(&pod, "status.containerStatuses.0.imageID").unwrap_or_default();
+        assert!(id.starts_with("wisp.test/busybox@sha256:"), "imageID {id}");
+        uids.push(at(&pod, "metadata.uid").unwrap());
+    }
+    assert_eq!(node.runc_list().len(), 3, "one runc container per pod");
+    // The container's own output, through the CRI log file.
+    let log_dir = w.dir.join("logs");
+    node.wait_for(Duration::from_secs(20), "container logs", |_| {
+        logs_contain(&log_dir, "started on web-")
+    });
+
+    w.ok(&["delete", "deployment", "web", "--wait=true"]);
+    node.wait_for(Duration::from_secs(60), "the pods to go", |w| {
+        w.ok(&["get", "pods", "-o", "name"]).trim().is_empty()
+    });
+    assert!(node.runc_list().is_empty(), "containers left: {:?}", node.runc_list());
+    let left = mounts_under(&w.dir);
+    assert!(left.is_empty(), "mounts left: {left:?}");
+    let netns: Vec<_> = std::fs::read_dir(node.run_dir().join("netns"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(netns.is_empty(), "network namespaces left: {netns:?}");
+    let cgroups = pod_cgroups(&uids);
+    assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+    let pod_dirs: Vec<_> = std::fs::read_dir(w.dir.join("node/pods"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(pod_dirs.is_empty(), "pod directories left: {pod_dirs:?}");
+    node.stop();
+}
+
+fn logs_contain(root: &Path, needle: &str) -> bool {
+    walk(root).iter().any(|f| {
+        std::fs::read_to_string(f).is_ok_and(|t| t.contains(needle))
+    })
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_crashing_container_backs_off_and_a_job_completes() {
+    require_node!("a_crashing_container_backs_off_and_a_job_completes");
+    let node = start_node("pods-crash");
+    let w = node.w();
+    w.ok(&["run", "crash", "--image", IMAGE, "--", "sh", "-c", "echo bye; exit 3"]);
+    node.wait_for(Duration::from_secs(60), "CrashLoopBackOff", |_| {
+        let pod = node.pod_json("crash");
+        at(&pod, "status.containerStatuses.0.state.waiting.reason").as_deref()
+            == Some("CrashLoopBackOff")
+            && at(&pod, "status.containerStatuses.0.restartCount")
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 1)
+    });
+    let pod = node.pod_json("crash");
+    assert_eq!(
+        at(&pod, "status.containerStatuses.0.lastState.terminated.exitCode").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        at(&pod, "status.containerStatuses.0.lastState.terminated.reason").as_deref(),
+        Some("Error")
+    );
+    let message = at(&pod, "status.containerStatuses.0.state.waiting.message").unwrap_or_default();
+    assert!(message.starts_with("back-off "), "{message}");
+
+    w.ok(&["create", "job", "hello", "--image", IMAGE, "--", "sh", "-c", "echo hi from job"]);
+    w.ok(&["wait", "--for=condition=complete", "job/hello", "--timeout=60s"]);
+    let job_pods = node.pods_with("job-name=hello");
+    assert_eq!(job_pods.len(), 1);
+    let pod = node.pod_json(&job_pods[0]);
+    assert_eq!(at(&pod, "status.phase").as_deref(), Some("Succeeded"));
+    assert_eq!(
+        at(&pod, "status.containerStatuses.0.state.terminated.reason").as_deref(),
+        Some("Completed")
+    );
+    w.ok(&["delete", "pod", "crash", "--wait=true"]);
+    w.ok(&["delete", "job", "hello", "--wait=true"]);
+    node.wait_for(Duration::from_secs(60), "the pods to go", |w| {
+        w.ok(&["get", "pods", "-o", "name"]).trim().is_empty()
+    });
+    node.stop();
+}
+
+#[test]
+fn killing_wisp_leaves_containers_running_and_the_restart_adopts_them() {
+    require_node!("killing_wisp_leaves_containers_running_and_the_restart_adopts_them");
+    let mut node = start_node("pods-adopt");
+    node.w().ok(&["run", "sleeper", "--image", IMAGE, "--", "sh", "-c", "echo up; sleep 3600"]);
+    node.w().ok(&["wait", "--for=condition=Ready", "pod/sleeper", "--timeout=60s"]);
+    let before = node.pod_json("sleeper");
+    let started = at(&before, "status.containerStatuses.0.state.running.startedAt");
+    let ids = node.runc_list();
+    assert_eq!(ids.len(), 1);
+    let pid = runc_pid(&node, &ids[0]);
+
+    let wisp = node.wisp.take().expect("running");
+    node.wisp = Some(wisp.kill_and_restart());
+    assert_eq!(runc_pid(&node, &ids[0]), pid, "the container kept running across the kill");
+    node.wait_for(Duration::from_secs(30), "the adopted pod to be Ready", |w| {
+        w.kubectl(&["wait", "--for=condition=Ready", "pod/sleeper", "--timeout=5s"])
+            .status_ok()
+    });
+    let after = node.pod_json("sleeper");
+    assert_eq!(at(&after, "status.containerStatuses.0.restartCount").as_deref(), Some("0"));
+    assert_eq!(at(&after, "status.containerStatuses.0.state.running.startedAt"), started);
+    assert_eq!(node.runc_list(), ids, "adopted, not restarted");
+    node.w().ok(&["delete", "pod", "sleeper", "--wait=true", "--grace-period=1"]);
+    assert!(node.runc_list().is_empty());
+    node.stop();
+}
+
+fn runc_pid(node: &Node, id: &str) -> String {
+    let out = Command::new("runc")
+        .arg("--root")
+        .arg(node.run_dir().join("runc"))
+        .args(["state", id])
+        .output()
+        .expect("runc state");
+    let state = json(&String::from_utf8_lossy(&out.stdout));
+    at(&state, "pid").unwrap_or_default()
+}

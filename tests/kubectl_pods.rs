@@ -77,7 +77,11 @@ impl Node {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        panic!("timed out waiting for {what}; wisp said: {}", self.w().stderr_tail());
+        let pods = self.w().kubectl(&["get", "pods,jobs", "-o", "yaml"]).stdout;
+        panic!(
+            "timed out waiting for {what}; wisp said: {}\n--- objects\n{pods}",
+            self.w().stderr_tail()
+        );
     }
 
     fn run_dir(&self) -> PathBuf {
@@ -269,7 +273,10 @@ fn a_crashing_container_backs_off_and_a_job_completes() {
     assert!(message.starts_with("back-off "), "{message}");
 
     w.ok(&["create", "job", "hello", "--image", IMAGE, "--", "sh", "-c", "echo hi from job"]);
-    w.ok(&["wait", "--for=condition=complete", "job/hello", "--timeout=60s"]);
+    node.wait_for(Duration::from_secs(60), "the job to complete", |w| {
+        w.kubectl(&["wait", "--for=condition=complete", "job/hello", "--timeout=2s"])
+            .status_ok()
+    });
     let job_pods = node.pods_with("job-name=hello");
     assert_eq!(job_pods.len(), 1);
     let pod = node.pod_json(&job_pods[0]);

@@ -93,7 +93,8 @@ impl Host {
         Ok(Namespaces {
             network: network.then_some(ns.network),
             ipc: ipc.then_some(ns.ipc),
-            uts: Some(ns.uts),
+            // hostNetwork pods see the host's name, as upstream (they share its UTS).
+            uts: network.then_some(ns.uts),
         })
     }
 

@@ -650,9 +650,18 @@ impl PodWorker {
         self.sandbox = Some(owned);
     }
 
+    /// The next instant a timer must wake the worker. Only future instants count: what
+    /// was due has been acted on by the reconcile that just ran (or is not wanted, such as
+    /// the restart of a container whose pod does not restart), and a past deadline would
+    /// spin the worker.
     fn next_deadline(&self) -> Option<Instant> {
+        let now = Instant::now();
         let mut next: Option<Instant> = None;
-        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        let mut consider = |t: Instant| {
+            if t > now {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
         for c in self.runs() {
             if !c.running()
                 && let Some(t) = c.not_before

@@ -347,6 +347,27 @@ impl OciRuntime {
     }
 }
 
+/// The process JSON for `exec`: the container's own process from its bundle (user, env,
+/// capabilities, cwd) with `args` and `terminal` replaced, as `kubectl exec` expects.
+pub fn exec_process_json(
+    bundle: &Path,
+    args: &[String],
+    terminal: bool,
+) -> Result<String, OciError> {
+    let config = fs::read_to_string(bundle.join("config.json"))?;
+    let Ok(Value::Object(mut config)) = miniserde::json::from_str::<Value>(&config) else {
+        return Err(OciError::BadOutput("bundle config.json is not an object"));
+    };
+    let Some(Value::Object(mut process)) = config.remove("process") else {
+        return Err(OciError::BadOutput("bundle config.json has no process"));
+    };
+    let mut list = miniserde::json::Array::new();
+    list.extend(args.iter().map(|a| Value::String(a.clone())));
+    process.insert("args".to_string(), Value::Array(list));
+    process.insert("terminal".to_string(), Value::Bool(terminal));
+    Ok(miniserde::json::to_string(&Value::Object(process)))
+}
+
 fn run_owned(command: &mut Command) -> Result<std::process::ExitStatus, OciError> {
     let mut child = reaper::spawn_owned(command)?;
     let status = child.wait();

@@ -100,6 +100,21 @@ impl Fixture {
         }
     }
 
+    /// Writes the bundle and creates and starts a container whose output is discarded.
+    fn start_detached(&self, pod: &Pod, index: usize, stdio: Stdio) -> (String, PathBuf, i32) {
+        let id = format!("{}-c{index}", self.pod_uid);
+        let bundle = self.dir.join(&id);
+        let mut spec = self.bundle_spec(pod, index, NamespacePaths::default());
+        spec.terminal = matches!(stdio, Stdio::Console(_));
+        write_bundle(&bundle, &spec).unwrap();
+        let pid = self
+            .runtime
+            .create(&id, &bundle, stdio, &bundle.join("pid"))
+            .unwrap();
+        self.runtime.start(&id).unwrap();
+        (id, bundle, pid)
+    }
+
     /// Writes the bundle, creates and starts the container, waits for its exit via the
     /// reaper, reads its output, checks the OOM counter and deletes it.
     fn run(&self, pod: &Pod, index: usize, namespaces: NamespacePaths) -> Ran {
@@ -330,4 +345,104 @@ fn crun_runs_a_container_or_refuses_hybrid_cgroups() {
         (ran.exit, ran.stdout.as_str()),
         (ExitStatus::Code(4), "crun\n")
     );
+}
+
+fn null_stdio() -> Stdio {
+    let null = || OwnedFd::from(fs::File::create("/dev/null").unwrap());
+    Stdio::Fds {
+        stdin: None,
+        stdout: null(),
+        stderr: null(),
+    }
+}
+
+#[test]
+fn exec_runs_beside_the_init_and_kill_stops_it() {
+    let _serial = serial();
+    let Some(f) = fixture("exec", RuntimeKind::Runc) else {
+        return;
+    };
+    let pod = parse_pod(
+        r#"[{"name":"c","command":["sh","-c","sleep 60"],"securityContext":{"runAsUser":1234}}]"#,
+    );
+    let (id, bundle, pid) = f.start_detached(&pod, 0, null_stdio());
+    assert_eq!(f.runtime.state(&id).unwrap().status, "running");
+    let args = ["sh", "-c", "id -u; echo oops >&2; exit 5"].map(String::from);
+    let process = exec_process_json(&bundle, &args, false).unwrap();
+    let (mut out_read, out_write) = pipe();
+    let (mut err_read, err_write) = pipe();
+    let mut child = f
+        .runtime
+        .exec(
+            &id,
+            &process,
+            Stdio::Fds {
+                stdin: None,
+                stdout: out_write,
+                stderr: err_write,
+            },
+        )
+        .unwrap();
+    let status = child.wait().unwrap();
+    reaper::release(child.id());
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    out_read.read_to_string(&mut stdout).unwrap();
+    err_read.read_to_string(&mut stderr).unwrap();
+    assert_eq!(
+        (status.code(), stdout.as_str(), stderr.as_str()),
+        (Some(5), "1234\n", "oops\n")
+    );
+    f.runtime.kill(&id, 9, true).unwrap();
+    assert_eq!(wait_for(pid), ExitStatus::Signal(9));
+    f.runtime.delete(&id, false).unwrap();
+    assert!(f.runtime.list().unwrap().is_empty());
+}
+
+#[test]
+fn a_tty_container_hands_its_pty_master_over_the_console_socket() {
+    let _serial = serial();
+    let Some(f) = fixture("tty", RuntimeKind::Runc) else {
+        return;
+    };
+    fs::create_dir_all(&f.dir).unwrap();
+    let console = ConsoleSocket::bind(&f.dir.join("console.sock")).unwrap();
+    let pod = parse_pod(r#"[{"name":"c","command":["sh","-c","tty; echo hi"],"tty":true}]"#);
+    let (id, _bundle, pid) =
+        f.start_detached(&pod, 0, Stdio::Console(console.path().to_path_buf()));
+    let mut master = fs::File::from(console.receive_master(Duration::from_secs(2)).unwrap());
+    assert_eq!(wait_for(pid), ExitStatus::Code(0));
+    let mut output = Vec::new();
+    // Reading a pty master whose slave closed ends in EIO, after the buffered output.
+    let _ = master.read_to_end(&mut output);
+    let output = String::from_utf8_lossy(&output);
+    assert!(
+        output.starts_with("/dev/pts/") && output.contains("hi\r\n"),
+        "{output:?}"
+    );
+    f.runtime.delete(&id, false).unwrap();
+}
+
+#[test]
+fn failures_come_back_typed_with_the_runtime_message() {
+    let _serial = serial();
+    let Some(f) = fixture("errors", RuntimeKind::Runc) else {
+        return;
+    };
+    assert!(matches!(
+        f.runtime.state("no-such-container"),
+        Err(OciError::NotFound(_))
+    ));
+    assert!(matches!(
+        f.runtime.kill("no-such-container", 9, false),
+        Err(OciError::NotFound(_))
+    ));
+    let pod = parse_pod(r#"[{"name":"c","command":["/missing-binary"]}]"#);
+    let bundle = f.dir.join("bad");
+    write_bundle(&bundle, &f.bundle_spec(&pod, 0, NamespacePaths::default())).unwrap();
+    let err = f
+        .runtime
+        .create("bad", &bundle, null_stdio(), &bundle.join("pid"))
+        .unwrap_err();
+    assert!(err.to_string().contains("/missing-binary"), "{err}");
+    let _ = f.runtime.delete("bad", true);
 }

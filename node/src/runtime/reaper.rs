@@ -52,6 +52,18 @@ pub fn spawn_owned(command: &mut Command) -> io::Result<Child> {
     Ok(child)
 }
 
+/// `Command::output` for code that may run while the reaper does: spawned owned, waited,
+/// released. Every short-lived command in the agent should go through here (or
+/// `spawn_owned`), or the reaper may collect its exit first and the wait fails with ECHILD.
+pub fn output_owned(command: &mut Command) -> io::Result<std::process::Output> {
+    command.stdout(std::process::Stdio::piped());
+    let child = spawn_owned(command)?;
+    let pid = child.id();
+    let output = child.wait_with_output();
+    release(pid);
+    output
+}
+
 /// Hands a waited-for owned pid back, so a later process reusing the number is reaped.
 pub fn release(pid: u32) {
     owned().remove(&pid_i32(pid));

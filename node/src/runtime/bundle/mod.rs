@@ -27,6 +27,7 @@ pub use security::{
 pub use user::ProcessUser;
 
 use crate::runtime::podspec::{Container, PodSpec, SeccompProfile};
+use crate::runtime::qos;
 use json::{arr, b, n, obj, opt, s, string_map, strs};
 
 /// What the image's config says about running it.
@@ -218,6 +219,14 @@ fn process(
             ]),
         ),
         ("noNewPrivileges", b(no_new_privileges)),
+        (
+            "oomScoreAdj",
+            n(i64::from(qos::oom_score_adj(
+                spec.pod,
+                spec.container,
+                qos::node_memory_bytes(),
+            ))),
+        ),
     ]))
 }
 

@@ -272,6 +272,11 @@ fn security_settings_reach_the_config() {
         256
     );
     assert_eq!(
+        int(field(&config, &["process", "oomScoreAdj"])),
+        -997,
+        "limits only: Guaranteed"
+    );
+    assert_eq!(
         strings(field(&config, &["linux", "maskedPaths"])).len(),
         MASKED_PATHS.len()
     );

@@ -123,27 +123,17 @@ impl OciRuntime {
         prefer: RuntimeKind,
         state_root: &Path,
     ) -> Result<OciRuntime, OciError> {
-        let candidates: Vec<PathBuf> = match configured {
-            Some(path) => vec![path.to_path_buf()],
-            None => {
-                let other = if prefer == RuntimeKind::Runc {
-                    RuntimeKind::Crun
-                } else {
-                    RuntimeKind::Runc
-                };
-                [prefer, other]
-                    .iter()
-                    .filter_map(|k| find_in_path(k.binary_name()))
-                    .collect()
-            }
+        let hybrid = cgroup_mode(&HostPaths::default()) == CgroupMode::Hybrid;
+        let binary = match configured {
+            Some(path) => path.to_path_buf(),
+            None => pick_from_path(prefer, hybrid)?,
         };
-        let binary = candidates
-            .into_iter()
-            .next()
-            .ok_or_else(|| OciError::NoRuntime("runc or crun in $PATH".into()))?;
-        let output = Command::new(&binary)
+        let mut version = Command::new(&binary);
+        version
             .arg("--version")
-            .output()
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let output = reaper::output_owned(&mut version)
             .map_err(|e| OciError::NoRuntime(format!("{}: {e}", binary.display())))?;
         let version = String::from_utf8_lossy(&output.stdout)
             .lines()
@@ -155,7 +145,7 @@ impl OciRuntime {
         } else {
             RuntimeKind::Runc
         };
-        if kind == RuntimeKind::Crun && cgroup_mode(&HostPaths::default()) == CgroupMode::Hybrid {
+        if kind == RuntimeKind::Crun && hybrid {
             return Err(OciError::CrunOnHybridCgroups);
         }
         fs::create_dir_all(state_root)?;
@@ -323,11 +313,7 @@ impl OciRuntime {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        let child = reaper::spawn_owned(&mut command)?;
-        let pid = child.id();
-        let output = child.wait_with_output();
-        reaper::release(pid);
-        let output = output?;
+        let output = reaper::output_owned(&mut command)?;
         if output.status.success() {
             return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
         }
@@ -373,6 +359,24 @@ fn run_owned(command: &mut Command) -> Result<std::process::ExitStatus, OciError
     let status = child.wait();
     reaper::release(child.id());
     Ok(status?)
+}
+
+/// The preferred runtime from $PATH, else the other; on a hybrid host runc wins when present.
+fn pick_from_path(prefer: RuntimeKind, hybrid: bool) -> Result<PathBuf, OciError> {
+    let other = if prefer == RuntimeKind::Runc {
+        RuntimeKind::Crun
+    } else {
+        RuntimeKind::Runc
+    };
+    let order = if hybrid {
+        [RuntimeKind::Runc, RuntimeKind::Crun]
+    } else {
+        [prefer, other]
+    };
+    order
+        .iter()
+        .find_map(|k| find_in_path(k.binary_name()))
+        .ok_or_else(|| OciError::NoRuntime("runc or crun in $PATH".into()))
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

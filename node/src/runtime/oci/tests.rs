@@ -331,6 +331,18 @@ fn crun_runs_a_container_or_refuses_hybrid_cgroups() {
         )
         .unwrap_err();
         assert!(matches!(err, OciError::CrunOnHybridCgroups), "{err}");
+        let fallback = OciRuntime::detect(
+            None,
+            RuntimeKind::Crun,
+            &std::env::temp_dir().join("wisp-crun-state"),
+        )
+        .unwrap();
+        assert_eq!(
+            fallback.kind,
+            RuntimeKind::Runc,
+            "preferring crun on a hybrid host falls back to runc"
+        );
+        let _ = fs::remove_dir_all(std::env::temp_dir().join("wisp-crun-state"));
         eprintln!(
             "SKIP crun container run: crun refuses hybrid cgroups on this host (checked the typed error)"
         );
@@ -367,6 +379,12 @@ fn exec_runs_beside_the_init_and_kill_stops_it() {
     );
     let (id, bundle, pid) = f.start_detached(&pod, 0, null_stdio());
     assert_eq!(f.runtime.state(&id).unwrap().status, "running");
+    let stats = f.cgroups.stats(&container_path(&f.pod_uid, &id)).unwrap();
+    assert!(
+        stats.memory_usage_bytes > 0 && stats.memory_working_set_bytes <= stats.memory_usage_bytes,
+        "{stats:?}"
+    );
+    assert!(stats.cpu_usage_ns > 0, "{stats:?}");
     let args = ["sh", "-c", "id -u; echo oops >&2; exit 5"].map(String::from);
     let process = exec_process_json(&bundle, &args, false).unwrap();
     let (mut out_read, out_write) = pipe();

@@ -1,10 +1,12 @@
 //! wisp as a child subreaper: container inits reparent to it when `runc create` exits, and
 //! their exit statuses are collected here.
 //!
-//! Commands this module's callers wait on themselves (runc invocations, exec sessions) are
-//! registered as owned: the reaper never reaps them, so `Child::wait` keeps working while the
-//! reaper runs on another thread. Spawning and the reaper's scan share one lock, so a child
-//! cannot be reaped between its fork and its registration.
+//! Only adopted processes are reaped: runc's init calls setsid, so a container init (and any
+//! orphan of a host-PID container) lives in another session than wisp, while every command
+//! wisp spawns itself (CNI plugins, iptables, runc invocations) stays in wisp's session and is
+//! left to its own `Child::wait`. Commands spawned through `spawn_owned` are additionally
+//! never reaped even if they call setsid (exec sessions); spawning and the scan share one
+//! lock, so a child cannot be reaped between its fork and its registration.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -72,9 +74,12 @@ pub fn release(pid: u32) {
 /// Reaps every exited child that nobody owns, without blocking.
 pub fn wait_any_nonblocking() -> Vec<(i32, ExitStatus)> {
     let set = owned();
+    let own_session = rustix::process::getsid(None)
+        .map(|p| p.as_raw_nonzero().get())
+        .unwrap_or(0);
     let mut exits = Vec::new();
     for pid in child_pids() {
-        if set.contains(&pid) {
+        if set.contains(&pid) || session_of(pid).is_none_or(|sid| sid == own_session) {
             continue;
         }
         let Some(pid) = Pid::from_raw(pid) else {
@@ -111,6 +116,59 @@ fn child_pids() -> Vec<i32> {
     pids
 }
 
+/// The session id from /proc/<pid>/stat (kept while the process is a zombie).
+fn session_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields after the last ')' are
+    // state, ppid, pgrp, session.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(3)?.parse().ok()
+}
+
 fn pid_i32(pid: u32) -> i32 {
     i32::try_from(pid).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn own_session_children_are_left_to_their_owner() {
+        let mut child = Command::new("true").spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && session_of(pid_i32(child.id())).is_some() {
+            assert!(
+                wait_any_nonblocking()
+                    .iter()
+                    .all(|(p, _)| *p != pid_i32(child.id()))
+            );
+            if fs::read_to_string(format!("/proc/{}/stat", child.id()))
+                .is_ok_and(|s| s.contains(") Z "))
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            wait_any_nonblocking()
+                .iter()
+                .all(|(p, _)| *p != pid_i32(child.id()))
+        );
+        assert!(
+            child.wait().unwrap().success(),
+            "the owner still gets the exit status"
+        );
+    }
+
+    #[test]
+    fn session_is_read_from_proc_stat() {
+        let me = std::process::id();
+        let sid = rustix::process::getsid(None)
+            .unwrap()
+            .as_raw_nonzero()
+            .get();
+        assert_eq!(session_of(pid_i32(me)), Some(sid));
+    }
 }

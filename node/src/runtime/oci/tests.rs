@@ -464,3 +464,43 @@ fn failures_come_back_typed_with_the_runtime_message() {
     assert!(err.to_string().contains("/missing-binary"), "{err}");
     let _ = f.runtime.delete("bad", true);
 }
+
+#[test]
+fn privileged_containers_see_host_devices_and_all_capabilities() {
+    let _serial = serial();
+    let Some(f) = fixture("privileged", RuntimeKind::Runc) else {
+        return;
+    };
+    let Some(device) = ["/dev/kmsg", "/dev/loop0", "/dev/tty0"]
+        .into_iter()
+        .find(|d| Path::new(d).exists())
+    else {
+        eprintln!("SKIP privileged: no /dev/kmsg, /dev/loop0 or /dev/tty0 on this host");
+        return;
+    };
+    let script = format!("test -e {device} && echo has-device; grep CapEff /proc/self/status");
+    let pod = parse_pod(&format!(
+        r#"[{{"name":"c","command":["sh","-c","{script}"],"securityContext":{{"privileged":true}}}}]"#
+    ));
+    let ran = f.run(&pod, 0, NamespacePaths::default());
+    assert_eq!(ran.exit, ExitStatus::Code(0), "{}", ran.stderr);
+    assert!(ran.stdout.starts_with("has-device\n"), "{}", ran.stdout);
+    let host = fs::read_to_string("/proc/self/status").unwrap();
+    let bounding = host
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim();
+    assert!(
+        ran.stdout.contains(&format!("CapEff:\t{bounding}")),
+        "privileged lacks some of {bounding}: {}",
+        ran.stdout
+    );
+    let plain = parse_pod(&format!(
+        r#"[{{"name":"c","command":["sh","-c","test -e {device} || echo no-device"]}}]"#
+    ));
+    assert_eq!(
+        f.run(&plain, 0, NamespacePaths::default()).stdout,
+        "no-device\n"
+    );
+}

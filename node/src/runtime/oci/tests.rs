@@ -235,6 +235,16 @@ fn memory_hog_is_oom_killed_and_detected() {
         .create_pod(&f.pod_uid, &PodLimits::from_pod(&pod.spec))
         .unwrap();
     assert!(f.cgroups.pod_exists(&f.pod_uid));
+    let pod_memory = PathBuf::from("/sys/fs/cgroup/memory")
+        .join(crate::runtime::cgroups::pod_path(&f.pod_uid).trim_start_matches('/'));
+    if f.cgroups.mode != CgroupMode::V2 {
+        assert_eq!(
+            fs::read_to_string(pod_memory.join("memory.limit_in_bytes"))
+                .unwrap()
+                .trim(),
+            (8u64 << 20).to_string()
+        );
+    }
     let ran = f.run(&pod, 0, NamespacePaths::default());
     assert_eq!(ran.exit, ExitStatus::Signal(9), "stderr: {}", ran.stderr);
     assert!(ran.oom_kills >= 1, "OOM kill not detected");
@@ -502,5 +512,36 @@ fn privileged_containers_see_host_devices_and_all_capabilities() {
     assert_eq!(
         f.run(&plain, 0, NamespacePaths::default()).stdout,
         "no-device\n"
+    );
+}
+
+#[test]
+fn runtime_default_seccomp_is_accepted_and_enforced() {
+    let _serial = serial();
+    let Some(f) = fixture("seccomp", RuntimeKind::Runc) else {
+        return;
+    };
+    let script = r#"grep Seccomp: /proc/self/status; unshare -U true && echo userns-ok || echo userns-denied"#;
+    let confined = parse_pod(&format!(
+        r#"[{{"name":"c","command":["sh","-c","{script}"],"securityContext":{{"seccompProfile":{{"type":"RuntimeDefault"}}}}}}]"#
+    ));
+    let ran = f.run(&confined, 0, NamespacePaths::default());
+    assert!(ran.stdout.starts_with("Seccomp:\t2\n"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.ends_with("userns-denied\n"),
+        "{} {}",
+        ran.stdout,
+        ran.stderr
+    );
+    let unconfined = parse_pod(&format!(
+        r#"[{{"name":"c","command":["sh","-c","{script}"]}}]"#
+    ));
+    let ran = f.run(&unconfined, 0, NamespacePaths::default());
+    assert!(ran.stdout.starts_with("Seccomp:\t0\n"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.ends_with("userns-ok\n"),
+        "unconfined control case: {} {}",
+        ran.stdout,
+        ran.stderr
     );
 }

@@ -71,7 +71,10 @@ pub fn release(pid: u32) {
     owned().remove(&pid_i32(pid));
 }
 
-/// Reaps every exited child that nobody owns, without blocking.
+/// Reaps every exited adopted child that nobody owns, without blocking.
+///
+/// Do not mix with per-pid waiting (pidfd `waitid`, `wait_pid_nonblocking`) on pids that are
+/// not registered with `own`: this collects their exit first.
 pub fn wait_any_nonblocking() -> Vec<(i32, ExitStatus)> {
     let set = owned();
     let own_session = rustix::process::getsid(None)
@@ -82,19 +85,31 @@ pub fn wait_any_nonblocking() -> Vec<(i32, ExitStatus)> {
         if set.contains(&pid) || session_of(pid).is_none_or(|sid| sid == own_session) {
             continue;
         }
-        let Some(pid) = Pid::from_raw(pid) else {
-            continue;
-        };
-        if let Ok(Some((pid, status))) = waitpid(Some(pid), WaitOptions::NOHANG) {
-            let status = match (status.exit_status(), status.terminating_signal()) {
-                (Some(code), _) => ExitStatus::Code(code),
-                (None, Some(signal)) => ExitStatus::Signal(signal),
-                (None, None) => continue,
-            };
-            exits.push((pid.as_raw_nonzero().get(), status));
+        if let Some(status) = reap(pid) {
+            exits.push((pid, status));
         }
     }
     exits
+}
+
+/// Reaps one child if it has exited, without blocking.
+pub fn wait_pid_nonblocking(pid: i32) -> Option<ExitStatus> {
+    reap(pid)
+}
+
+/// Marks an existing child (a container init someone waits on by pidfd) as owned, so
+/// `wait_any_nonblocking` leaves it alone; `release` it once waited for.
+pub fn own(pid: i32) {
+    owned().insert(pid);
+}
+
+fn reap(pid: i32) -> Option<ExitStatus> {
+    let (_, status) = waitpid(Some(Pid::from_raw(pid)?), WaitOptions::NOHANG).ok()??;
+    match (status.exit_status(), status.terminating_signal()) {
+        (Some(code), _) => Some(ExitStatus::Code(code)),
+        (None, Some(signal)) => Some(ExitStatus::Signal(signal)),
+        (None, None) => None,
+    }
 }
 
 /// Children of every thread of this process, from /proc/self/task/*/children.

@@ -1,6 +1,7 @@
 //! Root tests against the real runc: a busybox rootfs, real pipes, real cgroups and netns.
 //! They skip (with a message) when not root or when runc or /bin/busybox is missing, and run
-//! one at a time because the reaper collects every orphan of the test process.
+//! one at a time. `reaper::wait_any_nonblocking` with a real container is tested in
+//! node/tests/runtime_reaper.rs, its own process, where it cannot collect other tests' inits.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -185,10 +186,8 @@ fn pipe() -> (fs::File, OwnedFd) {
 fn wait_for(pid: i32) -> ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        if let Some((_, status)) = reaper::wait_any_nonblocking()
-            .into_iter()
-            .find(|(p, _)| *p == pid)
-        {
+        // Only this pid: wait_any would also collect inits of other tests in this binary.
+        if let Some(status) = reaper::wait_pid_nonblocking(pid) {
             return status;
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -270,33 +270,77 @@ impl OciRuntime {
         }
     }
 
-    /// Runs another process in the container; the caller waits on the child, then calls
-    /// `reaper::release(child.id())`. With `Stdio::Console` the process gets a terminal.
+    /// Runs another process in the container with plain stdio; the caller waits on the child
+    /// (runc stays its parent), then calls `reaper::release(child.id())`. A terminal needs
+    /// `exec_tty`: runc refuses a console socket unless it detaches.
     pub fn exec(&self, id: &str, process_json: &str, stdio: Stdio) -> Result<Child, OciError> {
+        let Stdio::Fds {
+            stdin,
+            stdout,
+            stderr,
+        } = stdio
+        else {
+            return Err(OciError::Failed {
+                op: "exec",
+                id: id.to_string(),
+                message: "a terminal needs exec_tty".into(),
+            });
+        };
         let mut command = self.command(None);
-        command.arg("exec");
         let process = console::process_file(process_json)?;
-        command.arg("--process").arg(process.path());
-        match stdio {
-            Stdio::Fds {
-                stdin,
-                stdout,
-                stderr,
-            } => {
-                command
-                    .stdin(stdin.map_or_else(std::process::Stdio::null, std::process::Stdio::from));
-                command.stdout(stdout).stderr(stderr);
-            }
-            Stdio::Console(socket) => {
-                command.arg("--tty").arg("--console-socket").arg(socket);
-                command
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null());
-            }
-        }
-        command.arg(id);
+        command
+            .arg("exec")
+            .arg("--process")
+            .arg(process.path())
+            .arg(id);
+        command.stdin(stdin.map_or_else(std::process::Stdio::null, std::process::Stdio::from));
+        command.stdout(stdout).stderr(stderr);
         process.pass_to(&mut command);
         Ok(reaper::spawn_owned(&mut command)?)
+    }
+
+    /// Runs another process with a terminal: runc detaches, sends the pty master to
+    /// `console_socket` and exits; the process (its own session leader) is adopted by wisp
+    /// like a container init. Returns its host pid; `process_json` must have terminal: true.
+    pub fn exec_tty(
+        &self,
+        id: &str,
+        process_json: &str,
+        console_socket: &Path,
+        pid_file: &Path,
+    ) -> Result<i32, OciError> {
+        let mut command = self.command(None);
+        let process = console::process_file(process_json)?;
+        command
+            .arg("exec")
+            .arg("--detach")
+            .arg("--tty")
+            .arg("--console-socket")
+            .arg(console_socket);
+        command
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg("--process")
+            .arg(process.path())
+            .arg(id);
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        command.stderr(std::process::Stdio::piped());
+        process.pass_to(&mut command);
+        let output = reaper::output_owned(&mut command)?;
+        if !output.status.success() {
+            let message = error_line(&String::from_utf8_lossy(&output.stderr));
+            return Err(OciError::Failed {
+                op: "exec",
+                id: id.to_string(),
+                message,
+            });
+        }
+        let pid = fs::read_to_string(pid_file)?;
+        pid.trim()
+            .parse()
+            .map_err(|_| OciError::BadOutput("exec pid file"))
     }
 
     fn simple(&self, op: &'static str, id: &str, args: &[&str]) -> Result<(), OciError> {

@@ -130,10 +130,12 @@ impl Fixture {
             stdout: out_write,
             stderr: err_write,
         };
+        let started = Instant::now();
         let pid = self
             .runtime
             .create(&id, &bundle, stdio, &bundle.join("pid"))
             .unwrap();
+        let created = started.elapsed();
         assert_eq!(self.runtime.state(&id).unwrap().status, "created");
         assert!(
             self.runtime
@@ -142,7 +144,12 @@ impl Fixture {
                 .iter()
                 .any(|s| s.id == id && s.pid == pid)
         );
+        let before_start = Instant::now();
         self.runtime.start(&id).unwrap();
+        eprintln!(
+            "{id}: runtime create {created:?}, start {:?}",
+            before_start.elapsed()
+        );
         let exit = wait_for(pid);
         let (mut stdout, mut stderr) = (String::new(), String::new());
         out_read.read_to_string(&mut stdout).unwrap();
@@ -543,4 +550,40 @@ fn runtime_default_seccomp_is_accepted_and_enforced() {
         ran.stdout,
         ran.stderr
     );
+}
+
+#[test]
+fn exec_with_a_terminal_gets_its_own_pty() {
+    let _serial = serial();
+    let Some(f) = fixture("exectty", RuntimeKind::Runc) else {
+        return;
+    };
+    let pod = parse_pod(r#"[{"name":"c","command":["sh","-c","sleep 60"]}]"#);
+    let (id, bundle, pid) = f.start_detached(&pod, 0, null_stdio());
+    let console = ConsoleSocket::bind(&f.dir.join("exec.sock")).unwrap();
+    let args = ["sh", "-c", "tty; echo from-exec; exit 6"].map(String::from);
+    let process = exec_process_json(&bundle, &args, true).unwrap();
+    let refused = f
+        .runtime
+        .exec(&id, &process, Stdio::Console(console.path().to_path_buf()));
+    assert!(
+        refused.is_err(),
+        "exec with a console must go through exec_tty"
+    );
+    let exec_pid = f
+        .runtime
+        .exec_tty(&id, &process, console.path(), &f.dir.join("exec.pid"))
+        .unwrap();
+    let mut master = fs::File::from(console.receive_master(Duration::from_secs(2)).unwrap());
+    assert_eq!(wait_for(exec_pid), ExitStatus::Code(6));
+    let mut output = Vec::new();
+    let _ = master.read_to_end(&mut output);
+    let output = String::from_utf8_lossy(&output);
+    assert!(
+        output.starts_with("/dev/pts/") && output.contains("from-exec\r\n"),
+        "{output:?}"
+    );
+    f.runtime.kill(&id, 9, true).unwrap();
+    assert_eq!(wait_for(pid), ExitStatus::Signal(9));
+    f.runtime.delete(&id, false).unwrap();
 }

@@ -179,11 +179,15 @@ mod tests {
 
     #[test]
     fn session_is_read_from_proc_stat() {
-        let me = std::process::id();
+        // A child, not this process: qemu-user fakes /proc for the emulated process itself.
+        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
         let sid = rustix::process::getsid(None)
             .unwrap()
             .as_raw_nonzero()
             .get();
-        assert_eq!(session_of(pid_i32(me)), Some(sid));
+        let seen = session_of(pid_i32(child.id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(seen, Some(sid));
     }
 }

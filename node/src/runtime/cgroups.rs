@@ -53,6 +53,8 @@ pub enum CgroupError {
     /// The cgroup still has processes (or child cgroups that do).
     Busy(PathBuf),
     MissingController(&'static str),
+    /// A pod uid that would step outside /wisp (contains '/' or starts with '.').
+    BadName(String),
     Io(PathBuf, io::Error),
 }
 
@@ -62,6 +64,7 @@ impl fmt::Display for CgroupError {
             CgroupError::NoCgroups => write!(f, "no cgroup filesystem mounted"),
             CgroupError::Busy(p) => write!(f, "cgroup {} still has processes", p.display()),
             CgroupError::MissingController(c) => write!(f, "cgroup controller {c} is not mounted"),
+            CgroupError::BadName(n) => write!(f, "pod uid {n:?} cannot name a cgroup"),
             CgroupError::Io(p, e) => write!(f, "cgroup {}: {e}", p.display()),
         }
     }
@@ -174,6 +177,7 @@ impl Cgroups {
 
     /// Creates the pod's cgroup and applies its limits.
     pub fn create_pod(&self, pod_uid: &str, limits: &PodLimits) -> Result<(), CgroupError> {
+        check_name(pod_uid)?;
         let cgroup = pod_path(pod_uid);
         if self.mode == CgroupMode::V2 {
             return self.create_pod_v2(&cgroup, limits);
@@ -232,6 +236,7 @@ impl Cgroups {
 
     /// Removes the pod's cgroup (and leftover container cgroups) from every hierarchy.
     pub fn remove_pod(&self, pod_uid: &str) -> Result<(), CgroupError> {
+        check_name(pod_uid)?;
         let cgroup = pod_path(pod_uid);
         for hierarchy in &self.hierarchies {
             remove_tree(&hierarchy.mount_point.join(cgroup.trim_start_matches('/')))?;
@@ -286,6 +291,13 @@ impl Cgroups {
         };
         Ok(stat_value(&read(&memory, file)?, "oom_kill").unwrap_or(0))
     }
+}
+
+fn check_name(pod_uid: &str) -> Result<(), CgroupError> {
+    if pod_uid.is_empty() || pod_uid.contains('/') || pod_uid.starts_with('.') {
+        return Err(CgroupError::BadName(pod_uid.to_string()));
+    }
+    Ok(())
 }
 
 fn is_controller(option: &str) -> bool {
@@ -389,6 +401,14 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         assert!(matches!(
             cgroups.dir("pids", "/x"),
             Err(CgroupError::MissingController("pids"))
+        ));
+        assert!(matches!(
+            cgroups.remove_pod("../../memory"),
+            Err(CgroupError::BadName(_))
+        ));
+        assert!(matches!(
+            cgroups.create_pod("", &PodLimits::default()),
+            Err(CgroupError::BadName(_))
         ));
         let v2 =
             Cgroups::from_mounts("cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n").unwrap();

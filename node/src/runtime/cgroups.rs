@@ -53,6 +53,8 @@ pub enum CgroupError {
     /// The cgroup still has processes (or child cgroups that do).
     Busy(PathBuf),
     MissingController(&'static str),
+    /// A pod uid that would step outside /wisp (contains '/' or starts with '.').
+    BadName(String),
     Io(PathBuf, io::Error),
 }
 
@@ -62,6 +64,7 @@ impl fmt::Display for CgroupError {
             CgroupError::NoCgroups => write!(f, "no cgroup filesystem mounted"),
             CgroupError::Busy(p) => write!(f, "cgroup {} still has processes", p.display()),
             CgroupError::MissingController(c) => write!(f, "cgroup controller {c} is not mounted"),
+            CgroupError::BadName(n) => write!(f, "pod uid {n:?} cannot name a cgroup"),
             CgroupError::Io(p, e) => write!(f, "cgroup {}: {e}", p.display()),
         }
     }
@@ -174,6 +177,7 @@ impl Cgroups {
 
     /// Creates the pod's cgroup and applies its limits.
     pub fn create_pod(&self, pod_uid: &str, limits: &PodLimits) -> Result<(), CgroupError> {
+        check_name(pod_uid)?;
         let cgroup = pod_path(pod_uid);
         if self.mode == CgroupMode::V2 {
             return self.create_pod_v2(&cgroup, limits);
@@ -212,20 +216,27 @@ impl Cgroups {
             dir = if part.is_empty() { dir } else { dir.join(part) };
             write(&dir, "cgroup.subtree_control", &enable.join(" "))?;
         }
-        let weight = 1 + ((limits.cpu_shares - 2) * 9999) / 262_142;
-        write(&pod, "cpu.weight", &weight.to_string())?;
-        if let Some(quota) = limits.cpu_quota_us {
-            write(&pod, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"))?;
+        let has = |controller: &str| enable.iter().any(|e| e[1..] == *controller);
+        if has("cpu") {
+            let weight = 1 + ((limits.cpu_shares - 2) * 9999) / 262_142;
+            write(&pod, "cpu.weight", &weight.to_string())?;
+            if let Some(quota) = limits.cpu_quota_us {
+                write(&pod, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"))?;
+            }
         }
-        if let Some(bytes) = limits.memory_bytes {
+        if let (true, Some(bytes)) = (has("memory"), limits.memory_bytes) {
             write(&pod, "memory.max", &bytes.to_string())?;
-            write(&pod, "memory.swap.max", "0")?;
+            // Absent when the kernel does no swap accounting.
+            if pod.join("memory.swap.max").exists() {
+                write(&pod, "memory.swap.max", "0")?;
+            }
         }
         Ok(())
     }
 
     /// Removes the pod's cgroup (and leftover container cgroups) from every hierarchy.
     pub fn remove_pod(&self, pod_uid: &str) -> Result<(), CgroupError> {
+        check_name(pod_uid)?;
         let cgroup = pod_path(pod_uid);
         for hierarchy in &self.hierarchies {
             remove_tree(&hierarchy.mount_point.join(cgroup.trim_start_matches('/')))?;
@@ -280,6 +291,13 @@ impl Cgroups {
         };
         Ok(stat_value(&read(&memory, file)?, "oom_kill").unwrap_or(0))
     }
+}
+
+fn check_name(pod_uid: &str) -> Result<(), CgroupError> {
+    if pod_uid.is_empty() || pod_uid.contains('/') || pod_uid.starts_with('.') {
+        return Err(CgroupError::BadName(pod_uid.to_string()));
+    }
+    Ok(())
 }
 
 fn is_controller(option: &str) -> bool {
@@ -384,6 +402,14 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
             cgroups.dir("pids", "/x"),
             Err(CgroupError::MissingController("pids"))
         ));
+        assert!(matches!(
+            cgroups.remove_pod("../../memory"),
+            Err(CgroupError::BadName(_))
+        ));
+        assert!(matches!(
+            cgroups.create_pod("", &PodLimits::default()),
+            Err(CgroupError::BadName(_))
+        ));
         let v2 =
             Cgroups::from_mounts("cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n").unwrap();
         assert_eq!(v2.mode, CgroupMode::V2);
@@ -420,6 +446,48 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
                 memory_bytes: None
             }
         );
+    }
+
+    /// A plain directory stands in for a v2 cgroupfs here (no v2 host in CI); it checks which
+    /// files get written, not that the kernel accepts them.
+    #[test]
+    fn v2_pod_limits_are_written_with_controllers_enabled_on_the_way() {
+        let root = std::env::temp_dir().join(format!("wisp-cgroup-v2-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        fs::write(
+            root.join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
+        let cgroups = Cgroups {
+            mode: CgroupMode::V2,
+            hierarchies: vec![Hierarchy {
+                mount_point: root.clone(),
+                controllers: vec![],
+                unified: true,
+            }],
+        };
+        let limits = PodLimits {
+            cpu_shares: 1024,
+            cpu_quota_us: Some(50_000),
+            memory_bytes: Some(64 << 20),
+        };
+        cgroups.create_pod("abc", &limits).unwrap();
+        let pod = root.join("wisp/podabc");
+        let read = |p: &Path| fs::read_to_string(p).unwrap();
+        assert_eq!(
+            read(&root.join("cgroup.subtree_control")),
+            "+cpu +memory +pids +io +cpuset"
+        );
+        assert_eq!(
+            read(&root.join("wisp/cgroup.subtree_control")),
+            "+cpu +memory +pids +io +cpuset"
+        );
+        assert_eq!(read(&pod.join("cpu.weight")), "39");
+        assert_eq!(read(&pod.join("cpu.max")), "50000 100000");
+        assert_eq!(read(&pod.join("memory.max")), (64u64 << 20).to_string());
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -9,5 +9,6 @@ pub mod cgroups;
 pub mod namespaces;
 pub mod oci;
 pub mod podspec;
+pub mod qos;
 pub mod quantity;
 pub mod reaper;

@@ -1,10 +1,12 @@
 //! wisp as a child subreaper: container inits reparent to it when `runc create` exits, and
 //! their exit statuses are collected here.
 //!
-//! Commands this module's callers wait on themselves (runc invocations, exec sessions) are
-//! registered as owned: the reaper never reaps them, so `Child::wait` keeps working while the
-//! reaper runs on another thread. Spawning and the reaper's scan share one lock, so a child
-//! cannot be reaped between its fork and its registration.
+//! Only adopted processes are reaped: runc's init calls setsid, so a container init (and any
+//! orphan of a host-PID container) lives in another session than wisp, while every command
+//! wisp spawns itself (CNI plugins, iptables, runc invocations) stays in wisp's session and is
+//! left to its own `Child::wait`. Commands spawned through `spawn_owned` are additionally
+//! never reaped even if they call setsid (exec sessions); spawning and the scan share one
+//! lock, so a child cannot be reaped between its fork and its registration.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -52,32 +54,62 @@ pub fn spawn_owned(command: &mut Command) -> io::Result<Child> {
     Ok(child)
 }
 
+/// `Command::output` for code that may run while the reaper does: spawned owned, waited,
+/// released. Every short-lived command in the agent should go through here (or
+/// `spawn_owned`), or the reaper may collect its exit first and the wait fails with ECHILD.
+pub fn output_owned(command: &mut Command) -> io::Result<std::process::Output> {
+    command.stdout(std::process::Stdio::piped());
+    let child = spawn_owned(command)?;
+    let pid = child.id();
+    let output = child.wait_with_output();
+    release(pid);
+    output
+}
+
 /// Hands a waited-for owned pid back, so a later process reusing the number is reaped.
 pub fn release(pid: u32) {
     owned().remove(&pid_i32(pid));
 }
 
-/// Reaps every exited child that nobody owns, without blocking.
+/// Reaps every exited adopted child that nobody owns, without blocking.
+///
+/// Do not mix with per-pid waiting (pidfd `waitid`, `wait_pid_nonblocking`) on pids that are
+/// not registered with `own`: this collects their exit first.
 pub fn wait_any_nonblocking() -> Vec<(i32, ExitStatus)> {
     let set = owned();
+    let own_session = rustix::process::getsid(None)
+        .map(|p| p.as_raw_nonzero().get())
+        .unwrap_or(0);
     let mut exits = Vec::new();
     for pid in child_pids() {
-        if set.contains(&pid) {
+        if set.contains(&pid) || session_of(pid).is_none_or(|sid| sid == own_session) {
             continue;
         }
-        let Some(pid) = Pid::from_raw(pid) else {
-            continue;
-        };
-        if let Ok(Some((pid, status))) = waitpid(Some(pid), WaitOptions::NOHANG) {
-            let status = match (status.exit_status(), status.terminating_signal()) {
-                (Some(code), _) => ExitStatus::Code(code),
-                (None, Some(signal)) => ExitStatus::Signal(signal),
-                (None, None) => continue,
-            };
-            exits.push((pid.as_raw_nonzero().get(), status));
+        if let Some(status) = reap(pid) {
+            exits.push((pid, status));
         }
     }
     exits
+}
+
+/// Reaps one child if it has exited, without blocking.
+pub fn wait_pid_nonblocking(pid: i32) -> Option<ExitStatus> {
+    reap(pid)
+}
+
+/// Marks an existing child (a container init someone waits on by pidfd) as owned, so
+/// `wait_any_nonblocking` leaves it alone; `release` it once waited for.
+pub fn own(pid: i32) {
+    owned().insert(pid);
+}
+
+fn reap(pid: i32) -> Option<ExitStatus> {
+    let (_, status) = waitpid(Some(Pid::from_raw(pid)?), WaitOptions::NOHANG).ok()??;
+    match (status.exit_status(), status.terminating_signal()) {
+        (Some(code), _) => Some(ExitStatus::Code(code)),
+        (None, Some(signal)) => Some(ExitStatus::Signal(signal)),
+        (None, None) => None,
+    }
 }
 
 /// Children of every thread of this process, from /proc/self/task/*/children.
@@ -99,6 +131,63 @@ fn child_pids() -> Vec<i32> {
     pids
 }
 
+/// The session id from /proc/<pid>/stat (kept while the process is a zombie).
+fn session_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields after the last ')' are
+    // state, ppid, pgrp, session.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(3)?.parse().ok()
+}
+
 fn pid_i32(pid: u32) -> i32 {
     i32::try_from(pid).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn own_session_children_are_left_to_their_owner() {
+        let mut child = Command::new("true").spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && session_of(pid_i32(child.id())).is_some() {
+            assert!(
+                wait_any_nonblocking()
+                    .iter()
+                    .all(|(p, _)| *p != pid_i32(child.id()))
+            );
+            if fs::read_to_string(format!("/proc/{}/stat", child.id()))
+                .is_ok_and(|s| s.contains(") Z "))
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            wait_any_nonblocking()
+                .iter()
+                .all(|(p, _)| *p != pid_i32(child.id()))
+        );
+        assert!(
+            child.wait().unwrap().success(),
+            "the owner still gets the exit status"
+        );
+    }
+
+    #[test]
+    fn session_is_read_from_proc_stat() {
+        // A child, not this process: qemu-user fakes /proc for the emulated process itself.
+        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+        let sid = rustix::process::getsid(None)
+            .unwrap()
+            .as_raw_nonzero()
+            .get();
+        let seen = session_of(pid_i32(child.id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(seen, Some(sid));
+    }
 }

@@ -6,6 +6,7 @@
 //! pod's namespaces first and passes the results in; /etc/hosts, /etc/resolv.conf,
 //! /etc/hostname and the termination log arrive as ordinary mounts from it.
 
+mod devices;
 mod json;
 mod resources;
 mod seccomp;
@@ -27,6 +28,7 @@ pub use security::{
 pub use user::ProcessUser;
 
 use crate::runtime::podspec::{Container, PodSpec, SeccompProfile};
+use crate::runtime::qos;
 use json::{arr, b, n, obj, opt, s, string_map, strs};
 
 /// What the image's config says about running it.
@@ -147,7 +149,8 @@ pub fn write_bundle(dir: &Path, spec: &BundleSpec<'_>) -> Result<(), BundleError
 /// The config.json document.
 pub fn build_config(spec: &BundleSpec<'_>) -> Result<Value, BundleError> {
     let csc = &spec.container.security_context;
-    let capabilities = effective_capabilities(&csc.capabilities, csc.privileged);
+    let mut capabilities = effective_capabilities(&csc.capabilities, csc.privileged);
+    security::within_bounding_set(&mut capabilities, security::own_bounding_set());
     let user = user::resolve(spec.container, spec.pod, &spec.image.user, &spec.rootfs)?;
     let own_uts = spec.namespaces.uts.is_some() || !spec.pod.host_network;
     Ok(obj([
@@ -218,6 +221,14 @@ fn process(
             ]),
         ),
         ("noNewPrivileges", b(no_new_privileges)),
+        (
+            "oomScoreAdj",
+            n(i64::from(qos::oom_score_adj(
+                spec.pod,
+                spec.container,
+                qos::node_memory_bytes(),
+            ))),
+        ),
     ]))
 }
 
@@ -306,6 +317,14 @@ fn linux(spec: &BundleSpec<'_>, capabilities: &[String]) -> Result<Value, Bundle
             },
         ),
         ("seccomp", seccomp(spec, capabilities)?),
+        (
+            "devices",
+            if privileged {
+                arr(devices::host_devices(Path::new("/dev")))
+            } else {
+                Value::Null
+            },
+        ),
         (
             "maskedPaths",
             if privileged {

@@ -21,7 +21,8 @@ pub const DEFAULT_CAPABILITIES: [&str; 14] = [
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability the kernel headers of runc 1.1 know; privileged containers get them all.
+/// Every capability the kernel headers of runc 1.1 know, in kernel bit order; privileged
+/// containers get all that wisp's own bounding set holds.
 pub const ALL_CAPABILITIES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -65,6 +66,24 @@ pub const ALL_CAPABILITIES: [&str; 41] = [
     "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 ];
+
+/// Drops capabilities wisp itself lacks (a board's init or an outer container may have
+/// removed some): asking runc for them fails the whole container.
+pub fn within_bounding_set(capabilities: &mut Vec<String>, bounding: u64) {
+    capabilities.retain(|cap| match ALL_CAPABILITIES.iter().position(|c| c == cap) {
+        Some(bit) => bounding & (1u64 << bit) != 0,
+        None => false,
+    });
+}
+
+/// wisp's CapBnd from /proc/self/status (all bits when unreadable).
+pub fn own_bounding_set() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| u64::from_str_radix(l.strip_prefix("CapBnd:")?.trim(), 16).ok())
+        .unwrap_or(u64::MAX)
+}
 
 pub const MASKED_PATHS: [&str; 11] = [
     "/proc/acpi",
@@ -211,6 +230,18 @@ mod tests {
             vec!["CAP_NET_BIND_SERVICE"]
         );
         assert!(effective_capabilities(&caps(&[], &["all"]), false).is_empty());
+    }
+
+    #[test]
+    fn capabilities_outside_the_bounding_set_are_dropped() {
+        let mut set = effective_capabilities(&caps(&[], &[]), true);
+        within_bounding_set(&mut set, 0x01ff_feff_ffff);
+        assert_eq!(set.len(), ALL_CAPABILITIES.len() - 1);
+        assert!(!set.contains(&"CAP_SYS_RESOURCE".to_string()));
+        let mut set = vec!["CAP_CHOWN".to_string(), "CAP_BOGUS".to_string()];
+        within_bounding_set(&mut set, 1);
+        assert_eq!(set, vec!["CAP_CHOWN"]);
+        assert_ne!(own_bounding_set(), 0);
     }
 
     #[test]

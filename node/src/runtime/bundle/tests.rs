@@ -21,7 +21,11 @@ struct Rootfs(PathBuf);
 
 impl Rootfs {
     fn new(tag: &str) -> Rootfs {
-        let dir = std::env::temp_dir().join(format!("wisp-bundle-{tag}-{}", std::process::id()));
+        // Tests run in parallel: a counter keeps two rootfs with the same tag apart.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("wisp-bundle-{tag}-{}-{n}", std::process::id()));
         fs::create_dir_all(dir.join("etc")).unwrap();
         fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\napp:x:1001:1002::/home/app:/bin/sh\n").unwrap();
         fs::write(
@@ -272,6 +276,11 @@ fn security_settings_reach_the_config() {
         256
     );
     assert_eq!(
+        int(field(&config, &["process", "oomScoreAdj"])),
+        -997,
+        "limits only: Guaranteed"
+    );
+    assert_eq!(
         strings(field(&config, &["linux", "maskedPaths"])).len(),
         MASKED_PATHS.len()
     );
@@ -291,9 +300,11 @@ fn privileged_gets_everything_and_no_filters() {
         "containers":[{"name":"c","securityContext":{"privileged":true}}]}"#,
     );
     let config = build_config(&spec(&p, &rootfs, image())).unwrap();
+    let mut everything: Vec<String> = ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+    security::within_bounding_set(&mut everything, security::own_bounding_set());
     assert_eq!(
-        strings(field(&config, &["process", "capabilities", "effective"])).len(),
-        ALL_CAPABILITIES.len()
+        strings(field(&config, &["process", "capabilities", "effective"])),
+        everything
     );
     assert_eq!(
         json(field(&config, &["process", "noNewPrivileges"])),
@@ -324,4 +335,34 @@ fn unconfined_is_the_default_and_localhost_is_refused() {
         build_config(&spec(&p, &rootfs, image())),
         Err(BundleError::UnsupportedSeccomp(_))
     ));
+}
+
+#[test]
+fn passwd_symlinks_resolve_inside_the_rootfs() {
+    let rootfs = Rootfs::new("symlinks");
+    let etc = rootfs.0.join("etc");
+    fs::rename(etc.join("passwd"), rootfs.0.join("real-passwd")).unwrap();
+    std::os::unix::fs::symlink("/real-passwd", etc.join("passwd")).unwrap();
+    fs::remove_file(etc.join("group")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", etc.join("group")).unwrap();
+    let p = pod(r#"{"containers":[{"name":"c"}]}"#);
+    let user = user::resolve(&p.spec.containers[0], &p.spec, "app", &rootfs.0).unwrap();
+    assert_eq!(
+        user,
+        ProcessUser {
+            uid: 1001,
+            gid: 1002,
+            additional_gids: vec![]
+        },
+        "/dev/zero inside the rootfs is absent"
+    );
+    fs::remove_file(etc.join("passwd")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", etc.join("passwd")).unwrap();
+    assert!(
+        matches!(
+            user::resolve(&p.spec.containers[0], &p.spec, "root", &rootfs.0),
+            Err(BundleError::UnknownUser(_))
+        ),
+        "a link to /etc/passwd must not reach the host's file"
+    );
 }

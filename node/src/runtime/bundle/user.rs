@@ -4,6 +4,7 @@
 //! own /etc/passwd and /etc/group, never the host's.
 
 use std::fs;
+use std::io;
 use std::path::Path;
 
 use super::BundleError;
@@ -28,8 +29,8 @@ pub(crate) fn resolve(
     let uid_override = csc.run_as_user.or(psc.run_as_user);
     let gid_override = csc.run_as_group.or(psc.run_as_group);
     let non_root = csc.run_as_non_root.or(psc.run_as_non_root).unwrap_or(false);
-    let passwd = fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
-    let group = fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    let passwd = read_in_rootfs(rootfs, "etc/passwd");
+    let group = read_in_rootfs(rootfs, "etc/group");
 
     let (user_part, group_part) = image_user
         .split_once(':')
@@ -85,6 +86,49 @@ fn resolve_image_user(
         .find(|e| e.0 == user)
         .ok_or_else(|| BundleError::UnknownUser(user.to_string()))?;
     Ok((uid, Some(name), Some(gid)))
+}
+
+/// Reads a file of the image with symlinks resolved inside the rootfs, so an image whose
+/// /etc/passwd points at /dev/zero or at a host file cannot hang or inform wisp; capped at
+/// 1 MiB, and only regular files. An unreadable file reads as empty (no users).
+fn read_in_rootfs(rootfs: &Path, relative: &str) -> String {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    const LIMIT: u64 = 1 << 20;
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let Ok(root) = rustix::fs::open(
+        rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return String::new();
+    };
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let fd = match rustix::fs::openat2(&root, relative, flags, Mode::empty(), resolve) {
+        Ok(fd) => fd,
+        // Kernels before 5.6 (older board BSPs): refuse any symlink on the way instead.
+        Err(rustix::io::Errno::NOSYS) if !has_symlink_on_the_way(rootfs, relative) => {
+            match rustix::fs::openat(&root, relative, flags | OFlags::NOFOLLOW, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(_) => return String::new(),
+            }
+        }
+        Err(_) => return String::new(),
+    };
+    let file = fs::File::from(fd);
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return String::new();
+    }
+    let mut text = String::new();
+    let _ = io::Read::read_to_string(&mut io::Read::take(file, LIMIT), &mut text);
+    text
+}
+
+fn has_symlink_on_the_way(rootfs: &Path, relative: &str) -> bool {
+    let mut path = rootfs.to_path_buf();
+    relative.split('/').any(|part| {
+        path.push(part);
+        fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
+    })
 }
 
 fn id_u32(id: i64) -> Result<u32, BundleError> {

@@ -123,27 +123,17 @@ impl OciRuntime {
         prefer: RuntimeKind,
         state_root: &Path,
     ) -> Result<OciRuntime, OciError> {
-        let candidates: Vec<PathBuf> = match configured {
-            Some(path) => vec![path.to_path_buf()],
-            None => {
-                let other = if prefer == RuntimeKind::Runc {
-                    RuntimeKind::Crun
-                } else {
-                    RuntimeKind::Runc
-                };
-                [prefer, other]
-                    .iter()
-                    .filter_map(|k| find_in_path(k.binary_name()))
-                    .collect()
-            }
+        let hybrid = cgroup_mode(&HostPaths::default()) == CgroupMode::Hybrid;
+        let binary = match configured {
+            Some(path) => path.to_path_buf(),
+            None => pick_from_path(prefer, hybrid)?,
         };
-        let binary = candidates
-            .into_iter()
-            .next()
-            .ok_or_else(|| OciError::NoRuntime("runc or crun in $PATH".into()))?;
-        let output = Command::new(&binary)
+        let mut version = Command::new(&binary);
+        version
             .arg("--version")
-            .output()
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let output = reaper::output_owned(&mut version)
             .map_err(|e| OciError::NoRuntime(format!("{}: {e}", binary.display())))?;
         let version = String::from_utf8_lossy(&output.stdout)
             .lines()
@@ -155,7 +145,7 @@ impl OciRuntime {
         } else {
             RuntimeKind::Runc
         };
-        if kind == RuntimeKind::Crun && cgroup_mode(&HostPaths::default()) == CgroupMode::Hybrid {
+        if kind == RuntimeKind::Crun && hybrid {
             return Err(OciError::CrunOnHybridCgroups);
         }
         fs::create_dir_all(state_root)?;
@@ -280,33 +270,77 @@ impl OciRuntime {
         }
     }
 
-    /// Runs another process in the container; the caller waits on the child, then calls
-    /// `reaper::release(child.id())`. With `Stdio::Console` the process gets a terminal.
+    /// Runs another process in the container with plain stdio; the caller waits on the child
+    /// (runc stays its parent), then calls `reaper::release(child.id())`. A terminal needs
+    /// `exec_tty`: runc refuses a console socket unless it detaches.
     pub fn exec(&self, id: &str, process_json: &str, stdio: Stdio) -> Result<Child, OciError> {
+        let Stdio::Fds {
+            stdin,
+            stdout,
+            stderr,
+        } = stdio
+        else {
+            return Err(OciError::Failed {
+                op: "exec",
+                id: id.to_string(),
+                message: "a terminal needs exec_tty".into(),
+            });
+        };
         let mut command = self.command(None);
-        command.arg("exec");
         let process = console::process_file(process_json)?;
-        command.arg("--process").arg(process.path());
-        match stdio {
-            Stdio::Fds {
-                stdin,
-                stdout,
-                stderr,
-            } => {
-                command
-                    .stdin(stdin.map_or_else(std::process::Stdio::null, std::process::Stdio::from));
-                command.stdout(stdout).stderr(stderr);
-            }
-            Stdio::Console(socket) => {
-                command.arg("--tty").arg("--console-socket").arg(socket);
-                command
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null());
-            }
-        }
-        command.arg(id);
+        command
+            .arg("exec")
+            .arg("--process")
+            .arg(process.path())
+            .arg(id);
+        command.stdin(stdin.map_or_else(std::process::Stdio::null, std::process::Stdio::from));
+        command.stdout(stdout).stderr(stderr);
         process.pass_to(&mut command);
         Ok(reaper::spawn_owned(&mut command)?)
+    }
+
+    /// Runs another process with a terminal: runc detaches, sends the pty master to
+    /// `console_socket` and exits; the process (its own session leader) is adopted by wisp
+    /// like a container init. Returns its host pid; `process_json` must have terminal: true.
+    pub fn exec_tty(
+        &self,
+        id: &str,
+        process_json: &str,
+        console_socket: &Path,
+        pid_file: &Path,
+    ) -> Result<i32, OciError> {
+        let mut command = self.command(None);
+        let process = console::process_file(process_json)?;
+        command
+            .arg("exec")
+            .arg("--detach")
+            .arg("--tty")
+            .arg("--console-socket")
+            .arg(console_socket);
+        command
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg("--process")
+            .arg(process.path())
+            .arg(id);
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        command.stderr(std::process::Stdio::piped());
+        process.pass_to(&mut command);
+        let output = reaper::output_owned(&mut command)?;
+        if !output.status.success() {
+            let message = error_line(&String::from_utf8_lossy(&output.stderr));
+            return Err(OciError::Failed {
+                op: "exec",
+                id: id.to_string(),
+                message,
+            });
+        }
+        let pid = fs::read_to_string(pid_file)?;
+        pid.trim()
+            .parse()
+            .map_err(|_| OciError::BadOutput("exec pid file"))
     }
 
     fn simple(&self, op: &'static str, id: &str, args: &[&str]) -> Result<(), OciError> {
@@ -323,11 +357,7 @@ impl OciRuntime {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        let child = reaper::spawn_owned(&mut command)?;
-        let pid = child.id();
-        let output = child.wait_with_output();
-        reaper::release(pid);
-        let output = output?;
+        let output = reaper::output_owned(&mut command)?;
         if output.status.success() {
             return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
         }
@@ -347,11 +377,50 @@ impl OciRuntime {
     }
 }
 
+/// The process JSON for `exec`: the container's own process from its bundle (user, env,
+/// capabilities, cwd) with `args` and `terminal` replaced, as `kubectl exec` expects.
+pub fn exec_process_json(
+    bundle: &Path,
+    args: &[String],
+    terminal: bool,
+) -> Result<String, OciError> {
+    let config = fs::read_to_string(bundle.join("config.json"))?;
+    let Ok(Value::Object(mut config)) = miniserde::json::from_str::<Value>(&config) else {
+        return Err(OciError::BadOutput("bundle config.json is not an object"));
+    };
+    let Some(Value::Object(mut process)) = config.remove("process") else {
+        return Err(OciError::BadOutput("bundle config.json has no process"));
+    };
+    let mut list = miniserde::json::Array::new();
+    list.extend(args.iter().map(|a| Value::String(a.clone())));
+    process.insert("args".to_string(), Value::Array(list));
+    process.insert("terminal".to_string(), Value::Bool(terminal));
+    Ok(miniserde::json::to_string(&Value::Object(process)))
+}
+
 fn run_owned(command: &mut Command) -> Result<std::process::ExitStatus, OciError> {
     let mut child = reaper::spawn_owned(command)?;
     let status = child.wait();
     reaper::release(child.id());
     Ok(status?)
+}
+
+/// The preferred runtime from $PATH, else the other; on a hybrid host runc wins when present.
+fn pick_from_path(prefer: RuntimeKind, hybrid: bool) -> Result<PathBuf, OciError> {
+    let other = if prefer == RuntimeKind::Runc {
+        RuntimeKind::Crun
+    } else {
+        RuntimeKind::Runc
+    };
+    let order = if hybrid {
+        [RuntimeKind::Runc, RuntimeKind::Crun]
+    } else {
+        [prefer, other]
+    };
+    order
+        .iter()
+        .find_map(|k| find_in_path(k.binary_name()))
+        .ok_or_else(|| OciError::NoRuntime("runc or crun in $PATH".into()))
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

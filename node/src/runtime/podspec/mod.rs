@@ -31,6 +31,8 @@ pub struct Pod {
     pub deletion_timestamp: Option<String>,
     /// `metadata.deletionGracePeriodSeconds`, set together with the deletion timestamp.
     pub grace: Option<i64>,
+    pub resource_version: String,
+    pub creation_timestamp: Option<String>,
     pub spec: PodSpec,
 }
 
@@ -56,6 +58,11 @@ pub struct PodSpec {
     /// Defaults to "default".
     pub service_account_name: String,
     pub automount_service_account_token: Option<bool>,
+    /// `imagePullSecrets[].name`.
+    pub image_pull_secrets: Vec<String>,
+    /// Defaults to true: inject `<SVC>_SERVICE_HOST`-style env vars.
+    pub enable_service_links: bool,
+    pub set_hostname_as_fqdn: bool,
     pub security_context: PodSecurityContext,
     pub init_containers: Vec<Container>,
     pub containers: Vec<Container>,
@@ -161,6 +168,8 @@ impl PodSpec {
             annotations: meta.string_map("annotations")?,
             deletion_timestamp: meta.str("deletionTimestamp")?,
             grace: meta.i64("deletionGracePeriodSeconds")?,
+            resource_version: meta.string("resourceVersion")?,
+            creation_timestamp: meta.str("creationTimestamp")?,
             spec: parse_spec(&spec)?,
         })
     }
@@ -190,6 +199,13 @@ fn parse_spec(spec: &Fields<'_>) -> Result<PodSpec, SpecError> {
             .or(spec.str("serviceAccount")?)
             .unwrap_or_else(|| "default".to_string()),
         automount_service_account_token: spec.bool("automountServiceAccountToken")?,
+        image_pull_secrets: spec
+            .objects("imagePullSecrets")?
+            .iter()
+            .map(|secret| secret.string("name"))
+            .collect::<Result<_, _>>()?,
+        enable_service_links: spec.bool("enableServiceLinks")?.unwrap_or(true),
+        set_hostname_as_fqdn: spec.flag("setHostnameAsFQDN")?,
         security_context: parse_pod_security(spec)?,
         init_containers: parse_containers(spec, "initContainers")?,
         containers,

@@ -4,12 +4,14 @@ const FULL_POD: &str = r#"{
   "apiVersion": "v1", "kind": "Pod",
   "metadata": {"name": "web", "namespace": "prod", "uid": "1234-abcd",
     "labels": {"app": "web"}, "annotations": {"note": "x"},
-    "deletionTimestamp": "2026-11-21T09:00:00Z", "deletionGracePeriodSeconds": 5},
+    "deletionTimestamp": "2026-11-21T09:00:00Z", "deletionGracePeriodSeconds": 5,
+    "resourceVersion": "42", "creationTimestamp": "2026-11-21T08:00:00Z"},
   "spec": {
     "nodeName": "board", "restartPolicy": "OnFailure", "hostNetwork": true,
     "shareProcessNamespace": true, "hostname": "h", "subdomain": "s",
     "dnsPolicy": "None", "dnsConfig": {"nameservers": ["1.1.1.1"]},
     "serviceAccountName": "sa", "automountServiceAccountToken": false,
+    "imagePullSecrets": [{"name": "regcred"}], "enableServiceLinks": false,
     "securityContext": {"runAsUser": 1000, "runAsGroup": 3000, "runAsNonRoot": true,
       "fsGroup": 2000, "supplementalGroups": [4000, 5000],
       "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
@@ -58,6 +60,11 @@ fn metadata_is_read() {
         Some("2026-11-21T09:00:00Z")
     );
     assert_eq!(pod.grace, Some(5));
+    assert_eq!(pod.resource_version, "42");
+    assert_eq!(
+        pod.creation_timestamp.as_deref(),
+        Some("2026-11-21T08:00:00Z")
+    );
 }
 
 #[test]
@@ -74,6 +81,8 @@ fn pod_level_fields_are_read() {
     );
     assert_eq!(spec.service_account_name, "sa");
     assert_eq!(spec.automount_service_account_token, Some(false));
+    assert_eq!(spec.image_pull_secrets, vec!["regcred".to_string()]);
+    assert!(!spec.enable_service_links && !spec.set_hostname_as_fqdn);
     let sc = &spec.security_context;
     assert_eq!(
         (sc.run_as_user, sc.run_as_group, sc.fs_group),
@@ -231,6 +240,7 @@ fn a_minimal_pod_gets_upstream_defaults() {
     assert_eq!(pod.spec.restart_policy, RestartPolicy::Always);
     assert_eq!(pod.spec.dns_policy, DnsPolicy::ClusterFirst);
     assert_eq!(pod.spec.service_account_name, "default");
+    assert!(pod.spec.enable_service_links && pod.spec.image_pull_secrets.is_empty());
     assert_eq!(pod.spec.security_context, PodSecurityContext::default());
     assert!(pod.spec.volumes.is_empty() && pod.spec.init_containers.is_empty());
     let c = &pod.spec.containers[0];

@@ -5,8 +5,8 @@ mod pull_support;
 
 use pull_support::*;
 use wisp_node::pull::{
-    Credentials, Platform, PullConfig, PullError, PullProgress, Pulled, TransportError, pull,
-    resolve_digest,
+    Credentials, Mirror, Platform, PullConfig, PullError, PullProgress, Pulled, TransportError,
+    pull, resolve_digest,
 };
 
 fn creds(password: &str) -> Credentials {
@@ -489,4 +489,95 @@ fn blob_redirects_reach_storage_without_registry_credentials() {
 fn base64_creds() -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+}
+
+#[test]
+fn mirrors_are_tried_first_and_passed_over_when_they_fail() {
+    if !tools_present() {
+        return;
+    }
+    let pki = TestPki::new();
+    let (upstream, image) = registry_with_single_image(&pki, "hello");
+    let mirror = Registry::start(None, Auth::None);
+    let mut layout = Layout::new();
+    let copy = layout.tag_image("single", "arm64", None);
+    assert_eq!(
+        copy.manifest_digest, image.manifest_digest,
+        "layouts are deterministic"
+    );
+    mirror.push(&layout.dir.0, "single", "hello", None);
+    let empty_mirror = Registry::start(None, Auth::None);
+    let dead = format!("127.0.0.1:{}", free_port());
+    let good = creds(PASSWORD);
+
+    // The registry itself is down; its mirror serves the image.
+    let cfg = PullConfig {
+        insecure_registries: vec![mirror.host.clone()],
+        mirrors: vec![Mirror {
+            registry: dead.clone(),
+            endpoints: vec![mirror.host.clone()],
+        }],
+        ..PullConfig::default()
+    };
+    let sink = MemorySink::default();
+    let result = pull(
+        &dead,
+        "hello",
+        "single",
+        &arm64(),
+        Some(&good),
+        &cfg,
+        &sink,
+        &mut |_| {},
+    );
+    assert_eq!(result.unwrap().manifest_digest, image.manifest_digest);
+    let resolved = resolve_digest(&dead, "hello", "single", Some(&good), &cfg);
+    assert_eq!(resolved.unwrap(), image.manifest_digest);
+
+    // Mirrors that are down or lack the image are passed over for the registry.
+    let cfg = PullConfig {
+        insecure_registries: vec![empty_mirror.host.clone()],
+        mirrors: vec![Mirror {
+            registry: upstream.host.clone(),
+            endpoints: vec![dead.clone(), empty_mirror.host.clone()],
+        }],
+        ..trusting(&pki)
+    };
+    let sink = MemorySink::default();
+    let result = pull(
+        &upstream.host,
+        "hello",
+        "single",
+        &arm64(),
+        Some(&good),
+        &cfg,
+        &sink,
+        &mut |_| {},
+    );
+    assert_eq!(result.unwrap().manifest_digest, image.manifest_digest);
+
+    // With every endpoint failing, the registry's own error is reported.
+    let cfg = PullConfig {
+        mirrors: vec![Mirror {
+            registry: dead.clone(),
+            endpoints: vec![empty_mirror.host.clone()],
+        }],
+        insecure_registries: vec![empty_mirror.host.clone()],
+        ..PullConfig::default()
+    };
+    let err = pull(
+        &dead,
+        "hello",
+        "single",
+        &arm64(),
+        None,
+        &cfg,
+        &MemorySink::default(),
+        &mut |_| {},
+    );
+    let err = err.unwrap_err();
+    assert!(
+        matches!(err, PullError::Transport(TransportError::Connect { .. })),
+        "{err}"
+    );
 }

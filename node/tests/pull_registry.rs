@@ -6,7 +6,7 @@ mod pull_support;
 use pull_support::*;
 use wisp_node::pull::{
     Credentials, Mirror, Platform, PullConfig, PullError, PullProgress, Pulled, TransportError,
-    pull, resolve_digest,
+    credentials_from_dockerconfigjson, pull, resolve_digest,
 };
 
 fn creds(password: &str) -> Credentials {
@@ -390,6 +390,55 @@ fn bearer_token_flow_through_a_token_server() {
     // One token serves the manifest and both blobs.
     assert_eq!(after - before, 1);
 
+    // Credentials as an imagePullSecret carries them, and an identity token instead.
+    let secret = format!(
+        r#"{{"auths":{{"https://{}/v1/":{{"auth":"{}"}}}}}}"#,
+        registry.host,
+        base64_creds()
+    );
+    let from_secret = credentials_from_dockerconfigjson(secret.as_bytes(), &registry.host);
+    let sink = MemorySink::default();
+    let (pulled, _) = pull_into(
+        &registry,
+        "team/app",
+        "v1",
+        &arm64(),
+        from_secret.as_ref(),
+        &cfg,
+        &sink,
+    );
+    assert_eq!(pulled.unwrap().manifest_digest, image.manifest_digest);
+    let identity = Credentials {
+        username: String::new(),
+        password: String::new(),
+        identity_token: Some(REFRESH_TOKEN.into()),
+    };
+    let sink = MemorySink::default();
+    let (pulled, _) = pull_into(
+        &registry,
+        "team/app",
+        "v1",
+        &arm64(),
+        Some(&identity),
+        &cfg,
+        &sink,
+    );
+    assert_eq!(pulled.unwrap().manifest_digest, image.manifest_digest);
+    let stale = Credentials {
+        identity_token: Some("stale".into()),
+        ..identity
+    };
+    let (err, _) = pull_into(
+        &registry,
+        "team/app",
+        "v1",
+        &arm64(),
+        Some(&stale),
+        &cfg,
+        &MemorySink::default(),
+    );
+    assert!(matches!(err.unwrap_err(), PullError::Unauthorized { .. }));
+
     let (err, _) = pull_into(
         &registry,
         "team/app",
@@ -580,4 +629,37 @@ fn mirrors_are_tried_first_and_passed_over_when_they_fail() {
         matches!(err, PullError::Transport(TransportError::Connect { .. })),
         "{err}"
     );
+}
+
+#[test]
+fn a_silent_registry_times_out() {
+    // Accepted by the kernel's backlog, never answered.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let cfg = PullConfig {
+        timeout: std::time::Duration::from_millis(300),
+        ..PullConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let err = pull(
+        &host,
+        "app",
+        "v1",
+        &arm64(),
+        None,
+        &cfg,
+        &MemorySink::default(),
+        &mut |_| {},
+    );
+    let err = err.unwrap_err();
+    assert!(
+        matches!(err, PullError::Transport(TransportError::Io { .. })),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(listener);
 }

@@ -161,5 +161,12 @@ mod tests {
         let host = Platform::host();
         assert_eq!(host.os, "linux");
         assert_eq!(host.rank_on(&host), Some(100));
+        if cfg!(target_arch = "aarch64") {
+            assert_eq!(host.to_string(), "linux/arm64/v8");
+        }
+        // The board targets are v7 (and qemu-arm reports armv7l).
+        if cfg!(target_arch = "arm") {
+            assert_eq!(host.to_string(), "linux/arm/v7");
+        }
     }
 }

@@ -272,6 +272,28 @@ fn tampered_blob_is_detected_and_not_stored() {
     );
     // The manifest is only stored after all its blobs: it must not be there.
     assert_eq!(sink.get(&image.manifest_digest), None);
+
+    // A manifest altered in storage no longer matches the digest the tag points at.
+    let path = registry.blob_path(&image.manifest_digest);
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    let altered = manifest.replace("config.v1+json", "config.v2+json");
+    assert_ne!(altered, manifest);
+    std::fs::write(&path, &altered).unwrap();
+    let (err, _) = pull_into(
+        &registry,
+        "hello",
+        "single",
+        &arm64(),
+        Some(&creds(PASSWORD)),
+        &trusting(&pki),
+        &sink,
+    );
+    let err = err.unwrap_err();
+    let PullError::DigestMismatch { expected, actual } = &err else {
+        panic!("wrong error: {err}");
+    };
+    assert_eq!(expected, &image.manifest_digest);
+    assert_eq!(actual, &sha256(altered.as_bytes()));
 }
 
 #[test]

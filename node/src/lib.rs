@@ -5,9 +5,9 @@
 //! does not depend on the control plane's internals; it speaks the internal protocol.
 
 pub mod agent;
+pub mod preflight;
 pub mod cni;
 pub mod image;
-pub mod preflight;
 pub mod pull;
 pub mod runtime;
 pub mod services;

@@ -5,8 +5,8 @@ mod pull_support;
 
 use pull_support::*;
 use wisp_node::pull::{
-    Credentials, Platform, PullConfig, PullError, PullProgress, Pulled, TransportError, pull,
-    resolve_digest,
+    Credentials, Mirror, Platform, PullConfig, PullError, PullProgress, Pulled, TransportError,
+    credentials_from_dockerconfigjson, pull, resolve_digest,
 };
 
 fn creds(password: &str) -> Credentials {
@@ -272,6 +272,28 @@ fn tampered_blob_is_detected_and_not_stored() {
     );
     // The manifest is only stored after all its blobs: it must not be there.
     assert_eq!(sink.get(&image.manifest_digest), None);
+
+    // A manifest altered in storage no longer matches the digest the tag points at.
+    let path = registry.blob_path(&image.manifest_digest);
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    let altered = manifest.replace("config.v1+json", "config.v2+json");
+    assert_ne!(altered, manifest);
+    std::fs::write(&path, &altered).unwrap();
+    let (err, _) = pull_into(
+        &registry,
+        "hello",
+        "single",
+        &arm64(),
+        Some(&creds(PASSWORD)),
+        &trusting(&pki),
+        &sink,
+    );
+    let err = err.unwrap_err();
+    let PullError::DigestMismatch { expected, actual } = &err else {
+        panic!("wrong error: {err}");
+    };
+    assert_eq!(expected, &image.manifest_digest);
+    assert_eq!(actual, &sha256(altered.as_bytes()));
 }
 
 #[test]
@@ -390,6 +412,55 @@ fn bearer_token_flow_through_a_token_server() {
     // One token serves the manifest and both blobs.
     assert_eq!(after - before, 1);
 
+    // Credentials as an imagePullSecret carries them, and an identity token instead.
+    let secret = format!(
+        r#"{{"auths":{{"https://{}/v1/":{{"auth":"{}"}}}}}}"#,
+        registry.host,
+        base64_creds()
+    );
+    let from_secret = credentials_from_dockerconfigjson(secret.as_bytes(), &registry.host);
+    let sink = MemorySink::default();
+    let (pulled, _) = pull_into(
+        &registry,
+        "team/app",
+        "v1",
+        &arm64(),
+        from_secret.as_ref(),
+        &cfg,
+        &sink,
+    );
+    assert_eq!(pulled.unwrap().manifest_digest, image.manifest_digest);
+    let identity = Credentials {
+        username: String::new(),
+        password: String::new(),
+        identity_token: Some(REFRESH_TOKEN.into()),
+    };
+    let sink = MemorySink::default();
+    let (pulled, _) = pull_into(
+        &registry,
+        "team/app",
+        "v1",
+        &arm64(),
+        Some(&identity),
+        &cfg,
+        &sink,
+    );
+    assert_eq!(pulled.unwrap().manifest_digest, image.manifest_digest);
+    let stale = Credentials {
+        identity_token: Some("stale".into()),
+        ..identity
+    };
+    let (err, _) = pull_into(
+        &registry,
+        "team/app",
+        "v1",
+        &arm64(),
+        Some(&stale),
+        &cfg,
+        &MemorySink::default(),
+    );
+    assert!(matches!(err.unwrap_err(), PullError::Unauthorized { .. }));
+
     let (err, _) = pull_into(
         &registry,
         "team/app",
@@ -489,4 +560,128 @@ fn blob_redirects_reach_storage_without_registry_credentials() {
 fn base64_creds() -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+}
+
+#[test]
+fn mirrors_are_tried_first_and_passed_over_when_they_fail() {
+    if !tools_present() {
+        return;
+    }
+    let pki = TestPki::new();
+    let (upstream, image) = registry_with_single_image(&pki, "hello");
+    let mirror = Registry::start(None, Auth::None);
+    let mut layout = Layout::new();
+    let copy = layout.tag_image("single", "arm64", None);
+    assert_eq!(
+        copy.manifest_digest, image.manifest_digest,
+        "layouts are deterministic"
+    );
+    mirror.push(&layout.dir.0, "single", "hello", None);
+    let empty_mirror = Registry::start(None, Auth::None);
+    let dead = format!("127.0.0.1:{}", free_port());
+    let good = creds(PASSWORD);
+
+    // The registry itself is down; its mirror serves the image.
+    let cfg = PullConfig {
+        insecure_registries: vec![mirror.host.clone()],
+        mirrors: vec![Mirror {
+            registry: dead.clone(),
+            endpoints: vec![mirror.host.clone()],
+        }],
+        ..PullConfig::default()
+    };
+    let sink = MemorySink::default();
+    let result = pull(
+        &dead,
+        "hello",
+        "single",
+        &arm64(),
+        Some(&good),
+        &cfg,
+        &sink,
+        &mut |_| {},
+    );
+    assert_eq!(result.unwrap().manifest_digest, image.manifest_digest);
+    let resolved = resolve_digest(&dead, "hello", "single", Some(&good), &cfg);
+    assert_eq!(resolved.unwrap(), image.manifest_digest);
+
+    // Mirrors that are down or lack the image are passed over for the registry.
+    let cfg = PullConfig {
+        insecure_registries: vec![empty_mirror.host.clone()],
+        mirrors: vec![Mirror {
+            registry: upstream.host.clone(),
+            endpoints: vec![dead.clone(), empty_mirror.host.clone()],
+        }],
+        ..trusting(&pki)
+    };
+    let sink = MemorySink::default();
+    let result = pull(
+        &upstream.host,
+        "hello",
+        "single",
+        &arm64(),
+        Some(&good),
+        &cfg,
+        &sink,
+        &mut |_| {},
+    );
+    assert_eq!(result.unwrap().manifest_digest, image.manifest_digest);
+
+    // With every endpoint failing, the registry's own error is reported.
+    let cfg = PullConfig {
+        mirrors: vec![Mirror {
+            registry: dead.clone(),
+            endpoints: vec![empty_mirror.host.clone()],
+        }],
+        insecure_registries: vec![empty_mirror.host.clone()],
+        ..PullConfig::default()
+    };
+    let err = pull(
+        &dead,
+        "hello",
+        "single",
+        &arm64(),
+        None,
+        &cfg,
+        &MemorySink::default(),
+        &mut |_| {},
+    );
+    let err = err.unwrap_err();
+    assert!(
+        matches!(err, PullError::Transport(TransportError::Connect { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_silent_registry_times_out() {
+    // Accepted by the kernel's backlog, never answered.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let cfg = PullConfig {
+        timeout: std::time::Duration::from_millis(300),
+        ..PullConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let err = pull(
+        &host,
+        "app",
+        "v1",
+        &arm64(),
+        None,
+        &cfg,
+        &MemorySink::default(),
+        &mut |_| {},
+    );
+    let err = err.unwrap_err();
+    assert!(
+        matches!(err, PullError::Transport(TransportError::Io { .. })),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(listener);
 }

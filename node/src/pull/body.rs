@@ -105,6 +105,29 @@ fn bad_chunk(what: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn chunked_decoding_never_panics(wire in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = dechunk(&wire, 16);
+        }
+
+        #[test]
+        fn any_chunking_decodes_to_the_body(
+            body in proptest::collection::vec(any::<u8>(), 0..2000),
+            size in 1usize..300,
+        ) {
+            let mut wire = Vec::new();
+            for piece in body.chunks(size) {
+                wire.extend_from_slice(format!("{:X}\r\n", piece.len()).as_bytes());
+                wire.extend_from_slice(piece);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            prop_assert_eq!(dechunk(&wire, 37).unwrap(), body);
+        }
+    }
 
     fn dechunk(wire: &[u8], read_size: usize) -> io::Result<Vec<u8>> {
         let mut reader = io::BufReader::with_capacity(7, wire);

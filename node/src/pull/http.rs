@@ -1,8 +1,8 @@
 //! One HTTP/1.1 exchange over a fresh blocking connection (plain TCP or rustls): write the
 //! request, parse the response head with httparse, and hand back the body as a reader
-//! (framing in `body`). Connections are not
-//! reused (`Connection: close`): a pull makes a handful of requests, each mostly a large
-//! body, so keep-alive would save little and cost state.
+//! (framing in `body`). Connections are not reused (`Connection: close`): a pull makes a
+//! handful of requests, each mostly a large body, so keep-alive would save little and cost
+//! state.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -85,6 +85,18 @@ impl Response {
 /// Sends `req` and reads the response head.
 pub fn exchange(req: &Request<'_>) -> Result<Response, TransportError> {
     let addr = req.url.host_port();
+    // Targets come from redirects and header values from token servers: neither may
+    // smuggle a line break into the request.
+    let bad = |text: &str| text.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
+    if bad(&req.url.target)
+        || req.url.target.contains(' ')
+        || req.headers.iter().any(|(_, value)| bad(value))
+    {
+        return Err(TransportError::Malformed {
+            addr,
+            detail: "line break in request target or header".into(),
+        });
+    }
     let tcp = connect(req.url, req.timeout)?;
     let conn = if req.url.https {
         Conn::Tls(Box::new(handshake(req, tcp)?))
@@ -349,6 +361,29 @@ impl Read for Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_breaks_never_reach_the_wire() {
+        let tls = crate::pull::tls::verified_config(&[]).unwrap();
+        let smuggling = Url::parse("http://127.0.0.1:9/x\r\nX-Evil: 1").unwrap();
+        let clean = Url::parse("http://127.0.0.1:9/x").unwrap();
+        let cases: [(&Url, &[(&str, &str)]); 2] = [
+            (&smuggling, &[]),
+            (&clean, &[("Authorization", "Bearer t\r\nX-Evil: 1")]),
+        ];
+        for (url, headers) in cases {
+            let req = Request {
+                method: "GET",
+                url,
+                headers,
+                body: b"",
+                tls: &tls,
+                timeout: Duration::from_secs(1),
+            };
+            let err = exchange(&req).err().expect("refused");
+            assert!(matches!(err, TransportError::Malformed { .. }), "{err}");
+        }
+    }
 
     #[test]
     fn response_heads_parse() {

@@ -164,6 +164,20 @@ pub fn choose<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse(&bytes, None);
+        }
+
+        #[test]
+        fn parse_never_panics_on_json_like_text(text in r#"[{}\[\]":,0-9a-zA-Z .+/-]{0,300}"#) {
+            let _ = parse(text.as_bytes(), Some(OCI_INDEX));
+            let _ = parse(text.as_bytes(), Some(DOCKER_MANIFEST));
+        }
+    }
 
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";

@@ -8,6 +8,7 @@ mod blob;
 mod body;
 mod challenge;
 mod credentials;
+mod endpoint;
 mod error;
 mod http;
 mod manifest;
@@ -27,11 +28,7 @@ pub use http::TransportError;
 pub use platform::Platform;
 pub use reference::{ImageReference, is_sha256_digest};
 
-use manifest::Document;
-use session::Session;
-
-/// Largest manifest or index accepted (they are held in memory; real ones are a few KiB).
-const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+use endpoint::Endpoint;
 
 /// Where pulled content goes: a content-addressed store keyed by `sha256:<hex>` digest.
 pub trait BlobSink {
@@ -51,6 +48,16 @@ pub struct PullConfig {
     pub extra_ca_pem: Vec<Vec<u8>>,
     /// Limit on connecting and on each read or write (not on a whole download).
     pub timeout: Duration,
+    /// Endpoints tried before a registry itself (pull-through caches, local copies).
+    pub mirrors: Vec<Mirror>,
+}
+
+/// Mirrors of one registry (`docker.io` or a host), each `host[:port]` of a distribution
+/// API serving the same repositories.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    pub registry: String,
+    pub endpoints: Vec<String>,
 }
 
 impl Default for PullConfig {
@@ -59,6 +66,7 @@ impl Default for PullConfig {
             insecure_registries: Vec::new(),
             extra_ca_pem: Vec::new(),
             timeout: Duration::from_secs(30),
+            mirrors: Vec::new(),
         }
     }
 }
@@ -103,8 +111,9 @@ pub enum PullProgress {
 }
 
 /// Pulls `registry/repository:reference` (`reference` a tag or `sha256:` digest) for
-/// `platform`. Blobs the sink already has are skipped; the manifest (and the index) go into
-/// the sink last, so a stored manifest implies its blobs are stored.
+/// `platform`, from the registry's configured mirrors first, then from the registry itself.
+/// Blobs the sink already has are skipped; the manifest (and the index) go into the sink
+/// last, so a stored manifest implies its blobs are stored.
 #[allow(clippy::too_many_arguments)]
 pub fn pull(
     registry: &str,
@@ -117,33 +126,10 @@ pub fn pull(
     progress: &mut dyn FnMut(PullProgress),
 ) -> Result<Pulled, PullError> {
     check_names(repository, reference)?;
-    let host = reference::api_host(registry);
-    let mut session = Session::new(&host, repository, creds, cfg)?;
-    let top = fetch_manifest(&mut session, repository, reference)?;
-    let resolved = resolve_platform(&mut session, repository, top, platform)?;
-    let image = &resolved.image;
-    progress(PullProgress::Resolved {
-        manifest_digest: resolved.manifest.digest.clone(),
-        layers: image.layers.len(),
-    });
-    for desc in std::iter::once(&image.config).chain(&image.layers) {
-        blob::fetch_blob(&mut session, repository, desc, sink, progress)?;
-    }
-    store_document(sink, &resolved.manifest)?;
-    if let Some(index) = &resolved.index {
-        store_document(sink, index)?;
-    }
-    let Resolved {
-        index,
-        manifest,
-        image,
-    } = resolved;
-    Ok(Pulled {
-        repo_digest: index.map_or_else(|| manifest.digest.clone(), |i| i.digest),
-        manifest_digest: manifest.digest,
-        manifest: manifest.bytes,
-        config_digest: image.config.digest,
-        layers: image.layers.into_iter().map(|l| l.digest).collect(),
+    first_success(endpoints(registry, creds, cfg), |endpoint| {
+        endpoint::pull_from(
+            endpoint, repository, reference, platform, cfg, sink, progress,
+        )
     })
 }
 
@@ -157,15 +143,51 @@ pub fn resolve_digest(
     cfg: &PullConfig,
 ) -> Result<String, PullError> {
     check_names(repository, reference)?;
-    let host = reference::api_host(registry);
-    let mut session = Session::new(&host, repository, creds, cfg)?;
-    let target = format!("/v2/{repository}/manifests/{reference}");
-    let what = manifest_what(repository, reference);
-    let resp = session.request("HEAD", &target, &manifest::accept_header(), &what)?;
-    match resp.header("docker-content-digest") {
-        Some(digest) if is_sha256_digest(digest) => Ok(digest.to_owned()),
-        // Registries need not send the header; the body's hash is the answer then.
-        _ => Ok(fetch_manifest(&mut session, repository, reference)?.digest),
+    first_success(endpoints(registry, creds, cfg), |endpoint| {
+        endpoint::resolve_from(endpoint, repository, reference, cfg)
+    })
+}
+
+/// Mirrors of `registry` (without credentials: those are for the registry alone), then the
+/// registry's own API host.
+fn endpoints<'a>(
+    registry: &str,
+    creds: Option<&'a Credentials>,
+    cfg: &PullConfig,
+) -> Vec<Endpoint<'a>> {
+    let name = credentials::normalize_host(registry);
+    let mirrors = cfg
+        .mirrors
+        .iter()
+        .filter(|m| credentials::normalize_host(&m.registry) == name)
+        .flat_map(|m| &m.endpoints)
+        .map(|host| Endpoint {
+            host: host.clone(),
+            creds: None,
+        });
+    let upstream = Endpoint {
+        host: reference::api_host(registry),
+        creds,
+    };
+    mirrors.chain(std::iter::once(upstream)).collect()
+}
+
+/// Tries each endpoint in turn; content is verified by digest wherever it comes from, so a
+/// failing mirror is simply passed over. Local failures (sink, configuration) stop at once.
+fn first_success<T>(
+    endpoints: Vec<Endpoint<'_>>,
+    mut attempt: impl FnMut(&Endpoint<'_>) -> Result<T, PullError>,
+) -> Result<T, PullError> {
+    let mut endpoints = endpoints.into_iter().peekable();
+    loop {
+        let Some(endpoint) = endpoints.next() else {
+            return Err(PullError::Config("no endpoint to pull from".into()));
+        };
+        match attempt(&endpoint) {
+            Err(e @ (PullError::Sink { .. } | PullError::Config(_))) => return Err(e),
+            Err(_) if endpoints.peek().is_some() => {}
+            result => return result,
+        }
     }
 }
 
@@ -178,114 +200,4 @@ fn check_names(repository: &str, reference: &str) -> Result<(), PullError> {
             "{repository:?} with reference {reference:?}"
         ))),
     }
-}
-
-/// A manifest or index as fetched, its digest verified.
-struct Fetched {
-    bytes: Vec<u8>,
-    digest: String,
-    content_type: Option<String>,
-}
-
-struct Resolved {
-    index: Option<Fetched>,
-    manifest: Fetched,
-    image: manifest::ImageManifest,
-}
-
-fn resolve_platform(
-    session: &mut Session<'_>,
-    repository: &str,
-    top: Fetched,
-    platform: &Platform,
-) -> Result<Resolved, PullError> {
-    let entries = match parse_manifest(&top)? {
-        Document::Image(image) => {
-            return Ok(Resolved {
-                index: None,
-                manifest: top,
-                image,
-            });
-        }
-        Document::Index(entries) => entries,
-    };
-    let entry = manifest::choose(&entries, platform).map_err(|available| {
-        PullError::NoMatchingPlatform {
-            wanted: platform.to_string(),
-            available,
-        }
-    })?;
-    let chosen = fetch_manifest(session, repository, &entry.descriptor.digest)?;
-    match parse_manifest(&chosen)? {
-        Document::Image(image) => Ok(Resolved {
-            index: Some(top),
-            manifest: chosen,
-            image,
-        }),
-        Document::Index(_) => Err(PullError::BadManifest(
-            "nested image indexes are not supported".into(),
-        )),
-    }
-}
-
-fn parse_manifest(fetched: &Fetched) -> Result<Document, PullError> {
-    manifest::parse(&fetched.bytes, fetched.content_type.as_deref())
-        .map_err(|e| PullError::BadManifest(format!("{}: {e}", fetched.digest)))
-}
-
-fn manifest_what(repository: &str, reference: &str) -> String {
-    let sep = if is_sha256_digest(reference) {
-        '@'
-    } else {
-        ':'
-    };
-    format!("manifest {repository}{sep}{reference}")
-}
-
-fn fetch_manifest(
-    session: &mut Session<'_>,
-    repository: &str,
-    reference: &str,
-) -> Result<Fetched, PullError> {
-    let target = format!("/v2/{repository}/manifests/{reference}");
-    let what = manifest_what(repository, reference);
-    let mut resp = session.request("GET", &target, &manifest::accept_header(), &what)?;
-    let bytes = resp
-        .read_to_limit(MAX_MANIFEST_BYTES + 1)
-        .map_err(|source| TransportError::Io {
-            addr: what.clone(),
-            source,
-        })?;
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(PullError::BadManifest(format!(
-            "{what} exceeds {MAX_MANIFEST_BYTES} bytes"
-        )));
-    }
-    let digest = blob::sha256_of(&bytes);
-    let claimed = resp
-        .header("docker-content-digest")
-        .filter(|d| is_sha256_digest(d));
-    let expected = Some(reference).filter(|r| is_sha256_digest(r)).or(claimed);
-    if let Some(expected) = expected.filter(|e| *e != digest) {
-        return Err(PullError::DigestMismatch {
-            expected: expected.to_owned(),
-            actual: digest,
-        });
-    }
-    Ok(Fetched {
-        bytes,
-        digest,
-        content_type: resp.header("content-type").map(str::to_owned),
-    })
-}
-
-fn store_document(sink: &dyn BlobSink, doc: &Fetched) -> Result<(), PullError> {
-    if sink.has_blob(&doc.digest) {
-        return Ok(());
-    }
-    sink.put_blob(&doc.digest, &mut &doc.bytes[..])
-        .map_err(|detail| PullError::Sink {
-            digest: doc.digest.clone(),
-            detail,
-        })
 }

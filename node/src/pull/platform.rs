@@ -27,8 +27,7 @@ impl Platform {
         let (architecture, variant) = if cfg!(target_arch = "aarch64") {
             ("arm64", Some("v8"))
         } else if cfg!(target_arch = "arm") {
-            let v7 = cfg!(target_feature = "v7");
-            ("arm", Some(if v7 { "v7" } else { "v6" }))
+            ("arm", Some(arm_variant()))
         } else if cfg!(target_arch = "x86_64") {
             ("amd64", None)
         } else if cfg!(target_arch = "riscv64") {
@@ -86,6 +85,21 @@ impl Platform {
             (Some(image), Some(board)) if image < board => Some(image),
             _ => None,
         }
+    }
+}
+
+/// The ARM variant of the running kernel's machine (`armv6l` -> v6). Stable Rust exposes no
+/// ARM architecture-level `target_feature`, and the kernel knows the core anyway; 32-bit
+/// userland on a 64-bit core (`armv8l`) runs v7 images.
+fn arm_variant() -> &'static str {
+    let uname = rustix::system::uname();
+    let machine = uname.machine().to_bytes();
+    if machine.starts_with(b"armv5") {
+        "v5"
+    } else if machine.starts_with(b"armv6") {
+        "v6"
+    } else {
+        "v7"
     }
 }
 
@@ -147,5 +161,12 @@ mod tests {
         let host = Platform::host();
         assert_eq!(host.os, "linux");
         assert_eq!(host.rank_on(&host), Some(100));
+        if cfg!(target_arch = "aarch64") {
+            assert_eq!(host.to_string(), "linux/arm64/v8");
+        }
+        // The board targets are v7 (and qemu-arm reports armv7l).
+        if cfg!(target_arch = "arm") {
+            assert_eq!(host.to_string(), "linux/arm/v7");
+        }
     }
 }

@@ -68,7 +68,7 @@ impl<'a> Session<'a> {
             self.authenticate(&challenges)?;
             resp = self.send_to_registry(method, target, accept)?;
         }
-        let mut resp = self.follow_redirects(method, resp, accept)?;
+        let mut resp = self.follow_redirects(method, target, resp, accept)?;
         check_status(&mut resp, &self.registry, what)?;
         Ok(resp)
     }
@@ -141,11 +141,11 @@ impl<'a> Session<'a> {
     fn follow_redirects(
         &self,
         method: &str,
+        target: &str,
         mut resp: Response,
         accept: &str,
     ) -> Result<Response, PullError> {
-        let scheme = if self.https { "https" } else { "http" };
-        let mut url = Url::parse(&format!("{scheme}://{}/", self.registry));
+        let mut url = Url::for_registry(&self.registry, self.https, target);
         for _ in 0..MAX_REDIRECTS {
             if !matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
                 return Ok(resp);

@@ -9,7 +9,7 @@ mod scripted;
 mod token;
 
 pub use scripted::{ScriptedServer, chunked_response, response};
-pub use token::{ISSUER, SERVICE, TokenServer};
+pub use token::{ISSUER, REFRESH_TOKEN, SERVICE, TokenServer};
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

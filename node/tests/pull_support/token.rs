@@ -48,7 +48,13 @@ impl TokenServer {
     }
 }
 
+/// The identity (refresh) token the server accepts in OAuth2 form posts.
+pub const REFRESH_TOKEN: &str = "wisp-refresh-token";
+
 fn answer(req: &Seen, signer: &Signer) -> Vec<u8> {
+    if req.method == "POST" {
+        return answer_refresh(req, signer);
+    }
     let expected = format!("Basic {}", STANDARD.encode(format!("{USER}:{PASSWORD}")));
     if req.header("authorization") != Some(expected.as_str()) {
         let body = br#"{"details":"bad credentials"}"#;
@@ -65,6 +71,28 @@ fn answer(req: &Seen, signer: &Signer) -> Vec<u8> {
         &[("Content-Type", "application/json")],
         body.as_bytes(),
         100,
+    )
+}
+
+/// OAuth2 `grant_type=refresh_token` as Docker's identity tokens use it.
+fn answer_refresh(req: &Seen, signer: &Signer) -> Vec<u8> {
+    let form = String::from_utf8_lossy(&req.body).into_owned();
+    let field = |name: &str| {
+        form.split('&')
+            .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+            .map(percent_decode)
+    };
+    let granted = field("grant_type").as_deref() == Some("refresh_token")
+        && field("refresh_token").as_deref() == Some(REFRESH_TOKEN);
+    if !granted {
+        return response("401 Unauthorized", &[], b"{}");
+    }
+    let token = signer.token(&scopes(&format!("?{form}")));
+    let body = format!(r#"{{"access_token":"{token}","expires_in":300}}"#);
+    response(
+        "200 OK",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
     )
 }
 

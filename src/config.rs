@@ -44,6 +44,8 @@ pub struct NetworkConfig {
     pub service_cidr: Cidr,
     pub cluster_dns: IpAddr,
     pub cluster_domain: String,
+    /// The host bridge of the default CNI network.
+    pub bridge: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +172,7 @@ impl Config {
                 },
                 cluster_dns: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 cluster_domain: String::new(),
+                bridge: String::new(),
             },
             node: NodeConfig {
                 name: None,
@@ -311,10 +314,11 @@ impl Walker<'_> {
                 "serviceCIDR" => c.service_cidr = self.cidr(value, &field)?,
                 "clusterDNS" => c.cluster_dns = self.parsed(value, &field, "an IP address")?,
                 "clusterDomain" => c.cluster_domain = self.string(value, &field)?,
+                "bridge" => c.bridge = self.string(value, &field)?,
                 _ => {
                     return Err(self.unknown(
                         &field,
-                        &["podCIDR", "serviceCIDR", "clusterDNS", "clusterDomain"],
+                        &["podCIDR", "serviceCIDR", "clusterDNS", "clusterDomain", "bridge"],
                     ));
                 }
             }

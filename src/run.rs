@@ -142,7 +142,12 @@ fn node_agent(
         host_ip,
         cluster_dns: config.network.cluster_dns.to_string(),
         cluster_domain: config.network.cluster_domain.clone(),
-        network: None,
+        pod_cidr: Some(format!(
+            "{}/{}",
+            config.network.pod_cidr.addr, config.network.pod_cidr.prefix
+        )),
+        cni_bin_dir: config.node.cni_bin_dir.clone(),
+        bridge: config.network.bridge.clone(),
     };
     let agent = Box::pin(wisp_node::agent::run(agent_config, node_reader, node_writer));
     let ends = control_plane::NodeLinkEnds {

@@ -7,6 +7,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use support::{Wisp, at, json};
@@ -38,21 +39,28 @@ macro_rules! require_node {
     };
 }
 
+/// Each wisp of this test binary gets its own pod network range on the shared bridge.
+static NEXT_POD_NET: AtomicU8 = AtomicU8::new(100);
+
 /// wisp with its node agent; state, logs and images under the test's own directory.
 fn start_node(tag: &str) -> Node {
+    let pod_net = NEXT_POD_NET.fetch_add(1, Ordering::Relaxed);
     let wisp = Wisp::start_with(tag, |dir| {
         let images = dir.join("images-in");
         std::fs::create_dir_all(&images).unwrap();
         write_busybox_archive(&images.join("busybox.tar"), IMAGE, ArchiveFormat::Oci, false)
             .expect("test image");
         format!(
-            "node:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n",
+            "network:\n  podCIDR: 10.{pod_net}.0.0/16\n  bridge: wtest{pod_net}\nnode:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n",
             run = dir.join("run").display(),
             logs = dir.join("logs").display(),
             images = images.display(),
         )
     });
-    let node = Node { wisp: Some(wisp) };
+    let node = Node {
+        wisp: Some(wisp),
+        bridge: format!("wtest{pod_net}"),
+    };
     node.wait_for(Duration::from_secs(30), "the node to register", |w| {
         w.kubectl(&["get", "node", tag]).status_ok()
     });
@@ -62,6 +70,8 @@ fn start_node(tag: &str) -> Node {
 /// Stops wisp and removes whatever container state a failed test left on the host.
 struct Node {
     wisp: Option<Wisp>,
+    /// The test's own CNI bridge, removed at the end.
+    bridge: String,
 }
 
 impl Node {
@@ -117,7 +127,7 @@ impl Node {
         let wisp = self.wisp.take().expect("running");
         let dir = wisp.dir.clone();
         wisp.stop();
-        clean_host(&dir);
+        clean_host(&dir, &self.bridge);
     }
 }
 
@@ -126,13 +136,14 @@ impl Drop for Node {
         if let Some(wisp) = self.wisp.take() {
             let dir = wisp.dir.clone();
             drop(wisp);
-            clean_host(&dir);
+            clean_host(&dir, &self.bridge);
         }
     }
 }
 
-/// Kills and deletes the test's containers, unmounts its mounts, removes its pod cgroups.
-fn clean_host(dir: &Path) {
+/// Kills and deletes the test's containers, unmounts its mounts, removes its bridge.
+fn clean_host(dir: &Path, bridge: &str) {
+    let _ = Command::new("ip").args(["link", "delete", bridge]).output();
     let root = dir.join("run/runc");
     let _ = Command::new("sh")
         .arg("-c")
@@ -196,6 +207,8 @@ fn a_deployment_runs_real_containers_and_deleting_leaves_nothing_behind() {
         assert_eq!(at(&pod, "status.containerStatuses.0.ready").as_deref(), Some("true"));
         let id = at(&pod, "status.containerStatuses.0.imageID").unwrap_or_default();
         assert!(id.starts_with("wisp.test/busybox@sha256:"), "imageID {id}");
+        let ip = at(&pod, "status.podIP").unwrap_or_default();
+        assert!(ip.starts_with("10."), "pod IP from the CNI bridge network: {ip:?}");
         uids.push(at(&pod, "metadata.uid").unwrap());
     }
     assert_eq!(node.runc_list().len(), 3, "one runc container per pod");
@@ -222,6 +235,16 @@ fn a_deployment_runs_real_containers_and_deleting_leaves_nothing_behind() {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(pod_dirs.is_empty(), "pod directories left: {pod_dirs:?}");
+    // host-local keeps one file per reserved IP (plus its lock and last_reserved_ip).
+    let reserved: Vec<_> = std::fs::read_dir(w.dir.join("node/cni/ipam/wisp"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(reserved.is_empty(), "pod IPs still reserved: {reserved:?}");
     node.stop();
 }
 

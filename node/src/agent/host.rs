@@ -40,6 +40,8 @@ pub trait PodNetwork: Send + Sync {
     fn add(&self, pod: &Pod, netns: &Path) -> Result<Option<String>, String>;
     /// Detaches it; idempotent.
     fn del(&self, pod: &Pod, netns: &Path);
+    /// Releases attachments of pods not in `live` (after a restart).
+    fn cleanup(&self, live: &std::collections::HashSet<String>);
 }
 
 impl Host {

@@ -527,6 +527,9 @@ pub fn adopt(host: &Host, pod: &Pod, saved: &SavedPod) -> Result<Option<(Sandbox
 /// deleted while wisp was down).
 pub fn clean_orphans(host: &Host, live: &std::collections::HashSet<String>) {
     let orphan = |uid: &str| !live.contains(uid);
+    if let Some(network) = &host.network {
+        network.cleanup(live);
+    }
     if let Ok(states) = host.runtime.list() {
         for s in states {
             if s.id.get(..36).is_some_and(orphan) {

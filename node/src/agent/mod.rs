@@ -10,6 +10,7 @@ mod json;
 mod launch;
 mod link;
 pub mod logs;
+mod network;
 mod node_info;
 mod probes;
 mod state;
@@ -52,7 +53,12 @@ pub struct AgentConfig {
     pub host_ip: String,
     pub cluster_dns: String,
     pub cluster_domain: String,
-    pub network: Option<Box<dyn PodNetwork>>,
+    /// The default CNI network's IPv4 range; None: pods get loopback only.
+    pub pod_cidr: Option<String>,
+    /// Where the CNI plugins are (None: /usr/lib/cni, /opt/cni/bin).
+    pub cni_bin_dir: Option<PathBuf>,
+    /// The default network's host bridge.
+    pub bridge: String,
 }
 
 /// Why the agent could not start or stopped.
@@ -128,15 +134,13 @@ const LOG_MAX_BYTES: u64 = 10 << 20;
 /// Opens the runtime and the image store (importing the images dir), then serves the
 /// control plane over `reader`/`writer` until the link closes.
 pub async fn run(
-    mut config: AgentConfig,
+    config: AgentConfig,
     reader: impl AsyncRead + Unpin,
     writer: impl AsyncWrite + Unpin,
 ) -> Result<(), AgentError> {
     let node_name = config.node_name.clone();
     let host_ip = config.host_ip.clone();
-    let network = config.network.take();
-    let mut host = blocking::unblock(move || open_host(&config)).await?;
-    host.network = network;
+    let host = blocking::unblock(move || open_host(&config)).await?;
     let host = Arc::new(host);
     let cap = node_info::capacity(&host.data_dir);
     let (link, outgoing) = Link::new();
@@ -218,11 +222,24 @@ fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
     }
     std::fs::create_dir_all(config.run_dir.join("fifo"))
         .map_err(|e| AgentError::Setup(e.to_string()))?;
+    let network: Option<Box<dyn PodNetwork>> = match &config.pod_cidr {
+        Some(cidr) => {
+            let net = network::CniNetwork::open(
+                &config.data_dir,
+                config.cni_bin_dir.as_deref(),
+                cidr,
+                &config.bridge,
+            )
+                .map_err(AgentError::Setup)?;
+            Some(Box::new(net))
+        }
+        None => None,
+    };
     let host = Host {
         runtime,
         images,
         cgroups: Cgroups::detect().ok(),
-        network: None,
+        network,
         data_dir: config.data_dir.clone(),
         run_dir: config.run_dir.clone(),
         log_root: config.log_root.clone(),

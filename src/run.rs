@@ -149,7 +149,13 @@ fn node_agent(
         cni_bin_dir: config.node.cni_bin_dir.clone(),
         bridge: config.network.bridge.clone(),
     };
-    let agent = Box::pin(wisp_node::agent::run(agent_config, node_reader, node_writer));
+    let streams = wisp_node::agent::streams::Streams::default();
+    let agent = Box::pin(wisp_node::agent::run(
+        agent_config,
+        streams,
+        node_reader,
+        node_writer,
+    ));
     let ends = control_plane::NodeLinkEnds {
         reader: Box::new(cp_reader),
         writer: Box::new(cp_writer),

@@ -408,8 +408,7 @@ pub fn signal(host: &Host, id: &str, signal: i32) -> Result<(), String> {
 /// failure to start.
 pub fn exec_status(host: &Host, id: &str, command: &[String], timeout: std::time::Duration) -> Option<i32> {
     let cdir = host.container_dir_of(id)?;
-    let config = std::fs::read_to_string(cdir.join("config.json")).ok()?;
-    let process = exec_process(&config, command)?;
+    let process = crate::runtime::oci::exec_process_json(&cdir, command, false).ok()?;
     let null = || File::options().read(true).write(true).open("/dev/null").ok().map(Into::into);
     let stdio = Stdio::Fds {
         stdin: null(),
@@ -417,23 +416,10 @@ pub fn exec_status(host: &Host, id: &str, command: &[String], timeout: std::time
         stderr: null()?,
     };
     let child = host.runtime.exec(id, &process, stdio).ok()?;
-    host.wait_child(child, timeout)
-}
-
-/// The container's own process (user, env, cwd, capabilities) with other arguments.
-fn exec_process(config: &str, command: &[String]) -> Option<String> {
-    let mut config = super::json::parse(config)?;
-    let miniserde::json::Value::Object(root) = &mut config else {
-        return None;
-    };
-    let mut process = root.remove("process")?;
-    super::json::insert(
-        &mut process,
-        "args",
-        super::json::arr(command.iter().map(|a| super::json::s(a.as_str())).collect()),
-    );
-    super::json::insert(&mut process, "terminal", super::json::b(false));
-    Some(miniserde::json::to_string(&process))
+    let pid = child.id();
+    let code = host.wait_child(child, timeout);
+    crate::runtime::reaper::release(pid);
+    code
 }
 
 pub fn destroy_sandbox(host: &Host, pod: &Pod, sandbox: &mut Sandbox) {

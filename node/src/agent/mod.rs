@@ -15,6 +15,7 @@ mod node_info;
 mod probes;
 mod state;
 mod status;
+pub mod streams;
 mod time;
 mod volumes;
 mod worker;
@@ -93,6 +94,8 @@ pub struct Ctx {
     pub node_cpu_millis: i64,
     pub node_memory_bytes: i64,
     pod_ips: RefCell<HashMap<String, String>>,
+    /// (pod uid, container name) -> runtime id of the running container.
+    running: RefCell<HashMap<(String, String), String>>,
     log_signals: RefCell<HashMap<(String, String), Rc<LogSignal>>>,
 }
 
@@ -113,6 +116,26 @@ impl Ctx {
         }
     }
 
+    pub fn running_id(&self, uid: &str, container: &str) -> Option<String> {
+        self.running
+            .borrow()
+            .get(&(uid.to_owned(), container.to_owned()))
+            .cloned()
+    }
+
+    pub fn set_running(&self, uid: &str, container: &str, id: Option<&str>) {
+        let key = (uid.to_owned(), container.to_owned());
+        let mut running = self.running.borrow_mut();
+        match id {
+            Some(id) => {
+                running.insert(key, id.to_owned());
+            }
+            None => {
+                running.remove(&key);
+            }
+        }
+    }
+
     pub fn log_signal(&self, uid: &str, container: &str) -> Rc<LogSignal> {
         Rc::clone(
             self.log_signals
@@ -124,6 +147,7 @@ impl Ctx {
 
     pub fn drop_log_signals(&self, uid: &str) {
         self.log_signals.borrow_mut().retain(|(u, _), _| u != uid);
+        self.running.borrow_mut().retain(|(u, _), _| u != uid);
         self.pod_ips.borrow_mut().remove(uid);
     }
 }
@@ -135,6 +159,7 @@ const LOG_MAX_BYTES: u64 = 10 << 20;
 /// control plane over `reader`/`writer` until the link closes.
 pub async fn run(
     config: AgentConfig,
+    streams: streams::Streams,
     reader: impl AsyncRead + Unpin,
     writer: impl AsyncWrite + Unpin,
 ) -> Result<(), AgentError> {
@@ -154,8 +179,10 @@ pub async fn run(
         node_cpu_millis: cap.cpu_millis,
         node_memory_bytes: cap.memory_bytes,
         pod_ips: RefCell::default(),
+        running: RefCell::default(),
         log_signals: RefCell::default(),
     });
+    streams.install(&ctx);
     let workers = Workers {
         ctx: Rc::clone(&ctx),
         by_uid: Rc::default(),

@@ -395,6 +395,7 @@ impl PodWorker {
         debug_assert_eq!(run.restart_count, attempt);
         run.state = RunState::Running { started_at: now };
         run.id = Some(s.id.clone());
+        self.ctx.set_running(&self.pod.uid, &spec.name, Some(&s.id));
         run.pid = Some(s.pid);
         run.image_id = s.image_id.clone();
         run.started = spec.startup_probe.is_none();
@@ -474,12 +475,15 @@ impl PodWorker {
         let host = Arc::clone(&self.ctx.host);
         let id_owned = id.to_owned();
         let outcome = blocking::unblock(move || launch::collect(&host, &id_owned)).await;
+        let uid = self.pod.uid.clone();
+        let ctx = Rc::clone(&self.ctx);
         let Some(run) = self.runs_mut().find(|c| c.id.as_deref() == Some(id)) else {
             return;
         };
         let RunState::Running { started_at } = run.state else {
             return;
         };
+        ctx.set_running(&uid, &run.name, None);
         let code = exit.code();
         let reason = if outcome.oom_killed {
             "OOMKilled"
@@ -782,6 +786,7 @@ impl PodWorker {
                         started_at: a.saved.started_at,
                     };
                     run.pid = Some(started.pid);
+                    self.ctx.set_running(&self.pod.uid, &a.saved.name, Some(&a.saved.id));
                     let spec = self.spec_of(&a.saved.name).cloned();
                     let run = self.runs_mut().find(|c| c.name == a.saved.name);
                     if let (Some(run), Some(spec)) = (run, spec) {

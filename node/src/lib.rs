@@ -4,8 +4,8 @@
 //! volumes, CNI networking, Service rules in nftables, cluster DNS, logs and streaming. It
 //! does not depend on the control plane's internals; it speaks the internal protocol.
 
-pub mod preflight;
 pub mod cni;
 pub mod image;
+pub mod preflight;
 pub mod pull;
 pub mod runtime;

@@ -79,6 +79,16 @@ pub struct ApiHandler {
     audit: Option<AuditLog>,
 }
 
+impl ApiHandler {
+    /// A handler without an audit log.
+    pub fn new(server: Rc<ApiServer>) -> ApiHandler {
+        ApiHandler {
+            server,
+            audit: None,
+        }
+    }
+}
+
 impl http::Handler for ApiHandler {
     fn handle(&self, req: Request) -> LocalBoxFuture<'_, Response> {
         Box::pin(async move {

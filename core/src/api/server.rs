@@ -67,7 +67,7 @@ pub struct ApiServer {
     allocators: crate::admission::Allocators,
     auth: crate::auth::Auth,
     /// The node agent's side of logs, exec, attach and port-forward.
-    pod_streams: Option<Rc<dyn super::streams::node::PodStreams>>,
+    pod_streams: RefCell<Option<Rc<dyn super::streams::node::PodStreams>>>,
 }
 
 impl ApiServer {
@@ -86,7 +86,7 @@ impl ApiServer {
                 crate::admission::ServiceNetwork::default(),
             ),
             auth: crate::auth::Auth::new(store),
-            pod_streams: None,
+            pod_streams: RefCell::new(None),
         }
     }
 
@@ -98,12 +98,15 @@ impl ApiServer {
 
     /// Serves pods/{log,exec,attach,portforward} through `streams` (the node agent);
     /// without it those requests get 503.
-    pub fn with_pod_streams(
-        mut self,
-        streams: Rc<dyn super::streams::node::PodStreams>,
-    ) -> ApiServer {
-        self.pod_streams = Some(streams);
+    pub fn with_pod_streams(self, streams: Rc<dyn super::streams::node::PodStreams>) -> ApiServer {
+        self.set_pod_streams(Some(streams));
         self
+    }
+
+    /// Installs (or with None removes) the node agent's streams on a running server: the
+    /// agent usually starts after the API server.
+    pub fn set_pod_streams(&self, streams: Option<Rc<dyn super::streams::node::PodStreams>>) {
+        *self.pod_streams.borrow_mut() = streams;
     }
 
     pub fn allocators(&self) -> &crate::admission::Allocators {
@@ -309,6 +312,7 @@ impl ApiServer {
             && super::streams::handles(&resource, sub)
         {
             self.authorize_session(req, &resource, ns, name, sub)?;
+            let node = self.pod_streams.borrow().clone();
             return super::streams::handle(super::streams::StreamRequest {
                 store,
                 resource: &resource,
@@ -317,7 +321,7 @@ impl ApiServer {
                 sub,
                 query: &req.query,
                 upgrade: req.upgrade.as_ref(),
-                node: self.pod_streams.clone(),
+                node,
             })
             .await;
         }

@@ -6,6 +6,9 @@
 //! channel 3 and a normal close; kubectl turns reason NonZeroExitCode into its own exit
 //! code.
 
+use std::time::Duration;
+
+use async_io::Timer;
 use futures_lite::future::or;
 
 use super::node::{ExecSession, ExitStatus, TerminalSize};
@@ -24,6 +27,8 @@ const STDERR: u8 = 2;
 const ERROR: u8 = 3;
 const RESIZE: u8 = 4;
 const CLOSE: u8 = 255;
+/// How long a finished session waits for the client's close reply.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Runs one session until the process ends (then the client gets its Status) or the
 /// client goes away (then the session's channels are dropped, which the node sees as a
@@ -47,6 +52,10 @@ pub async fn serve(stream: UpgradedStream, protocol: &'static str, session: Exec
         if writer.send(message).await.is_ok() {
             let _ = writer.close().await;
         }
+        // Keep reading until the client answers the close (the inbound side then
+        // returns): closing with its input unread would make the kernel reset the
+        // connection, and a reset can destroy the Status before kubectl reads it.
+        Timer::after(LINGER).await;
     };
     or(outbound, inbound).await;
 }

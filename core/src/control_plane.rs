@@ -13,6 +13,7 @@ use wisp_store::Store;
 
 use crate::api::response::{ApiResponse, Body};
 use crate::api::server::{ApiRequest, ApiServer, User};
+use crate::api::streams::handshake::UpgradeOffer;
 use crate::audit::{AuditEvent, AuditLog, Rotation};
 use crate::bootstrap::{self, ApiEndpoint};
 use crate::http::{self, LocalBoxFuture, Request, Response, ShutdownSignal};
@@ -78,6 +79,16 @@ pub struct ApiHandler {
     audit: Option<AuditLog>,
 }
 
+impl ApiHandler {
+    /// A handler without an audit log.
+    pub fn new(server: Rc<ApiServer>) -> ApiHandler {
+        ApiHandler {
+            server,
+            audit: None,
+        }
+    }
+}
+
 impl http::Handler for ApiHandler {
     fn handle(&self, req: Request) -> LocalBoxFuture<'_, Response> {
         Box::pin(async move {
@@ -125,6 +136,7 @@ fn to_api_request(req: Request) -> ApiRequest {
             .filter(|(n, _)| n.starts_with("impersonate-"))
             .map(|(n, v)| (n.to_ascii_lowercase(), v.to_owned()))
             .collect(),
+        upgrade: upgrade_offer(&req.headers),
         body: req.body,
         user: req.identity.map(|id| User {
             name: id.user,
@@ -133,7 +145,33 @@ fn to_api_request(req: Request) -> ApiRequest {
     }
 }
 
+/// The upgrade headers of a request that asks to switch protocols (exec, attach,
+/// port-forward).
+fn upgrade_offer(headers: &http::Headers) -> Option<UpgradeOffer> {
+    if !headers.has_token("connection", "upgrade") {
+        return None;
+    }
+    Some(UpgradeOffer {
+        upgrade: headers.get("upgrade").unwrap_or("").trim().to_owned(),
+        key: headers.get("sec-websocket-key").map(str::to_owned),
+        version: headers.get("sec-websocket-version").map(str::to_owned),
+        protocols: headers
+            .get_all("sec-websocket-protocol")
+            .flat_map(|v| v.split(','))
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect(),
+    })
+}
+
 fn to_http_response(resp: ApiResponse) -> Response {
+    if let Some(run) = resp.upgrade {
+        return Response {
+            status: resp.status,
+            headers: resp.headers,
+            body: http::Body::Upgrade(run),
+        };
+    }
     let mut headers = vec![("Content-Type".to_owned(), resp.content_type)];
     headers.extend(resp.headers);
     let body = match resp.body {

@@ -66,6 +66,11 @@ impl ApiError {
             .about(group, plural, name)
     }
 
+    /// 404 with a message of the caller's (a node's "container not found").
+    pub fn not_found_message(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, "NotFound", message.into())
+    }
+
     /// 404 for a URL that names no resource: upstream answers `the server could not find
     /// the requested resource`.
     pub fn path_not_found() -> ApiError {

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod preflight;
 pub mod cni;
 pub mod image;
+pub mod preflight;
 pub mod pull;
 pub mod runtime;
 pub mod services;

@@ -13,6 +13,7 @@ pub mod response;
 pub mod route;
 pub mod select;
 pub mod server;
+pub mod streams;
 pub mod subresource;
 pub mod watch;
 pub mod write;

@@ -21,6 +21,9 @@ pub struct ApiResponse {
     pub content_type: String,
     pub headers: Vec<(String, String)>,
     pub body: Body,
+    /// Set on a `101 Switching Protocols`: what takes the connection over (exec, attach,
+    /// port-forward); the body is then empty.
+    pub upgrade: Option<crate::http::UpgradeFn>,
 }
 
 impl std::fmt::Debug for ApiResponse {
@@ -39,6 +42,7 @@ impl ApiResponse {
             status,
             content_type: JSON.to_owned(),
             headers: Vec::new(),
+            upgrade: None,
             body: Body::Bytes(body),
         }
     }
@@ -48,6 +52,7 @@ impl ApiResponse {
             status,
             content_type: JSON.to_owned(),
             headers: Vec::new(),
+            upgrade: None,
             body: Body::Shared(body),
         }
     }
@@ -57,6 +62,7 @@ impl ApiResponse {
             status,
             content_type: "text/plain; charset=utf-8".to_owned(),
             headers: Vec::new(),
+            upgrade: None,
             body: Body::Bytes(body.as_bytes().to_vec()),
         }
     }
@@ -66,7 +72,25 @@ impl ApiResponse {
             status: 200,
             content_type: content_type.to_owned(),
             headers: Vec::new(),
+            upgrade: None,
             body: Body::Stream(chunks),
+        }
+    }
+
+    /// A `101 Switching Protocols` with `headers` (Upgrade, Connection, ...) that hands
+    /// the connection to `run`.
+    pub fn upgrade<F, Fut>(headers: Vec<(String, String)>, run: F) -> ApiResponse
+    where
+        F: FnOnce(crate::http::UpgradedStream) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        let run: crate::http::UpgradeFn = Box::new(move |stream| Box::pin(run(stream)));
+        ApiResponse {
+            status: 101,
+            content_type: String::new(),
+            headers,
+            body: Body::Bytes(Vec::new()),
+            upgrade: Some(run),
         }
     }
 

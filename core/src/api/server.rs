@@ -41,6 +41,8 @@ pub struct ApiRequest {
     pub authorization: Option<String>,
     /// `Impersonate-*` headers as (lowercase name, value), read by [`crate::auth`].
     pub impersonate: Vec<(String, String)>,
+    /// Present when the request asks to switch protocols (exec, attach, port-forward).
+    pub upgrade: Option<super::streams::handshake::UpgradeOffer>,
 }
 
 impl ApiRequest {
@@ -64,6 +66,8 @@ pub struct ApiServer {
     /// Service ClusterIP and NodePort pools.
     allocators: crate::admission::Allocators,
     auth: crate::auth::Auth,
+    /// The node agent's side of logs, exec, attach and port-forward.
+    pod_streams: RefCell<Option<Rc<dyn super::streams::node::PodStreams>>>,
 }
 
 impl ApiServer {
@@ -82,6 +86,7 @@ impl ApiServer {
                 crate::admission::ServiceNetwork::default(),
             ),
             auth: crate::auth::Auth::new(store),
+            pod_streams: RefCell::new(None),
         }
     }
 
@@ -89,6 +94,19 @@ impl ApiServer {
     pub fn with_service_network(mut self, network: crate::admission::ServiceNetwork) -> ApiServer {
         self.allocators = crate::admission::Allocators::new(network);
         self
+    }
+
+    /// Serves pods/{log,exec,attach,portforward} through `streams` (the node agent);
+    /// without it those requests get 503.
+    pub fn with_pod_streams(self, streams: Rc<dyn super::streams::node::PodStreams>) -> ApiServer {
+        self.set_pod_streams(Some(streams));
+        self
+    }
+
+    /// Installs (or with None removes) the node agent's streams on a running server: the
+    /// agent usually starts after the API server.
+    pub fn set_pod_streams(&self, streams: Option<Rc<dyn super::streams::node::PodStreams>>) {
+        *self.pod_streams.borrow_mut() = streams;
     }
 
     pub fn allocators(&self) -> &crate::admission::Allocators {
@@ -290,6 +308,23 @@ impl ApiServer {
         if let Some(response) = crate::auth::intercept(self, req, &routed).await? {
             return Ok(response);
         }
+        if let (Some(sub), Some(name), Some(ns)) = (path.subresource, path.name, namespace)
+            && super::streams::handles(&resource, sub)
+        {
+            self.authorize_session(req, &resource, ns, name, sub)?;
+            let node = self.pod_streams.borrow().clone();
+            return super::streams::handle(super::streams::StreamRequest {
+                store,
+                resource: &resource,
+                namespace: ns,
+                name,
+                sub,
+                query: &req.query,
+                upgrade: req.upgrade.as_ref(),
+                node,
+            })
+            .await;
+        }
         if let (Some(sub), Some(name)) = (path.subresource, path.name)
             && super::subresource::handles(&resource, sub)
         {
@@ -390,6 +425,42 @@ impl ApiServer {
             _ => Err(ApiError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
             )),
+        }
+    }
+}
+
+impl ApiServer {
+    /// The extra `create` check upstream makes before a WebSocket GET opens an exec,
+    /// attach or port-forward session (the gate already checked `get`).
+    fn authorize_session(
+        &self,
+        req: &ApiRequest,
+        resource: &Resource,
+        namespace: &str,
+        name: &str,
+        sub: &str,
+    ) -> Result<(), ApiError> {
+        let Some(user) = req.user.as_ref() else {
+            return Ok(());
+        };
+        if !super::streams::needs_create_check(sub, &req.method) {
+            return Ok(());
+        }
+        let attrs = crate::auth::Attributes::resource(
+            "create",
+            crate::auth::ResourceAttributes {
+                group: resource.group.to_string(),
+                namespace: namespace.to_owned(),
+                resource: resource.plural.to_string(),
+                subresource: sub.to_owned(),
+                name: name.to_owned(),
+            },
+        );
+        let decision = self.auth.decide(user, &attrs);
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(attrs.forbidden(&user.name, &decision.reason))
         }
     }
 }

@@ -1,0 +1,337 @@
+//! Port forwarding as kubectl 1.32 does it: a WebSocket with subprotocol
+//! `SPDY/3.1+portforward.k8s.io` whose binary messages carry a SPDY/3.1 byte stream.
+//! Per forwarded connection kubectl opens two SPDY streams with the same `requestid`
+//! header: `streamtype: error` (half-closed by kubectl at once) and `streamtype: data`,
+//! both with `port`. Every stream gets a SYN_REPLY; once a pair is complete the node
+//! dials the port and bytes are piped both ways; a failure is written as text on the
+//! error stream (kubelet's message), and both streams are then finished (FIN). PINGs
+//! are echoed. SPDY flow control is not used by spdystream, so WINDOW_UPDATE and
+//! SETTINGS are ignored.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use async_executor::LocalExecutor;
+use futures_lite::future::or;
+
+use super::node::{PodRef, PodStreams};
+use super::spdy::frame::{self, FLAG_FIN, Frame, RST_CANCEL, RST_PROTOCOL_ERROR};
+use super::spdy::headers::{HeaderDecoder, HeaderEncoder, Headers};
+use super::websocket::{WsReader, WsWriter, split};
+use crate::http::UpgradedStream;
+
+pub const PROTOCOLS: &[&str] = &["SPDY/3.1+portforward.k8s.io"];
+
+/// Pod-bound data is chunked to this (kubectl's own copy buffer).
+const DATA_CHUNK: usize = 32 * 1024;
+/// Streams one connection may hold open; past it new streams are refused.
+const MAX_STREAMS: usize = 256;
+
+type Out = async_channel::Sender<Frame>;
+
+/// Serves one port-forward connection until the client leaves or sends GOAWAY.
+pub async fn serve(
+    stream: UpgradedStream,
+    node: Rc<dyn PodStreams>,
+    pod: PodRef,
+    _ports: Vec<u16>,
+) {
+    let (reader, writer) = split(stream);
+    let executor = Rc::new(LocalExecutor::new());
+    let (out_tx, out_rx) = async_channel::bounded(64);
+    let session = Session {
+        node,
+        pod,
+        out: out_tx,
+        executor: executor.clone(),
+        streams: HashMap::new(),
+        pairs: HashMap::new(),
+        headers: HeaderDecoder::default(),
+        last_id: 0,
+    };
+    executor
+        .run(or(
+            session.read_frames(reader),
+            write_frames(writer, out_rx),
+        ))
+        .await;
+}
+
+/// Encodes frames for the client, one WebSocket message each; answers WebSocket pings.
+async fn write_frames(mut writer: WsWriter, frames: async_channel::Receiver<Frame>) {
+    let mut encoder = HeaderEncoder::default();
+    loop {
+        let next = async { Some(frames.recv().await) };
+        let control = async {
+            writer.control_pending().await;
+            None
+        };
+        let result = match or(next, control).await {
+            None => writer.flush().await,
+            Some(Err(_)) => return,
+            Some(Ok(frame)) => {
+                let frame = match frame {
+                    Frame::SynReply {
+                        stream_id, flags, ..
+                    } => Frame::SynReply {
+                        stream_id,
+                        flags,
+                        header_block: encoder.encode(&[]),
+                    },
+                    other => other,
+                };
+                let mut bytes = Vec::new();
+                frame::encode(&frame, &mut bytes);
+                writer.send(bytes).await
+            }
+        };
+        if result.is_err() {
+            return;
+        }
+    }
+}
+
+/// A client stream: where its DATA goes (until the client's FIN).
+struct ClientStream {
+    to_node: Option<async_channel::Sender<Vec<u8>>>,
+}
+
+/// Half of a forwarded connection waiting for its partner.
+#[derive(Default)]
+struct Pair {
+    data: Option<(u32, String, async_channel::Receiver<Vec<u8>>)>,
+    error: Option<u32>,
+}
+
+struct Session {
+    node: Rc<dyn PodStreams>,
+    pod: PodRef,
+    out: Out,
+    executor: Rc<LocalExecutor<'static>>,
+    streams: HashMap<u32, ClientStream>,
+    pairs: HashMap<String, Pair>,
+    headers: HeaderDecoder,
+    last_id: u32,
+}
+
+impl Session {
+    async fn read_frames(mut self, mut reader: WsReader) {
+        let mut buf = Vec::new();
+        while let Some(message) = reader.next().await {
+            buf.extend_from_slice(&message);
+            loop {
+                match frame::decode(&buf) {
+                    Ok(Some((frame, used))) => {
+                        buf.drain(..used);
+                        if !self.on_frame(frame).await {
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        let _ = self.out.send(go_away(self.last_id, 1)).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one client frame; false ends the session.
+    async fn on_frame(&mut self, frame: Frame) -> bool {
+        match frame {
+            Frame::SynStream {
+                stream_id,
+                flags,
+                header_block,
+                ..
+            } => {
+                let Ok(headers) = self.headers.decode(&header_block) else {
+                    // The header zlib stream is out of step: nothing after can be read.
+                    let _ = self.out.send(go_away(self.last_id, 1)).await;
+                    return false;
+                };
+                self.open(stream_id, flags, &headers).await;
+            }
+            Frame::Data {
+                stream_id,
+                flags,
+                data,
+            } => self.data(stream_id, flags, data).await,
+            Frame::RstStream { stream_id, .. } => {
+                self.streams.remove(&stream_id);
+            }
+            Frame::Ping { id } => {
+                let _ = self.out.send(Frame::Ping { id }).await;
+            }
+            Frame::GoAway { .. } => return false,
+            _ => {}
+        }
+        true
+    }
+
+    async fn open(&mut self, id: u32, flags: u8, headers: &Headers) {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
+        // Client streams are odd and increasing (SPDY/3 section 2.3.2).
+        if id.is_multiple_of(2) || id <= self.last_id {
+            let _ = self.out.send(reset(id, RST_PROTOCOL_ERROR)).await;
+            return;
+        }
+        self.last_id = id;
+        let (kind, port, request) = (header("streamtype"), header("port"), header("requestid"));
+        let known = matches!(kind, "data" | "error");
+        let full = self.streams.len() >= MAX_STREAMS || self.pairs.len() >= MAX_STREAMS;
+        if !known || port.is_empty() || full {
+            let _ = self.out.send(reset(id, RST_CANCEL)).await;
+            return;
+        }
+        let (tx, rx) = async_channel::bounded(16);
+        if flags & FLAG_FIN == 0 {
+            self.streams.insert(id, ClientStream { to_node: Some(tx) });
+        }
+        let reply = Frame::SynReply {
+            stream_id: id,
+            flags: 0,
+            header_block: Vec::new(),
+        };
+        let _ = self.out.send(reply).await;
+        // Without requestid (very old clients) a pair is the stream and the one before.
+        let key = if request.is_empty() {
+            (if kind == "error" { id } else { id - 2 }).to_string()
+        } else {
+            request.to_owned()
+        };
+        let pair = self.pairs.entry(key.clone()).or_default();
+        if kind == "data" {
+            pair.data = Some((id, port.to_owned(), rx));
+        } else {
+            pair.error = Some(id);
+        }
+        if pair.data.is_some()
+            && pair.error.is_some()
+            && let Some(Pair {
+                data: Some((data_id, port, from_client)),
+                error: Some(error_id),
+            }) = self.pairs.remove(&key)
+        {
+            let forward = Forward {
+                node: self.node.clone(),
+                pod: self.pod.clone(),
+                out: self.out.clone(),
+                data_id,
+                error_id,
+            };
+            self.executor.spawn(forward.run(port, from_client)).detach();
+        }
+    }
+
+    async fn data(&mut self, id: u32, flags: u8, data: Vec<u8>) {
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if let Some(tx) = &stream.to_node
+            && !data.is_empty()
+            && tx.send(data).await.is_err()
+        {
+            stream.to_node = None;
+        }
+        if flags & FLAG_FIN != 0 || stream.to_node.is_none() {
+            // The client is done sending; dropping the sender tells the forwarder.
+            self.streams.remove(&id);
+        }
+    }
+}
+
+/// One forwarded connection: dial, then copy both ways.
+struct Forward {
+    node: Rc<dyn PodStreams>,
+    pod: PodRef,
+    out: Out,
+    data_id: u32,
+    error_id: u32,
+}
+
+impl Forward {
+    async fn run(self, port: String, from_client: async_channel::Receiver<Vec<u8>>) {
+        let dialed = match port.parse::<u16>() {
+            Ok(p) if p > 0 => self
+                .node
+                .port_forward(self.pod.clone(), p)
+                .await
+                .map_err(|e| e.to_string()),
+            _ => Err(format!("invalid port {port:?}")),
+        };
+        match dialed {
+            Ok(duplex) => {
+                let to_pod = duplex.to_pod;
+                let upload = async move {
+                    while let Ok(chunk) = from_client.recv().await {
+                        if to_pod.send(chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Dropping to_pod half-closes the pod connection.
+                };
+                let download = async {
+                    while let Ok(chunk) = duplex.from_pod.recv().await {
+                        for piece in chunk.chunks(DATA_CHUNK) {
+                            if self
+                                .out
+                                .send(data(self.data_id, 0, piece.to_vec()))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                    // The pod closed its side: so does the data stream.
+                    let _ = self
+                        .out
+                        .send(data(self.data_id, FLAG_FIN, Vec::new()))
+                        .await;
+                };
+                futures_lite::future::zip(upload, download).await;
+            }
+            Err(why) => {
+                let (ns, name, uid) = (&self.pod.namespace, &self.pod.pod, &self.pod.uid);
+                let message =
+                    format!("error forwarding port {port} to pod {name}_{ns}, uid {uid}: {why}");
+                let _ = self
+                    .out
+                    .send(data(self.error_id, 0, message.into_bytes()))
+                    .await;
+                let _ = self
+                    .out
+                    .send(data(self.data_id, FLAG_FIN, Vec::new()))
+                    .await;
+            }
+        }
+        let _ = self
+            .out
+            .send(data(self.error_id, FLAG_FIN, Vec::new()))
+            .await;
+    }
+}
+
+fn data(stream_id: u32, flags: u8, data: Vec<u8>) -> Frame {
+    Frame::Data {
+        stream_id,
+        flags,
+        data,
+    }
+}
+
+fn reset(stream_id: u32, status: u32) -> Frame {
+    Frame::RstStream { stream_id, status }
+}
+
+fn go_away(last_good: u32, status: u32) -> Frame {
+    Frame::GoAway { last_good, status }
+}

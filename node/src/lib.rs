@@ -5,7 +5,6 @@
 //! does not depend on the control plane's internals; it speaks the internal protocol.
 
 pub mod agent;
-pub mod preflight;
 pub mod cni;
 pub mod image;
 pub mod preflight;

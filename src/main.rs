@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod images_cmd;
+mod pod_streams;
 mod run;
 
 use std::process::ExitCode;

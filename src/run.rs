@@ -150,6 +150,7 @@ fn node_agent(
         bridge: config.network.bridge.clone(),
     };
     let streams = wisp_node::agent::streams::Streams::default();
+    let pod_streams = crate::pod_streams::install(streams.clone());
     let agent = Box::pin(wisp_node::agent::run(
         agent_config,
         streams,
@@ -159,6 +160,7 @@ fn node_agent(
     let ends = control_plane::NodeLinkEnds {
         reader: Box::new(cp_reader),
         writer: Box::new(cp_writer),
+        streams: pod_streams,
     };
     Some((agent, ends))
 }

@@ -354,3 +354,65 @@ fn runc_pid(node: &Node, id: &str) -> String {
     let state = json(&String::from_utf8_lossy(&out.stdout));
     at(&state, "pid").unwrap_or_default()
 }
+
+#[test]
+fn logs_exec_and_port_forward_reach_the_container() {
+    require_node!("logs_exec_and_port_forward_reach_the_container");
+    let node = start_node("pods-streams");
+    let w = node.w();
+    w.ok(&[
+        "run", "tools", "--image", IMAGE, "--", "sh", "-c",
+        "echo hello from tools; mkdir -p /www; echo served by httpd > /www/index.html; \
+         (i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done) & exec httpd -f -p 8080 -h /www",
+    ]);
+    w.ok(&["wait", "--for=condition=Ready", "pod/tools", "--timeout=60s"]);
+
+    // logs, --tail, --timestamps, -f
+    node.wait_for(Duration::from_secs(20), "the first log line", |w| {
+        w.kubectl(&["logs", "tools"]).stdout.contains("hello from tools")
+    });
+    let tail = w.ok(&["logs", "tools", "--tail=1"]);
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    let stamped = w.ok(&["logs", "tools", "--timestamps", "--tail=1"]);
+    assert!(stamped.starts_with("20") && stamped.contains("Z tick "), "{stamped}");
+    let follow = w.kubectl_background(&["logs", "-f", "tools", "--tail=0"]);
+    let line = follow.wait_line(Duration::from_secs(15), |l| l.starts_with("tick "));
+    assert!(line.starts_with("tick "), "{line}");
+
+    // exec: output, stdin and exit codes as kubectl reports them
+    assert_eq!(w.ok(&["exec", "tools", "--", "cat", "/www/index.html"]), "served by httpd\n");
+    let run = w.kubectl(&["exec", "tools", "--", "sh", "-c", "echo to-stderr >&2; exit 3"]);
+    assert_eq!(run.status, Some(3), "{run}");
+    assert!(run.stderr.contains("to-stderr"), "{run}");
+    let echoed = w.ok_stdin(&["exec", "-i", "tools", "--", "cat"], "through stdin\n");
+    assert_eq!(echoed, "through stdin\n");
+
+    // port-forward to busybox httpd inside the pod
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let forward = w.kubectl_background(&["port-forward", "pod/tools", &format!("{port}:8080")]);
+    forward.wait_line(Duration::from_secs(15), |l| l.contains("Forwarding from"));
+    let body = http_get(port, "/index.html");
+    assert!(
+        body.contains("served by httpd"),
+        "{body:?}; kubectl said {:?}; wisp said {}",
+        forward.stderr_lines(),
+        w.stderr_tail()
+    );
+    drop(forward);
+    drop(follow);
+    w.ok(&["delete", "pod", "tools", "--grace-period=1", "--wait=true"]);
+    node.stop();
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to port-forward");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}

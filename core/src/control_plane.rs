@@ -190,6 +190,8 @@ fn to_http_response(resp: ApiResponse) -> Response {
 pub struct NodeLinkEnds {
     pub reader: Box<dyn futures_lite::AsyncRead + Unpin>,
     pub writer: Box<dyn futures_lite::AsyncWrite + Unpin>,
+    /// Logs, exec, attach and port-forward, served by the node agent.
+    pub streams: Rc<dyn crate::api::streams::node::PodStreams>,
 }
 
 /// Loads or creates certificates, writes the kubeconfig, creates the built-in objects and
@@ -265,6 +267,7 @@ pub async fn run(
     crate::workloads::spawn(&workers, &server);
     crate::scheduler::spawn(&workers, &server);
     if let Some(ends) = node {
+        server.set_pod_streams(Some(Rc::clone(&ends.streams)));
         let server = Rc::clone(&server);
         workers
             .spawn(async move {

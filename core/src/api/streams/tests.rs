@@ -280,6 +280,19 @@ fn seed(server: &ApiServer) {
         }));
         assert_eq!(response.status, 201, "seeding {path}");
     }
+    // kubectl refuses exec and port-forward unless the pod is Running.
+    let response = block_on(server.handle(ApiRequest {
+        method: "PATCH".to_owned(),
+        path: format!("{PODS}/one/status"),
+        content_type: Some("application/merge-patch+json".to_owned()),
+        body: br#"{"status":{"phase":"Running"}}"#.to_vec(),
+        user: Some(User {
+            name: "admin".to_owned(),
+            groups: vec!["system:masters".to_owned()],
+        }),
+        ..ApiRequest::default()
+    }));
+    assert_eq!(response.status, 200, "pod status");
 }
 
 fn pod(name: &str, containers: &str, bound: bool) -> String {
@@ -722,4 +735,135 @@ fn spdy_client_round_trip(ws: &mut WebSocket<Tls>) {
     assert!(refused.ends_with(": failed to connect to localhost:81: connection refused"));
     finished.sort_unstable();
     assert_eq!(finished, [1, 3, 5, 7]);
+}
+
+fn kubeconfig(h: &Harness) -> PathBuf {
+    let pki = h.dir.join("pki");
+    let path = h.dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://{}\n    certificate-authority: {}\nusers:\n- name: u\n  user:\n    client-certificate: {}\n    client-key: {}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n    namespace: default\ncurrent-context: x\n",
+        h.addr,
+        pki.join("ca.crt").display(),
+        pki.join("admin.crt").display(),
+        pki.join("admin.key").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn kubectl(config: &PathBuf, args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The real client: kubectl 1.32 exec (exit code carried through), exec -i (stdin and its
+/// end), logs, and port-forward through its SPDY-in-WebSocket tunnel.
+#[test]
+fn kubectl_exec_logs_and_port_forward() {
+    if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP kubectl_exec_logs_and_port_forward: kubectl is not installed");
+        return;
+    }
+    let h = start(true);
+    let config = kubeconfig(&h);
+    let (code, out, err) = kubectl(&config, &["exec", "one", "--", "fail", "3"], "");
+    assert_eq!(code, 3, "stdout {out:?} stderr {err:?}");
+    assert_eq!(out, "to stdout\n");
+    assert!(err.contains("to stderr"), "{err}");
+    let (code, out, err) = kubectl(&config, &["exec", "-i", "one", "--", "cat"], "hello\n");
+    assert_eq!((code, out.as_str()), (0, "hello\nstdin closed\n"), "{err}");
+    let (code, out, err) = kubectl(&config, &["logs", "one"], "");
+    assert_eq!((code, out.as_str()), (0, "main line 1\n"), "{err}");
+    // kubectl picks the first container itself; the server's 400 is for other clients.
+    let (code, out, err) = kubectl(&config, &["logs", "two"], "");
+    assert_eq!((code, out.as_str()), (0, "a line 1\n"), "{err}");
+    let (code, _, err) = kubectl(&config, &["logs", "two", "-c", "waiting"], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("is waiting to start: ContainerCreating"),
+        "{err}"
+    );
+    port_forward(&config);
+}
+
+fn port_forward(config: &PathBuf) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(["port-forward", "pod/one", ":80", ":81"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut local = Vec::new();
+    while local.len() < 2 {
+        let line = lines.next().unwrap().unwrap();
+        // "Forwarding from 127.0.0.1:40123 -> 80"
+        if let Some(rest) = line.strip_prefix("Forwarding from 127.0.0.1:") {
+            let port: u16 = rest.split(' ').next().unwrap().parse().unwrap();
+            local.push(port);
+        }
+    }
+    let mut conn = TcpStream::connect(("127.0.0.1", local[0])).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    conn.write_all(b"hello").unwrap();
+    let mut got = [0u8; 5];
+    if let Err(e) = conn.read_exact(&mut got) {
+        child.kill().unwrap();
+        let output = child.wait_with_output().unwrap();
+        panic!(
+            "{e}: kubectl said {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(&got, b"HELLO");
+    conn.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    // A refused port: kubectl closes the local connection and logs the node's error.
+    let mut refused = TcpStream::connect(("127.0.0.1", local[1])).unwrap();
+    refused
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = refused.write_all(b"x");
+    let mut rest = Vec::new();
+    let _ = refused.read_to_end(&mut rest);
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error forwarding port 81 to pod one_default"),
+        "{stderr}"
+    );
 }

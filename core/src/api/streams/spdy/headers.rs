@@ -3,9 +3,9 @@
 //! stream across all its frames (the peer's compressor sync-flushes after each block), so
 //! the inflater keeps its 32 KiB window between frames; it is miniz_oxide's core inflater
 //! run over a ring buffer pre-filled with the dictionary, which is all a preset
-//! dictionary is. Outgoing blocks are "stored" (uncompressed) deflate blocks: valid for
-//! any zlib reader, and the few header bytes this server sends are not worth a
-//! compressor.
+//! dictionary is. Outgoing blocks are "stored" (uncompressed) deflate blocks, each
+//! followed by a sync flush marker: valid for any zlib reader, and the few header bytes
+//! this server sends are not worth a compressor.
 
 use miniz_oxide::inflate::TINFLStatus;
 use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
@@ -21,6 +21,7 @@ const DICTIONARY_ID: u32 = 0xe3c6_a7c2;
 pub const MAX_BLOCK: usize = 64 * 1024;
 const MAX_PAIRS: usize = 256;
 const WINDOW: usize = 32 * 1024;
+const SYNC_FLUSH: [u8; 5] = [0, 0, 0, 0xff, 0xff];
 
 pub type Headers = Vec<(String, String)>;
 
@@ -179,6 +180,10 @@ impl HeaderEncoder {
             out.extend_from_slice(&(!len).to_le_bytes());
             out.extend_from_slice(chunk);
         }
+        // An empty stored block, as a zlib sync flush ends with: Go's flate reader hands
+        // out what it has only when it reaches one (or the end of the stream); without
+        // it, it reads on for the next block, hits the end of the frame and fails.
+        out.extend_from_slice(&SYNC_FLUSH);
         out
     }
 }
@@ -246,6 +251,23 @@ mod tests {
         assert_eq!(
             decoder.decode(&block).unwrap(),
             pairs(&[("port", "80"), ("streamtype", "data")])
+        );
+    }
+
+    #[test]
+    fn encoded_blocks_end_with_a_sync_flush() {
+        let mut encoder = HeaderEncoder::default();
+        let first = encoder.encode(&[]);
+        assert_eq!(
+            first,
+            [
+                0x78, 0xbb, 0xe3, 0xc6, 0xa7, 0xc2, 0, 4, 0, 0xfb, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff,
+                0xff
+            ]
+        );
+        assert_eq!(
+            encoder.encode(&[]),
+            [0, 4, 0, 0xfb, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
         );
     }
 

@@ -318,7 +318,13 @@ impl Walker<'_> {
                 _ => {
                     return Err(self.unknown(
                         &field,
-                        &["podCIDR", "serviceCIDR", "clusterDNS", "clusterDomain", "bridge"],
+                        &[
+                            "podCIDR",
+                            "serviceCIDR",
+                            "clusterDNS",
+                            "clusterDomain",
+                            "bridge",
+                        ],
                     ));
                 }
             }

@@ -33,7 +33,12 @@ fn error(f: StreamFailure) -> StreamError {
 }
 
 impl NodeStreams {
-    fn session(&self, t: &StreamTarget, command: Vec<String>, want: (bool, bool, bool, bool)) -> Result<ExecSession, StreamError> {
+    fn session(
+        &self,
+        t: &StreamTarget,
+        command: Vec<String>,
+        want: (bool, bool, bool, bool),
+    ) -> Result<ExecSession, StreamError> {
         let (stdin, stdout, stderr, tty) = want;
         let p = self
             .streams
@@ -77,7 +82,11 @@ impl NodeStreams {
 }
 
 impl PodStreams for NodeStreams {
-    fn logs(&self, t: StreamTarget, o: LogOptions) -> LocalBoxFuture<'_, Result<ChunkStream, StreamError>> {
+    fn logs(
+        &self,
+        t: StreamTarget,
+        o: LogOptions,
+    ) -> LocalBoxFuture<'_, Result<ChunkStream, StreamError>> {
         Box::pin(async move {
             let request = LogRequest {
                 follow: o.follow,
@@ -93,11 +102,19 @@ impl PodStreams for NodeStreams {
         })
     }
 
-    fn exec(&self, t: StreamTarget, o: ExecOptions) -> LocalBoxFuture<'_, Result<ExecSession, StreamError>> {
+    fn exec(
+        &self,
+        t: StreamTarget,
+        o: ExecOptions,
+    ) -> LocalBoxFuture<'_, Result<ExecSession, StreamError>> {
         Box::pin(async move { self.session(&t, o.command, (o.stdin, o.stdout, o.stderr, o.tty)) })
     }
 
-    fn attach(&self, t: StreamTarget, o: AttachOptions) -> LocalBoxFuture<'_, Result<ExecSession, StreamError>> {
+    fn attach(
+        &self,
+        t: StreamTarget,
+        o: AttachOptions,
+    ) -> LocalBoxFuture<'_, Result<ExecSession, StreamError>> {
         Box::pin(async move {
             if o.stdin {
                 return Err(StreamError::BadRequest(
@@ -129,9 +146,17 @@ impl PodStreams for NodeStreams {
         })
     }
 
-    fn port_forward(&self, pod: PodRef, port: u16) -> LocalBoxFuture<'_, Result<Duplex, StreamError>> {
+    fn port_forward(
+        &self,
+        pod: PodRef,
+        port: u16,
+    ) -> LocalBoxFuture<'_, Result<Duplex, StreamError>> {
         Box::pin(async move {
-            let c = self.streams.port_forward(&pod.uid, port).await.map_err(error)?;
+            let c = self
+                .streams
+                .port_forward(&pod.uid, port)
+                .await
+                .map_err(error)?;
             Ok(Duplex {
                 to_pod: c.to_pod,
                 from_pod: c.from_pod,

@@ -109,7 +109,8 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
 /// Size of each direction's in-process pipe between the control plane and the node agent.
 const LINK_PIPE_BYTES: usize = 256 << 10;
 
-type AgentFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), wisp_node::agent::AgentError>>>>;
+type AgentFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), wisp_node::agent::AgentError>>>>;
 
 /// The node agent and the control plane's ends of its link: two in-process byte pipes
 /// carrying exactly the frames a separate node process would exchange (wisp-proto).

@@ -48,8 +48,13 @@ fn start_node(tag: &str) -> Node {
     let wisp = Wisp::start_with(tag, |dir| {
         let images = dir.join("images-in");
         std::fs::create_dir_all(&images).unwrap();
-        write_busybox_archive(&images.join("busybox.tar"), IMAGE, ArchiveFormat::Oci, false)
-            .expect("test image");
+        write_busybox_archive(
+            &images.join("busybox.tar"),
+            IMAGE,
+            ArchiveFormat::Oci,
+            false,
+        )
+        .expect("test image");
         format!(
             "network:\n  podCIDR: 10.{pod_net}.0.0/16\n  bridge: wtest{pod_net}\nnode:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n",
             run = dir.join("run").display(),
@@ -194,8 +199,17 @@ fn a_deployment_runs_real_containers_and_deleting_leaves_nothing_behind() {
     let node = start_node("pods-deploy");
     let w = node.w();
     w.ok(&[
-        "create", "deployment", "web", "--image", IMAGE, "--replicas", "3", "--",
-        "sh", "-c", "echo started on $(hostname); i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done",
+        "create",
+        "deployment",
+        "web",
+        "--image",
+        IMAGE,
+        "--replicas",
+        "3",
+        "--",
+        "sh",
+        "-c",
+        "echo started on $(hostname); i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done",
     ]);
     w.ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
     let pods = node.pods_with("app=web");
@@ -204,11 +218,17 @@ fn a_deployment_runs_real_containers_and_deleting_leaves_nothing_behind() {
     for name in &pods {
         let pod = node.pod_json(name);
         assert_eq!(at(&pod, "status.phase").as_deref(), Some("Running"));
-        assert_eq!(at(&pod, "status.containerStatuses.0.ready").as_deref(), Some("true"));
+        assert_eq!(
+            at(&pod, "status.containerStatuses.0.ready").as_deref(),
+            Some("true")
+        );
         let id = at(&pod, "status.containerStatuses.0.imageID").unwrap_or_default();
         assert!(id.starts_with("wisp.test/busybox@sha256:"), "imageID {id}");
         let ip = at(&pod, "status.podIP").unwrap_or_default();
-        assert!(ip.starts_with("10."), "pod IP from the CNI bridge network: {ip:?}");
+        assert!(
+            ip.starts_with("10."),
+            "pod IP from the CNI bridge network: {ip:?}"
+        );
         uids.push(at(&pod, "metadata.uid").unwrap());
     }
     assert_eq!(node.runc_list().len(), 3, "one runc container per pod");
@@ -222,7 +242,11 @@ fn a_deployment_runs_real_containers_and_deleting_leaves_nothing_behind() {
     node.wait_for(Duration::from_secs(60), "the pods to go", |w| {
         w.ok(&["get", "pods", "-o", "name"]).trim().is_empty()
     });
-    assert!(node.runc_list().is_empty(), "containers left: {:?}", node.runc_list());
+    assert!(
+        node.runc_list().is_empty(),
+        "containers left: {:?}",
+        node.runc_list()
+    );
     let left = mounts_under(&w.dir);
     assert!(left.is_empty(), "mounts left: {left:?}");
     let netns: Vec<_> = std::fs::read_dir(node.run_dir().join("netns"))
@@ -249,9 +273,9 @@ fn a_deployment_runs_real_containers_and_deleting_leaves_nothing_behind() {
 }
 
 fn logs_contain(root: &Path, needle: &str) -> bool {
-    walk(root).iter().any(|f| {
-        std::fs::read_to_string(f).is_ok_and(|t| t.contains(needle))
-    })
+    walk(root)
+        .iter()
+        .any(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains(needle)))
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -274,7 +298,16 @@ fn a_crashing_container_backs_off_and_a_job_completes() {
     require_node!("a_crashing_container_backs_off_and_a_job_completes");
     let node = start_node("pods-crash");
     let w = node.w();
-    w.ok(&["run", "crash", "--image", IMAGE, "--", "sh", "-c", "echo bye; exit 3"]);
+    w.ok(&[
+        "run",
+        "crash",
+        "--image",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "echo bye; exit 3",
+    ]);
     node.wait_for(Duration::from_secs(60), "CrashLoopBackOff", |_| {
         let pod = node.pod_json("crash");
         at(&pod, "status.containerStatuses.0.state.waiting.reason").as_deref()
@@ -285,20 +318,43 @@ fn a_crashing_container_backs_off_and_a_job_completes() {
     });
     let pod = node.pod_json("crash");
     assert_eq!(
-        at(&pod, "status.containerStatuses.0.lastState.terminated.exitCode").as_deref(),
+        at(
+            &pod,
+            "status.containerStatuses.0.lastState.terminated.exitCode"
+        )
+        .as_deref(),
         Some("3")
     );
     assert_eq!(
-        at(&pod, "status.containerStatuses.0.lastState.terminated.reason").as_deref(),
+        at(
+            &pod,
+            "status.containerStatuses.0.lastState.terminated.reason"
+        )
+        .as_deref(),
         Some("Error")
     );
     let message = at(&pod, "status.containerStatuses.0.state.waiting.message").unwrap_or_default();
     assert!(message.starts_with("back-off "), "{message}");
 
-    w.ok(&["create", "job", "hello", "--image", IMAGE, "--", "sh", "-c", "echo hi from job"]);
+    w.ok(&[
+        "create",
+        "job",
+        "hello",
+        "--image",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "echo hi from job",
+    ]);
     node.wait_for(Duration::from_secs(60), "the job to complete", |w| {
-        w.kubectl(&["wait", "--for=condition=complete", "job/hello", "--timeout=2s"])
-            .status_ok()
+        w.kubectl(&[
+            "wait",
+            "--for=condition=complete",
+            "job/hello",
+            "--timeout=2s",
+        ])
+        .status_ok()
     });
     let job_pods = node.pods_with("job-name=hello");
     assert_eq!(job_pods.len(), 1);
@@ -320,26 +376,68 @@ fn a_crashing_container_backs_off_and_a_job_completes() {
 fn killing_wisp_leaves_containers_running_and_the_restart_adopts_them() {
     require_node!("killing_wisp_leaves_containers_running_and_the_restart_adopts_them");
     let mut node = start_node("pods-adopt");
-    node.w().ok(&["run", "sleeper", "--image", IMAGE, "--", "sh", "-c", "echo up; sleep 3600"]);
-    node.w().ok(&["wait", "--for=condition=Ready", "pod/sleeper", "--timeout=60s"]);
+    node.w().ok(&[
+        "run",
+        "sleeper",
+        "--image",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "echo up; sleep 3600",
+    ]);
+    node.w().ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/sleeper",
+        "--timeout=60s",
+    ]);
     let before = node.pod_json("sleeper");
-    let started = at(&before, "status.containerStatuses.0.state.running.startedAt");
+    let started = at(
+        &before,
+        "status.containerStatuses.0.state.running.startedAt",
+    );
     let ids = node.runc_list();
     assert_eq!(ids.len(), 1);
     let pid = runc_pid(&node, &ids[0]);
 
     let wisp = node.wisp.take().expect("running");
     node.wisp = Some(wisp.kill_and_restart());
-    assert_eq!(runc_pid(&node, &ids[0]), pid, "the container kept running across the kill");
-    node.wait_for(Duration::from_secs(30), "the adopted pod to be Ready", |w| {
-        w.kubectl(&["wait", "--for=condition=Ready", "pod/sleeper", "--timeout=5s"])
+    assert_eq!(
+        runc_pid(&node, &ids[0]),
+        pid,
+        "the container kept running across the kill"
+    );
+    node.wait_for(
+        Duration::from_secs(30),
+        "the adopted pod to be Ready",
+        |w| {
+            w.kubectl(&[
+                "wait",
+                "--for=condition=Ready",
+                "pod/sleeper",
+                "--timeout=5s",
+            ])
             .status_ok()
-    });
+        },
+    );
     let after = node.pod_json("sleeper");
-    assert_eq!(at(&after, "status.containerStatuses.0.restartCount").as_deref(), Some("0"));
-    assert_eq!(at(&after, "status.containerStatuses.0.state.running.startedAt"), started);
+    assert_eq!(
+        at(&after, "status.containerStatuses.0.restartCount").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        at(&after, "status.containerStatuses.0.state.running.startedAt"),
+        started
+    );
     assert_eq!(node.runc_list(), ids, "adopted, not restarted");
-    node.w().ok(&["delete", "pod", "sleeper", "--wait=true", "--grace-period=1"]);
+    node.w().ok(&[
+        "delete",
+        "pod",
+        "sleeper",
+        "--wait=true",
+        "--grace-period=1",
+    ]);
     assert!(node.runc_list().is_empty());
     node.stop();
 }
@@ -365,23 +463,43 @@ fn logs_exec_and_port_forward_reach_the_container() {
         "echo hello from tools; mkdir -p /www; echo served by httpd > /www/index.html; \
          (i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done) & exec httpd -f -p 8080 -h /www",
     ]);
-    w.ok(&["wait", "--for=condition=Ready", "pod/tools", "--timeout=60s"]);
+    w.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/tools",
+        "--timeout=60s",
+    ]);
 
     // logs, --tail, --timestamps, -f
     node.wait_for(Duration::from_secs(20), "the first log line", |w| {
-        w.kubectl(&["logs", "tools"]).stdout.contains("hello from tools")
+        w.kubectl(&["logs", "tools"])
+            .stdout
+            .contains("hello from tools")
     });
     let tail = w.ok(&["logs", "tools", "--tail=1"]);
     assert_eq!(tail.lines().count(), 1, "{tail}");
     let stamped = w.ok(&["logs", "tools", "--timestamps", "--tail=1"]);
-    assert!(stamped.starts_with("20") && stamped.contains("Z tick "), "{stamped}");
+    assert!(
+        stamped.starts_with("20") && stamped.contains("Z tick "),
+        "{stamped}"
+    );
     let follow = w.kubectl_background(&["logs", "-f", "tools", "--tail=0"]);
     let line = follow.wait_line(Duration::from_secs(15), |l| l.starts_with("tick "));
     assert!(line.starts_with("tick "), "{line}");
 
     // exec: output, stdin and exit codes as kubectl reports them
-    assert_eq!(w.ok(&["exec", "tools", "--", "cat", "/www/index.html"]), "served by httpd\n");
-    let run = w.kubectl(&["exec", "tools", "--", "sh", "-c", "echo to-stderr >&2; exit 3"]);
+    assert_eq!(
+        w.ok(&["exec", "tools", "--", "cat", "/www/index.html"]),
+        "served by httpd\n"
+    );
+    let run = w.kubectl(&[
+        "exec",
+        "tools",
+        "--",
+        "sh",
+        "-c",
+        "echo to-stderr >&2; exit 3",
+    ]);
     assert_eq!(run.status, Some(3), "{run}");
     assert!(run.stderr.contains("to-stderr"), "{run}");
     let echoed = w.ok_stdin(&["exec", "-i", "tools", "--", "cat"], "through stdin\n");

@@ -10,7 +10,9 @@ fn main() {
         eprintln!("usage: write_test_image OUT.tar [REFERENCE]");
         std::process::exit(2);
     };
-    let reference = args.next().unwrap_or_else(|| "wisp.test/busybox:1.0".to_owned());
+    let reference = args
+        .next()
+        .unwrap_or_else(|| "wisp.test/busybox:1.0".to_owned());
     match write_busybox_archive(out.as_ref(), &reference, ArchiveFormat::Oci, false) {
         Ok(image) => println!("{out}: {reference} {}", image.manifest_digest),
         Err(e) => {

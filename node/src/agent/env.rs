@@ -97,7 +97,11 @@ async fn from_source(
         };
     };
     for (key, value) in data {
-        set(vars, &format!("{prefix}{key}"), String::from_utf8_lossy(&value).into_owned());
+        set(
+            vars,
+            &format!("{prefix}{key}"),
+            String::from_utf8_lossy(&value).into_owned(),
+        );
     }
     Ok(())
 }
@@ -214,7 +218,9 @@ pub fn field_ref(ctx: &Ctx, pod: &Pod, path: &str) -> Result<String, String> {
         "spec.serviceAccountName" => pod.spec.service_account_name.clone(),
         "status.hostIP" | "status.hostIPs" => ctx.host_ip.clone(),
         "status.podIP" | "status.podIPs" => ip,
-        p if p.starts_with("metadata.labels") => map_entry(&pod.labels, &p["metadata.labels".len()..]),
+        p if p.starts_with("metadata.labels") => {
+            map_entry(&pod.labels, &p["metadata.labels".len()..])
+        }
         p if p.starts_with("metadata.annotations") => {
             map_entry(&pod.annotations, &p["metadata.annotations".len()..])
         }
@@ -232,10 +238,19 @@ pub fn resource_ref(ctx: &Ctx, c: &Container, r: &Value) -> Result<String, Strin
     let value_millis: i64 = match resource {
         "limits.cpu" => limits.cpu_millis.unwrap_or(ctx.node_cpu_millis),
         "requests.cpu" => requests.cpu_millis.unwrap_or(0),
-        "limits.memory" => limits.memory_bytes.unwrap_or(ctx.node_memory_bytes).saturating_mul(1000),
+        "limits.memory" => limits
+            .memory_bytes
+            .unwrap_or(ctx.node_memory_bytes)
+            .saturating_mul(1000),
         "requests.memory" => requests.memory_bytes.unwrap_or(0).saturating_mul(1000),
-        "limits.ephemeral-storage" => limits.ephemeral_storage_bytes.unwrap_or(0).saturating_mul(1000),
-        "requests.ephemeral-storage" => requests.ephemeral_storage_bytes.unwrap_or(0).saturating_mul(1000),
+        "limits.ephemeral-storage" => limits
+            .ephemeral_storage_bytes
+            .unwrap_or(0)
+            .saturating_mul(1000),
+        "requests.ephemeral-storage" => requests
+            .ephemeral_storage_bytes
+            .unwrap_or(0)
+            .saturating_mul(1000),
         other => return Err(format!("unsupported resource {other}")),
     };
     let divisor_millis = divisor.millis_ceil().max(1);

@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn reports_the_exit_code_of_a_child() {
         let (watch, _child) = watch_child(&["-c", "exit 3"]);
-        assert_eq!(futures_lite::future::block_on(watch.exited()), Exit::Code(3));
+        assert_eq!(
+            futures_lite::future::block_on(watch.exited()),
+            Exit::Code(3)
+        );
     }
 
     #[test]

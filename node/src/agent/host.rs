@@ -50,7 +50,9 @@ impl Host {
     }
 
     pub fn container_dir(&self, uid: &str, name: &str, attempt: u32) -> PathBuf {
-        self.pod_dir(uid).join("containers").join(format!("{name}-{attempt}"))
+        self.pod_dir(uid)
+            .join("containers")
+            .join(format!("{name}-{attempt}"))
     }
 
     /// The directory of a container run from its id (`<uid>-<name>-<attempt>`).
@@ -90,7 +92,12 @@ impl Host {
 
     /// The pod's namespaces; the network one only without hostNetwork, IPC only without
     /// hostIPC.
-    pub fn create_namespaces(&self, uid: &str, network: bool, ipc: bool) -> Result<Namespaces, String> {
+    pub fn create_namespaces(
+        &self,
+        uid: &str,
+        network: bool,
+        ipc: bool,
+    ) -> Result<Namespaces, String> {
         let ns = namespaces::create(&self.run_dir, uid).map_err(|e| e.to_string())?;
         Ok(Namespaces {
             network: network.then_some(ns.network),
@@ -183,7 +190,10 @@ impl Host {
     pub fn wait_child(&self, mut child: std::process::Child, timeout: Duration) -> Option<i32> {
         let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).ok()?)?;
         let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
-        let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
+        let mut fds = [rustix::event::PollFd::new(
+            &pidfd,
+            rustix::event::PollFlags::IN,
+        )];
         let spec = rustix::event::Timespec::try_from(timeout).ok()?;
         let ready = rustix::event::poll(&mut fds, Some(&spec)).unwrap_or(0);
         if ready == 0 {

@@ -72,7 +72,6 @@ pub fn get_i64(v: &Value, path: &[&str]) -> Option<i64> {
     match get(v, path)? {
         Value::Number(Number::I64(n)) => Some(*n),
         Value::Number(Number::U64(n)) => i64::try_from(*n).ok(),
-        Value::Number(Number::F64(f)) if f.fract() == 0.0 => Some(*f as i64),
         _ => None,
     }
 }

@@ -20,7 +20,6 @@ use crate::runtime::podspec::{Container, DnsPolicy, Pod, PullPolicy};
 /// A pod's host-side resources.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
-    pub uid: String,
     pub dir: PathBuf,
     pub netns: Option<PathBuf>,
     pub ipc: Option<PathBuf>,
@@ -108,7 +107,6 @@ pub fn create_sandbox(
     let dir = host.pod_dir(&pod.uid);
     std::fs::create_dir_all(dir.join("containers")).map_err(|e| fail("pod directory", &e))?;
     let mut sandbox = Sandbox {
-        uid: pod.uid.clone(),
         dir: dir.clone(),
         netns: None,
         ipc: None,
@@ -144,7 +142,10 @@ fn populate(
             .map_err(|e| fail("pod network", &e))?;
     }
     write_etc_files(host, pod, sandbox).map_err(|e| fail("/etc files", &e))?;
-    let fs_group = spec.security_context.fs_group.and_then(|g| u32::try_from(g).ok());
+    let fs_group = spec
+        .security_context
+        .fs_group
+        .and_then(|g| u32::try_from(g).ok());
     for (name, plan) in volumes {
         let target = sandbox.dir.join("volumes").join(&name);
         let path = super::volumes::materialize(&target, &plan, fs_group)
@@ -155,7 +156,10 @@ fn populate(
 }
 
 fn hostname_of(pod: &Pod) -> String {
-    pod.spec.hostname.clone().unwrap_or_else(|| pod.name.clone())
+    pod.spec
+        .hostname
+        .clone()
+        .unwrap_or_else(|| pod.name.clone())
 }
 
 fn write_etc_files(host: &Host, pod: &Pod, sandbox: &Sandbox) -> std::io::Result<()> {
@@ -165,7 +169,10 @@ fn write_etc_files(host: &Host, pod: &Pod, sandbox: &Sandbox) -> std::io::Result
     );
     if let Some(ip) = &sandbox.ip {
         let fqdn = match &pod.spec.subdomain {
-            Some(sub) => format!("{name}.{sub}.{}.svc.{}\t", pod.namespace, host.cluster_domain),
+            Some(sub) => format!(
+                "{name}.{sub}.{}.svc.{}\t",
+                pod.namespace, host.cluster_domain
+            ),
             None => String::new(),
         };
         hosts.push_str(&format!("{ip}\t{fqdn}{name}\n"));
@@ -195,7 +202,11 @@ pub fn container_id(uid: &str, name: &str, attempt: u32) -> String {
     format!("{uid}-{name}-{attempt}")
 }
 
-pub fn start_container(host: &Host, sandbox: &Sandbox, plan: &ContainerPlan) -> Result<Started, LaunchError> {
+pub fn start_container(
+    host: &Host,
+    sandbox: &Sandbox,
+    plan: &ContainerPlan,
+) -> Result<Started, LaunchError> {
     let c = &plan.container;
     let info = ensure_image(host, &c.image, c.image_pull_policy)?;
     let id = container_id(&plan.pod.uid, &c.name, plan.attempt);
@@ -218,12 +229,16 @@ fn start_in(
     cdir: &Path,
 ) -> Result<Started, LaunchError> {
     let c = &plan.container;
-    let create = |what: &str, e: &dyn std::fmt::Display| LaunchError::Create(format!("{what}: {e}"));
+    let create =
+        |what: &str, e: &dyn std::fmt::Display| LaunchError::Create(format!("{what}: {e}"));
     let rootfs = cdir.join("rootfs");
     for d in ["rootfs", "upper", "work"] {
         std::fs::create_dir_all(cdir.join(d)).map_err(|e| create("container directory", &e))?;
     }
-    let lowers = host.images.lower_dirs(info).map_err(|e| create("image layers", &e))?;
+    let lowers = host
+        .images
+        .lower_dirs(info)
+        .map_err(|e| create("image layers", &e))?;
     overlay::mount(&lowers, &cdir.join("upper"), &cdir.join("work"), &rootfs)
         .map_err(|e| create("root filesystem", &e))?;
     let termination_log = cdir.join("termination-log");
@@ -282,7 +297,13 @@ fn start_in(
     host.runtime
         .start(id)
         .map_err(|e| LaunchError::Run(e.to_string()))?;
-    let log_paths = logs::LogPaths::new(&host.log_root, &plan.pod.namespace, &plan.pod.name, &plan.pod.uid, &c.name);
+    let log_paths = logs::LogPaths::new(
+        &host.log_root,
+        &plan.pod.namespace,
+        &plan.pod.name,
+        &plan.pod.uid,
+        &c.name,
+    );
     Ok(Started {
         id: id.to_owned(),
         name: c.name.clone(),
@@ -329,12 +350,20 @@ fn ensure_image(host: &Host, image: &str, policy: PullPolicy) -> Result<ImageInf
     }
 }
 
-fn container_mounts(sandbox: &Sandbox, c: &Container, termination_log: &Path) -> Result<Vec<Mount>, LaunchError> {
+fn container_mounts(
+    sandbox: &Sandbox,
+    c: &Container,
+    termination_log: &Path,
+) -> Result<Vec<Mount>, LaunchError> {
     let bind = |dest: &str, src: &Path, ro: bool| Mount {
         destination: dest.to_owned(),
         source: src.display().to_string(),
         kind: "bind".into(),
-        options: vec!["rbind".into(), "rprivate".into(), if ro { "ro" } else { "rw" }.into()],
+        options: vec![
+            "rbind".into(),
+            "rprivate".into(),
+            if ro { "ro" } else { "rw" }.into(),
+        ],
     };
     let mut mounts = Vec::new();
     for vm in &c.volume_mounts {
@@ -401,15 +430,29 @@ fn cleanup_container_dir(cdir: &Path) {
 }
 
 pub fn signal(host: &Host, id: &str, signal: i32) -> Result<(), String> {
-    host.runtime.kill(id, signal, false).map_err(|e| e.to_string())
+    host.runtime
+        .kill(id, signal, false)
+        .map_err(|e| e.to_string())
 }
 
 /// Runs a command in a container (exec probes); its exit code, `None` on timeout or
 /// failure to start.
-pub fn exec_status(host: &Host, id: &str, command: &[String], timeout: std::time::Duration) -> Option<i32> {
+pub fn exec_status(
+    host: &Host,
+    id: &str,
+    command: &[String],
+    timeout: std::time::Duration,
+) -> Option<i32> {
     let cdir = host.container_dir_of(id)?;
     let process = crate::runtime::oci::exec_process_json(&cdir, command, false).ok()?;
-    let null = || File::options().read(true).write(true).open("/dev/null").ok().map(Into::into);
+    let null = || {
+        File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .ok()
+            .map(Into::into)
+    };
     let stdio = Stdio::Fds {
         stdin: null(),
         stdout: null()?,
@@ -447,14 +490,17 @@ pub struct Adopted {
 }
 
 /// Rebuilds a pod's sandbox and running containers after a wisp restart.
-pub fn adopt(host: &Host, pod: &Pod, saved: &SavedPod) -> Result<Option<(Sandbox, Vec<Adopted>)>, LaunchError> {
+pub fn adopt(
+    host: &Host,
+    pod: &Pod,
+    saved: &SavedPod,
+) -> Result<Option<(Sandbox, Vec<Adopted>)>, LaunchError> {
     let dir = host.pod_dir(&pod.uid);
     if !dir.exists() {
         return Ok(None);
     }
     let namespaces = host.existing_namespaces(&pod.uid);
     let sandbox = Sandbox {
-        uid: pod.uid.clone(),
         dir: dir.clone(),
         netns: namespaces.network,
         ipc: namespaces.ipc,
@@ -469,7 +515,10 @@ pub fn adopt(host: &Host, pod: &Pod, saved: &SavedPod) -> Result<Option<(Sandbox
                     .then(|| super::json::parse(&v.source))
                     .flatten()
                     .and_then(|s| super::json::get_str(&s, &["path"]).map(PathBuf::from));
-                (v.name.clone(), host_path.unwrap_or_else(|| dir.join("volumes").join(&v.name)))
+                (
+                    v.name.clone(),
+                    host_path.unwrap_or_else(|| dir.join("volumes").join(&v.name)),
+                )
             })
             .collect(),
         released: false,
@@ -484,7 +533,8 @@ pub fn adopt(host: &Host, pod: &Pod, saved: &SavedPod) -> Result<Option<(Sandbox
         let started = alive.and_then(|state| {
             let stdout = logs::reader_end(&host.fifo_path(&c.id, "out")).ok()?;
             let stderr = logs::reader_end(&host.fifo_path(&c.id, "err")).ok()?;
-            let paths = logs::LogPaths::new(&host.log_root, &pod.namespace, &pod.name, &pod.uid, &c.name);
+            let paths =
+                logs::LogPaths::new(&host.log_root, &pod.namespace, &pod.name, &pod.uid, &c.name);
             Some(Started {
                 id: c.id.clone(),
                 name: c.name.clone(),

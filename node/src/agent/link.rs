@@ -75,7 +75,10 @@ impl Link {
     }
 
     /// A bound ServiceAccount token for a pod.
-    pub async fn token(&self, req: TokenFor<'_>) -> Result<Result<GrantedToken, String>, LinkClosed> {
+    pub async fn token(
+        &self,
+        req: TokenFor<'_>,
+    ) -> Result<Result<GrantedToken, String>, LinkClosed> {
         let reply = self
             .ask(|request| FromNode::RequestToken {
                 request,

@@ -31,7 +31,9 @@ pub struct LogPaths {
 impl LogPaths {
     pub fn new(root: &Path, namespace: &str, pod: &str, uid: &str, container: &str) -> LogPaths {
         LogPaths {
-            dir: root.join(format!("{namespace}_{pod}_{uid}")).join(container),
+            dir: root
+                .join(format!("{namespace}_{pod}_{uid}"))
+                .join(container),
         }
     }
 
@@ -51,7 +53,11 @@ pub fn container_fifo(path: &Path) -> std::io::Result<OwnedFd> {
         Mode::from_raw_mode(0o600),
         0,
     )?;
-    Ok(rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?)
+    Ok(rustix::fs::open(
+        path,
+        OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 /// wisp's end of a FIFO: read only, non-blocking. EOF comes once every writer (the

@@ -189,7 +189,10 @@ pub async fn run(
     };
     let runtime_version = format!(
         "{}://{}",
-        host.runtime.binary.file_name().map_or("runc".into(), |n| n.to_string_lossy()),
+        host.runtime
+            .binary
+            .file_name()
+            .map_or("runc".into(), |n| n.to_string_lossy()),
         host.runtime.version.split_whitespace().last().unwrap_or("")
     );
     let status = node_info::status(&node_name, &host_ip, &cap, &runtime_version);
@@ -226,7 +229,9 @@ pub async fn run(
 
 fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
     if let Err(e) = crate::runtime::reaper::become_subreaper() {
-        return Err(AgentError::Setup(format!("cannot become the containers' subreaper: {e}")));
+        return Err(AgentError::Setup(format!(
+            "cannot become the containers' subreaper: {e}"
+        )));
     }
     let (configured, prefer) = match config.runtime.as_str() {
         "" | "auto" | "runc" => (None, RuntimeKind::Runc),
@@ -245,7 +250,8 @@ fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
         }
     }
     for d in [&config.data_dir, &config.run_dir, &config.log_root] {
-        std::fs::create_dir_all(d).map_err(|e| AgentError::Setup(format!("{}: {e}", d.display())))?;
+        std::fs::create_dir_all(d)
+            .map_err(|e| AgentError::Setup(format!("{}: {e}", d.display())))?;
     }
     std::fs::create_dir_all(config.run_dir.join("fifo"))
         .map_err(|e| AgentError::Setup(e.to_string()))?;
@@ -257,7 +263,7 @@ fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
                 cidr,
                 &config.bridge,
             )
-                .map_err(AgentError::Setup)?;
+            .map_err(AgentError::Setup)?;
             Some(Box::new(net))
         }
         None => None,
@@ -308,7 +314,9 @@ impl Workers {
                 live.extend(self.by_uid.borrow().keys().cloned());
                 self.ctx
                     .executor
-                    .spawn(blocking::unblock(move || launch::clean_orphans(&host, &live)))
+                    .spawn(blocking::unblock(move || {
+                        launch::clean_orphans(&host, &live)
+                    }))
                     .detach();
             }
         }

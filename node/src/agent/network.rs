@@ -82,7 +82,10 @@ impl PodNetwork for CniNetwork {
 
     fn del(&self, pod: &Pod, netns: &Path) {
         if let Err(e) = self.cni.del(&pod.uid, netns, "eth0") {
-            eprintln!("wisp: node: detaching pod {}/{}: {e}", pod.namespace, pod.name);
+            eprintln!(
+                "wisp: node: detaching pod {}/{}: {e}",
+                pod.namespace, pod.name
+            );
         }
     }
 
@@ -93,4 +96,3 @@ impl PodNetwork for CniNetwork {
         }
     }
 }
-

@@ -45,7 +45,10 @@ fn resources(c: &Capacity) -> Value {
     obj([
         ("cpu", s(format!("{}", c.cpu_millis / 1000))),
         ("memory", s(format!("{}Ki", c.memory_bytes / 1024))),
-        ("ephemeral-storage", s(format!("{}Ki", c.ephemeral_bytes / 1024))),
+        (
+            "ephemeral-storage",
+            s(format!("{}Ki", c.ephemeral_bytes / 1024)),
+        ),
         ("pods", s(MAX_PODS.to_string())),
     ])
 }
@@ -113,10 +116,34 @@ pub fn status(node: &str, host_ip: &str, cap: &Capacity, runtime_version: &str) 
         (
             "conditions",
             arr(vec![
-                condition("MemoryPressure", false, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", &now),
-                condition("DiskPressure", false, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", &now),
-                condition("PIDPressure", false, "KubeletHasSufficientPID", "kubelet has sufficient PID available", &now),
-                condition("Ready", true, "KubeletReady", "kubelet is posting ready status", &now),
+                condition(
+                    "MemoryPressure",
+                    false,
+                    "KubeletHasSufficientMemory",
+                    "kubelet has sufficient memory available",
+                    &now,
+                ),
+                condition(
+                    "DiskPressure",
+                    false,
+                    "KubeletHasNoDiskPressure",
+                    "kubelet has no disk pressure",
+                    &now,
+                ),
+                condition(
+                    "PIDPressure",
+                    false,
+                    "KubeletHasSufficientPID",
+                    "kubelet has sufficient PID available",
+                    &now,
+                ),
+                condition(
+                    "Ready",
+                    true,
+                    "KubeletReady",
+                    "kubelet is posting ready status",
+                    &now,
+                ),
             ]),
         ),
         (
@@ -134,12 +161,21 @@ pub fn status(node: &str, host_ip: &str, cap: &Capacity, runtime_version: &str) 
             "nodeInfo",
             obj([
                 ("machineID", s(read_trimmed("/etc/machine-id"))),
-                ("systemUUID", s(read_trimmed("/sys/class/dmi/id/product_uuid"))),
+                (
+                    "systemUUID",
+                    s(read_trimmed("/sys/class/dmi/id/product_uuid")),
+                ),
                 ("bootID", s(read_trimmed("/proc/sys/kernel/random/boot_id"))),
-                ("kernelVersion", s(uname.release().to_string_lossy().into_owned())),
+                (
+                    "kernelVersion",
+                    s(uname.release().to_string_lossy().into_owned()),
+                ),
                 ("osImage", s(os_image())),
                 ("containerRuntimeVersion", s(runtime_version)),
-                ("kubeletVersion", s(concat!("v1.32.0-wisp.", env!("CARGO_PKG_VERSION")))),
+                (
+                    "kubeletVersion",
+                    s(concat!("v1.32.0-wisp.", env!("CARGO_PKG_VERSION"))),
+                ),
                 ("kubeProxyVersion", s("")),
                 ("operatingSystem", s("linux")),
                 ("architecture", s(arch())),

@@ -85,7 +85,9 @@ async fn run(ctx: Rc<Ctx>, kind: usize, probe: Probe, target: Target, tx: Sender
         } else {
             verdict
         };
-        if new != verdict && let Some(ok) = new {
+        if new != verdict
+            && let Some(ok) = new
+        {
             verdict = new;
             let input = Input::Probe {
                 id: target.container_id.clone(),
@@ -112,8 +114,10 @@ async fn check(ctx: &Ctx, probe: &Probe, target: &Target) -> bool {
         Handler::Exec { command } => {
             let host = std::sync::Arc::clone(&ctx.host);
             let (id, command) = (target.container_id.clone(), command.clone());
-            blocking::unblock(move || super::launch::exec_status(&host, &id, &command, timeout) == Some(0))
-                .await
+            blocking::unblock(move || {
+                super::launch::exec_status(&host, &id, &command, timeout) == Some(0)
+            })
+            .await
         }
         Handler::HttpGet(get) => {
             let Some(port) = port_of(&get.port, target) else {
@@ -153,13 +157,19 @@ fn port_of(port: &IntOrString, target: &Target) -> Option<u16> {
 
 /// Connects to 127.0.0.1:port inside the pod's network namespace (the host's for
 /// hostNetwork pods); with a request, success is an HTTP status from 200 to 399.
-async fn in_netns(netns: Option<PathBuf>, port: u16, timeout: Duration, request: Option<String>) -> bool {
+async fn in_netns(
+    netns: Option<PathBuf>,
+    port: u16,
+    timeout: Duration,
+    request: Option<String>,
+) -> bool {
     let (tx, rx) = async_channel::bounded(1);
     let spawned = std::thread::Builder::new()
         .name("wisp-probe".into())
         .stack_size(64 * 1024)
         .spawn(move || {
-            let ok = enter(netns.as_deref()).is_ok() && probe_once(port, timeout, request.as_deref());
+            let ok =
+                enter(netns.as_deref()).is_ok() && probe_once(port, timeout, request.as_deref());
             let _ = tx.try_send(ok);
         });
     spawned.is_ok() && rx.recv().await.unwrap_or(false)
@@ -200,4 +210,3 @@ fn probe_once(port: u16, timeout: Duration, request: Option<&str>) -> bool {
         .and_then(|code| code.parse::<u16>().ok())
         .is_some_and(|code| (200..400).contains(&code))
 }
-

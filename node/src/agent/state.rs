@@ -120,9 +120,7 @@ impl ContainerRun {
 
     /// The delay before the next restart as upstream's message words it ("back-off 20s").
     pub fn pending_delay(&self, now: Instant) -> Option<Duration> {
-        self.not_before
-            .filter(|t| *t > now)
-            .map(|t| t - now)
+        self.not_before.filter(|t| *t > now).map(|t| t - now)
     }
 }
 

@@ -66,7 +66,11 @@ pub fn phase(view: &PodView<'_>) -> &'static str {
         return "Pending";
     }
     let running = view.app.iter().filter(|c| c.running()).count();
-    let ended: Vec<&Terminated> = view.app.iter().filter_map(ContainerRun::terminated).collect();
+    let ended: Vec<&Terminated> = view
+        .app
+        .iter()
+        .filter_map(ContainerRun::terminated)
+        .collect();
     let never_ran = view.app.iter().any(|c| !c.has_run());
     if running > 0 {
         return "Running";
@@ -113,7 +117,11 @@ pub fn build(view: &PodView<'_>, conditions: &mut Conditions) -> Value {
         ("qosClass", s(qos_class(view.pod))),
         (
             "containerStatuses",
-            arr(view.app.iter().map(|c| container_status(view.pod, c)).collect()),
+            arr(view
+                .app
+                .iter()
+                .map(|c| container_status(view.pod, c))
+                .collect()),
         ),
     ]);
     if let Some(ip) = view.pod_ip {
@@ -121,7 +129,11 @@ pub fn build(view: &PodView<'_>, conditions: &mut Conditions) -> Value {
         super::json::insert(&mut status, "podIPs", arr(vec![obj([("ip", s(ip))])]));
     }
     if !view.init.is_empty() {
-        let init = view.init.iter().map(|c| container_status(view.pod, c)).collect();
+        let init = view
+            .init
+            .iter()
+            .map(|c| container_status(view.pod, c))
+            .collect();
         super::json::insert(&mut status, "initContainerStatuses", arr(init));
     }
     if let Some((reason, message)) = view.failure {
@@ -201,7 +213,10 @@ pub fn qos_class(pod: &Pod) -> &'static str {
         .collect();
     let any_set = all.iter().any(|c| {
         let (r, l) = (&c.resources.requests, &c.resources.limits);
-        r.cpu_millis.is_some() || r.memory_bytes.is_some() || l.cpu_millis.is_some() || l.memory_bytes.is_some()
+        r.cpu_millis.is_some()
+            || r.memory_bytes.is_some()
+            || l.cpu_millis.is_some()
+            || l.memory_bytes.is_some()
     });
     if !any_set {
         return "BestEffort";
@@ -213,5 +228,9 @@ pub fn qos_class(pod: &Pod) -> &'static str {
             && r.cpu_millis.is_none_or(|v| Some(v) == l.cpu_millis)
             && r.memory_bytes.is_none_or(|v| Some(v) == l.memory_bytes)
     });
-    if guaranteed { "Guaranteed" } else { "Burstable" }
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }

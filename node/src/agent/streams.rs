@@ -85,7 +85,13 @@ impl Streams {
     /// The container's log (see [`LogRequest`]) as a stream of byte chunks.
     pub fn logs(&self, t: &Target, req: LogRequest) -> Result<Receiver<Vec<u8>>, StreamFailure> {
         let ctx = self.ctx()?;
-        let paths = LogPaths::new(&ctx.host.log_root, &t.namespace, &t.pod, &t.uid, &t.container);
+        let paths = LogPaths::new(
+            &ctx.host.log_root,
+            &t.namespace,
+            &t.pod,
+            &t.uid,
+            &t.container,
+        );
         let runs = log_runs(&paths.dir);
         let file = if req.previous {
             runs.iter().rev().nth(1).copied().ok_or_else(|| {
@@ -105,14 +111,18 @@ impl Streams {
         let path = paths.file(file);
         let signal = (req.follow && !req.previous).then(|| ctx.log_signal(&t.uid, &t.container));
         let (tx, rx) = async_channel::bounded(16);
-        ctx.executor
-            .spawn(send_log(path, req, signal, tx))
-            .detach();
+        ctx.executor.spawn(send_log(path, req, signal, tx)).detach();
         Ok(rx)
     }
 
     /// Runs `command` in the container's current run.
-    pub fn exec(&self, t: &Target, command: Vec<String>, stdin: bool, tty: bool) -> Result<Process, StreamFailure> {
+    pub fn exec(
+        &self,
+        t: &Target,
+        command: Vec<String>,
+        stdin: bool,
+        tty: bool,
+    ) -> Result<Process, StreamFailure> {
         let ctx = self.ctx()?;
         let id = ctx.running_id(&t.uid, &t.container).ok_or_else(|| {
             StreamFailure::BadRequest(format!(
@@ -137,9 +147,11 @@ impl Streams {
     pub async fn port_forward(&self, uid: &str, port: u16) -> Result<Connection, StreamFailure> {
         let ctx = self.ctx()?;
         let netns = ctx.host.existing_namespaces(uid).network;
-        let stream = connect_in(netns, port)
-            .await
-            .map_err(|e| StreamFailure::Internal(format!("failed to connect to localhost:{port} inside namespace of pod: {e}")))?;
+        let stream = connect_in(netns, port).await.map_err(|e| {
+            StreamFailure::Internal(format!(
+                "failed to connect to localhost:{port} inside namespace of pod: {e}"
+            ))
+        })?;
         let stream = Async::new(stream).map_err(|e| StreamFailure::Internal(e.to_string()))?;
         let stream = Rc::new(stream);
         let (to_pod, from_client) = async_channel::bounded::<Vec<u8>>(16);
@@ -185,7 +197,12 @@ fn log_runs(dir: &Path) -> Vec<u32> {
 }
 
 /// Formats the records of one file and sends them; follows it while the run lasts.
-async fn send_log(path: PathBuf, req: LogRequest, signal: Option<Rc<logs::LogSignal>>, tx: Sender<Vec<u8>>) {
+async fn send_log(
+    path: PathBuf,
+    req: LogRequest,
+    signal: Option<Rc<logs::LogSignal>>,
+    tx: Sender<Vec<u8>>,
+) {
     let mut budget = req.limit_bytes.unwrap_or(u64::MAX);
     let mut offset = 0u64;
     let mut partial = Vec::new();
@@ -276,14 +293,32 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), StreamFailure> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(internal)
 }
 
-fn exec_pipes(ctx: &Rc<Ctx>, id: &str, process: &str, stdin: bool) -> Result<Process, StreamFailure> {
-    let (in_read, in_write) = if stdin { let (r, w) = pipe()?; (Some(r), Some(w)) } else { (None, None) };
+fn exec_pipes(
+    ctx: &Rc<Ctx>,
+    id: &str,
+    process: &str,
+    stdin: bool,
+) -> Result<Process, StreamFailure> {
+    let (in_read, in_write) = if stdin {
+        let (r, w) = pipe()?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
     let (out_read, out_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
     let child = ctx
         .host
         .runtime
-        .exec(id, process, Stdio::Fds { stdin: in_read, stdout: out_write, stderr: err_write })
+        .exec(
+            id,
+            process,
+            Stdio::Fds {
+                stdin: in_read,
+                stdout: out_write,
+                stderr: err_write,
+            },
+        )
         .map_err(internal)?;
     let stdout = forward_output(ctx, out_read)?;
     let stderr = forward_output(ctx, err_read)?;
@@ -299,9 +334,18 @@ fn exec_pipes(ctx: &Rc<Ctx>, id: &str, process: &str, stdin: bool) -> Result<Pro
         })
         .await;
         crate::runtime::reaper::release(pid);
-        status.map_err(|e| e.to_string())?.code().ok_or_else(|| "exec ended by a signal".to_owned())
+        status
+            .map_err(|e| e.to_string())?
+            .code()
+            .ok_or_else(|| "exec ended by a signal".to_owned())
     });
-    Ok(Process { stdin, stdout: Some(stdout), stderr: Some(stderr), resize: None, exit })
+    Ok(Process {
+        stdin,
+        stdout: Some(stdout),
+        stderr: Some(stderr),
+        resize: None,
+        exit,
+    })
 }
 
 fn forward_output(ctx: &Ctx, fd: OwnedFd) -> Result<Receiver<Vec<u8>>, StreamFailure> {
@@ -345,7 +389,10 @@ fn exec_tty(ctx: &Rc<Ctx>, id: &str, process: &str) -> Result<Process, StreamFai
     let socket_path = dir.join(format!("{nonce:x}.sock"));
     let pid_file = dir.join(format!("{nonce:x}.pid"));
     let socket = oci::ConsoleSocket::bind(&socket_path).map_err(internal)?;
-    let result = ctx.host.runtime.exec_tty(id, process, &socket_path, &pid_file);
+    let result = ctx
+        .host
+        .runtime
+        .exec_tty(id, process, &socket_path, &pid_file);
     let master = socket.receive_master(Duration::from_secs(5));
     let _ = std::fs::remove_file(&socket_path);
     let _ = std::fs::remove_file(&pid_file);
@@ -360,13 +407,24 @@ fn exec_tty(ctx: &Rc<Ctx>, id: &str, process: &str) -> Result<Process, StreamFai
     ctx.executor
         .spawn(async move {
             while let Ok((cols, rows)) = sizes.recv().await {
-                let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+                let size = rustix::termios::Winsize {
+                    ws_row: rows,
+                    ws_col: cols,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
                 let _ = rustix::termios::tcsetwinsize(&resize_fd, size);
             }
         })
         .detach();
     let exit = Box::pin(async move { Ok(watch.exited().await.code()) });
-    Ok(Process { stdin: Some(stdin), stdout: Some(stdout), stderr: None, resize: Some(resize), exit })
+    Ok(Process {
+        stdin: Some(stdin),
+        stdout: Some(stdout),
+        stderr: None,
+        resize: Some(resize),
+        exit,
+    })
 }
 
 /// Connects from a short-lived thread inside the pod's network namespace; the socket
@@ -385,7 +443,10 @@ async fn connect_in(netns: Option<PathBuf>, port: u16) -> std::io::Result<TcpStr
                         Some(rustix::thread::LinkNameSpaceType::Network),
                     )?;
                 }
-                TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(5))
+                TcpStream::connect_timeout(
+                    &SocketAddr::from(([127, 0, 0, 1], port)),
+                    Duration::from_secs(5),
+                )
             })();
             let _ = tx.try_send(result);
         })?;
@@ -393,4 +454,3 @@ async fn connect_in(netns: Option<PathBuf>, port: u16) -> std::io::Result<TcpStr
         .await
         .map_err(|_| std::io::Error::other("the connecting thread died"))?
 }
-

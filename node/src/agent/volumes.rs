@@ -27,8 +27,14 @@ pub struct FileEntry {
 /// What a volume becomes on the host.
 #[derive(Debug, Clone)]
 pub enum VolumePlan {
-    EmptyDir { memory: bool, size_limit: Option<i64> },
-    HostPath { path: PathBuf, kind: String },
+    EmptyDir {
+        memory: bool,
+        size_limit: Option<i64>,
+    },
+    HostPath {
+        path: PathBuf,
+        kind: String,
+    },
     Files(Vec<FileEntry>),
 }
 
@@ -54,7 +60,9 @@ pub async fn fetch(ctx: &Ctx, pod: &Pod) -> Result<Vec<(String, VolumePlan)>, St
             "secret" => VolumePlan::Files(
                 keyed(ctx, pod, ObjectKind::Secret, "secretName", &source, &v.name).await?,
             ),
-            "downwardAPI" => VolumePlan::Files(downward(ctx, pod, &source, mode_of(&source, 0o644))?),
+            "downwardAPI" => {
+                VolumePlan::Files(downward(ctx, pod, &source, mode_of(&source, 0o644))?)
+            }
             "projected" => VolumePlan::Files(projected(ctx, pod, &source).await?),
             other => {
                 return Err(format!(
@@ -90,7 +98,11 @@ async fn keyed(
         if optional {
             return Ok(Vec::new());
         }
-        let what = if kind == ObjectKind::Secret { "secret" } else { "configmap" };
+        let what = if kind == ObjectKind::Secret {
+            "secret"
+        } else {
+            "configmap"
+        };
         return Err(format!(
             "MountVolume.SetUp failed for volume \"{volume}\" : {what} \"{name}\" not found"
         ));
@@ -128,7 +140,12 @@ async fn keyed(
     Ok(out)
 }
 
-fn downward(ctx: &Ctx, pod: &Pod, source: &Value, default_mode: u32) -> Result<Vec<FileEntry>, String> {
+fn downward(
+    ctx: &Ctx,
+    pod: &Pod,
+    source: &Value,
+    default_mode: u32,
+) -> Result<Vec<FileEntry>, String> {
     let mut out = Vec::new();
     for item in json::get_array(source, &["items"]) {
         let path = get_str(item, &["path"]).unwrap_or("").to_owned();
@@ -154,9 +171,7 @@ fn downward(ctx: &Ctx, pod: &Pod, source: &Value, default_mode: u32) -> Result<V
 
 /// `key="value"` lines, as the downward API writes labels and annotations.
 fn map_file(map: &std::collections::BTreeMap<String, String>) -> String {
-    map.iter()
-        .map(|(k, v)| format!("{k}=\"{v}\"\n"))
-        .collect()
+    map.iter().map(|(k, v)| format!("{k}=\"{v}\"\n")).collect()
 }
 
 async fn projected(ctx: &Ctx, pod: &Pod, source: &Value) -> Result<Vec<FileEntry>, String> {
@@ -185,12 +200,40 @@ async fn projected(ctx: &Ctx, pod: &Pod, source: &Value) -> Result<Vec<FileEntry
             });
         } else if let Some(c) = json::get(s, &["configMap"]) {
             let mut with_mode = c.clone();
-            json::insert(&mut with_mode, "defaultMode", json::int(i64::from(default_mode)));
-            out.extend(keyed(ctx, pod, ObjectKind::ConfigMap, "name", &with_mode, "projected").await?);
+            json::insert(
+                &mut with_mode,
+                "defaultMode",
+                json::int(i64::from(default_mode)),
+            );
+            out.extend(
+                keyed(
+                    ctx,
+                    pod,
+                    ObjectKind::ConfigMap,
+                    "name",
+                    &with_mode,
+                    "projected",
+                )
+                .await?,
+            );
         } else if let Some(c) = json::get(s, &["secret"]) {
             let mut with_mode = c.clone();
-            json::insert(&mut with_mode, "defaultMode", json::int(i64::from(default_mode)));
-            out.extend(keyed(ctx, pod, ObjectKind::Secret, "name", &with_mode, "projected").await?);
+            json::insert(
+                &mut with_mode,
+                "defaultMode",
+                json::int(i64::from(default_mode)),
+            );
+            out.extend(
+                keyed(
+                    ctx,
+                    pod,
+                    ObjectKind::Secret,
+                    "name",
+                    &with_mode,
+                    "projected",
+                )
+                .await?,
+            );
         } else if let Some(d) = json::get(s, &["downwardAPI"]) {
             out.extend(downward(ctx, pod, d, default_mode)?);
         }
@@ -199,7 +242,11 @@ async fn projected(ctx: &Ctx, pod: &Pod, source: &Value) -> Result<Vec<FileEntry
 }
 
 /// Creates (or refreshes) a volume under `dir`; returns the host path to bind-mount.
-pub fn materialize(dir: &Path, plan: &VolumePlan, fs_group: Option<u32>) -> std::io::Result<PathBuf> {
+pub fn materialize(
+    dir: &Path,
+    plan: &VolumePlan,
+    fs_group: Option<u32>,
+) -> std::io::Result<PathBuf> {
     match plan {
         VolumePlan::EmptyDir { memory, size_limit } => {
             std::fs::create_dir_all(dir)?;
@@ -258,7 +305,11 @@ fn is_mountpoint(dir: &Path) -> bool {
 
 /// The kubelet's atomic writer, simplified: new payload in `..<stamp>`, `..data` swapped
 /// by rename, user-visible names as symlinks through `..data`.
-pub fn write_atomically(dir: &Path, files: &[FileEntry], fs_group: Option<u32>) -> std::io::Result<()> {
+pub fn write_atomically(
+    dir: &Path,
+    files: &[FileEntry],
+    fs_group: Option<u32>,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let stamp = format!(
         "..{}",
@@ -269,8 +320,14 @@ pub fn write_atomically(dir: &Path, files: &[FileEntry], fs_group: Option<u32>) 
     let payload = dir.join(&stamp);
     std::fs::create_dir(&payload)?;
     for f in files {
-        if f.path.split('/').any(|part| part == ".." || part.is_empty()) {
-            return Err(std::io::Error::other(format!("invalid volume path {}", f.path)));
+        if f.path
+            .split('/')
+            .any(|part| part == ".." || part.is_empty())
+        {
+            return Err(std::io::Error::other(format!(
+                "invalid volume path {}",
+                f.path
+            )));
         }
         let target = payload.join(&f.path);
         if let Some(parent) = target.parent() {
@@ -306,7 +363,10 @@ pub fn write_atomically(dir: &Path, files: &[FileEntry], fs_group: Option<u32>) 
         if name.starts_with("..") {
             continue;
         }
-        if !files.iter().any(|f| f.path.split('/').next() == Some(&*name)) {
+        if !files
+            .iter()
+            .any(|f| f.path.split('/').next() == Some(&*name))
+        {
             let _ = std::fs::remove_file(entry.path());
         }
     }

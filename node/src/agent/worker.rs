@@ -222,10 +222,7 @@ impl PodWorker {
             pod_ip: self.sandbox.as_ref().and_then(|s| s.ip.as_deref()),
             host_ip: &self.ctx.host_ip,
             start_time: self.start_time,
-            failure: self
-                .failure
-                .as_ref()
-                .map(|(r, m)| (r.as_str(), m.as_str())),
+            failure: self.failure.as_ref().map(|(r, m)| (r.as_str(), m.as_str())),
         }
     }
 
@@ -287,7 +284,10 @@ impl PodWorker {
             if c.running() {
                 return false;
             }
-            if c.terminated().is_some() && !sidecar && self.pod.spec.restart_policy == RestartPolicy::Never {
+            if c.terminated().is_some()
+                && !sidecar
+                && self.pod.spec.restart_policy == RestartPolicy::Never
+            {
                 return false;
             }
             self.start_when_due(true, i).await;
@@ -321,7 +321,11 @@ impl PodWorker {
         let now = Instant::now();
         let key = self.key();
         let uid = self.pod.uid.clone();
-        let run = if init { &mut self.init[i] } else { &mut self.app[i] };
+        let run = if init {
+            &mut self.init[i]
+        } else {
+            &mut self.app[i]
+        };
         if let Some(delay) = run.pending_delay(now) {
             if let RunState::Terminated(t) = &run.state {
                 run.last = Some(t.clone());
@@ -341,7 +345,9 @@ impl PodWorker {
             }
             return;
         }
-        let Some(spec) = self.spec_of(&if init { &self.init[i] } else { &self.app[i] }.name).cloned()
+        let Some(spec) = self
+            .spec_of(&if init { &self.init[i] } else { &self.app[i] }.name)
+            .cloned()
         else {
             return;
         };
@@ -361,7 +367,11 @@ impl PodWorker {
             return;
         };
         let run = if init { &self.init[i] } else { &self.app[i] };
-        let attempt = if run.has_run() { run.restart_count + 1 } else { 0 };
+        let attempt = if run.has_run() {
+            run.restart_count + 1
+        } else {
+            0
+        };
         let plan = launch::ContainerPlan {
             pod: self.pod.clone(),
             container: spec.clone(),
@@ -371,8 +381,12 @@ impl PodWorker {
         let host = Arc::clone(&self.ctx.host);
         let pulled = host.image_present(&spec.image);
         if !pulled {
-            self.event(false, "Pulling", &format!("Pulling image \"{}\"", spec.image))
-                .await;
+            self.event(
+                false,
+                "Pulling",
+                &format!("Pulling image \"{}\"", spec.image),
+            )
+            .await;
         }
         match blocking::unblock(move || launch::start_container(&host, &sandbox, &plan)).await {
             Ok(started) => self.started(spec, init, i, attempt, started).await,
@@ -385,7 +399,11 @@ impl PodWorker {
 
     async fn started(&mut self, spec: &Container, init: bool, i: usize, attempt: u32, s: Started) {
         let now = time::now_secs();
-        let run = if init { &mut self.init[i] } else { &mut self.app[i] };
+        let run = if init {
+            &mut self.init[i]
+        } else {
+            &mut self.app[i]
+        };
         if let RunState::Terminated(t) = &run.state {
             run.last = Some(t.clone());
         }
@@ -403,10 +421,15 @@ impl PodWorker {
         run.not_before = None;
         self.watch(s);
         self.save();
-        self.event(false, "Started", &format!("Started container {}", spec.name))
-            .await;
+        self.event(
+            false,
+            "Started",
+            &format!("Started container {}", spec.name),
+        )
+        .await;
         let id = run_id(self, init, i);
-        let tasks = super::probes::spawn(&self.ctx, spec, self.sandbox.as_ref(), &self.self_tx, &id);
+        let tasks =
+            super::probes::spawn(&self.ctx, spec, self.sandbox.as_ref(), &self.self_tx, &id);
         self.probe_tasks.insert(id, tasks);
     }
 
@@ -432,7 +455,9 @@ impl PodWorker {
         if let Some(streams) = s.logs {
             let signal = self.ctx.log_signal(&self.pod.uid, &s.name);
             signal.finished.set(false);
-            if let Ok(writer) = logs::CriWriter::open(&streams.file, self.ctx.log_max_bytes, Rc::clone(&signal)) {
+            if let Ok(writer) =
+                logs::CriWriter::open(&streams.file, self.ctx.log_max_bytes, Rc::clone(&signal))
+            {
                 let writer = Rc::new(writer);
                 let (w1, w2) = (Rc::clone(&writer), writer);
                 executor
@@ -451,22 +476,19 @@ impl PodWorker {
     }
 
     async fn start_failed(&mut self, init: bool, i: usize, reason: &str, message: &str) {
-        let run = if init { &mut self.init[i] } else { &mut self.app[i] };
+        let run = if init {
+            &mut self.init[i]
+        } else {
+            &mut self.app[i]
+        };
         run.state = RunState::Waiting {
             reason: reason.to_owned(),
             message: message.to_owned(),
         };
         // Retried on the back-off schedule, as upstream retries a failed sync.
         run.not_before = Some(Instant::now() + Duration::from_secs(10));
-        let name = run.name.clone();
-        let event_reason = if reason.starts_with("ErrImage") || reason == "ImagePullBackOff" {
-            "Failed"
-        } else {
-            "Failed"
-        };
-        self.event(true, event_reason, &format!("Error: {message}"))
+        self.event(true, "Failed", &format!("Error: {message}"))
             .await;
-        let _ = name;
     }
 
     async fn exited(&mut self, id: &str, exit: Exit) {
@@ -684,7 +706,8 @@ impl PodWorker {
         if let Some(d) = self.pod.spec.active_deadline_seconds
             && self.failure.is_none()
         {
-            let left = (self.start_time + u64::try_from(d).unwrap_or(0)).saturating_sub(time::now_secs());
+            let left =
+                (self.start_time + u64::try_from(d).unwrap_or(0)).saturating_sub(time::now_secs());
             consider(Instant::now() + Duration::from_secs(left));
         }
         next
@@ -786,7 +809,8 @@ impl PodWorker {
                         started_at: a.saved.started_at,
                     };
                     run.pid = Some(started.pid);
-                    self.ctx.set_running(&self.pod.uid, &a.saved.name, Some(&a.saved.id));
+                    self.ctx
+                        .set_running(&self.pod.uid, &a.saved.name, Some(&a.saved.id));
                     let spec = self.spec_of(&a.saved.name).cloned();
                     let run = self.runs_mut().find(|c| c.name == a.saved.name);
                     if let (Some(run), Some(spec)) = (run, spec) {

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod cni;
 pub mod image;
+pub mod json;
 pub mod preflight;
 pub mod pull;
 pub mod runtime;

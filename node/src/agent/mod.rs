@@ -4,9 +4,9 @@
 //! files) goes to smol's blocking thread pool. See docs/node.md.
 
 mod env;
-mod exits;
+use crate::runtime::exits;
 pub mod host;
-mod json;
+use crate::json;
 mod launch;
 mod link;
 pub mod logs;

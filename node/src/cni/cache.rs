@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use miniserde::json::{self, Object, Value};
 
 use super::error::CniError;
-use super::json::{array, as_array, as_object, as_str, object, str_field, string};
+use crate::json::{array, as_array, as_object, as_str, obj, s, str_field};
 
 const KIND: &str = "cniCacheV1";
 
@@ -37,16 +37,13 @@ impl Cached {
         let dir = results_dir(cache_dir);
         std::fs::create_dir_all(&dir).map_err(|e| CniError::io(&dir, e))?;
         let file = path(cache_dir, &self.network, &self.container_id, &self.ifname);
-        let args = self
-            .cni_args
-            .iter()
-            .map(|(k, v)| array([string(k), string(v)]));
-        let mut doc = object([
-            ("kind", string(KIND)),
-            ("containerId", string(&self.container_id)),
-            ("config", string(base64(config.as_bytes()))),
-            ("ifName", string(&self.ifname)),
-            ("networkName", string(&self.network)),
+        let args = self.cni_args.iter().map(|(k, v)| array([s(k), s(v)]));
+        let mut doc = obj([
+            ("kind", s(KIND)),
+            ("containerId", s(&self.container_id)),
+            ("config", s(base64(config.as_bytes()))),
+            ("ifName", s(&self.ifname)),
+            ("networkName", s(&self.network)),
             ("cniArgs", array(args)),
             (
                 "capabilityArgs",
@@ -189,7 +186,7 @@ mod tests {
             network: "net".to_owned(),
             cni_args: vec![("K8S_POD_NAME".to_owned(), "p".to_owned())],
             capability_args: caps,
-            result: Some(object([("cniVersion", string("1.0.0"))])),
+            result: Some(obj([("cniVersion", s("1.0.0"))])),
         };
         entry.store(&dir, "{}").unwrap();
         let file = dir.join("results/net-abc-eth0");

@@ -9,7 +9,7 @@ use miniserde::json::{self, Value};
 
 use super::error::CniError;
 use super::ipnet::IpNet;
-use super::json::{array, object, string};
+use crate::json::{array, obj, s};
 
 /// The CNI version wisp writes and speaks to plugins.
 pub const CNI_VERSION: &str = "1.0.0";
@@ -46,7 +46,7 @@ impl DefaultNetwork {
         let cidrs = self.ipv4.iter().chain(self.ipv6.iter());
         let ranges = cidrs
             .clone()
-            .map(|c| array([object([("subnet", string(c.to_string()))])]));
+            .map(|c| array([obj([("subnet", s(c.to_string()))])]));
         let default_route = |c: &IpNet| {
             if c.addr.is_ipv4() {
                 "0.0.0.0/0"
@@ -54,32 +54,29 @@ impl DefaultNetwork {
                 "::/0"
             }
         };
-        let routes = cidrs.map(|c| object([("dst", string(default_route(c)))]));
-        let ipam = object([
-            ("type", string("host-local")),
+        let routes = cidrs.map(|c| obj([("dst", s(default_route(c)))]));
+        let ipam = obj([
+            ("type", s("host-local")),
             ("ranges", array(ranges)),
             ("routes", array(routes)),
-            ("dataDir", string(self.ipam_dir.display().to_string())),
+            ("dataDir", s(self.ipam_dir.display().to_string())),
         ]);
-        let bridge = object([
-            ("type", string("bridge")),
-            ("bridge", string(&self.bridge)),
+        let bridge = obj([
+            ("type", s("bridge")),
+            ("bridge", s(&self.bridge)),
             ("isGateway", Value::Bool(true)),
             ("ipMasq", Value::Bool(true)),
             ("hairpinMode", Value::Bool(true)),
             ("ipam", ipam),
         ]);
-        let portmap = object([
-            ("type", string("portmap")),
-            (
-                "capabilities",
-                object([("portMappings", Value::Bool(true))]),
-            ),
+        let portmap = obj([
+            ("type", s("portmap")),
+            ("capabilities", obj([("portMappings", Value::Bool(true))])),
             ("snat", Value::Bool(true)),
         ]);
-        let list = object([
-            ("cniVersion", string(CNI_VERSION)),
-            ("name", string(&self.name)),
+        let list = obj([
+            ("cniVersion", s(CNI_VERSION)),
+            ("name", s(&self.name)),
             ("plugins", array([bridge, portmap])),
         ]);
         json::to_string(&list)
@@ -116,10 +113,10 @@ pub fn write_default_conflist(path: &Path, net: &DefaultNetwork) -> Result<bool,
 
 /// The single-plugin config that brings `lo` up inside a pod namespace.
 pub(crate) fn loopback_config() -> String {
-    let conf = object([
-        ("cniVersion", string(CNI_VERSION)),
-        ("name", string("lo")),
-        ("type", string("loopback")),
+    let conf = obj([
+        ("cniVersion", s(CNI_VERSION)),
+        ("name", s("lo")),
+        ("type", s("loopback")),
     ]);
     json::to_string(&conf)
 }

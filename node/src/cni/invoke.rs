@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use miniserde::json::{self, Value};
 
 use super::error::CniError;
-use super::json::{as_object, as_u64, str_field};
+use crate::json::{as_object, as_u64, str_field};
 
 /// The CNI operations wisp performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

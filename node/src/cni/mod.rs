@@ -12,7 +12,6 @@ mod default_conflist;
 mod error;
 mod invoke;
 mod ipnet;
-mod json;
 mod masquerade;
 mod network;
 mod result;
@@ -34,9 +33,9 @@ pub use network::CniConfig;
 pub use result::{CniResult, Interface, PodIp};
 pub use stale::StaleCleanup;
 
+use crate::json::{array, obj, s, uint};
 use cache::Cached;
 use invoke::{Invocation, Op, Runner};
-use json::{array, number, object, string};
 use network::{NetworkList, PluginConf};
 
 /// The pod an attachment belongs to, passed to plugins as `K8S_POD_*` in `CNI_ARGS`.
@@ -249,8 +248,8 @@ impl Cni {
     /// the previous result, and the runtime config for the capabilities it declared.
     fn plugin_config(&self, plugin: &PluginConf, prev: Option<&Value>, caps: &Object) -> String {
         let mut conf = plugin.conf.clone();
-        conf.insert("name".to_owned(), string(&self.list.name));
-        conf.insert("cniVersion".to_owned(), string(&self.list.cni_version));
+        conf.insert("name".to_owned(), s(&self.list.name));
+        conf.insert("cniVersion".to_owned(), s(&self.list.cni_version));
         if let Some(prev) = prev {
             conf.insert("prevResult".to_owned(), prev.clone());
         }
@@ -325,11 +324,11 @@ fn capability_args(port_mappings: &[PortMapping]) -> Object {
         return caps;
     }
     let ports = port_mappings.iter().map(|p| {
-        object([
-            ("hostPort", number(u64::from(p.host_port))),
-            ("containerPort", number(u64::from(p.container_port))),
-            ("protocol", string(&p.protocol)),
-            ("hostIP", string(&p.host_ip)),
+        obj([
+            ("hostPort", uint(u64::from(p.host_port))),
+            ("containerPort", uint(u64::from(p.container_port))),
+            ("protocol", s(&p.protocol)),
+            ("hostIP", s(&p.host_ip)),
         ])
     });
     caps.insert("portMappings".to_owned(), array(ports));

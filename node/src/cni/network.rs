@@ -7,7 +7,7 @@ use std::time::Duration;
 use miniserde::json::{self, Object, Value};
 
 use super::error::CniError;
-use super::json::{as_array, as_object, str_field};
+use crate::json::{as_array, as_object, str_field};
 
 /// The CNI versions whose result format (`ips[].address`) this module reads.
 const SUPPORTED_VERSIONS: [&str; 4] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"];

@@ -7,7 +7,7 @@ use miniserde::json::{self, Value};
 
 use super::error::CniError;
 use super::ipnet::IpNet;
-use super::json::{as_array, as_object, as_u64, str_field};
+use crate::json::{as_array, as_object, as_u64, str_field};
 
 /// One address given to the pod.
 #[derive(Clone, Debug, PartialEq, Eq)]

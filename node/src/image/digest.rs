@@ -1,28 +1,38 @@
-//! SHA-256 content addresses: parsing "sha256:<hex>" and hashing while reading.
+//! SHA-256 content addresses ("sha256:<hex>"): checking their syntax, computing them for
+//! bytes and for streams, for the image store and registry pulls alike.
 
 use std::io::{self, Read};
 
-use ring::digest::{Context, SHA256};
+use ring::digest::{Context, Digest, SHA256};
 
 use super::error::ImageError;
 
+/// `sha256:` and 64 lowercase hex digits: the only digest form stored or pulled (the hex
+/// names files in the blob store, so nothing else may pass).
+pub fn is_sha256_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// Checks "sha256:<64 lowercase hex>" and returns the hex part.
 pub fn hex_of(digest: &str) -> Result<&str, ImageError> {
-    let bad = || ImageError::InvalidDigest(digest.to_string());
-    let hex = digest.strip_prefix("sha256:").ok_or_else(bad)?;
-    let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if valid { Ok(hex) } else { Err(bad()) }
+    match digest.strip_prefix("sha256:") {
+        Some(hex) if is_sha256_digest(digest) => Ok(hex),
+        _ => Err(ImageError::InvalidDigest(digest.to_string())),
+    }
 }
 
 /// "sha256:<hex>" of a byte slice.
 pub fn of_bytes(bytes: &[u8]) -> String {
-    format_digest(ring::digest::digest(&SHA256, bytes).as_ref())
+    name_of(&ring::digest::digest(&SHA256, bytes))
 }
 
-fn format_digest(sum: &[u8]) -> String {
+/// "sha256:<hex>" of a finished SHA-256 sum.
+pub fn name_of(sum: &Digest) -> String {
     let mut out = String::with_capacity(71);
     out.push_str("sha256:");
-    for b in sum {
+    for b in sum.as_ref() {
         out.push_str(&format!("{b:02x}"));
     }
     out
@@ -52,7 +62,7 @@ impl<R: Read> HashingReader<R> {
     /// Reads the rest (so the digest covers the whole stream) and returns (digest, bytes).
     pub fn finish(mut self) -> io::Result<(String, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok((format_digest(self.context.finish().as_ref()), self.count))
+        Ok((name_of(&self.context.finish()), self.count))
     }
 }
 
@@ -87,5 +97,11 @@ mod tests {
         assert!(hex_of("sha256:ABC").is_err());
         assert!(hex_of("sha512:00").is_err());
         assert!(hex_of(&format!("sha256:{}", "0".repeat(63) + "G")).is_err());
+        assert!(hex_of(&format!("sha256:{}", "0".repeat(65))).is_err());
+        let digest = of_bytes(b"");
+        assert_eq!(hex_of(&digest).unwrap(), &digest[7..]);
+        assert!(is_sha256_digest(&digest));
+        assert!(!is_sha256_digest(&digest.to_uppercase()));
+        assert!(!is_sha256_digest(&digest[..70]));
     }
 }

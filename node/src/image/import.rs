@@ -96,7 +96,7 @@ fn choose(
         return Ok(Some(descriptor.digest.clone()));
     }
     let index = document::parse_index(&blobs.read_document(&descriptor.digest)?)?;
-    let mut best: Option<(u8, &Descriptor)> = None;
+    let mut best: Option<(u32, &Descriptor)> = None;
     for candidate in &index.manifests {
         match candidate.platform.as_ref().map(|p| (p, platform.score(p))) {
             Some((_, Some(score))) if best.is_none_or(|(b, _)| score > b) => {

@@ -3,12 +3,12 @@
 //! manifest and index last.
 
 use super::manifest::{self, Document};
-use super::platform::Platform;
 use super::session::Session;
 use super::{
     BlobSink, Credentials, PullConfig, PullError, PullProgress, Pulled, TransportError, blob,
     is_sha256_digest,
 };
+use crate::image::Platform;
 
 /// Largest manifest or index accepted (they are held in memory; real ones are a few KiB).
 const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
@@ -157,7 +157,7 @@ fn fetch_manifest(
             "{what} exceeds {MAX_MANIFEST_BYTES} bytes"
         )));
     }
-    let digest = blob::sha256_of(&bytes);
+    let digest = crate::image::digest::of_bytes(&bytes);
     let claimed = resp
         .header("docker-content-digest")
         .filter(|d| is_sha256_digest(d));

@@ -4,8 +4,8 @@
 
 use miniserde::json::{Number, Object, Value};
 
-use super::platform::Platform;
 use super::reference::is_sha256_digest;
+use crate::image::Platform;
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -145,12 +145,15 @@ pub fn choose<'a>(
     entries: &'a [IndexEntry],
     wanted: &Platform,
 ) -> Result<&'a IndexEntry, Vec<String>> {
-    let best = entries
-        .iter()
-        .filter_map(|e| Some((e.platform.as_ref()?.rank_on(wanted)?, e)))
-        .max_by_key(|(rank, _)| *rank)
-        .map(|(_, entry)| entry);
-    best.ok_or_else(|| {
+    let mut best: Option<(u32, &IndexEntry)> = None;
+    for entry in entries {
+        let score = entry.platform.as_ref().and_then(|p| wanted.score(p));
+        // The first of equally good entries wins, as in archive import.
+        if let Some(score) = score.filter(|s| best.is_none_or(|(b, _)| *s > b)) {
+            best = Some((score, entry));
+        }
+    }
+    best.map(|(_, entry)| entry).ok_or_else(|| {
         entries
             .iter()
             .filter_map(|e| e.platform.as_ref())
@@ -202,6 +205,20 @@ mod tests {
         let arm64 = Platform::new("linux", "arm64", Some("v8"));
         let available = choose(&entries, &arm64).unwrap_err();
         assert_eq!(available, vec!["linux/amd64", "linux/arm/v6"]);
+    }
+
+    #[test]
+    fn the_first_of_equally_good_entries_wins() {
+        let body = format!(
+            r#"{{"manifests":[
+              {{"digest":"{D1}","size":1,"platform":{{"os":"linux","architecture":"arm64"}}}},
+              {{"digest":"{D2}","size":1,"platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}}]}}"#
+        );
+        let Document::Index(entries) = parse(body.as_bytes(), None).unwrap() else {
+            panic!("not an index");
+        };
+        let arm64 = Platform::new("linux", "arm64", Some("v8"));
+        assert_eq!(choose(&entries, &arm64).unwrap().descriptor.digest, D1);
     }
 
     #[test]

@@ -12,7 +12,6 @@ mod endpoint;
 mod error;
 mod http;
 mod manifest;
-mod platform;
 mod reference;
 mod session;
 mod tls;
@@ -21,11 +20,11 @@ mod url;
 use std::io::Read;
 use std::time::Duration;
 
+pub use crate::image::Platform;
 pub use challenge::{Challenge, parse as parse_www_authenticate};
 pub use credentials::{Credentials, credentials_from_dockerconfigjson};
 pub use error::PullError;
 pub use http::TransportError;
-pub use platform::Platform;
 pub use reference::{ImageReference, is_sha256_digest};
 
 use endpoint::Endpoint;

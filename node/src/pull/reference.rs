@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+pub use crate::image::digest::is_sha256_digest;
+
 /// Where an image lives: registry host, repository path and a tag or `sha256:` digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageReference {
@@ -76,17 +78,6 @@ pub fn api_host(registry: &str) -> String {
         "docker.io" => "registry-1.docker.io".to_owned(),
         _ => registry.to_owned(),
     }
-}
-
-/// `sha256:` and 64 lowercase hex digits: the only digest form pulled (it also names files
-/// in the blob store, so nothing else may pass).
-pub fn is_sha256_digest(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
 }
 
 fn valid_registry(registry: &str) -> bool {

@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod cgroups;
+pub mod exits;
 pub mod namespaces;
 pub mod oci;
 pub mod podspec;

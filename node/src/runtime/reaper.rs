@@ -33,6 +33,16 @@ impl ExitStatus {
             ExitStatus::Signal(signal) => 128 + signal,
         }
     }
+
+    /// From what `waitpid` or `waitid` report: an exit code, else a terminating signal;
+    /// None when the process has not ended (stopped or continued).
+    pub fn decode(code: Option<i32>, signal: Option<i32>) -> Option<ExitStatus> {
+        match (code, signal) {
+            (Some(code), _) => Some(ExitStatus::Code(code)),
+            (None, Some(signal)) => Some(ExitStatus::Signal(signal)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Makes orphaned descendants (container inits) children of this process.
@@ -105,11 +115,7 @@ pub fn own(pid: i32) {
 
 fn reap(pid: i32) -> Option<ExitStatus> {
     let (_, status) = waitpid(Some(Pid::from_raw(pid)?), WaitOptions::NOHANG).ok()??;
-    match (status.exit_status(), status.terminating_signal()) {
-        (Some(code), _) => Some(ExitStatus::Code(code)),
-        (None, Some(signal)) => Some(ExitStatus::Signal(signal)),
-        (None, None) => None,
-    }
+    ExitStatus::decode(status.exit_status(), status.terminating_signal())
 }
 
 /// Children of every thread of this process, from /proc/self/task/*/children.
@@ -148,6 +154,14 @@ fn pid_i32(pid: u32) -> i32 {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn statuses_decode_to_the_shell_convention() {
+        assert_eq!(ExitStatus::decode(Some(3), None), Some(ExitStatus::Code(3)));
+        let killed = ExitStatus::decode(None, Some(9)).unwrap();
+        assert_eq!((killed, killed.code()), (ExitStatus::Signal(9), 137));
+        assert_eq!(ExitStatus::decode(None, None), None);
+    }
 
     #[test]
     fn own_session_children_are_left_to_their_owner() {

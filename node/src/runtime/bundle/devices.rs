@@ -7,7 +7,7 @@ use std::path::Path;
 
 use miniserde::json::Value;
 
-use super::json::{n, obj, s};
+use crate::json::{int, s, sparse_obj};
 
 /// Directories under /dev that a container gets its own copy of, or that are not devices.
 const SKIPPED: [&str; 6] = ["pts", "shm", "mqueue", "fd", ".lxcfs", ".udev"];
@@ -50,14 +50,14 @@ fn collect(dir: &Path, depth: u32, out: &mut Vec<Value>) {
             continue;
         }
         let dev = meta.rdev();
-        out.push(obj([
+        out.push(sparse_obj([
             ("path", s(path.to_string_lossy())),
             ("type", s(type_letter)),
-            ("major", n(i64::from(rustix::fs::major(dev)))),
-            ("minor", n(i64::from(rustix::fs::minor(dev)))),
-            ("fileMode", n(i64::from(meta.mode() & 0o7777))),
-            ("uid", n(i64::from(meta.uid()))),
-            ("gid", n(i64::from(meta.gid()))),
+            ("major", int(i64::from(rustix::fs::major(dev)))),
+            ("minor", int(i64::from(rustix::fs::minor(dev)))),
+            ("fileMode", int(i64::from(meta.mode() & 0o7777))),
+            ("uid", int(i64::from(meta.uid()))),
+            ("gid", int(i64::from(meta.gid()))),
         ]));
     }
 }

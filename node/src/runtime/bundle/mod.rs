@@ -7,7 +7,6 @@
 //! /etc/hostname and the termination log arrive as ordinary mounts from it.
 
 mod devices;
-mod json;
 mod resources;
 mod seccomp;
 mod security;
@@ -27,9 +26,9 @@ pub use security::{
 };
 pub use user::ProcessUser;
 
+use crate::json::{array, b, int, opt, s, sparse_obj, string_object, strs};
 use crate::runtime::podspec::{Container, PodSpec, SeccompProfile};
 use crate::runtime::qos;
-use json::{arr, b, n, obj, opt, s, string_map, strs};
 
 /// What the image's config says about running it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,12 +152,12 @@ pub fn build_config(spec: &BundleSpec<'_>) -> Result<Value, BundleError> {
     security::within_bounding_set(&mut capabilities, security::own_bounding_set());
     let user = user::resolve(spec.container, spec.pod, &spec.image.user, &spec.rootfs)?;
     let own_uts = spec.namespaces.uts.is_some() || !spec.pod.host_network;
-    Ok(obj([
+    Ok(sparse_obj([
         ("ociVersion", s("1.0.2")),
         ("process", process(spec, &user, &capabilities)?),
         (
             "root",
-            obj([
+            sparse_obj([
                 ("path", s(spec.rootfs.to_string_lossy())),
                 ("readonly", b(csc.read_only_root_filesystem)),
             ]),
@@ -173,9 +172,9 @@ pub fn build_config(spec: &BundleSpec<'_>) -> Result<Value, BundleError> {
         ),
         (
             "mounts",
-            arr(merged_mounts(spec).into_iter().map(mount_json)),
+            array(merged_mounts(spec).into_iter().map(mount_json)),
         ),
-        ("annotations", string_map(&spec.annotations)),
+        ("annotations", string_object(&spec.annotations)),
         ("linux", linux(spec, &capabilities)?),
     ]))
 }
@@ -194,16 +193,16 @@ fn process(
         .or_else(|| spec.image.working_dir.clone())
         .filter(|d| !d.is_empty());
     let caps = strs(capabilities);
-    Ok(obj([
+    Ok(sparse_obj([
         ("terminal", b(spec.terminal)),
         (
             "user",
-            obj([
-                ("uid", n(i64::from(user.uid))),
-                ("gid", n(i64::from(user.gid))),
+            sparse_obj([
+                ("uid", int(i64::from(user.uid))),
+                ("gid", int(i64::from(user.gid))),
                 (
                     "additionalGids",
-                    arr(user.additional_gids.iter().map(|g| n(i64::from(*g)))),
+                    array(user.additional_gids.iter().map(|g| int(i64::from(*g)))),
                 ),
             ]),
         ),
@@ -212,18 +211,18 @@ fn process(
         ("cwd", s(cwd.unwrap_or_else(|| "/".to_string()))),
         (
             "capabilities",
-            obj([
+            sparse_obj([
                 ("bounding", caps.clone()),
                 ("effective", caps.clone()),
                 ("permitted", caps),
-                ("inheritable", arr([])),
-                ("ambient", arr([])),
+                ("inheritable", array([])),
+                ("ambient", array([])),
             ]),
         ),
         ("noNewPrivileges", b(no_new_privileges)),
         (
             "oomScoreAdj",
-            n(i64::from(qos::oom_score_adj(
+            int(i64::from(qos::oom_score_adj(
                 spec.pod,
                 spec.container,
                 qos::node_memory_bytes(),
@@ -289,7 +288,7 @@ fn merged_mounts(spec: &BundleSpec<'_>) -> Vec<Mount> {
 }
 
 fn mount_json(m: Mount) -> Value {
-    obj([
+    sparse_obj([
         ("destination", s(m.destination)),
         ("type", s(m.kind)),
         ("source", s(m.source)),
@@ -301,8 +300,8 @@ fn linux(spec: &BundleSpec<'_>, capabilities: &[String]) -> Result<Value, Bundle
     let privileged = spec.container.security_context.privileged;
     let sysctl: BTreeMap<String, String> =
         spec.pod.security_context.sysctls.iter().cloned().collect();
-    Ok(obj([
-        ("namespaces", arr(namespaces(spec))),
+    Ok(sparse_obj([
+        ("namespaces", array(namespaces(spec))),
         ("cgroupsPath", s(spec.cgroups_path.as_str())),
         (
             "resources",
@@ -313,14 +312,14 @@ fn linux(spec: &BundleSpec<'_>, capabilities: &[String]) -> Result<Value, Bundle
             if sysctl.is_empty() {
                 Value::Null
             } else {
-                string_map(&sysctl)
+                string_object(&sysctl)
             },
         ),
         ("seccomp", seccomp(spec, capabilities)?),
         (
             "devices",
             if privileged {
-                arr(devices::host_devices(Path::new("/dev")))
+                array(devices::host_devices(Path::new("/dev")))
             } else {
                 Value::Null
             },
@@ -348,7 +347,7 @@ fn namespaces(spec: &BundleSpec<'_>) -> Vec<Value> {
     let pod = spec.pod;
     let ns = &spec.namespaces;
     let entry = |kind: &str, path: &Option<PathBuf>| {
-        obj([
+        sparse_obj([
             ("type", s(kind)),
             ("path", opt(path.as_ref(), |p| s(p.to_string_lossy()))),
         ])

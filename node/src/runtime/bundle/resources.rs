@@ -2,7 +2,7 @@
 
 use miniserde::json::Value;
 
-use super::json::{arr, b, n, obj, s};
+use crate::json::{array, b, int, s, sparse_obj};
 use crate::runtime::podspec::Resources;
 
 /// CFS period used for every quota, as the kubelet does.
@@ -27,21 +27,24 @@ pub fn cpu_quota(limit_millis: i64) -> i64 {
 /// The `linux.resources` object; swap equals the memory limit, so no swap is used.
 pub fn linux_resources(resources: &Resources, privileged: bool) -> Value {
     let cpu_limit = resources.limits.cpu_millis.filter(|m| *m > 0);
-    let cpu = obj([
-        ("shares", n(cpu_shares(resources.requests.cpu_millis))),
-        ("quota", cpu_limit.map_or(Value::Null, |m| n(cpu_quota(m)))),
+    let cpu = sparse_obj([
+        ("shares", int(cpu_shares(resources.requests.cpu_millis))),
+        (
+            "quota",
+            cpu_limit.map_or(Value::Null, |m| int(cpu_quota(m))),
+        ),
         (
             "period",
-            cpu_limit.map_or(Value::Null, |_| n(CPU_PERIOD_US)),
+            cpu_limit.map_or(Value::Null, |_| int(CPU_PERIOD_US)),
         ),
     ]);
     let memory = match resources.limits.memory_bytes.filter(|m| *m > 0) {
-        Some(limit) => obj([("limit", n(limit)), ("swap", n(limit))]),
+        Some(limit) => sparse_obj([("limit", int(limit)), ("swap", int(limit))]),
         None => Value::Null,
     };
     // runc adds its default device nodes (null, zero, tty, ptmx...) to the allow list itself.
-    let devices = arr([obj([("allow", b(privileged)), ("access", s("rwm"))])]);
-    obj([("cpu", cpu), ("memory", memory), ("devices", devices)])
+    let devices = array([sparse_obj([("allow", b(privileged)), ("access", s("rwm"))])]);
+    sparse_obj([("cpu", cpu), ("memory", memory), ("devices", devices)])
 }
 
 #[cfg(test)]

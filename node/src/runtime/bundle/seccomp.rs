@@ -8,7 +8,7 @@
 
 use miniserde::json::Value;
 
-use super::json::{arr, n, obj, s, strs};
+use crate::json::{array, int, s, sparse_obj, strs};
 
 const EPERM: i64 = 1;
 const ENOSYS: i64 = 38;
@@ -110,35 +110,35 @@ pub fn runtime_default(capabilities: &[String]) -> Value {
         }
     }
     let mut syscalls = vec![
-        obj([
+        sparse_obj([
             ("names", strs(&denied)),
             ("action", s("SCMP_ACT_ERRNO")),
-            ("errnoRet", n(EPERM)),
+            ("errnoRet", int(EPERM)),
         ]),
-        obj([
+        sparse_obj([
             ("names", strs(["clone3"])),
             ("action", s("SCMP_ACT_ERRNO")),
-            ("errnoRet", n(ENOSYS)),
+            ("errnoRet", int(ENOSYS)),
         ]),
     ];
     if !has("CAP_SYS_ADMIN") {
-        let newuser = obj([
-            ("index", n(0)),
-            ("value", n(CLONE_NEWUSER)),
-            ("valueTwo", n(CLONE_NEWUSER)),
+        let newuser = sparse_obj([
+            ("index", int(0)),
+            ("value", int(CLONE_NEWUSER)),
+            ("valueTwo", int(CLONE_NEWUSER)),
             ("op", s("SCMP_CMP_MASKED_EQ")),
         ]);
-        syscalls.push(obj([
+        syscalls.push(sparse_obj([
             ("names", strs(["clone"])),
             ("action", s("SCMP_ACT_ERRNO")),
-            ("errnoRet", n(EPERM)),
-            ("args", arr([newuser])),
+            ("errnoRet", int(EPERM)),
+            ("args", array([newuser])),
         ]));
     }
-    obj([
+    sparse_obj([
         ("defaultAction", s("SCMP_ACT_ALLOW")),
         ("architectures", strs(architectures())),
-        ("syscalls", arr(syscalls)),
+        ("syscalls", array(syscalls)),
     ])
 }
 

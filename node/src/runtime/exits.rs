@@ -2,28 +2,30 @@
 //! is the subreaper, so after `runc create` returns the init process is wisp's child. A
 //! pidfd for it becomes readable when it exits; `waitid` on the pidfd then reaps it and
 //! gives the exit code. A container adopted after a wisp restart is no longer wisp's
-//! child: its exit is still seen through the pidfd, but the code is unknown.
+//! child: its exit is still seen through the pidfd, but the code is unknown. Statuses are
+//! decoded as the reaper decodes them (`reaper::ExitStatus`).
 
 use std::os::fd::OwnedFd;
 
 use async_io::Async;
 use rustix::process::{Pid, PidfdFlags, WaitIdOptions, WaitIdStatus};
 
+use super::reaper::ExitStatus;
+
 /// How a container's init process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    Code(i32),
-    Signal(i32),
+    Known(ExitStatus),
     /// Not wisp's child (adopted after a restart): it is gone, the code is lost.
     Unknown,
 }
 
 impl Exit {
-    /// The exit code Kubernetes reports: 128 + signal for a signal, as upstream.
+    /// The exit code Kubernetes reports: 128 + signal for a signal, as upstream, and 137
+    /// (killed) when the code is lost.
     pub fn code(self) -> i32 {
         match self {
-            Exit::Code(c) => c,
-            Exit::Signal(s) => 128 + s,
+            Exit::Known(status) => status.code(),
             Exit::Unknown => 137,
         }
     }
@@ -65,13 +67,8 @@ impl ExitWatch {
 }
 
 fn exit_of(status: &WaitIdStatus) -> Exit {
-    if let Some(code) = status.exit_status() {
-        Exit::Code(code)
-    } else if let Some(signal) = status.terminating_signal() {
-        Exit::Signal(signal)
-    } else {
-        Exit::Unknown
-    }
+    ExitStatus::decode(status.exit_status(), status.terminating_signal())
+        .map_or(Exit::Unknown, Exit::Known)
 }
 
 #[cfg(test)]
@@ -92,7 +89,7 @@ mod tests {
         let (watch, _child) = watch_child(&["-c", "exit 3"]);
         assert_eq!(
             futures_lite::future::block_on(watch.exited()),
-            Exit::Code(3)
+            Exit::Known(ExitStatus::Code(3))
         );
     }
 
@@ -105,7 +102,7 @@ mod tests {
         )
         .unwrap();
         let exit = futures_lite::future::block_on(watch.exited());
-        assert_eq!(exit, Exit::Signal(9));
+        assert_eq!(exit, Exit::Known(ExitStatus::Signal(9)));
         assert_eq!(exit.code(), 137);
     }
 }

@@ -1,8 +1,8 @@
 //! Image references: parsing and docker-style normalization.
 //!
 //! "busybox" becomes docker.io/library/busybox:latest, "host:5000/app" keeps its registry,
-//! "name@sha256:..." pins a digest. This module only parses names; it does not resolve or
-//! fetch anything.
+//! "name@sha256:..." pins a digest. This module only parses and validates names (registry
+//! pulls check theirs here too); it does not resolve or fetch anything.
 
 use std::fmt;
 
@@ -108,16 +108,11 @@ impl std::str::FromStr for Reference {
 }
 
 fn parse_digest(digest: &str) -> Result<String, ReferenceError> {
-    let bad = || ReferenceError::InvalidDigest(digest.to_string());
-    let hex = digest.strip_prefix("sha256:").ok_or_else(bad)?;
-    if hex.len() != 64
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(bad());
+    if super::digest::is_sha256_digest(digest) {
+        Ok(digest.to_string())
+    } else {
+        Err(ReferenceError::InvalidDigest(digest.to_string()))
     }
-    Ok(digest.to_string())
 }
 
 /// Splits "name:tag"; a colon before the last '/' belongs to a registry port.
@@ -133,7 +128,7 @@ fn split_tag(rest: &str) -> Result<(&str, Option<String>), ReferenceError> {
     }
 }
 
-fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
+pub fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
         && tag.as_bytes()[0] != b'.'
@@ -187,7 +182,7 @@ fn validate_registry(registry: &str) -> Result<(), ReferenceError> {
 }
 
 /// Path components: lowercase alphanumerics separated by '.', '_', '__' or '-' runs.
-fn validate_repository(repository: &str) -> Result<(), ReferenceError> {
+pub fn validate_repository(repository: &str) -> Result<(), ReferenceError> {
     let bad = || ReferenceError::InvalidRepository(repository.to_string());
     if repository.is_empty() || repository.len() > 255 {
         return Err(bad());
@@ -284,6 +279,26 @@ mod tests {
             Reference::parse("host:99999/app"),
             Err(ReferenceError::InvalidRegistry(_))
         ));
+    }
+
+    #[test]
+    fn more_docker_defaults_and_pins() {
+        assert_eq!(full("bitnami/redis:7"), "docker.io/bitnami/redis:7");
+        assert_eq!(full("docker.io/nginx"), "docker.io/library/nginx:latest");
+        let r = Reference::parse(&format!("ghcr.io/o/app:1.2@{D}")).unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("ghcr.io", "o/app")
+        );
+        assert_eq!(r.manifest_reference(), D);
+        assert!(Reference::parse("UPPER/case").is_err());
+        assert!(Reference::parse("reg.io//app").is_err());
+        assert!(Reference::parse("app:bad/tag:x").is_err());
+        assert!(Reference::parse(&format!("app@{}", D.to_uppercase())).is_err());
+        assert!(validate_tag("v1.2-rc_1").is_ok());
+        assert!(validate_tag(".hidden").is_err());
+        assert!(validate_repository("o/app").is_ok());
+        assert!(validate_repository("o/app-").is_err());
     }
 
     #[test]

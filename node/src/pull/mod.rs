@@ -25,8 +25,9 @@ pub use challenge::{Challenge, parse as parse_www_authenticate};
 pub use credentials::{Credentials, credentials_from_dockerconfigjson};
 pub use error::PullError;
 pub use http::TransportError;
-pub use reference::{ImageReference, is_sha256_digest};
+pub use reference::is_sha256_digest;
 
+use crate::image::reference::{validate_repository, validate_tag};
 use endpoint::Endpoint;
 
 /// Where pulled content goes: a content-addressed store keyed by `sha256:<hex>` digest.
@@ -191,12 +192,35 @@ fn first_success<T>(
 }
 
 fn check_names(repository: &str, reference: &str) -> Result<(), PullError> {
-    let parsed = ImageReference::parse(&format!("example.invalid/{repository}"));
-    let tag_or_digest = is_sha256_digest(reference) || reference::valid_tag(reference);
-    match parsed {
-        Ok(parsed) if parsed.repository == repository && tag_or_digest => Ok(()),
-        _ => Err(PullError::InvalidReference(format!(
+    let tag_or_digest = is_sha256_digest(reference) || validate_tag(reference).is_ok();
+    if validate_repository(repository).is_ok() && tag_or_digest {
+        Ok(())
+    } else {
+        Err(PullError::InvalidReference(format!(
             "{repository:?} with reference {reference:?}"
-        ))),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_before_any_request() {
+        let digest = crate::image::digest::of_bytes(b"");
+        assert!(check_names("library/busybox", "1.36").is_ok());
+        assert!(check_names("o/app", &digest).is_ok());
+        for (repository, reference) in [
+            ("../etc", "latest"),
+            ("Upper", "latest"),
+            ("app", "bad/tag"),
+            ("app", ""),
+            ("app", "sha256:short"),
+            ("a//b", "latest"),
+        ] {
+            let err = check_names(repository, reference).unwrap_err();
+            assert!(matches!(err, PullError::InvalidReference(_)), "{err}");
+        }
     }
 }

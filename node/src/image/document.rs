@@ -1,6 +1,7 @@
 //! The JSON documents of images: OCI/docker indexes, manifests and configs, read through
 //! miniserde's dynamic `Value` because both dialects and their optional fields must be
-//! accepted.
+//! accepted. Archive import and registry pulls both parse with this module; Docker schema 1
+//! (signed, pre-2017) is refused.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,8 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 #[derive(Clone, Debug, Default)]
 pub struct Descriptor {
@@ -43,6 +44,14 @@ pub struct Index {
 pub struct Manifest {
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
+}
+
+/// A manifest whose kind was not known before reading it (a registry answers a tag with
+/// either).
+#[derive(Debug)]
+pub enum Document {
+    Index(Index),
+    Image(Manifest),
 }
 
 /// What the image config contributes: run defaults, layer diff ids, platform.
@@ -150,28 +159,54 @@ fn value_str(v: &Value) -> Option<String> {
     }
 }
 
+/// Parses an index or an image manifest; `content_type` (a response's, parameters allowed)
+/// decides when the body does not name its own media type (OCI makes `mediaType` optional).
+pub fn parse_document(bytes: &[u8], content_type: Option<&str>) -> Result<Document, ImageError> {
+    let o = parse_value(bytes, "manifest")?;
+    if matches!(o.get("schemaVersion"), Some(Value::Number(Number::U64(1)))) {
+        return Err(ImageError::Unsupported("docker schema 1 manifests".into()));
+    }
+    let content_type = content_type.map(|ct| ct.split(';').next().unwrap_or_default().trim());
+    let media_type = string(&o, "mediaType");
+    let is_index = match media_type.as_deref().or(content_type) {
+        Some(OCI_INDEX | DOCKER_LIST) => true,
+        Some(OCI_MANIFEST | DOCKER_MANIFEST) => false,
+        _ => o.contains_key("manifests"),
+    };
+    if is_index {
+        index_of(&o).map(Document::Index)
+    } else {
+        manifest_of(&o).map(Document::Image)
+    }
+}
+
 pub fn parse_index(bytes: &[u8]) -> Result<Index, ImageError> {
-    let o = parse_value(bytes, "image index")?;
-    let manifests = objects(&o, "manifests")
+    index_of(&parse_value(bytes, "image index")?)
+}
+
+fn index_of(o: &Object) -> Result<Index, ImageError> {
+    let manifests = objects(o, "manifests")
         .map(parse_descriptor)
         .collect::<Result<_, _>>()?;
     Ok(Index { manifests })
 }
 
 pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, ImageError> {
-    let o = parse_value(bytes, "manifest")?;
-    if let Some(kind) =
-        string(&o, "mediaType").filter(|m| m != OCI_MANIFEST && m != DOCKER_MANIFEST)
+    manifest_of(&parse_value(bytes, "manifest")?)
+}
+
+fn manifest_of(o: &Object) -> Result<Manifest, ImageError> {
+    if let Some(kind) = string(o, "mediaType").filter(|m| m != OCI_MANIFEST && m != DOCKER_MANIFEST)
     {
         return Err(ImageError::Format(format!(
             "expected an image manifest, got {kind}"
         )));
     }
     let config =
-        object(&o, "config").ok_or_else(|| ImageError::Format("manifest without config".into()))?;
+        object(o, "config").ok_or_else(|| ImageError::Format("manifest without config".into()))?;
     Ok(Manifest {
         config: parse_descriptor(config)?,
-        layers: objects(&o, "layers")
+        layers: objects(o, "layers")
             .map(parse_descriptor)
             .collect::<Result<_, _>>()?,
     })
@@ -321,5 +356,58 @@ mod tests {
         assert_eq!(m.layers.len(), 2);
         assert_eq!(m.layers[1].media_type, OCI_LAYER_TAR);
         assert!(parse_manifest(index_json(&[]).as_bytes()).is_err());
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_document_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse_document(&bytes, None);
+        }
+
+        #[test]
+        fn parse_document_never_panics_on_json_like_text(text in r#"[{}\[\]":,0-9a-zA-Z .+/-]{0,300}"#) {
+            let _ = parse_document(text.as_bytes(), Some(OCI_INDEX));
+            let _ = parse_document(text.as_bytes(), Some(DOCKER_MANIFEST));
+        }
+    }
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn documents_of_unknown_kind() {
+        let list = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[
+              {{"mediaType":"{DOCKER_MANIFEST}","digest":"{D1}","size":10,"platform":{{"os":"linux","architecture":"arm","variant":"v6"}}}}]}}"#
+        );
+        let Document::Index(index) = parse_document(list.as_bytes(), None).unwrap() else {
+            panic!("not an index");
+        };
+        let platform = index.manifests[0].platform.as_ref().unwrap();
+        assert_eq!(platform.to_string(), "linux/arm/v6");
+        let body = format!(
+            r#"{{"schemaVersion":2,"config":{{"digest":"{D1}","size":5}},"layers":[{{"digest":"{D2}","size":7,"mediaType":"x"}}]}}"#
+        );
+        let header = Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8");
+        let Document::Image(image) = parse_document(body.as_bytes(), header).unwrap() else {
+            panic!("not an image");
+        };
+        assert_eq!(image.config.digest, D1);
+        assert_eq!(image.layers[0].size, 7);
+    }
+
+    #[test]
+    fn refuses_schema1_bad_digests_and_junk() {
+        let schema1 = parse_document(br#"{"schemaVersion":1,"fsLayers":[]}"#, None).unwrap_err();
+        assert!(schema1.to_string().contains("schema 1"), "{schema1}");
+        let traversal = r#"{"config":{"digest":"sha256:../../etc/passwd","size":1},"layers":[]}"#;
+        let err = parse_document(traversal.as_bytes(), None).unwrap_err();
+        assert!(matches!(err, ImageError::InvalidDigest(_)), "{err}");
+        let sizeless = format!(r#"{{"config":{{"digest":"{D1}"}},"layers":[]}}"#);
+        assert!(parse_document(sizeless.as_bytes(), None).is_err());
+        assert!(parse_document(b"[1,2]", None).is_err());
+        assert!(parse_document(b"\xff", None).is_err());
     }
 }

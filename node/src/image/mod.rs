@@ -9,7 +9,7 @@ mod archive;
 mod blobs;
 mod catalog;
 pub mod digest;
-mod document;
+pub(crate) mod document;
 mod error;
 mod import;
 mod layers;

@@ -197,6 +197,7 @@ mod tests {
             media_type: String::new(),
             digest: digest::of_bytes(data),
             size: data.len() as u64,
+            ..Descriptor::default()
         }
     }
 

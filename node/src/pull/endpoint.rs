@@ -103,7 +103,7 @@ fn resolve_platform(
                 image,
             });
         }
-        Document::Index(entries) => entries,
+        Document::Index(index) => index.manifests,
     };
     let entry = manifest::choose(&entries, platform).map_err(|available| {
         PullError::NoMatchingPlatform {
@@ -111,7 +111,7 @@ fn resolve_platform(
             available,
         }
     })?;
-    let chosen = fetch_manifest(session, repository, &entry.descriptor.digest)?;
+    let chosen = fetch_manifest(session, repository, &entry.digest)?;
     match parse_manifest(&chosen)? {
         Document::Image(image) => Ok(Resolved {
             index: Some(top),
@@ -125,7 +125,7 @@ fn resolve_platform(
 }
 
 fn parse_manifest(fetched: &Fetched) -> Result<Document, PullError> {
-    manifest::parse(&fetched.bytes, fetched.content_type.as_deref())
+    manifest::parse_document(&fetched.bytes, fetched.content_type.as_deref())
         .map_err(|e| PullError::BadManifest(format!("{}: {e}", fetched.digest)))
 }
 

@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
@@ -195,4 +195,25 @@ pub(crate) fn connect_until_answer(host: &str, port: &str, limit: Duration) -> S
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A busybox server in a pod answering every connection with `reply`.
+pub(crate) fn serve(netns: &Path, port: u16, reply: &str) -> Child {
+    let name = netns.file_name().unwrap().to_str().unwrap();
+    let port = port.to_string();
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            name,
+            "/bin/busybox",
+            "nc",
+            "-ll",
+            "-p",
+            &port,
+        ])
+        .args(["-e", "/bin/busybox", "echo", reply])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
 }

@@ -2,7 +2,7 @@
 //! host namespace (see `test_net`).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
 use super::test_net::*;
@@ -176,22 +176,7 @@ fn host_port_reaches_the_pod_until_del() {
     };
     cni.add("ctr-a", &ns, "eth0", &pod("a"), &[mapping])
         .unwrap();
-    let name = ns.file_name().unwrap().to_str().unwrap();
-    let mut server = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            name,
-            "/bin/busybox",
-            "nc",
-            "-ll",
-            "-p",
-            "8080",
-        ])
-        .args(["-e", "/bin/busybox", "echo", "hello from the pod"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = serve(&ns, 8080, "hello from the pod");
     let answer = connect_until_answer("10.99.0.1", "18080", Duration::from_secs(5));
     if answer.trim() != "hello from the pod" {
         dump_network_state(&t, &ns);

@@ -98,12 +98,7 @@ impl BlobStore {
 
     /// Every stored blob digest.
     pub fn list(&self) -> Result<Vec<String>, ImageError> {
-        let entries = fs::read_dir(&self.dir).map_err(ImageError::io("list blobs"))?;
-        let names = entries.filter_map(|e| e.ok()?.file_name().into_string().ok());
-        Ok(names
-            .map(|hex| format!("sha256:{hex}"))
-            .filter(|d| digest::hex_of(d).is_ok())
-            .collect())
+        digest::listed_in(&self.dir).map_err(ImageError::io("list blobs"))
     }
 
     /// Removes a blob; returns the bytes freed (0 if it was not there).

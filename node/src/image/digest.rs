@@ -2,6 +2,7 @@
 //! bytes and for streams, for the image store and registry pulls alike.
 
 use std::io::{self, Read};
+use std::path::Path;
 
 use ring::digest::{Context, Digest, SHA256};
 
@@ -36,6 +37,16 @@ pub fn name_of(sum: &Digest) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+/// The digests a directory holds as files named by their hex (blobs, unpacked layers);
+/// other entries (temporaries) are passed over.
+pub fn listed_in(dir: &Path) -> io::Result<Vec<String>> {
+    let names = std::fs::read_dir(dir)?.filter_map(|e| e.ok()?.file_name().into_string().ok());
+    Ok(names
+        .map(|hex| format!("sha256:{hex}"))
+        .filter(|d| is_sha256_digest(d))
+        .collect())
 }
 
 /// A reader that hashes and counts everything read through it.
@@ -89,6 +100,17 @@ mod tests {
         let mut first = [0u8; 1];
         r.read_exact(&mut first).unwrap();
         assert_eq!(r.finish().unwrap(), (of_bytes(b"abc"), 3));
+    }
+
+    #[test]
+    fn directories_list_their_digest_named_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = of_bytes(b"x");
+        std::fs::write(dir.path().join(hex_of(&digest).unwrap()), b"x").unwrap();
+        std::fs::write(dir.path().join("blob-1-2"), b"temporary").unwrap();
+        std::fs::create_dir(dir.path().join("ABC")).unwrap();
+        assert_eq!(listed_in(dir.path()).unwrap(), vec![digest]);
+        assert!(listed_in(&dir.path().join("absent")).is_err());
     }
 
     #[test]

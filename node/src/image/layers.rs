@@ -70,12 +70,7 @@ impl LayerStore {
 
     /// Every unpacked layer's diff id.
     pub fn list(&self) -> Result<Vec<String>, ImageError> {
-        let entries = fs::read_dir(&self.dir).map_err(ImageError::io("list layers"))?;
-        let names = entries.filter_map(|e| e.ok()?.file_name().into_string().ok());
-        Ok(names
-            .map(|hex| format!("sha256:{hex}"))
-            .filter(|d| digest::hex_of(d).is_ok())
-            .collect())
+        digest::listed_in(&self.dir).map_err(ImageError::io("list layers"))
     }
 
     /// Removes a layer directory; returns the bytes of regular files it held.

@@ -4,11 +4,11 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::cni::test_net::{TestNet, run, run_ok};
+use crate::cni::test_net::{TestNet, run, run_ok, serve};
 use crate::cni::{IpNet, PodArgs};
 
 fn ip(s: &str) -> IpAddr {
@@ -216,27 +216,6 @@ fn every_feature_loads_into_nft_and_replaces_atomically() {
             .success()
     );
     remove().unwrap();
-}
-
-/// A busybox server in a pod answering every connection with `reply`.
-fn serve(netns: &Path, port: u16, reply: &str) -> Child {
-    let name = netns.file_name().unwrap().to_str().unwrap();
-    let port = port.to_string();
-    Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            name,
-            "/bin/busybox",
-            "nc",
-            "-ll",
-            "-p",
-            &port,
-        ])
-        .args(["-e", "/bin/busybox", "echo", reply])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 /// One connection's answer ("" when refused or silent), from the host or from a pod.

@@ -11,6 +11,7 @@ use miniserde::json::{self, Value};
 
 use super::error::CniError;
 use crate::json::{as_object, as_u64, str_field};
+use crate::runtime::exits::wait_until;
 
 /// The CNI operations wisp performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,22 +139,6 @@ fn read_all(mut pipe: impl Read) -> String {
     let mut bytes = Vec::new();
     let _ = pipe.read_to_end(&mut bytes);
     String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// Waits for the child until `deadline`; `None` when it is still running then.
-fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
 }
 
 /// The typed error for a failed plugin: its CNI error document when it printed one.

@@ -3,9 +3,13 @@
 //! pidfd for it becomes readable when it exits; `waitid` on the pidfd then reaps it and
 //! gives the exit code. A container adopted after a wisp restart is no longer wisp's
 //! child: its exit is still seen through the pidfd, but the code is unknown. Statuses are
-//! decoded as the reaper decodes them (`reaper::ExitStatus`).
+//! decoded as the reaper decodes them (`reaper::ExitStatus`). Short-lived commands that
+//! must not outlive a deadline are waited for here too (`wait_until`).
 
+use std::io;
 use std::os::fd::OwnedFd;
+use std::process::Child;
+use std::time::Instant;
 
 use async_io::Async;
 use rustix::process::{Pid, PidfdFlags, WaitIdOptions, WaitIdStatus};
@@ -66,6 +70,35 @@ impl ExitWatch {
     }
 }
 
+/// Waits for `child` until `deadline`, sleeping on its pidfd rather than in a polling loop;
+/// `None` when it is still running then (the caller decides whether to kill it).
+pub fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+) -> io::Result<Option<std::process::ExitStatus>> {
+    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    let pid = pid.ok_or_else(|| io::Error::other("child without a valid pid"))?;
+    let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let timeout = rustix::event::Timespec::try_from(left).map_err(io::Error::other)?;
+        let mut fds = [rustix::event::PollFd::new(
+            &pidfd,
+            rustix::event::PollFlags::IN,
+        )];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn exit_of(status: &WaitIdStatus) -> Exit {
     ExitStatus::decode(status.exit_status(), status.terminating_signal())
         .map_or(Exit::Unknown, Exit::Known)
@@ -82,6 +115,34 @@ mod tests {
             .unwrap();
         let pid = i32::try_from(child.id()).unwrap();
         (ExitWatch::new(pid).unwrap(), child)
+    }
+
+    #[test]
+    fn waits_until_exit_or_deadline() {
+        let mut quick = std::process::Command::new("/bin/sh")
+            .args(["-c", "exit 4"])
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let status = wait_until(&mut quick, deadline).unwrap().unwrap();
+        assert_eq!(status.code(), Some(4));
+        assert!(Instant::now() < deadline);
+
+        let mut slow = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let deadline = started + std::time::Duration::from_millis(200);
+        assert!(wait_until(&mut slow, deadline).unwrap().is_none());
+        let waited = started.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(200),
+            "{waited:?}"
+        );
+        assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+        slow.kill().unwrap();
+        slow.wait().unwrap();
     }
 
     #[test]

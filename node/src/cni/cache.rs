@@ -139,27 +139,11 @@ fn pairs(list: &miniserde::json::Array) -> Vec<(String, String)> {
     list.iter().filter_map(pair).collect()
 }
 
-/// Standard base64 with padding, as Go's encoding/json writes `[]byte`.
+/// Standard base64 with padding, as Go's encoding/json writes `[]byte` (the crate the
+/// registry client and the agent decode with).
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            let c = if i <= chunk.len() {
-                ALPHABET[((n >> shift) & 63) as usize]
-            } else {
-                b'='
-            };
-            out.push(char::from(c));
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]

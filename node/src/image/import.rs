@@ -96,18 +96,14 @@ fn choose(
         return Ok(Some(descriptor.digest.clone()));
     }
     let index = document::parse_index(&blobs.read_document(&descriptor.digest)?)?;
-    let mut best: Option<(u32, &Descriptor)> = None;
-    for candidate in &index.manifests {
-        match candidate.platform.as_ref().map(|p| (p, platform.score(p))) {
-            Some((_, Some(score))) if best.is_none_or(|(b, _)| score > b) => {
-                best = Some((score, candidate))
-            }
-            Some((p, None)) => available.push(p.to_string()),
-            _ => {}
-        }
-    }
-    match best {
-        Some((_, chosen)) => choose(chosen, blobs, platform, available),
+    let with_platform = || {
+        let manifests = index.manifests.iter();
+        manifests.filter_map(|c| Some((c.platform.as_ref()?, c)))
+    };
+    let rejected = with_platform().filter(|(p, _)| !platform.accepts(p));
+    available.extend(rejected.map(|(p, _)| p.to_string()));
+    match platform.best(with_platform()) {
+        Some(chosen) => choose(chosen, blobs, platform, available),
         None => Ok(None),
     }
 }

@@ -84,6 +84,24 @@ impl Platform {
         }
     }
 
+    /// The best fit on `self` among `candidates` (the first of equally good ones, so an
+    /// index's order breaks ties), or None when none runs here.
+    pub fn best<'a, T>(
+        &self,
+        candidates: impl IntoIterator<Item = (&'a Platform, T)>,
+    ) -> Option<T> {
+        let mut best: Option<(u32, T)> = None;
+        for (candidate, item) in candidates {
+            let Some(score) = self.score(candidate) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                best = Some((score, item));
+            }
+        }
+        best.map(|(_, item)| item)
+    }
+
     /// Architecture and variant in the canonical spelling `score` compares.
     fn normalized(&self) -> (String, Option<String>) {
         let arch = self.architecture.to_ascii_lowercase();
@@ -205,6 +223,22 @@ mod tests {
         assert_eq!(p("arm", Some("v7")).to_string(), "linux/arm/v7");
         assert_eq!(p("amd64", None).to_string(), "linux/amd64");
         assert_eq!(p("amd64", Some("")).to_string(), "linux/amd64");
+    }
+
+    #[test]
+    fn best_prefers_exact_then_the_first_of_equals() {
+        let board = p("arm", Some("v7"));
+        let offered = [
+            p("amd64", None),
+            p("arm", Some("v5")),
+            p("arm", Some("v6")),
+            p("arm", Some("v7")),
+            p("armhf", None),
+        ];
+        let numbered = || offered.iter().zip(0..);
+        assert_eq!(board.best(numbered()), Some(3));
+        assert_eq!(board.best(numbered().take(3)), Some(2));
+        assert_eq!(board.best(numbered().take(1)), None);
     }
 
     #[test]

@@ -17,15 +17,10 @@ pub fn choose<'a>(
     entries: &'a [Descriptor],
     wanted: &Platform,
 ) -> Result<&'a Descriptor, Vec<String>> {
-    let mut best: Option<(u32, &Descriptor)> = None;
-    for entry in entries {
-        let score = entry.platform.as_ref().and_then(|p| wanted.score(p));
-        // The first of equally good entries wins, as in archive import.
-        if let Some(score) = score.filter(|s| best.is_none_or(|(b, _)| *s > b)) {
-            best = Some((score, entry));
-        }
-    }
-    best.map(|(_, entry)| entry).ok_or_else(|| {
+    let with_platform = entries
+        .iter()
+        .filter_map(|e| Some((e.platform.as_ref()?, e)));
+    wanted.best(with_platform).ok_or_else(|| {
         entries
             .iter()
             .filter_map(|e| e.platform.as_ref())

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use miniserde::json::{self, Array, Number, Object, Value};
+use miniserde::json::{self, Number, Object, Value};
 
 use super::ImageConfig;
 use super::error::ImageError;
@@ -72,47 +72,29 @@ fn parse_value(bytes: &[u8], what: &str) -> Result<Object, ImageError> {
 }
 
 fn string(o: &Object, key: &str) -> Option<String> {
-    match o.get(key) {
-        Some(Value::String(s)) => Some(s.clone()),
-        _ => None,
-    }
+    crate::json::str_field(o, key).map(str::to_owned)
 }
 
 fn strings(o: &Object, key: &str) -> Vec<String> {
-    match o.get(key) {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| {
-                if let Value::String(s) = v {
-                    Some(s.clone())
-                } else {
-                    None
-                }
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+    let items = o
+        .get(key)
+        .and_then(crate::json::as_array)
+        .into_iter()
+        .flatten();
+    items.filter_map(value_str).collect()
 }
 
 fn objects<'a>(o: &'a Object, key: &str) -> impl Iterator<Item = &'a Object> {
-    let array = match o.get(key) {
-        Some(Value::Array(a)) => a.as_slice(),
-        _ => &[],
-    };
-    array.iter().filter_map(|v| {
-        if let Value::Object(o) = v {
-            Some(o)
-        } else {
-            None
-        }
-    })
+    let items = o
+        .get(key)
+        .and_then(crate::json::as_array)
+        .into_iter()
+        .flatten();
+    items.filter_map(crate::json::as_object)
 }
 
 fn object<'a>(o: &'a Object, key: &str) -> Option<&'a Object> {
-    match o.get(key) {
-        Some(Value::Object(o)) => Some(o),
-        _ => None,
-    }
+    o.get(key).and_then(crate::json::as_object)
 }
 
 fn parse_platform(o: &Object) -> Option<Platform> {
@@ -152,11 +134,7 @@ fn parse_descriptor(o: &Object) -> Result<Descriptor, ImageError> {
 }
 
 fn value_str(v: &Value) -> Option<String> {
-    if let Value::String(s) = v {
-        Some(s.clone())
-    } else {
-        None
-    }
+    crate::json::as_str(v).map(str::to_owned)
 }
 
 /// Parses an index or an image manifest; `content_type` (a response's, parameters allowed)
@@ -252,13 +230,7 @@ pub fn parse_docker_manifest(bytes: &[u8]) -> Result<Vec<DockerEntry>, ImageErro
             "manifest.json is not a JSON array".into(),
         ));
     };
-    let entries = entries.iter().filter_map(|v| {
-        if let Value::Object(o) = v {
-            Some(o)
-        } else {
-            None
-        }
-    });
+    let entries = entries.iter().filter_map(crate::json::as_object);
     entries
         .map(|o| {
             Ok(DockerEntry {
@@ -273,50 +245,45 @@ pub fn parse_docker_manifest(bytes: &[u8]) -> Result<Vec<DockerEntry>, ImageErro
 }
 
 fn descriptor_value(d: &Descriptor) -> Value {
-    let mut o = Object::new();
-    o.insert("mediaType".into(), Value::String(d.media_type.clone()));
-    o.insert("digest".into(), Value::String(d.digest.clone()));
-    o.insert("size".into(), Value::Number(Number::U64(d.size)));
-    if let Some(p) = &d.platform {
-        let mut po = Object::new();
-        po.insert("os".into(), Value::String(p.os.clone()));
-        po.insert("architecture".into(), Value::String(p.architecture.clone()));
-        if let Some(v) = &p.variant {
-            po.insert("variant".into(), Value::String(v.clone()));
-        }
-        o.insert("platform".into(), Value::Object(po));
-    }
-    if !d.annotations.is_empty() {
-        let a = d
-            .annotations
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())));
-        o.insert("annotations".into(), Value::Object(a.collect()));
-    }
-    Value::Object(o)
+    use crate::json::{opt, s, sparse_obj, string_object, uint};
+    let platform = |p: &Platform| {
+        sparse_obj([
+            ("os", s(&p.os)),
+            ("architecture", s(&p.architecture)),
+            ("variant", opt(p.variant.as_ref(), s)),
+        ])
+    };
+    let annotations = Some(&d.annotations).filter(|a| !a.is_empty());
+    sparse_obj([
+        ("mediaType", s(&d.media_type)),
+        ("digest", s(&d.digest)),
+        ("size", uint(d.size)),
+        ("platform", opt(d.platform.as_ref(), platform)),
+        ("annotations", opt(annotations, string_object)),
+    ])
 }
 
 /// Serializes an OCI image manifest (for docker archives, which have none, and test images).
 pub fn manifest_json(config: &Descriptor, layers: &[Descriptor]) -> String {
-    let mut o = Object::new();
-    o.insert("schemaVersion".into(), Value::Number(Number::U64(2)));
-    o.insert("mediaType".into(), Value::String(OCI_MANIFEST.into()));
-    o.insert("config".into(), descriptor_value(config));
-    let layers: Array = layers.iter().map(descriptor_value).collect();
-    o.insert("layers".into(), Value::Array(layers));
-    json::to_string(&Value::Object(o))
+    use crate::json::{array, obj, s, uint};
+    let doc = obj([
+        ("schemaVersion", uint(2)),
+        ("mediaType", s(OCI_MANIFEST)),
+        ("config", descriptor_value(config)),
+        ("layers", array(layers.iter().map(descriptor_value))),
+    ]);
+    json::to_string(&doc)
 }
 
 /// Serializes an OCI image index.
 pub fn index_json(manifests: &[Descriptor]) -> String {
-    let mut o = Object::new();
-    o.insert("schemaVersion".into(), Value::Number(Number::U64(2)));
-    o.insert("mediaType".into(), Value::String(OCI_INDEX.into()));
-    o.insert(
-        "manifests".into(),
-        Value::Array(manifests.iter().map(descriptor_value).collect()),
-    );
-    json::to_string(&Value::Object(o))
+    use crate::json::{array, obj, s, uint};
+    let doc = obj([
+        ("schemaVersion", uint(2)),
+        ("mediaType", s(OCI_INDEX)),
+        ("manifests", array(manifests.iter().map(descriptor_value))),
+    ]);
+    json::to_string(&doc)
 }
 
 #[cfg(test)]
@@ -356,6 +323,34 @@ mod tests {
         assert_eq!(m.layers.len(), 2);
         assert_eq!(m.layers[1].media_type, OCI_LAYER_TAR);
         assert!(parse_manifest(index_json(&[]).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn serialized_bytes_are_stable() {
+        // Converted docker archives are stored under the digest of these bytes: a change in
+        // key order or number form would make re-imports look like new images.
+        let entry = Descriptor {
+            media_type: OCI_MANIFEST.into(),
+            digest: D1.into(),
+            size: 3,
+            platform: Some(Platform::new("linux", "arm", Some("v7"))),
+            annotations: [(
+                "org.opencontainers.image.ref.name".to_owned(),
+                "1".to_owned(),
+            )]
+            .into(),
+        };
+        assert_eq!(
+            index_json(&[entry]),
+            format!(
+                concat!(
+                    r#"{{"manifests":[{{"annotations":{{"org.opencontainers.image.ref.name":"1"}},"#,
+                    r#""digest":"{}","mediaType":"{}","platform":{{"architecture":"arm","os":"linux","variant":"v7"}},"size":3}}],"#,
+                    r#""mediaType":"{}","schemaVersion":2}}"#
+                ),
+                D1, OCI_MANIFEST, OCI_INDEX
+            )
+        );
     }
 
     use proptest::prelude::*;

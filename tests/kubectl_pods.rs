@@ -44,6 +44,11 @@ static NEXT_POD_NET: AtomicU8 = AtomicU8::new(100);
 
 /// wisp with its node agent; state, logs and images under the test's own directory.
 fn start_node(tag: &str) -> Node {
+    start_node_with(tag, "")
+}
+
+/// [`start_node`] with more `node:` settings (YAML lines indented by two spaces).
+fn start_node_with(tag: &str, node_extra: &str) -> Node {
     let pod_net = NEXT_POD_NET.fetch_add(1, Ordering::Relaxed);
     let wisp = Wisp::start_with(tag, |dir| {
         let images = dir.join("images-in");
@@ -56,7 +61,7 @@ fn start_node(tag: &str) -> Node {
         )
         .expect("test image");
         format!(
-            "network:\n  podCIDR: 10.{pod_net}.0.0/16\n  bridge: wtest{pod_net}\nnode:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n",
+            "network:\n  podCIDR: 10.{pod_net}.0.0/16\n  bridge: wtest{pod_net}\nnode:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n{node_extra}",
             run = dir.join("run").display(),
             logs = dir.join("logs").display(),
             images = images.display(),
@@ -533,4 +538,99 @@ fn http_get(port: u16, path: &str) -> String {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
+}
+
+#[path = "../node/tests/pull_support/mod.rs"]
+mod pull_support;
+
+#[test]
+fn images_are_pulled_from_a_tls_registry_with_a_pull_secret() {
+    require_node!("images_are_pulled_from_a_tls_registry_with_a_pull_secret");
+    if !pull_support::tools_present() {
+        return;
+    }
+    let pki = pull_support::TestPki::new();
+    let registry = pull_support::Registry::start(Some(&pki), pull_support::Auth::Htpasswd);
+    let archive = registry.dir.0.join("busybox.tar");
+    write_busybox_archive(&archive, "wisp.test/pushed:2.0", ArchiveFormat::Oci, false).unwrap();
+    let image = format!("{}/team/busybox:2.0", registry.host);
+    let pushed = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "--quiet", "--dest-cert-dir"])
+        .arg(&registry.cert_dir)
+        .arg("--dest-creds")
+        .arg(format!("{}:{}", pull_support::USER, pull_support::PASSWORD))
+        .arg(format!("oci-archive:{}", archive.display()))
+        .arg(format!("docker://{image}"))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let ca = registry.cert_dir.join("ca.crt");
+    let node = start_node_with(
+        "pods-pull",
+        &format!("  registryCAFiles: [{}]\n", ca.display()),
+    );
+    let w = node.w();
+    w.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={}", registry.host),
+        &format!("--docker-username={}", pull_support::USER),
+        &format!("--docker-password={}", pull_support::PASSWORD),
+    ]);
+    // Without credentials the registry refuses the pull.
+    w.ok(&["run", "anonymous", "--image", &image, "--", "sleep", "3600"]);
+    node.wait_for(Duration::from_secs(30), "ErrImagePull", |_| {
+        let pod = node.pod_json("anonymous");
+        at(&pod, "status.containerStatuses.0.state.waiting.reason").as_deref()
+            == Some("ErrImagePull")
+    });
+    let message = at(
+        &node.pod_json("anonymous"),
+        "status.containerStatuses.0.state.waiting.message",
+    )
+    .unwrap_or_default();
+    assert!(
+        message.contains("unauthorized") || message.contains("401"),
+        "{message}"
+    );
+
+    let overrides = r#"{"spec":{"imagePullSecrets":[{"name":"regcred"}]}}"#;
+    w.ok(&[
+        "run",
+        "pulled",
+        "--image",
+        &image,
+        "--overrides",
+        overrides,
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    w.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/pulled",
+        "--timeout=60s",
+    ]);
+    let pod = node.pod_json("pulled");
+    let image_id = at(&pod, "status.containerStatuses.0.imageID").unwrap_or_default();
+    assert!(
+        image_id.starts_with(&format!("{}/team/busybox@sha256:", registry.host)),
+        "{image_id}"
+    );
+    w.ok(&[
+        "delete",
+        "pod",
+        "pulled",
+        "anonymous",
+        "--grace-period=1",
+        "--wait=true",
+    ]);
+    node.stop();
 }

@@ -60,6 +60,10 @@ pub struct AgentConfig {
     pub cni_bin_dir: Option<PathBuf>,
     /// The default network's host bridge.
     pub bridge: String,
+    /// Registries reached without certificate checks (or over plain HTTP).
+    pub insecure_registries: Vec<String>,
+    /// PEM files of CAs trusted for registries besides the public roots.
+    pub registry_ca_files: Vec<PathBuf>,
 }
 
 /// Why the agent could not start or stopped.
@@ -268,7 +272,17 @@ fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
         }
         None => None,
     };
+    let mut pull_config = crate::pull::PullConfig {
+        insecure_registries: config.insecure_registries.clone(),
+        ..crate::pull::PullConfig::default()
+    };
+    for file in &config.registry_ca_files {
+        let pem = std::fs::read(file)
+            .map_err(|e| AgentError::Setup(format!("registry CA {}: {e}", file.display())))?;
+        pull_config.extra_ca_pem.push(pem);
+    }
     let host = Host {
+        pull_config,
         runtime,
         images,
         cgroups: Cgroups::detect().ok(),

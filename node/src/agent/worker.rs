@@ -15,7 +15,7 @@ use super::launch::{self, LaunchError, Sandbox, Started};
 use super::state::{ContainerRun, RunState, Terminated};
 use super::status::{self, Conditions, PodView};
 use super::{Ctx, env, logs, time};
-use crate::runtime::podspec::{Container, ContainerRestartPolicy, Pod, RestartPolicy};
+use crate::runtime::podspec::{Container, ContainerRestartPolicy, Pod, PullPolicy, RestartPolicy};
 
 /// What wakes a pod worker.
 #[derive(Debug)]
@@ -372,14 +372,20 @@ impl PodWorker {
         } else {
             0
         };
+        let host = Arc::clone(&self.ctx.host);
+        let pulled = host.image_present(&spec.image);
+        let pull_secrets = if pulled && spec.image_pull_policy != PullPolicy::Always {
+            Vec::new()
+        } else {
+            self.pull_secrets().await
+        };
         let plan = launch::ContainerPlan {
             pod: self.pod.clone(),
             container: spec.clone(),
             env,
             attempt,
+            pull_secrets,
         };
-        let host = Arc::clone(&self.ctx.host);
-        let pulled = host.image_present(&spec.image);
         if !pulled {
             self.event(
                 false,
@@ -431,6 +437,30 @@ impl PodWorker {
         let tasks =
             super::probes::spawn(&self.ctx, spec, self.sandbox.as_ref(), &self.self_tx, &id);
         self.probe_tasks.insert(id, tasks);
+    }
+
+    /// The registry credentials of the pod's imagePullSecrets (missing ones are skipped,
+    /// as upstream: the pull then fails with the registry's answer).
+    async fn pull_secrets(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for name in &self.pod.spec.image_pull_secrets {
+            let data = super::env::read_data(
+                &self.ctx,
+                wisp_proto::ObjectKind::Secret,
+                &self.pod.namespace,
+                name,
+            )
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+            out.extend(
+                data.into_iter()
+                    .filter(|(k, _)| k == ".dockerconfigjson" || k == ".dockercfg")
+                    .map(|(_, v)| v),
+            );
+        }
+        out
     }
 
     /// Follows a started container: its exit and its two log streams.

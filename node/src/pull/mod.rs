@@ -26,7 +26,7 @@ pub use credentials::{Credentials, credentials_from_dockerconfigjson};
 pub use error::PullError;
 pub use http::TransportError;
 pub use platform::Platform;
-pub use reference::{ImageReference, is_sha256_digest};
+pub use reference::is_sha256_digest;
 
 use endpoint::Endpoint;
 
@@ -192,11 +192,10 @@ fn first_success<T>(
 }
 
 fn check_names(repository: &str, reference: &str) -> Result<(), PullError> {
-    let parsed = ImageReference::parse(&format!("example.invalid/{repository}"));
     let tag_or_digest = is_sha256_digest(reference) || reference::valid_tag(reference);
-    match parsed {
-        Ok(parsed) if parsed.repository == repository && tag_or_digest => Ok(()),
-        _ => Err(PullError::InvalidReference(format!(
+    match reference::valid_repository(repository) && tag_or_digest {
+        true => Ok(()),
+        false => Err(PullError::InvalidReference(format!(
             "{repository:?} with reference {reference:?}"
         ))),
     }

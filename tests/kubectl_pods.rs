@@ -634,3 +634,87 @@ fn images_are_pulled_from_a_tls_registry_with_a_pull_secret() {
     ]);
     node.stop();
 }
+
+#[test]
+fn probes_memory_limits_and_config_updates_behave_as_upstream() {
+    require_node!("probes_memory_limits_and_config_updates_behave_as_upstream");
+    let node = start_node("pods-probes");
+    let w = node.w();
+    let pod = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+spec:
+  containers:
+  - name: app
+    image: {IMAGE}
+    command: ["sh", "-c", "touch /tmp/healthy; mkdir -p /www; echo ok > /www/index.html; httpd -p 8080 -h /www; sleep 3600"]
+    readinessProbe:
+      httpGet: {{path: /index.html, port: 8080}}
+      periodSeconds: 1
+    livenessProbe:
+      exec: {{command: ["cat", "/tmp/healthy"]}}
+      periodSeconds: 1
+      failureThreshold: 2
+    volumeMounts:
+    - {{name: cfg, mountPath: /etc/cfg}}
+  volumes:
+  - name: cfg
+    configMap: {{name: settings}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  mode: first
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hog
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: {IMAGE}
+    command: ["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived"]
+    resources:
+      limits: {{memory: 16Mi}}
+"#
+    );
+    w.ok_stdin(&["apply", "-f", "-"], &pod);
+    w.ok(&["wait", "--for=condition=Ready", "pod/probed", "--timeout=60s"]);
+
+    // A configMap volume follows updates of the ConfigMap in the running pod.
+    assert_eq!(w.ok(&["exec", "probed", "--", "cat", "/etc/cfg/mode"]), "first");
+    w.ok(&["patch", "configmap", "settings", "-p", r#"{"data":{"mode":"second"}}"#]);
+    node.wait_for(Duration::from_secs(20), "the volume update", |w| {
+        w.kubectl(&["exec", "probed", "--", "cat", "/etc/cfg/mode"]).stdout == "second"
+    });
+
+    // A failing liveness probe restarts the container.
+    w.ok(&["exec", "probed", "--", "rm", "/tmp/healthy"]);
+    node.wait_for(Duration::from_secs(40), "a restart by the liveness probe", |_| {
+        at(&node.pod_json("probed"), "status.containerStatuses.0.restartCount").as_deref() == Some("1")
+    });
+    w.ok(&["wait", "--for=condition=Ready", "pod/probed", "--timeout=60s"]);
+
+    // A memory limit kills with OOMKilled.
+    node.wait_for(Duration::from_secs(60), "the OOM kill", |_| {
+        at(&node.pod_json("hog"), "status.phase").as_deref() == Some("Failed")
+    });
+    let hog = node.pod_json("hog");
+    assert_eq!(
+        at(&hog, "status.containerStatuses.0.state.terminated.reason").as_deref(),
+        Some("OOMKilled"),
+        "{hog:?}"
+    );
+    assert_eq!(
+        at(&hog, "status.containerStatuses.0.state.terminated.exitCode").as_deref(),
+        Some("137")
+    );
+    w.ok(&["delete", "pod", "probed", "hog", "--grace-period=1", "--wait=true"]);
+    node.stop();
+}

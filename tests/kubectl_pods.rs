@@ -718,3 +718,105 @@ spec:
     w.ok(&["delete", "pod", "probed", "hog", "--grace-period=1", "--wait=true"]);
     node.stop();
 }
+
+/// Benchmarks of the node agent (not run by `cargo test`; numbers in docs/node.md):
+/// `cargo test --release --test kubectl_pods bench -- --ignored --nocapture`.
+/// Pod start latency (created to Running, image present) for 1 pod and for 50 at once,
+/// wisp's RSS with 0 and 100 running pods, and wisp's CPU while 20 pods idle for 60 s.
+#[test]
+#[ignore = "benchmark: run by hand with --ignored --nocapture"]
+fn bench_pod_start_and_footprint() {
+    require_node!("bench_pod_start_and_footprint");
+    let node = start_node("pods-bench");
+    let w = node.w();
+    let pid = w.pid();
+    let rss0 = rss_kib(pid);
+    let one = start_latencies(&node, "one", 1);
+    let fifty = start_latencies(&node, "fifty", 50);
+    println!("pod start, 1 pod: {:?} ms", one);
+    println!(
+        "pod start, 50 at once: p50 {} ms, p99 {} ms, max {} ms",
+        percentile(&fifty, 50),
+        percentile(&fifty, 99),
+        fifty.last().unwrap()
+    );
+    w.ok(&["delete", "pods", "--all", "--grace-period=1", "--wait=true"]);
+    let hundred = start_latencies(&node, "hundred", 100);
+    std::thread::sleep(Duration::from_secs(5));
+    let rss100 = rss_kib(pid);
+    println!(
+        "wisp RSS: {rss0} KiB with 0 pods, {rss100} KiB with 100 running pods: {} KiB per pod (100 pods started: p50 {} ms, p99 {} ms)",
+        (rss100.saturating_sub(rss0)) / 100,
+        percentile(&hundred, 50),
+        percentile(&hundred, 99)
+    );
+    w.ok(&["delete", "pods", "--all", "--grace-period=1", "--wait=true"]);
+    start_latencies(&node, "idle", 20);
+    // Let status writes, events and the blocking pool's threads settle first.
+    std::thread::sleep(Duration::from_secs(20));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(60));
+    let after = cpu_ticks(pid);
+    println!(
+        "wisp CPU with 20 idle pods over 60 s: {:.2} s",
+        (after - before) as f64 / 100.0
+    );
+    w.ok(&["delete", "pods", "--all", "--grace-period=1", "--wait=true"]);
+    node.stop();
+}
+
+fn percentile(sorted: &[u128], p: usize) -> u128 {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// Creates `n` pods in one request and returns each one's time from the request to the
+/// first watch event that shows it Running, sorted (ms).
+fn start_latencies(node: &Node, prefix: &str, n: usize) -> Vec<u128> {
+    let w = node.w();
+    let watch = w.kubectl_background(&[
+        "get", "pods", "-w", "-o",
+        "jsonpath={.metadata.name} {.status.phase}{\"\\n\"}",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    let pods: String = (0..n)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {prefix}-{i}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: {IMAGE}\n    command: [sleep, \"3600\"]\n---\n"
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    w.ok_stdin(&["create", "-f", "-"], &pods);
+    let mut seen = std::collections::HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while seen.len() < n && Instant::now() < deadline {
+        for line in watch.stdout_lines() {
+            if let Some(name) = line.strip_suffix(" Running")
+                && name.starts_with(prefix)
+            {
+                seen.entry(name.to_owned()).or_insert_with(|| started.elapsed().as_millis());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(seen.len(), n, "not all pods reached Running");
+    let mut times: Vec<u128> = seen.into_values().collect();
+    times.sort_unstable();
+    times
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}

@@ -88,8 +88,47 @@ impl std::fmt::Display for AgentError {
 
 impl std::error::Error for AgentError {}
 
+/// At most this many sandbox or container starts run at once (each is a few processes:
+/// CNI plugins, runc): more only make them all slower on a small board.
+fn launch_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
+
+/// A counting semaphore on a channel of tokens.
+pub struct Slots {
+    tokens: (Sender<()>, async_channel::Receiver<()>),
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        let (tx, rx) = async_channel::bounded(n.max(1));
+        for _ in 0..n.max(1) {
+            let _ = tx.try_send(());
+        }
+        Slots { tokens: (tx, rx) }
+    }
+
+    /// Waits for a slot; it is given back when the guard drops.
+    pub async fn acquire(&self) -> SlotGuard<'_> {
+        let _ = self.tokens.1.recv().await;
+        SlotGuard { slots: self }
+    }
+}
+
+pub struct SlotGuard<'a> {
+    slots: &'a Slots,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.slots.tokens.0.try_send(());
+    }
+}
+
 /// What pod workers share.
 pub struct Ctx {
+    /// Bounds concurrent sandbox and container starts.
+    pub launches: Slots,
     pub link: Link,
     pub host: Arc<Host>,
     pub executor: Rc<LocalExecutor<'static>>,
@@ -175,6 +214,7 @@ pub async fn run(
     let (link, outgoing) = Link::new();
     let executor = Rc::new(LocalExecutor::new());
     let ctx = Rc::new(Ctx {
+        launches: Slots::new(launch_slots()),
         link: link.clone(),
         host: Arc::clone(&host),
         executor: Rc::clone(&executor),

@@ -241,7 +241,10 @@ impl PodWorker {
                 return false;
             }
         };
-        match blocking::unblock(move || launch::create_sandbox(&host, &pod, volumes)).await {
+        let slot = self.ctx.launches.acquire().await;
+        let created = blocking::unblock(move || launch::create_sandbox(&host, &pod, volumes)).await;
+        drop(slot);
+        match created {
             Ok(sandbox) => {
                 self.ctx.set_pod_ip(&self.pod.uid, sandbox.ip.as_deref());
                 self.sandbox = Some(sandbox);
@@ -394,7 +397,10 @@ impl PodWorker {
             )
             .await;
         }
-        match blocking::unblock(move || launch::start_container(&host, &sandbox, &plan)).await {
+        let slot = self.ctx.launches.acquire().await;
+        let result = blocking::unblock(move || launch::start_container(&host, &sandbox, &plan)).await;
+        drop(slot);
+        match result {
             Ok(started) => self.started(spec, init, i, attempt, started).await,
             Err(e) => {
                 let (reason, message) = e.reason_and_message();

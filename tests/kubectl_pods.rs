@@ -541,6 +541,7 @@ fn http_get(port: u16, path: &str) -> String {
 }
 
 #[path = "../node/tests/pull_support/mod.rs"]
+#[allow(unused_imports)]
 mod pull_support;
 
 #[test]
@@ -685,21 +686,89 @@ spec:
 "#
     );
     w.ok_stdin(&["apply", "-f", "-"], &pod);
-    w.ok(&["wait", "--for=condition=Ready", "pod/probed", "--timeout=60s"]);
+    let hooks_dir = w.dir.join("hooks");
+    std::fs::create_dir_all(&hooks_dir).unwrap();
+    let hooks = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: hooks
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["sleep", "3600"]
+    lifecycle:
+      postStart:
+        exec: {{command: ["sh", "-c", "echo ran > /tmp/post-start"]}}
+      preStop:
+        exec: {{command: ["sh", "-c", "echo stopping > /hooks/pre-stop"]}}
+    volumeMounts:
+    - {{name: out, mountPath: /hooks}}
+  volumes:
+  - name: out
+    hostPath: {{path: {dir}, type: Directory}}
+"#,
+        dir = hooks_dir.display()
+    );
+    w.ok_stdin(&["apply", "-f", "-"], &hooks);
+    w.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/probed",
+        "pod/hooks",
+        "--timeout=60s",
+    ]);
+    assert_eq!(
+        w.ok(&["exec", "hooks", "--", "cat", "/tmp/post-start"]),
+        "ran\n"
+    );
+    w.ok(&["delete", "pod", "hooks", "--wait=true"]);
+    assert_eq!(
+        std::fs::read_to_string(hooks_dir.join("pre-stop")).unwrap_or_default(),
+        "stopping\n",
+        "the preStop hook ran before the container was stopped"
+    );
 
     // A configMap volume follows updates of the ConfigMap in the running pod.
-    assert_eq!(w.ok(&["exec", "probed", "--", "cat", "/etc/cfg/mode"]), "first");
-    w.ok(&["patch", "configmap", "settings", "-p", r#"{"data":{"mode":"second"}}"#]);
+    assert_eq!(
+        w.ok(&["exec", "probed", "--", "cat", "/etc/cfg/mode"]),
+        "first"
+    );
+    w.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "-p",
+        r#"{"data":{"mode":"second"}}"#,
+    ]);
     node.wait_for(Duration::from_secs(20), "the volume update", |w| {
-        w.kubectl(&["exec", "probed", "--", "cat", "/etc/cfg/mode"]).stdout == "second"
+        w.kubectl(&["exec", "probed", "--", "cat", "/etc/cfg/mode"])
+            .stdout
+            == "second"
     });
 
     // A failing liveness probe restarts the container.
     w.ok(&["exec", "probed", "--", "rm", "/tmp/healthy"]);
-    node.wait_for(Duration::from_secs(40), "a restart by the liveness probe", |_| {
-        at(&node.pod_json("probed"), "status.containerStatuses.0.restartCount").as_deref() == Some("1")
-    });
-    w.ok(&["wait", "--for=condition=Ready", "pod/probed", "--timeout=60s"]);
+    node.wait_for(
+        Duration::from_secs(40),
+        "a restart by the liveness probe",
+        |_| {
+            at(
+                &node.pod_json("probed"),
+                "status.containerStatuses.0.restartCount",
+            )
+            .as_deref()
+                == Some("1")
+        },
+    );
+    w.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/probed",
+        "--timeout=60s",
+    ]);
 
     // A memory limit kills with OOMKilled.
     node.wait_for(Duration::from_secs(60), "the OOM kill", |_| {
@@ -715,7 +784,14 @@ spec:
         at(&hog, "status.containerStatuses.0.state.terminated.exitCode").as_deref(),
         Some("137")
     );
-    w.ok(&["delete", "pod", "probed", "hog", "--grace-period=1", "--wait=true"]);
+    w.ok(&[
+        "delete",
+        "pod",
+        "probed",
+        "hog",
+        "--grace-period=1",
+        "--wait=true",
+    ]);
     node.stop();
 }
 
@@ -774,7 +850,10 @@ fn percentile(sorted: &[u128], p: usize) -> u128 {
 fn start_latencies(node: &Node, prefix: &str, n: usize) -> Vec<u128> {
     let w = node.w();
     let watch = w.kubectl_background(&[
-        "get", "pods", "-w", "-o",
+        "get",
+        "pods",
+        "-w",
+        "-o",
         "jsonpath={.metadata.name} {.status.phase}{\"\\n\"}",
     ]);
     std::thread::sleep(Duration::from_millis(500));
@@ -794,7 +873,8 @@ fn start_latencies(node: &Node, prefix: &str, n: usize) -> Vec<u128> {
             if let Some(name) = line.strip_suffix(" Running")
                 && name.starts_with(prefix)
             {
-                seen.entry(name.to_owned()).or_insert_with(|| started.elapsed().as_millis());
+                seen.entry(name.to_owned())
+                    .or_insert_with(|| started.elapsed().as_millis());
             }
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -392,7 +392,7 @@ impl Workers {
         let finished = json::parse(&String::from_utf8_lossy(json))
             .and_then(|v| json::get_str(&v, &["status", "phase"]).map(str::to_owned))
             .filter(|p| p == "Succeeded" || p == "Failed");
-        let (tx, rx) = async_channel::bounded(256);
+        let (tx, rx) = async_channel::unbounded();
         let worker = PodWorker::new(Rc::clone(&self.ctx), pod, rx, tx.clone(), finished);
         self.by_uid.borrow_mut().insert(uid.clone(), tx);
         let by_uid = Rc::clone(&self.by_uid);

@@ -673,6 +673,47 @@ mod tests {
         }
     }
 
+    /// Archives written by another tool (skopeo, as containers/image writes them for
+    /// podman and CRI-O) import too: docker-archive with top-level layer files and
+    /// symlinked layer.tar, OCI archives with a full name in ref.name.
+    #[test]
+    fn skopeo_written_archives_import() {
+        let dir = TestDir::new("skopeo");
+        let Some((ours, built)) = busybox(&dir, "ours.tar", ArchiveFormat::Docker, true) else {
+            return;
+        };
+        let source = format!("docker-archive:{}", ours.display());
+        let oci = dir.path().join("oci.tar");
+        let docker = dir.path().join("docker.tar");
+        let targets = [
+            format!("oci-archive:{}:example.com/x/busybox:v1", oci.display()),
+            format!("docker-archive:{}:busybox:skopeo", docker.display()),
+        ];
+        for target in &targets {
+            let status = std::process::Command::new("skopeo")
+                .args(["copy", "-q", &source, target])
+                .status();
+            match status {
+                Ok(s) if s.success() => {}
+                Ok(s) => panic!("skopeo copy {target}: {s}"),
+                Err(_) => return eprintln!("SKIP skopeo_written_archives_import: skopeo missing"),
+            }
+        }
+        let store = store_in(&dir);
+        let from_oci = import(&store, &oci).unwrap();
+        assert_eq!(from_oci[0].references, ["example.com/x/busybox:v1"]);
+        assert_eq!(from_oci[0].layers, built.diff_ids);
+        let from_docker = import(&store, &docker).unwrap();
+        assert_eq!(
+            from_docker[0].references,
+            ["docker.io/library/busybox:skopeo"]
+        );
+        assert_eq!(
+            from_docker[0].id, built.id,
+            "docker to docker keeps the config"
+        );
+    }
+
     #[test]
     fn unknown_archives_are_named() {
         let dir = TestDir::new("unknown");

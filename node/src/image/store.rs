@@ -314,7 +314,8 @@ impl ImageStore {
     /// Deletes blobs and layers no catalogued image and no in-use image id needs.
     fn sweep(&self, in_use: &HashSet<String>) -> Result<u64, ImageError> {
         let catalog = self.catalog.load()?;
-        let (keep_blobs, keep_layers) = self.live_set(&catalog, in_use);
+        let (keep_blobs, mut keep_layers) = self.live_set(&catalog, in_use);
+        keep_layers.extend(self.layers.mounted());
         let mut freed = 0;
         for diff_id in self.layers.list()? {
             if !keep_layers.contains(&diff_id) {

@@ -11,7 +11,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flate2::bufread::GzDecoder;
+use flate2::bufread::MultiGzDecoder;
 
 use super::digest::{self, HashingReader};
 use super::error::ImageError;
@@ -150,7 +150,7 @@ fn unpack_verified(blob: File, dest: &Path, diff_id: &str) -> Result<(), ImageEr
     let mut buffered = BufReader::with_capacity(64 << 10, blob);
     let gzip = is_gzip(&mut buffered)?;
     let plain: Box<dyn Read> = if gzip {
-        Box::new(GzDecoder::new(buffered))
+        Box::new(MultiGzDecoder::new(buffered))
     } else {
         Box::new(buffered)
     };

@@ -809,6 +809,59 @@ mod tests {
         assert!(!store.layers.has(&info.layers[0]));
     }
 
+    /// Put a gzip layer, a config naming `diff_id` and a manifest; tag it "t:1".
+    fn put_gzip_image(store: &ImageStore, tar: &[u8], diff_id: &str) -> ImageInfo {
+        use crate::image::digest::of_bytes;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, tar).unwrap();
+        let layer = gz.finish().unwrap();
+        let config = format!(
+            r#"{{"os":"linux","architecture":"arm64","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+        );
+        let d = |media: &str, bytes: &[u8]| document::Descriptor {
+            media_type: media.into(),
+            digest: of_bytes(bytes),
+            size: bytes.len() as u64,
+            ..Default::default()
+        };
+        let manifest = document::manifest_json(
+            &d(document::OCI_CONFIG, config.as_bytes()),
+            &[d(document::OCI_LAYER_GZIP, &layer)],
+        );
+        for blob in [&layer[..], config.as_bytes(), manifest.as_bytes()] {
+            store.put_blob(&of_bytes(blob), &mut &blob[..]).unwrap();
+        }
+        store.tag("t:1", &of_bytes(manifest.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn compressed_layers_are_checked_against_diff_ids_when_unpacked() {
+        let dir = TestDir::new("diffid");
+        let store = store_in(&dir);
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "file", &b"hi"[..]).unwrap();
+        let tar = tar.into_inner().unwrap();
+        let wrong = crate::image::digest::of_bytes(b"something else");
+        let info = put_gzip_image(&store, &tar, &wrong);
+        let err = store.lower_dirs(&info).unwrap_err();
+        assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+        assert!(store.layers.list().unwrap().is_empty());
+        assert_eq!(
+            fs::read_dir(dir.path().join("images/layers"))
+                .unwrap()
+                .count(),
+            0,
+            "temp dir left"
+        );
+        let right = crate::image::digest::of_bytes(&tar);
+        let info = put_gzip_image(&store, &tar, &right);
+        let lowers = store.lower_dirs(&info).unwrap();
+        assert_eq!(fs::read(lowers[0].join("file")).unwrap(), b"hi");
+    }
+
     #[test]
     fn pulled_blobs_are_tagged() {
         let dir = TestDir::new("tag");

@@ -78,12 +78,7 @@ impl ImageStore {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Vec<ImageInfo>, ImageError> {
         let contents = archive::read(path, &self.blobs, progress)?;
-        let found = import::images(&contents, &self.blobs, platform).map_err(|e| match e {
-            ImageError::Format(m) if m.starts_with("neither") => {
-                ImageError::UnknownArchive(path.to_path_buf())
-            }
-            other => other,
-        })?;
+        let found = import::images(path, &contents, &self.blobs, platform)?;
         let mut named = Vec::new();
         for image in &found {
             let refs = image

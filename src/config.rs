@@ -60,6 +60,10 @@ pub struct NodeConfig {
     pub run_dir: PathBuf,
     /// Container logs (CRI format), as the kubelet's /var/log/pods.
     pub pod_logs_dir: PathBuf,
+    /// Registries pulled from without certificate checks (or over plain HTTP).
+    pub insecure_registries: Vec<String>,
+    /// PEM files of CAs trusted for registries besides the public roots.
+    pub registry_ca_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +186,8 @@ impl Config {
                 enabled: false,
                 run_dir: PathBuf::new(),
                 pod_logs_dir: PathBuf::new(),
+                insecure_registries: Vec::new(),
+                registry_ca_files: Vec::new(),
             },
             store: StoreConfig { cache_bytes: 0 },
             audit: AuditConfig { enabled: false },
@@ -343,6 +349,14 @@ impl Walker<'_> {
                 "enabled" => c.enabled = self.boolean(value, &field)?,
                 "runDir" => c.run_dir = self.path(value, &field)?,
                 "podLogsDir" => c.pod_logs_dir = self.path(value, &field)?,
+                "insecureRegistries" => c.insecure_registries = self.string_list(value, &field)?,
+                "registryCAFiles" => {
+                    c.registry_ca_files = self
+                        .string_list(value, &field)?
+                        .into_iter()
+                        .map(PathBuf::from)
+                        .collect();
+                }
                 _ => {
                     return Err(self.unknown(
                         &field,
@@ -354,6 +368,8 @@ impl Walker<'_> {
                             "enabled",
                             "runDir",
                             "podLogsDir",
+                            "insecureRegistries",
+                            "registryCAFiles",
                         ],
                     ));
                 }

@@ -149,6 +149,8 @@ fn node_agent(
         )),
         cni_bin_dir: config.node.cni_bin_dir.clone(),
         bridge: config.network.bridge.clone(),
+        insecure_registries: config.node.insecure_registries.clone(),
+        registry_ca_files: config.node.registry_ca_files.clone(),
     };
     let streams = wisp_node::agent::streams::Streams::default();
     let pod_streams = crate::pod_streams::install(streams.clone());

@@ -1,6 +1,6 @@
 //! The image store end to end as root: `wisp images import` a real busybox image, mount
 //! its layers as an overlay rootfs, run /bin/busybox inside it through chroot, see the
-//! second layer's whiteouts hide files, then remove and prune through the CLI.
+//! second layer's whiteouts hide files, then remove and prune through the CLI (layers of a mounted rootfs survive).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -123,11 +123,13 @@ fn imported_busybox_runs_from_an_overlay() {
         upper.join("tmp/written").exists(),
         "writes land in the upper dir"
     );
-    drop(mounted);
-
     let removed = wisp(&data, &["remove", "busybox:e2e"]);
     assert_eq!(removed, "removed busybox:e2e\n");
     assert!(!wisp(&data, &["list"]).contains("busybox"));
+    wisp(&data, &["prune"]);
+    let kept = lowers.iter().all(|l| l.exists());
+    assert!(kept, "prune kept the layers of a mounted rootfs");
+    drop(mounted);
     let pruned = wisp(&data, &["prune"]);
     assert!(
         pruned.starts_with("freed ") && pruned.contains("MiB"),

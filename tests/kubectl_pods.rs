@@ -44,6 +44,11 @@ static NEXT_POD_NET: AtomicU8 = AtomicU8::new(100);
 
 /// wisp with its node agent; state, logs and images under the test's own directory.
 fn start_node(tag: &str) -> Node {
+    start_node_with(tag, "")
+}
+
+/// [`start_node`] with more `node:` settings (YAML lines indented by two spaces).
+fn start_node_with(tag: &str, node_extra: &str) -> Node {
     let pod_net = NEXT_POD_NET.fetch_add(1, Ordering::Relaxed);
     let wisp = Wisp::start_with(tag, |dir| {
         let images = dir.join("images-in");
@@ -56,7 +61,7 @@ fn start_node(tag: &str) -> Node {
         )
         .expect("test image");
         format!(
-            "network:\n  podCIDR: 10.{pod_net}.0.0/16\n  bridge: wtest{pod_net}\nnode:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n",
+            "network:\n  podCIDR: 10.{pod_net}.0.0/16\n  bridge: wtest{pod_net}\nnode:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n{node_extra}",
             run = dir.join("run").display(),
             logs = dir.join("logs").display(),
             images = images.display(),
@@ -533,4 +538,365 @@ fn http_get(port: u16, path: &str) -> String {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
+}
+
+#[path = "../node/tests/pull_support/mod.rs"]
+#[allow(unused_imports)]
+mod pull_support;
+
+#[test]
+fn images_are_pulled_from_a_tls_registry_with_a_pull_secret() {
+    require_node!("images_are_pulled_from_a_tls_registry_with_a_pull_secret");
+    if !pull_support::tools_present() {
+        return;
+    }
+    let pki = pull_support::TestPki::new();
+    let registry = pull_support::Registry::start(Some(&pki), pull_support::Auth::Htpasswd);
+    let archive = registry.dir.0.join("busybox.tar");
+    write_busybox_archive(&archive, "wisp.test/pushed:2.0", ArchiveFormat::Oci, false).unwrap();
+    let image = format!("{}/team/busybox:2.0", registry.host);
+    let pushed = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "--quiet", "--dest-cert-dir"])
+        .arg(&registry.cert_dir)
+        .arg("--dest-creds")
+        .arg(format!("{}:{}", pull_support::USER, pull_support::PASSWORD))
+        .arg(format!("oci-archive:{}", archive.display()))
+        .arg(format!("docker://{image}"))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let ca = registry.cert_dir.join("ca.crt");
+    let node = start_node_with(
+        "pods-pull",
+        &format!("  registryCAFiles: [{}]\n", ca.display()),
+    );
+    let w = node.w();
+    w.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={}", registry.host),
+        &format!("--docker-username={}", pull_support::USER),
+        &format!("--docker-password={}", pull_support::PASSWORD),
+    ]);
+    // Without credentials the registry refuses the pull.
+    w.ok(&["run", "anonymous", "--image", &image, "--", "sleep", "3600"]);
+    node.wait_for(Duration::from_secs(30), "ErrImagePull", |_| {
+        let pod = node.pod_json("anonymous");
+        at(&pod, "status.containerStatuses.0.state.waiting.reason").as_deref()
+            == Some("ErrImagePull")
+    });
+    let message = at(
+        &node.pod_json("anonymous"),
+        "status.containerStatuses.0.state.waiting.message",
+    )
+    .unwrap_or_default();
+    assert!(
+        message.contains("unauthorized") || message.contains("401"),
+        "{message}"
+    );
+
+    let overrides = r#"{"spec":{"imagePullSecrets":[{"name":"regcred"}]}}"#;
+    w.ok(&[
+        "run",
+        "pulled",
+        "--image",
+        &image,
+        "--overrides",
+        overrides,
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    w.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/pulled",
+        "--timeout=60s",
+    ]);
+    let pod = node.pod_json("pulled");
+    let image_id = at(&pod, "status.containerStatuses.0.imageID").unwrap_or_default();
+    assert!(
+        image_id.starts_with(&format!("{}/team/busybox@sha256:", registry.host)),
+        "{image_id}"
+    );
+    w.ok(&[
+        "delete",
+        "pod",
+        "pulled",
+        "anonymous",
+        "--grace-period=1",
+        "--wait=true",
+    ]);
+    node.stop();
+}
+
+#[test]
+fn probes_memory_limits_and_config_updates_behave_as_upstream() {
+    require_node!("probes_memory_limits_and_config_updates_behave_as_upstream");
+    let node = start_node("pods-probes");
+    let w = node.w();
+    let pod = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+spec:
+  containers:
+  - name: app
+    image: {IMAGE}
+    command: ["sh", "-c", "touch /tmp/healthy; mkdir -p /www; echo ok > /www/index.html; httpd -p 8080 -h /www; sleep 3600"]
+    readinessProbe:
+      httpGet: {{path: /index.html, port: 8080}}
+      periodSeconds: 1
+    livenessProbe:
+      exec: {{command: ["cat", "/tmp/healthy"]}}
+      periodSeconds: 1
+      failureThreshold: 2
+    volumeMounts:
+    - {{name: cfg, mountPath: /etc/cfg}}
+  volumes:
+  - name: cfg
+    configMap: {{name: settings}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  mode: first
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hog
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: {IMAGE}
+    command: ["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived"]
+    resources:
+      limits: {{memory: 16Mi}}
+"#
+    );
+    w.ok_stdin(&["apply", "-f", "-"], &pod);
+    let hooks_dir = w.dir.join("hooks");
+    std::fs::create_dir_all(&hooks_dir).unwrap();
+    let hooks = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: hooks
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["sleep", "3600"]
+    lifecycle:
+      postStart:
+        exec: {{command: ["sh", "-c", "echo ran > /tmp/post-start"]}}
+      preStop:
+        exec: {{command: ["sh", "-c", "echo stopping > /hooks/pre-stop"]}}
+    volumeMounts:
+    - {{name: out, mountPath: /hooks}}
+  volumes:
+  - name: out
+    hostPath: {{path: {dir}, type: Directory}}
+"#,
+        dir = hooks_dir.display()
+    );
+    w.ok_stdin(&["apply", "-f", "-"], &hooks);
+    w.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/probed",
+        "pod/hooks",
+        "--timeout=60s",
+    ]);
+    assert_eq!(
+        w.ok(&["exec", "hooks", "--", "cat", "/tmp/post-start"]),
+        "ran\n"
+    );
+    w.ok(&["delete", "pod", "hooks", "--wait=true"]);
+    assert_eq!(
+        std::fs::read_to_string(hooks_dir.join("pre-stop")).unwrap_or_default(),
+        "stopping\n",
+        "the preStop hook ran before the container was stopped"
+    );
+
+    // A configMap volume follows updates of the ConfigMap in the running pod.
+    assert_eq!(
+        w.ok(&["exec", "probed", "--", "cat", "/etc/cfg/mode"]),
+        "first"
+    );
+    w.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "-p",
+        r#"{"data":{"mode":"second"}}"#,
+    ]);
+    node.wait_for(Duration::from_secs(20), "the volume update", |w| {
+        w.kubectl(&["exec", "probed", "--", "cat", "/etc/cfg/mode"])
+            .stdout
+            == "second"
+    });
+
+    // A failing liveness probe restarts the container.
+    w.ok(&["exec", "probed", "--", "rm", "/tmp/healthy"]);
+    node.wait_for(
+        Duration::from_secs(40),
+        "a restart by the liveness probe",
+        |_| {
+            at(
+                &node.pod_json("probed"),
+                "status.containerStatuses.0.restartCount",
+            )
+            .as_deref()
+                == Some("1")
+        },
+    );
+    w.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/probed",
+        "--timeout=60s",
+    ]);
+
+    // A memory limit kills with OOMKilled.
+    node.wait_for(Duration::from_secs(60), "the OOM kill", |_| {
+        at(&node.pod_json("hog"), "status.phase").as_deref() == Some("Failed")
+    });
+    let hog = node.pod_json("hog");
+    assert_eq!(
+        at(&hog, "status.containerStatuses.0.state.terminated.reason").as_deref(),
+        Some("OOMKilled"),
+        "{hog:?}"
+    );
+    assert_eq!(
+        at(&hog, "status.containerStatuses.0.state.terminated.exitCode").as_deref(),
+        Some("137")
+    );
+    w.ok(&[
+        "delete",
+        "pod",
+        "probed",
+        "hog",
+        "--grace-period=1",
+        "--wait=true",
+    ]);
+    node.stop();
+}
+
+/// Benchmarks of the node agent (not run by `cargo test`; numbers in docs/node.md):
+/// `cargo test --release --test kubectl_pods bench -- --ignored --nocapture`.
+/// Pod start latency (created to Running, image present) for 1 pod and for 50 at once,
+/// wisp's RSS with 0 and 100 running pods, and wisp's CPU while 20 pods idle for 60 s.
+#[test]
+#[ignore = "benchmark: run by hand with --ignored --nocapture"]
+fn bench_pod_start_and_footprint() {
+    require_node!("bench_pod_start_and_footprint");
+    let node = start_node("pods-bench");
+    let w = node.w();
+    let pid = w.pid();
+    let rss0 = rss_kib(pid);
+    let one = start_latencies(&node, "one", 1);
+    let fifty = start_latencies(&node, "fifty", 50);
+    println!("pod start, 1 pod: {:?} ms", one);
+    println!(
+        "pod start, 50 at once: p50 {} ms, p99 {} ms, max {} ms",
+        percentile(&fifty, 50),
+        percentile(&fifty, 99),
+        fifty.last().unwrap()
+    );
+    w.ok(&["delete", "pods", "--all", "--grace-period=1", "--wait=true"]);
+    let hundred = start_latencies(&node, "hundred", 100);
+    std::thread::sleep(Duration::from_secs(5));
+    let rss100 = rss_kib(pid);
+    println!(
+        "wisp RSS: {rss0} KiB with 0 pods, {rss100} KiB with 100 running pods: {} KiB per pod (100 pods started: p50 {} ms, p99 {} ms)",
+        (rss100.saturating_sub(rss0)) / 100,
+        percentile(&hundred, 50),
+        percentile(&hundred, 99)
+    );
+    w.ok(&["delete", "pods", "--all", "--grace-period=1", "--wait=true"]);
+    start_latencies(&node, "idle", 20);
+    // Let status writes, events and the blocking pool's threads settle first.
+    std::thread::sleep(Duration::from_secs(20));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(60));
+    let after = cpu_ticks(pid);
+    println!(
+        "wisp CPU with 20 idle pods over 60 s: {:.2} s",
+        (after - before) as f64 / 100.0
+    );
+    w.ok(&["delete", "pods", "--all", "--grace-period=1", "--wait=true"]);
+    node.stop();
+}
+
+fn percentile(sorted: &[u128], p: usize) -> u128 {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// Creates `n` pods in one request and returns each one's time from the request to the
+/// first watch event that shows it Running, sorted (ms).
+fn start_latencies(node: &Node, prefix: &str, n: usize) -> Vec<u128> {
+    let w = node.w();
+    let watch = w.kubectl_background(&[
+        "get",
+        "pods",
+        "-w",
+        "-o",
+        "jsonpath={.metadata.name} {.status.phase}{\"\\n\"}",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    let pods: String = (0..n)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {prefix}-{i}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: {IMAGE}\n    command: [sleep, \"3600\"]\n---\n"
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    w.ok_stdin(&["create", "-f", "-"], &pods);
+    let mut seen = std::collections::HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while seen.len() < n && Instant::now() < deadline {
+        for line in watch.stdout_lines() {
+            if let Some(name) = line.strip_suffix(" Running")
+                && name.starts_with(prefix)
+            {
+                seen.entry(name.to_owned())
+                    .or_insert_with(|| started.elapsed().as_millis());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(seen.len(), n, "not all pods reached Running");
+    let mut times: Vec<u128> = seen.into_values().collect();
+    times.sort_unstable();
+    times
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }

@@ -1,6 +1,7 @@
 //! The API request path, top to bottom: route the URL, parse parameters, negotiate the
 //! response form, then read (get, list), watch, write (create, update, patch, with
-//! server-side apply) or delete against the store.
+//! server-side apply) or delete against the store; the pod streams (logs, exec, attach,
+//! port-forward) go to the node agent through [`streams`].
 
 pub mod apply;
 pub mod body;

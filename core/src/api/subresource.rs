@@ -1,8 +1,8 @@
 //! Subresources that are not the object itself: `scale` (an autoscaling/v1 Scale view of a
 //! workload's replica count), and the pod actions `binding` (assign a node) and `eviction`
 //! (delete unless a PodDisruptionBudget forbids it). `status` stays with the ordinary write
-//! path, and the streaming ones (exec, attach, log, portforward) and serviceaccounts/token
-//! live elsewhere.
+//! path, the streaming ones (exec, attach, log, portforward) are [`super::streams`], and
+//! serviceaccounts/token lives in auth.
 
 mod binding;
 mod eviction;

@@ -32,6 +32,20 @@ pub struct Host {
     pub log_root: PathBuf,
     pub cluster_dns: String,
     pub cluster_domain: String,
+    pub pull_config: crate::pull::PullConfig,
+}
+
+/// The image store as the registry client's blob sink.
+struct StoreSink<'a>(&'a ImageStore);
+
+impl crate::pull::BlobSink for StoreSink<'_> {
+    fn has_blob(&self, digest: &str) -> bool {
+        self.0.has_blob(digest)
+    }
+
+    fn put_blob(&self, digest: &str, data: &mut dyn std::io::Read) -> Result<(), String> {
+        self.0.put_blob(digest, data).map_err(|e| e.to_string())
+    }
 }
 
 /// Pod networking (CNI in `wisp run`; absent means loopback only).
@@ -180,9 +194,28 @@ impl Host {
         self.images.resolve(image).is_some()
     }
 
-    /// Pulls an image from its registry.
-    pub fn pull(&self, image: &str) -> Result<ImageInfo, String> {
-        Err(format!("pulling {image}: registry pulls are not wired yet"))
+    /// Pulls an image from its registry into the image store, with the first pull
+    /// secret (dockerconfigjson) that has credentials for the registry.
+    pub fn pull(&self, image: &str, secrets: &[Vec<u8>]) -> Result<ImageInfo, String> {
+        let r = crate::image::Reference::parse(image).map_err(|e| e.to_string())?;
+        let creds = secrets
+            .iter()
+            .find_map(|s| crate::pull::credentials_from_dockerconfigjson(s, &r.registry));
+        let sink = StoreSink(&self.images);
+        let pulled = crate::pull::pull(
+            &r.registry,
+            &r.repository,
+            r.manifest_reference(),
+            &crate::pull::Platform::host(),
+            creds.as_ref(),
+            &self.pull_config,
+            &sink,
+            &mut |_| {},
+        )
+        .map_err(|e| e.to_string())?;
+        self.images
+            .tag(&r.to_string(), &pulled.manifest_digest)
+            .map_err(|e| e.to_string())
     }
 
     /// Waits for a child with a deadline (a pidfd polled with a timeout, no sleeping

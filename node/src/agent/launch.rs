@@ -74,6 +74,8 @@ pub struct ContainerPlan {
     pub container: Container,
     pub env: Vec<(String, String)>,
     pub attempt: u32,
+    /// `.dockerconfigjson` contents of the pod's imagePullSecrets.
+    pub pull_secrets: Vec<Vec<u8>>,
 }
 
 /// A container's two output streams and its log file.
@@ -208,7 +210,7 @@ pub fn start_container(
     plan: &ContainerPlan,
 ) -> Result<Started, LaunchError> {
     let c = &plan.container;
-    let info = ensure_image(host, &c.image, c.image_pull_policy)?;
+    let info = ensure_image(host, &c.image, c.image_pull_policy, &plan.pull_secrets)?;
     let id = container_id(&plan.pod.uid, &c.name, plan.attempt);
     let cdir = host.container_dir(&plan.pod.uid, &c.name, plan.attempt);
     let _stale = std::fs::remove_dir_all(&cdir);
@@ -332,14 +334,19 @@ fn image_id(info: &ImageInfo) -> String {
     }
 }
 
-fn ensure_image(host: &Host, image: &str, policy: PullPolicy) -> Result<ImageInfo, LaunchError> {
+fn ensure_image(
+    host: &Host,
+    image: &str,
+    policy: PullPolicy,
+    secrets: &[Vec<u8>],
+) -> Result<ImageInfo, LaunchError> {
     let local = host.images.resolve(image);
     match (local, policy) {
         (Some(info), PullPolicy::IfNotPresent | PullPolicy::Never) => Ok(info),
         (None, PullPolicy::Never) => Err(LaunchError::ImageNeverPull(format!(
             "Container image \"{image}\" is not present with pull policy of Never"
         ))),
-        (local, _) => match host.pull(image) {
+        (local, _) => match host.pull(image, secrets) {
             Ok(info) => Ok(info),
             // An offline device keeps running what it has (the pull is retried on the
             // next start of this container).

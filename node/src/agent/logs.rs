@@ -145,7 +145,8 @@ fn rotated(path: &Path, n: usize) -> PathBuf {
 
 /// Copies one stream into the writer until the container closes it.
 pub async fn copy_stream(mut from: Async<File>, stream: &'static str, to: Rc<CriWriter>) {
-    let mut buf = vec![0u8; 8192];
+    // Small: one per stream of every running container, and log lines are short.
+    let mut buf = vec![0u8; 2048];
     let mut pending: Vec<u8> = Vec::new();
     loop {
         let n = match from.read(&mut buf).await {

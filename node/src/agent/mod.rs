@@ -60,6 +60,10 @@ pub struct AgentConfig {
     pub cni_bin_dir: Option<PathBuf>,
     /// The default network's host bridge.
     pub bridge: String,
+    /// Registries reached without certificate checks (or over plain HTTP).
+    pub insecure_registries: Vec<String>,
+    /// PEM files of CAs trusted for registries besides the public roots.
+    pub registry_ca_files: Vec<PathBuf>,
 }
 
 /// Why the agent could not start or stopped.
@@ -84,8 +88,47 @@ impl std::fmt::Display for AgentError {
 
 impl std::error::Error for AgentError {}
 
+/// At most this many sandbox or container starts run at once (each is a few processes:
+/// CNI plugins, runc): more only make them all slower on a small board.
+fn launch_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
+
+/// A counting semaphore on a channel of tokens.
+pub struct Slots {
+    tokens: (Sender<()>, async_channel::Receiver<()>),
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        let (tx, rx) = async_channel::bounded(n.max(1));
+        for _ in 0..n.max(1) {
+            let _ = tx.try_send(());
+        }
+        Slots { tokens: (tx, rx) }
+    }
+
+    /// Waits for a slot; it is given back when the guard drops.
+    pub async fn acquire(&self) -> SlotGuard<'_> {
+        let _ = self.tokens.1.recv().await;
+        SlotGuard { slots: self }
+    }
+}
+
+pub struct SlotGuard<'a> {
+    slots: &'a Slots,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.slots.tokens.0.try_send(());
+    }
+}
+
 /// What pod workers share.
 pub struct Ctx {
+    /// Bounds concurrent sandbox and container starts.
+    pub launches: Slots,
     pub link: Link,
     pub host: Arc<Host>,
     pub executor: Rc<LocalExecutor<'static>>,
@@ -171,6 +214,7 @@ pub async fn run(
     let (link, outgoing) = Link::new();
     let executor = Rc::new(LocalExecutor::new());
     let ctx = Rc::new(Ctx {
+        launches: Slots::new(launch_slots()),
         link: link.clone(),
         host: Arc::clone(&host),
         executor: Rc::clone(&executor),
@@ -268,7 +312,17 @@ fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
         }
         None => None,
     };
+    let mut pull_config = crate::pull::PullConfig {
+        insecure_registries: config.insecure_registries.clone(),
+        ..crate::pull::PullConfig::default()
+    };
+    for file in &config.registry_ca_files {
+        let pem = std::fs::read(file)
+            .map_err(|e| AgentError::Setup(format!("registry CA {}: {e}", file.display())))?;
+        pull_config.extra_ca_pem.push(pem);
+    }
     let host = Host {
+        pull_config,
         runtime,
         images,
         cgroups: Cgroups::detect().ok(),
@@ -338,7 +392,7 @@ impl Workers {
         let finished = json::parse(&String::from_utf8_lossy(json))
             .and_then(|v| json::get_str(&v, &["status", "phase"]).map(str::to_owned))
             .filter(|p| p == "Succeeded" || p == "Failed");
-        let (tx, rx) = async_channel::bounded(256);
+        let (tx, rx) = async_channel::unbounded();
         let worker = PodWorker::new(Rc::clone(&self.ctx), pod, rx, tx.clone(), finished);
         self.by_uid.borrow_mut().insert(uid.clone(), tx);
         let by_uid = Rc::clone(&self.by_uid);

@@ -24,6 +24,8 @@ impl CniNetwork {
         bridge: &str,
     ) -> Result<CniNetwork, String> {
         let mut cfg = CniConfig::for_data_dir(data_dir);
+        // runtime::namespaces brings `lo` up when it creates the pod's namespace.
+        cfg.loopback_plugin = false;
         if let Some(dir) = bin_dir {
             cfg.bin_dirs = vec![dir.to_owned()];
         }

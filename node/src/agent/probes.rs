@@ -31,15 +31,7 @@ pub fn spawn(
     tx: &Sender<Input>,
     id: &str,
 ) -> Vec<Task<()>> {
-    let target = Target {
-        netns: sandbox.and_then(|s| s.netns.clone()),
-        container_id: id.to_owned(),
-        ports: spec
-            .ports
-            .iter()
-            .filter_map(|p| Some((p.name.clone()?, p.container_port)))
-            .collect(),
-    };
+    let target = target(spec, sandbox, id);
     [
         (READINESS, &spec.readiness_probe),
         (LIVENESS, &spec.liveness_probe),
@@ -56,8 +48,21 @@ pub fn spawn(
     .collect()
 }
 
+/// Where a container's probes and hooks reach it.
+pub fn target(spec: &Container, sandbox: Option<&Sandbox>, id: &str) -> Target {
+    Target {
+        netns: sandbox.and_then(|s| s.netns.clone()),
+        container_id: id.to_owned(),
+        ports: spec
+            .ports
+            .iter()
+            .filter_map(|p| Some((p.name.clone()?, p.container_port)))
+            .collect(),
+    }
+}
+
 #[derive(Clone)]
-struct Target {
+pub struct Target {
     netns: Option<PathBuf>,
     container_id: String,
     ports: Vec<(String, i32)>,
@@ -110,7 +115,12 @@ async fn run(ctx: Rc<Ctx>, kind: usize, probe: Probe, target: Target, tx: Sender
 
 async fn check(ctx: &Ctx, probe: &Probe, target: &Target) -> bool {
     let timeout = Duration::from_secs(u64::try_from(probe.timeout_seconds.max(1)).unwrap_or(1));
-    match &probe.handler {
+    run_handler(ctx, &probe.handler, target, timeout).await
+}
+
+/// Runs a probe or lifecycle-hook handler; true on success.
+pub async fn run_handler(ctx: &Ctx, handler: &Handler, target: &Target, timeout: Duration) -> bool {
+    match handler {
         Handler::Exec { command } => {
             let host = std::sync::Arc::clone(&ctx.host);
             let (id, command) = (target.container_id.clone(), command.clone());
@@ -140,7 +150,12 @@ async fn check(ctx: &Ctx, probe: &Probe, target: &Target) -> bool {
             };
             in_netns(target.netns.clone(), port, timeout, None).await
         }
-        Handler::Grpc { .. } | Handler::Sleep { .. } => false,
+        Handler::Sleep { seconds } => {
+            let secs = u64::try_from(*seconds).unwrap_or(0);
+            async_io::Timer::after(Duration::from_secs(secs).min(timeout)).await;
+            true
+        }
+        Handler::Grpc { .. } => false,
     }
 }
 

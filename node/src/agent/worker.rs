@@ -15,7 +15,7 @@ use super::launch::{self, LaunchError, Sandbox, Started};
 use super::state::{ContainerRun, RunState, Terminated};
 use super::status::{self, Conditions, PodView};
 use super::{Ctx, env, logs, time};
-use crate::runtime::podspec::{Container, ContainerRestartPolicy, Pod, RestartPolicy};
+use crate::runtime::podspec::{Container, ContainerRestartPolicy, Pod, PullPolicy, RestartPolicy};
 
 /// What wakes a pod worker.
 #[derive(Debug)]
@@ -57,6 +57,9 @@ pub struct PodWorker {
 
 struct Stopping {
     deadline: Instant,
+    /// preStop hooks ran and SIGTERM was sent.
+    termed: bool,
+    /// SIGKILL was sent.
     killed: bool,
 }
 
@@ -241,7 +244,10 @@ impl PodWorker {
                 return false;
             }
         };
-        match blocking::unblock(move || launch::create_sandbox(&host, &pod, volumes)).await {
+        let slot = self.ctx.launches.acquire().await;
+        let created = blocking::unblock(move || launch::create_sandbox(&host, &pod, volumes)).await;
+        drop(slot);
+        match created {
             Ok(sandbox) => {
                 self.ctx.set_pod_ip(&self.pod.uid, sandbox.ip.as_deref());
                 self.sandbox = Some(sandbox);
@@ -372,14 +378,20 @@ impl PodWorker {
         } else {
             0
         };
+        let host = Arc::clone(&self.ctx.host);
+        let pulled = host.image_present(&spec.image);
+        let pull_secrets = if pulled && spec.image_pull_policy != PullPolicy::Always {
+            Vec::new()
+        } else {
+            self.pull_secrets().await
+        };
         let plan = launch::ContainerPlan {
             pod: self.pod.clone(),
             container: spec.clone(),
             env,
             attempt,
+            pull_secrets,
         };
-        let host = Arc::clone(&self.ctx.host);
-        let pulled = host.image_present(&spec.image);
         if !pulled {
             self.event(
                 false,
@@ -388,7 +400,11 @@ impl PodWorker {
             )
             .await;
         }
-        match blocking::unblock(move || launch::start_container(&host, &sandbox, &plan)).await {
+        let slot = self.ctx.launches.acquire().await;
+        let result =
+            blocking::unblock(move || launch::start_container(&host, &sandbox, &plan)).await;
+        drop(slot);
+        match result {
             Ok(started) => self.started(spec, init, i, attempt, started).await,
             Err(e) => {
                 let (reason, message) = e.reason_and_message();
@@ -428,9 +444,81 @@ impl PodWorker {
         )
         .await;
         let id = run_id(self, init, i);
+        if let Some(hook) = &spec.lifecycle.post_start {
+            let target = super::probes::target(spec, self.sandbox.as_ref(), &id);
+            if !super::probes::run_handler(&self.ctx, hook, &target, self.grace()).await {
+                // Upstream kills a container whose postStart hook failed; the exit then
+                // follows the restart policy.
+                let message = format!("PostStartHook failed for container {}", spec.name);
+                self.event(true, "FailedPostStartHook", &message).await;
+                let host = Arc::clone(&self.ctx.host);
+                let kill_id = id.clone();
+                let _ = blocking::unblock(move || launch::signal(&host, &kill_id, 9)).await;
+            }
+        }
         let tasks =
             super::probes::spawn(&self.ctx, spec, self.sandbox.as_ref(), &self.self_tx, &id);
         self.probe_tasks.insert(id, tasks);
+    }
+
+    /// The pod's termination grace period (the deletion's, when it has one).
+    fn grace(&self) -> Duration {
+        let secs = self
+            .pod
+            .grace
+            .unwrap_or(self.pod.spec.termination_grace_period_seconds)
+            .max(0);
+        Duration::from_secs(u64::try_from(secs).unwrap_or(30))
+    }
+
+    /// Runs the preStop hooks of the running containers, all within the grace period.
+    async fn pre_stop_hooks(&self) {
+        let hooks: Vec<_> = self
+            .runs()
+            .filter(|c| c.running())
+            .filter_map(|c| {
+                let spec = self.spec_of(&c.name)?;
+                let hook = spec.lifecycle.pre_stop.clone()?;
+                let target = super::probes::target(spec, self.sandbox.as_ref(), c.id.as_deref()?);
+                Some((hook, target))
+            })
+            .collect();
+        let grace = self.grace();
+        for (hook, target) in hooks {
+            let ctx = &self.ctx;
+            let _ = futures_lite::future::or(
+                super::probes::run_handler(ctx, &hook, &target, grace),
+                async {
+                    async_io::Timer::after(grace).await;
+                    false
+                },
+            )
+            .await;
+        }
+    }
+
+    /// The registry credentials of the pod's imagePullSecrets (missing ones are skipped,
+    /// as upstream: the pull then fails with the registry's answer).
+    async fn pull_secrets(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for name in &self.pod.spec.image_pull_secrets {
+            let data = super::env::read_data(
+                &self.ctx,
+                wisp_proto::ObjectKind::Secret,
+                &self.pod.namespace,
+                name,
+            )
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+            out.extend(
+                data.into_iter()
+                    .filter(|(k, _)| k == ".dockerconfigjson" || k == ".dockercfg")
+                    .map(|(_, v)| v),
+            );
+        }
+        out
     }
 
     /// Follows a started container: its exit and its two log streams.
@@ -597,25 +685,24 @@ impl PodWorker {
             return;
         }
         let now = Instant::now();
-        let stopping = self.stopping.get_or_insert_with(|| {
-            let grace = self
-                .pod
-                .grace
-                .unwrap_or(self.pod.spec.termination_grace_period_seconds)
-                .max(0);
-            Stopping {
-                deadline: now + Duration::from_secs(u64::try_from(grace).unwrap_or(30)),
-                killed: false,
-            }
+        let grace = self.grace();
+        let stopping = self.stopping.get_or_insert(Stopping {
+            deadline: now + grace,
+            termed: false,
+            killed: false,
         });
-        let first = stopping.deadline > now && !stopping.killed;
         let kill = force || stopping.deadline <= now;
-        if kill && !stopping.killed {
+        let signal = match (kill, stopping.termed, stopping.killed) {
+            (true, _, false) => 9,
+            (false, false, _) => 15,
+            _ => return,
+        };
+        if signal == 9 {
             stopping.killed = true;
-        } else if !first {
-            return;
+        } else {
+            stopping.termed = true;
+            self.pre_stop_hooks().await;
         }
-        let signal = if kill { 9 } else { 15 };
         let host = Arc::clone(&self.ctx.host);
         let _ = blocking::unblock(move || {
             for id in running {
@@ -623,12 +710,6 @@ impl PodWorker {
             }
         })
         .await;
-        if !kill {
-            // Mark so that SIGTERM is sent once; the deadline wakes us for SIGKILL.
-            if let Some(s) = self.stopping.as_mut() {
-                s.deadline = s.deadline.max(now);
-            }
-        }
     }
 
     /// Graceful deletion: SIGTERM, SIGKILL at the deadline, then teardown and the final

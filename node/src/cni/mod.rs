@@ -97,8 +97,10 @@ impl Cni {
             ifname: "lo",
             args: "",
         };
-        self.runner()
-            .run("loopback", &loopback, &default_conflist::loopback_config())?;
+        if self.cfg.loopback_plugin {
+            self.runner()
+                .run("loopback", &loopback, &default_conflist::loopback_config())?;
+        }
         let mut cached = Cached {
             container_id: container_id.to_owned(),
             ifname: ifname.to_owned(),
@@ -218,7 +220,7 @@ impl Cni {
     /// ADD through every plugin, each getting the previous one's result.
     fn add_chain(&self, call: &Invocation<'_>, caps: &Object) -> Result<CniResult, CniError> {
         let mut prev: Option<CniResult> = None;
-        for plugin in &self.list.plugins {
+        for plugin in self.list.plugins.iter().filter(|p| !idle(p, caps)) {
             let conf = self.plugin_config(plugin, prev.as_ref().map(|r| &r.raw), caps);
             let out = self.runner().run(&plugin.kind, call, &conf)?;
             prev = Some(CniResult::parse_text(&plugin.kind, &out)?);
@@ -233,9 +235,10 @@ impl Cni {
         prev: Option<&Value>,
         caps: &Object,
     ) -> Result<(), CniError> {
+        let active = self.list.plugins.iter().filter(|p| !idle(p, caps));
         let plugins: Vec<&PluginConf> = match call.op {
-            Op::Del => self.list.plugins.iter().rev().collect(),
-            _ => self.list.plugins.iter().collect(),
+            Op::Del => active.rev().collect(),
+            _ => active.collect(),
         };
         for plugin in plugins {
             let conf = self.plugin_config(plugin, prev, caps);
@@ -316,6 +319,12 @@ fn pod_args(pod: &PodArgs, container_id: &str) -> Vec<(String, String)> {
 fn join_args(args: &[(String, String)]) -> String {
     let pairs: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
     pairs.join(";")
+}
+
+/// portmap only acts on `portMappings`; for a pod without hostPorts it would be one more
+/// process per ADD and DEL (it passes prevResult through unchanged), so it is not run.
+fn idle(plugin: &PluginConf, caps: &Object) -> bool {
+    plugin.kind == "portmap" && !caps.contains_key("portMappings")
 }
 
 fn capability_args(port_mappings: &[PortMapping]) -> Object {

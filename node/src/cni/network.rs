@@ -23,6 +23,9 @@ pub struct CniConfig {
     pub cache_dir: PathBuf,
     /// How long one plugin invocation may run before it is killed.
     pub plugin_timeout: Duration,
+    /// Run the loopback plugin on ADD. Off when the runtime brings `lo` up itself when it
+    /// creates the namespace (wisp's pod namespaces do): one process less per pod.
+    pub loopback_plugin: bool,
 }
 
 impl CniConfig {
@@ -33,6 +36,7 @@ impl CniConfig {
             conflist: data_dir.join("cni/net.d/10-wisp.conflist"),
             cache_dir: data_dir.join("cni/cache"),
             plugin_timeout: Duration::from_secs(30),
+            loopback_plugin: true,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use flate2::bufread::GzDecoder;
+use flate2::bufread::MultiGzDecoder;
 
 use super::Progress;
 use super::blobs::BlobStore;
@@ -87,7 +87,7 @@ pub fn read(
             .starts_with(&[0x1f, 0x8b])
     };
     let mut stream: Box<dyn Read + '_> = if gzip {
-        Box::new(GzDecoder::new(buffered))
+        Box::new(MultiGzDecoder::new(buffered))
     } else {
         Box::new(buffered)
     };

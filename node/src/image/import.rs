@@ -2,6 +2,7 @@
 //! archives (manifest.json), with every digest checked and one manifest per platform.
 
 use std::io::BufReader;
+use std::path::Path;
 
 use super::archive::ArchiveContents;
 use super::blobs::BlobStore;
@@ -22,6 +23,7 @@ pub struct Found {
 }
 
 pub fn images(
+    archive: &Path,
     contents: &ArchiveContents,
     blobs: &BlobStore,
     platform: &Platform,
@@ -31,9 +33,7 @@ pub fn images(
     } else if contents.has("manifest.json") {
         docker_images(contents, blobs)
     } else {
-        Err(ImageError::Format(
-            "neither index.json nor manifest.json in archive".into(),
-        ))
+        Err(ImageError::UnknownArchive(archive.to_path_buf()))
     }
 }
 

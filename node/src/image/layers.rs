@@ -5,12 +5,13 @@
 //! directory renamed into place. A directory under its final name is therefore complete;
 //! leftovers of a crash are temporary names that `clean_temporaries` removes.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flate2::bufread::GzDecoder;
+use flate2::bufread::MultiGzDecoder;
 
 use super::digest::{self, HashingReader};
 use super::error::ImageError;
@@ -89,6 +90,18 @@ impl LayerStore {
         Ok(size)
     }
 
+    /// Diff ids of layers that an overlay mount visible to this process uses as a lower
+    /// directory: a safety net so `wisp images prune`, which cannot know the agent's
+    /// containers, never pulls a layer from under a mounted rootfs.
+    pub fn mounted(&self) -> BTreeSet<String> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let prefix = format!("{}/", self.dir.display());
+        overlay_lowers(&mountinfo)
+            .filter_map(|dir| dir.strip_prefix(&prefix).map(|hex| format!("sha256:{hex}")))
+            .filter(|d| digest::hex_of(d).is_ok())
+            .collect()
+    }
+
     /// Removes unpacks interrupted by a crash (older than `age`: younger ones may be
     /// another process's work in progress).
     pub fn clean_temporaries(&self, age: std::time::Duration) {
@@ -110,11 +123,29 @@ impl LayerStore {
     }
 }
 
+/// Every lowerdir path of every overlay mount in a mountinfo text.
+fn overlay_lowers(mountinfo: &str) -> impl Iterator<Item = String> + '_ {
+    mountinfo.lines().flat_map(|line| {
+        let mut after = line.split(" - ").nth(1).unwrap_or("").split(' ');
+        let is_overlay = after.next() == Some("overlay");
+        let options = after.nth(1).filter(|_| is_overlay).unwrap_or("");
+        let lowers = options
+            .split(',')
+            .find_map(|o| o.strip_prefix("lowerdir="))
+            .unwrap_or("");
+        lowers
+            .split(':')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })
+}
+
 fn unpack_verified(blob: File, dest: &Path, diff_id: &str) -> Result<(), ImageError> {
     let mut buffered = BufReader::with_capacity(64 << 10, blob);
     let gzip = is_gzip(&mut buffered)?;
     let plain: Box<dyn Read> = if gzip {
-        Box::new(GzDecoder::new(buffered))
+        Box::new(MultiGzDecoder::new(buffered))
     } else {
         Box::new(buffered)
     };
@@ -157,4 +188,19 @@ pub fn tree_size(path: &Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_lowers_from_mountinfo() {
+        let text = "\
+36 35 98:0 / /mnt1 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+99 28 0:52 / /run/c/rootfs rw,relatime - overlay overlay rw,lowerdir=/d/layers/aa:/d/layers/bb,upperdir=/u,workdir=/w
+";
+        let lowers: Vec<String> = overlay_lowers(text).collect();
+        assert_eq!(lowers, ["/d/layers/aa", "/d/layers/bb"]);
+    }
 }

@@ -78,12 +78,7 @@ impl ImageStore {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Vec<ImageInfo>, ImageError> {
         let contents = archive::read(path, &self.blobs, progress)?;
-        let found = import::images(&contents, &self.blobs, platform).map_err(|e| match e {
-            ImageError::Format(m) if m.starts_with("neither") => {
-                ImageError::UnknownArchive(path.to_path_buf())
-            }
-            other => other,
-        })?;
+        let found = import::images(path, &contents, &self.blobs, platform)?;
         let mut named = Vec::new();
         for image in &found {
             let refs = image
@@ -314,7 +309,8 @@ impl ImageStore {
     /// Deletes blobs and layers no catalogued image and no in-use image id needs.
     fn sweep(&self, in_use: &HashSet<String>) -> Result<u64, ImageError> {
         let catalog = self.catalog.load()?;
-        let (keep_blobs, keep_layers) = self.live_set(&catalog, in_use);
+        let (keep_blobs, mut keep_layers) = self.live_set(&catalog, in_use);
+        keep_layers.extend(self.layers.mounted());
         let mut freed = 0;
         for diff_id in self.layers.list()? {
             if !keep_layers.contains(&diff_id) {
@@ -673,6 +669,47 @@ mod tests {
         }
     }
 
+    /// Archives written by another tool (skopeo, as containers/image writes them for
+    /// podman and CRI-O) import too: docker-archive with top-level layer files and
+    /// symlinked layer.tar, OCI archives with a full name in ref.name.
+    #[test]
+    fn skopeo_written_archives_import() {
+        let dir = TestDir::new("skopeo");
+        let Some((ours, built)) = busybox(&dir, "ours.tar", ArchiveFormat::Docker, true) else {
+            return;
+        };
+        let source = format!("docker-archive:{}", ours.display());
+        let oci = dir.path().join("oci.tar");
+        let docker = dir.path().join("docker.tar");
+        let targets = [
+            format!("oci-archive:{}:example.com/x/busybox:v1", oci.display()),
+            format!("docker-archive:{}:busybox:skopeo", docker.display()),
+        ];
+        for target in &targets {
+            let status = std::process::Command::new("skopeo")
+                .args(["copy", "-q", &source, target])
+                .status();
+            match status {
+                Ok(s) if s.success() => {}
+                Ok(s) => panic!("skopeo copy {target}: {s}"),
+                Err(_) => return eprintln!("SKIP skopeo_written_archives_import: skopeo missing"),
+            }
+        }
+        let store = store_in(&dir);
+        let from_oci = import(&store, &oci).unwrap();
+        assert_eq!(from_oci[0].references, ["example.com/x/busybox:v1"]);
+        assert_eq!(from_oci[0].layers, built.diff_ids);
+        let from_docker = import(&store, &docker).unwrap();
+        assert_eq!(
+            from_docker[0].references,
+            ["docker.io/library/busybox:skopeo"]
+        );
+        assert_eq!(
+            from_docker[0].id, built.id,
+            "docker to docker keeps the config"
+        );
+    }
+
     #[test]
     fn unknown_archives_are_named() {
         let dir = TestDir::new("unknown");
@@ -765,6 +802,59 @@ mod tests {
         }
         assert!(store.prune(&HashSet::new()).unwrap() > 0);
         assert!(!store.layers.has(&info.layers[0]));
+    }
+
+    /// Put a gzip layer, a config naming `diff_id` and a manifest; tag it "t:1".
+    fn put_gzip_image(store: &ImageStore, tar: &[u8], diff_id: &str) -> ImageInfo {
+        use crate::image::digest::of_bytes;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, tar).unwrap();
+        let layer = gz.finish().unwrap();
+        let config = format!(
+            r#"{{"os":"linux","architecture":"arm64","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+        );
+        let d = |media: &str, bytes: &[u8]| document::Descriptor {
+            media_type: media.into(),
+            digest: of_bytes(bytes),
+            size: bytes.len() as u64,
+            ..Default::default()
+        };
+        let manifest = document::manifest_json(
+            &d(document::OCI_CONFIG, config.as_bytes()),
+            &[d(document::OCI_LAYER_GZIP, &layer)],
+        );
+        for blob in [&layer[..], config.as_bytes(), manifest.as_bytes()] {
+            store.put_blob(&of_bytes(blob), &mut &blob[..]).unwrap();
+        }
+        store.tag("t:1", &of_bytes(manifest.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn compressed_layers_are_checked_against_diff_ids_when_unpacked() {
+        let dir = TestDir::new("diffid");
+        let store = store_in(&dir);
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "file", &b"hi"[..]).unwrap();
+        let tar = tar.into_inner().unwrap();
+        let wrong = crate::image::digest::of_bytes(b"something else");
+        let info = put_gzip_image(&store, &tar, &wrong);
+        let err = store.lower_dirs(&info).unwrap_err();
+        assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+        assert!(store.layers.list().unwrap().is_empty());
+        assert_eq!(
+            fs::read_dir(dir.path().join("images/layers"))
+                .unwrap()
+                .count(),
+            0,
+            "temp dir left"
+        );
+        let right = crate::image::digest::of_bytes(&tar);
+        let info = put_gzip_image(&store, &tar, &right);
+        let lowers = store.lower_dirs(&info).unwrap();
+        assert_eq!(fs::read(lowers[0].join("file")).unwrap(), b"hi");
     }
 
     #[test]

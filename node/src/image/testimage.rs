@@ -11,7 +11,7 @@ use std::path::Path;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use miniserde::json::{self, Array, Number, Object, Value};
+use miniserde::json::{self, Array, Object, Value};
 use tar::{Builder, EntryType, Header};
 
 use super::ArchiveFormat;
@@ -209,7 +209,10 @@ fn config_json(platform: &Platform, diff_ids: &[String]) -> String {
     }
     o.insert("config".into(), Value::Object(run));
     o.insert("rootfs".into(), Value::Object(rootfs));
-    o.insert("created".into(), Value::Number(Number::U64(0)));
+    o.insert(
+        "created".into(),
+        Value::String("2023-11-14T22:13:20Z".into()),
+    );
     json::to_string(&Value::Object(o))
 }
 

@@ -52,17 +52,19 @@ impl LayerStore {
             .dir
             .join(format!("{TEMP_PREFIX}{hex}-{}-{n}", std::process::id()));
         fs::create_dir(&temp).map_err(ImageError::io(format!("create {}", temp.display())))?;
-        let result = unpack_verified(blob, &temp, diff_id).and_then(|()| {
-            match fs::rename(&temp, &target) {
-                Ok(()) => Ok(()),
-                // Another thread or process finished the same layer first: keep theirs.
-                Err(_) if target.is_dir() => remove_tree(&temp),
-                Err(e) => Err(ImageError::Io {
-                    what: format!("rename layer into {}", target.display()),
-                    source: e,
-                }),
-            }
-        });
+        let result = unpack_verified(blob, &temp, diff_id)
+            .and_then(|()| sync_filesystem(&temp))
+            .and_then(|()| {
+                match fs::rename(&temp, &target) {
+                    Ok(()) => Ok(()),
+                    // Another thread or process finished the same layer first: keep theirs.
+                    Err(_) if target.is_dir() => remove_tree(&temp),
+                    Err(e) => Err(ImageError::Io {
+                        what: format!("rename layer into {}", target.display()),
+                        source: e,
+                    }),
+                }
+            });
         if result.is_err() {
             let _ = remove_tree(&temp);
         }
@@ -169,6 +171,25 @@ pub fn is_gzip(reader: &mut BufReader<File>) -> Result<bool, ImageError> {
         return Err(ImageError::Unsupported("zstd-compressed layers".into()));
     }
     Ok(head.starts_with(&[0x1f, 0x8b]))
+}
+
+/// The final name means "complete", so the files must be on disk before the rename: a
+/// board that loses power must not come back with a layer of empty files. One syncfs
+/// per layer is cheaper than an fsync per file.
+fn sync_filesystem(dir: &Path) -> Result<(), ImageError> {
+    let fd = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| ImageError::Io {
+        what: format!("open {}", dir.display()),
+        source: e.into(),
+    })?;
+    rustix::fs::syncfs(&fd).map_err(|e| ImageError::Io {
+        what: "syncfs".into(),
+        source: e.into(),
+    })
 }
 
 fn remove_tree(path: &Path) -> Result<(), ImageError> {

@@ -170,13 +170,13 @@ impl Session {
         true
     }
 
+    /// A new client stream: checked, answered with SYN_REPLY, then paired.
     async fn open(&mut self, id: u32, flags: u8, headers: &Headers) {
         let header = |name: &str| {
             headers
                 .iter()
                 .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("")
+                .map_or("", |(_, v)| v.as_str())
         };
         // Client streams are odd and increasing (SPDY/3 section 2.3.2).
         if id.is_multiple_of(2) || id <= self.last_id {
@@ -185,9 +185,9 @@ impl Session {
         }
         self.last_id = id;
         let (kind, port, request) = (header("streamtype"), header("port"), header("requestid"));
-        let known = matches!(kind, "data" | "error");
         let full = self.streams.len() >= MAX_STREAMS || self.pairs.len() >= MAX_STREAMS;
-        if !known || port.is_empty() || full {
+        if !matches!(kind, "data" | "error") || port.is_empty() || full {
+            // As kubelet's stream handler refuses a stream it cannot use.
             let _ = self.out.send(reset(id, RST_CANCEL)).await;
             return;
         }
@@ -202,10 +202,10 @@ impl Session {
         };
         let _ = self.out.send(reply).await;
         // Without requestid (very old clients) a pair is the stream and the one before.
-        let key = if request.is_empty() {
-            (if kind == "error" { id } else { id - 2 }).to_string()
-        } else {
-            request.to_owned()
+        let key = match (request, kind) {
+            ("", "error") => id.to_string(),
+            ("", _) => id.saturating_sub(2).to_string(),
+            (request, _) => request.to_owned(),
         };
         let pair = self.pairs.entry(key.clone()).or_default();
         if kind == "data" {
@@ -213,22 +213,33 @@ impl Session {
         } else {
             pair.error = Some(id);
         }
-        if pair.data.is_some()
-            && pair.error.is_some()
-            && let Some(Pair {
-                data: Some((data_id, port, from_client)),
-                error: Some(error_id),
-            }) = self.pairs.remove(&key)
-        {
-            let forward = Forward {
-                node: self.node.clone(),
-                pod: self.pod.clone(),
-                out: self.out.clone(),
-                data_id,
-                error_id,
-            };
-            self.executor.spawn(forward.run(port, from_client)).detach();
+        self.start_if_paired(&key);
+    }
+
+    /// Starts forwarding once both streams of `key` are open.
+    fn start_if_paired(&mut self, key: &str) {
+        let complete = self
+            .pairs
+            .get(key)
+            .is_some_and(|p| p.data.is_some() && p.error.is_some());
+        if !complete {
+            return;
         }
+        let Some(Pair {
+            data: Some((data_id, port, from_client)),
+            error: Some(error_id),
+        }) = self.pairs.remove(key)
+        else {
+            return;
+        };
+        let forward = Forward {
+            node: self.node.clone(),
+            pod: self.pod.clone(),
+            out: self.out.clone(),
+            data_id,
+            error_id,
+        };
+        self.executor.spawn(forward.run(port, from_client)).detach();
     }
 
     async fn data(&mut self, id: u32, flags: u8, data: Vec<u8>) {

@@ -49,45 +49,82 @@ pub async fn serve(
         headers: HeaderDecoder::default(),
         last_id: 0,
     };
-    executor
-        .run(or(
-            session.read_frames(reader),
-            write_frames(writer, out_rx),
-        ))
-        .await;
-}
-
-/// Encodes frames for the client, one WebSocket message each; answers WebSocket pings.
-async fn write_frames(mut writer: WsWriter, frames: async_channel::Receiver<Frame>) {
-    let mut encoder = HeaderEncoder::default();
-    loop {
-        let next = async { Some(frames.recv().await) };
-        let control = async {
-            writer.control_pending().await;
+    let mut frames = FrameWriter {
+        ws: writer,
+        headers: HeaderEncoder::default(),
+    };
+    let run = async {
+        let reading = async { Some(session.read_frames(reader).await) };
+        let writing = async {
+            frames.run(&out_rx).await;
             None
         };
-        let result = match or(next, control).await {
-            None => writer.flush().await,
-            Some(Err(_)) => return,
-            Some(Ok(frame)) => {
-                let frame = match frame {
-                    Frame::SynReply {
-                        stream_id, flags, ..
-                    } => Frame::SynReply {
-                        stream_id,
-                        flags,
-                        header_block: encoder.encode(&[]),
-                    },
-                    other => other,
-                };
-                let mut bytes = Vec::new();
-                frame::encode(&frame, &mut bytes);
-                writer.send(bytes).await
+        if or(reading, writing).await == Some(End::GoAway) {
+            // Send what is queued (the GOAWAY last), then close; bounded by the
+            // writer's own timeout.
+            while let Ok(frame) = out_rx.try_recv() {
+                if frames.send(frame).await.is_err() {
+                    return;
+                }
             }
-        };
-        if result.is_err() {
-            return;
+            let _ = frames.ws.close().await;
         }
+    };
+    executor.run(run).await;
+}
+
+/// How the client side of a session ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The client left (or sent GOAWAY itself): nothing more to say.
+    ClientGone,
+    /// This side sent GOAWAY: flush it before closing.
+    GoAway,
+}
+
+/// Encodes frames for the client, one WebSocket message each.
+struct FrameWriter {
+    ws: WsWriter,
+    headers: HeaderEncoder,
+}
+
+impl FrameWriter {
+    /// Writes queued frames and answers WebSocket pings until the queue or the client
+    /// is gone.
+    async fn run(&mut self, frames: &async_channel::Receiver<Frame>) {
+        loop {
+            let next = async { Some(frames.recv().await) };
+            let control = async {
+                self.ws.control_pending().await;
+                None
+            };
+            let result = match or(next, control).await {
+                None => self.ws.flush().await,
+                Some(Err(_)) => return,
+                Some(Ok(frame)) => self.send(frame).await,
+            };
+            if result.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// SYN_REPLY header blocks are encoded here, in sending order, because the header
+    /// compression stream is one per direction.
+    async fn send(&mut self, frame: Frame) -> std::io::Result<()> {
+        let frame = match frame {
+            Frame::SynReply {
+                stream_id, flags, ..
+            } => Frame::SynReply {
+                stream_id,
+                flags,
+                header_block: self.headers.encode(&[]),
+            },
+            other => other,
+        };
+        let mut bytes = Vec::new();
+        frame::encode(&frame, &mut bytes);
+        self.ws.send(bytes).await
     }
 }
 
@@ -115,7 +152,7 @@ struct Session {
 }
 
 impl Session {
-    async fn read_frames(mut self, mut reader: WsReader) {
+    async fn read_frames(mut self, mut reader: WsReader) -> End {
         let mut buf = Vec::new();
         while let Some(message) = reader.next().await {
             buf.extend_from_slice(&message);
@@ -123,22 +160,26 @@ impl Session {
                 match frame::decode(&buf) {
                     Ok(Some((frame, used))) => {
                         buf.drain(..used);
-                        if !self.on_frame(frame).await {
-                            return;
+                        if let Some(end) = self.on_frame(frame).await {
+                            return end;
                         }
                     }
                     Ok(None) => break,
-                    Err(_) => {
-                        let _ = self.out.send(go_away(self.last_id, 1)).await;
-                        return;
-                    }
+                    Err(_) => return self.go_away().await,
                 }
             }
         }
+        End::ClientGone
     }
 
-    /// Handles one client frame; false ends the session.
-    async fn on_frame(&mut self, frame: Frame) -> bool {
+    /// Refuses the rest of the connection (protocol error), as spdystream does.
+    async fn go_away(&self) -> End {
+        let _ = self.out.send(go_away(self.last_id, 1)).await;
+        End::GoAway
+    }
+
+    /// Handles one client frame; Some ends the session.
+    async fn on_frame(&mut self, frame: Frame) -> Option<End> {
         match frame {
             Frame::SynStream {
                 stream_id,
@@ -148,8 +189,7 @@ impl Session {
             } => {
                 let Ok(headers) = self.headers.decode(&header_block) else {
                     // The header zlib stream is out of step: nothing after can be read.
-                    let _ = self.out.send(go_away(self.last_id, 1)).await;
-                    return false;
+                    return Some(self.go_away().await);
                 };
                 self.open(stream_id, flags, &headers).await;
             }
@@ -164,10 +204,10 @@ impl Session {
             Frame::Ping { id } => {
                 let _ = self.out.send(Frame::Ping { id }).await;
             }
-            Frame::GoAway { .. } => return false,
+            Frame::GoAway { .. } => return Some(End::ClientGone),
             _ => {}
         }
-        true
+        None
     }
 
     /// A new client stream: checked, answered with SYN_REPLY, then paired.

@@ -49,45 +49,82 @@ pub async fn serve(
         headers: HeaderDecoder::default(),
         last_id: 0,
     };
-    executor
-        .run(or(
-            session.read_frames(reader),
-            write_frames(writer, out_rx),
-        ))
-        .await;
-}
-
-/// Encodes frames for the client, one WebSocket message each; answers WebSocket pings.
-async fn write_frames(mut writer: WsWriter, frames: async_channel::Receiver<Frame>) {
-    let mut encoder = HeaderEncoder::default();
-    loop {
-        let next = async { Some(frames.recv().await) };
-        let control = async {
-            writer.control_pending().await;
+    let mut frames = FrameWriter {
+        ws: writer,
+        headers: HeaderEncoder::default(),
+    };
+    let run = async {
+        let reading = async { Some(session.read_frames(reader).await) };
+        let writing = async {
+            frames.run(&out_rx).await;
             None
         };
-        let result = match or(next, control).await {
-            None => writer.flush().await,
-            Some(Err(_)) => return,
-            Some(Ok(frame)) => {
-                let frame = match frame {
-                    Frame::SynReply {
-                        stream_id, flags, ..
-                    } => Frame::SynReply {
-                        stream_id,
-                        flags,
-                        header_block: encoder.encode(&[]),
-                    },
-                    other => other,
-                };
-                let mut bytes = Vec::new();
-                frame::encode(&frame, &mut bytes);
-                writer.send(bytes).await
+        if or(reading, writing).await == Some(End::GoAway) {
+            // Send what is queued (the GOAWAY last), then close; bounded by the
+            // writer's own timeout.
+            while let Ok(frame) = out_rx.try_recv() {
+                if frames.send(frame).await.is_err() {
+                    return;
+                }
             }
-        };
-        if result.is_err() {
-            return;
+            let _ = frames.ws.close().await;
         }
+    };
+    executor.run(run).await;
+}
+
+/// How the client side of a session ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The client left (or sent GOAWAY itself): nothing more to say.
+    ClientGone,
+    /// This side sent GOAWAY: flush it before closing.
+    GoAway,
+}
+
+/// Encodes frames for the client, one WebSocket message each.
+struct FrameWriter {
+    ws: WsWriter,
+    headers: HeaderEncoder,
+}
+
+impl FrameWriter {
+    /// Writes queued frames and answers WebSocket pings until the queue or the client
+    /// is gone.
+    async fn run(&mut self, frames: &async_channel::Receiver<Frame>) {
+        loop {
+            let next = async { Some(frames.recv().await) };
+            let control = async {
+                self.ws.control_pending().await;
+                None
+            };
+            let result = match or(next, control).await {
+                None => self.ws.flush().await,
+                Some(Err(_)) => return,
+                Some(Ok(frame)) => self.send(frame).await,
+            };
+            if result.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// SYN_REPLY header blocks are encoded here, in sending order, because the header
+    /// compression stream is one per direction.
+    async fn send(&mut self, frame: Frame) -> std::io::Result<()> {
+        let frame = match frame {
+            Frame::SynReply {
+                stream_id, flags, ..
+            } => Frame::SynReply {
+                stream_id,
+                flags,
+                header_block: self.headers.encode(&[]),
+            },
+            other => other,
+        };
+        let mut bytes = Vec::new();
+        frame::encode(&frame, &mut bytes);
+        self.ws.send(bytes).await
     }
 }
 
@@ -115,7 +152,7 @@ struct Session {
 }
 
 impl Session {
-    async fn read_frames(mut self, mut reader: WsReader) {
+    async fn read_frames(mut self, mut reader: WsReader) -> End {
         let mut buf = Vec::new();
         while let Some(message) = reader.next().await {
             buf.extend_from_slice(&message);
@@ -123,22 +160,26 @@ impl Session {
                 match frame::decode(&buf) {
                     Ok(Some((frame, used))) => {
                         buf.drain(..used);
-                        if !self.on_frame(frame).await {
-                            return;
+                        if let Some(end) = self.on_frame(frame).await {
+                            return end;
                         }
                     }
                     Ok(None) => break,
-                    Err(_) => {
-                        let _ = self.out.send(go_away(self.last_id, 1)).await;
-                        return;
-                    }
+                    Err(_) => return self.go_away().await,
                 }
             }
         }
+        End::ClientGone
     }
 
-    /// Handles one client frame; false ends the session.
-    async fn on_frame(&mut self, frame: Frame) -> bool {
+    /// Refuses the rest of the connection (protocol error), as spdystream does.
+    async fn go_away(&self) -> End {
+        let _ = self.out.send(go_away(self.last_id, 1)).await;
+        End::GoAway
+    }
+
+    /// Handles one client frame; Some ends the session.
+    async fn on_frame(&mut self, frame: Frame) -> Option<End> {
         match frame {
             Frame::SynStream {
                 stream_id,
@@ -148,8 +189,7 @@ impl Session {
             } => {
                 let Ok(headers) = self.headers.decode(&header_block) else {
                     // The header zlib stream is out of step: nothing after can be read.
-                    let _ = self.out.send(go_away(self.last_id, 1)).await;
-                    return false;
+                    return Some(self.go_away().await);
                 };
                 self.open(stream_id, flags, &headers).await;
             }
@@ -164,19 +204,19 @@ impl Session {
             Frame::Ping { id } => {
                 let _ = self.out.send(Frame::Ping { id }).await;
             }
-            Frame::GoAway { .. } => return false,
+            Frame::GoAway { .. } => return Some(End::ClientGone),
             _ => {}
         }
-        true
+        None
     }
 
+    /// A new client stream: checked, answered with SYN_REPLY, then paired.
     async fn open(&mut self, id: u32, flags: u8, headers: &Headers) {
         let header = |name: &str| {
             headers
                 .iter()
                 .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("")
+                .map_or("", |(_, v)| v.as_str())
         };
         // Client streams are odd and increasing (SPDY/3 section 2.3.2).
         if id.is_multiple_of(2) || id <= self.last_id {
@@ -185,9 +225,9 @@ impl Session {
         }
         self.last_id = id;
         let (kind, port, request) = (header("streamtype"), header("port"), header("requestid"));
-        let known = matches!(kind, "data" | "error");
         let full = self.streams.len() >= MAX_STREAMS || self.pairs.len() >= MAX_STREAMS;
-        if !known || port.is_empty() || full {
+        if !matches!(kind, "data" | "error") || port.is_empty() || full {
+            // As kubelet's stream handler refuses a stream it cannot use.
             let _ = self.out.send(reset(id, RST_CANCEL)).await;
             return;
         }
@@ -202,10 +242,10 @@ impl Session {
         };
         let _ = self.out.send(reply).await;
         // Without requestid (very old clients) a pair is the stream and the one before.
-        let key = if request.is_empty() {
-            (if kind == "error" { id } else { id - 2 }).to_string()
-        } else {
-            request.to_owned()
+        let key = match (request, kind) {
+            ("", "error") => id.to_string(),
+            ("", _) => id.saturating_sub(2).to_string(),
+            (request, _) => request.to_owned(),
         };
         let pair = self.pairs.entry(key.clone()).or_default();
         if kind == "data" {
@@ -213,22 +253,33 @@ impl Session {
         } else {
             pair.error = Some(id);
         }
-        if pair.data.is_some()
-            && pair.error.is_some()
-            && let Some(Pair {
-                data: Some((data_id, port, from_client)),
-                error: Some(error_id),
-            }) = self.pairs.remove(&key)
-        {
-            let forward = Forward {
-                node: self.node.clone(),
-                pod: self.pod.clone(),
-                out: self.out.clone(),
-                data_id,
-                error_id,
-            };
-            self.executor.spawn(forward.run(port, from_client)).detach();
+        self.start_if_paired(&key);
+    }
+
+    /// Starts forwarding once both streams of `key` are open.
+    fn start_if_paired(&mut self, key: &str) {
+        let complete = self
+            .pairs
+            .get(key)
+            .is_some_and(|p| p.data.is_some() && p.error.is_some());
+        if !complete {
+            return;
         }
+        let Some(Pair {
+            data: Some((data_id, port, from_client)),
+            error: Some(error_id),
+        }) = self.pairs.remove(key)
+        else {
+            return;
+        };
+        let forward = Forward {
+            node: self.node.clone(),
+            pod: self.pod.clone(),
+            out: self.out.clone(),
+            data_id,
+            error_id,
+        };
+        self.executor.spawn(forward.run(port, from_client)).detach();
     }
 
     async fn data(&mut self, id: u32, flags: u8, data: Vec<u8>) {

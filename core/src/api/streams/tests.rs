@@ -867,3 +867,57 @@ fn port_forward(config: &PathBuf) {
         "{stderr}"
     );
 }
+
+#[test]
+fn oversized_websocket_messages_end_the_session() {
+    let h = start(true);
+    let target = format!("{PODS}/one/exec?command=cat&stdin=true&stdout=true");
+    let mut ws = open_ws(&h, &target, "v5.channel.k8s.io", "v5.channel.k8s.io");
+    let mut huge = vec![0u8; 2 * 1024 * 1024];
+    huge[0] = 0;
+    // The server may already be gone while this is still being written.
+    let _ = ws.send(Message::Binary(huge.into()));
+    loop {
+        match ws.read() {
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(Message::Binary(data)) => assert_ne!(data[0], 1, "no output expected"),
+            Ok(_) => {}
+        }
+    }
+}
+
+#[test]
+fn spdy_garbage_gets_goaway() {
+    use super::spdy::frame::{self, Frame};
+    let h = start(true);
+    let mut ws = open_ws(
+        &h,
+        &format!("{PODS}/one/portforward"),
+        "SPDY/3.1+portforward.k8s.io",
+        "spdy/3.1+portforward.k8s.io",
+    );
+    // A SYN_STREAM whose header block is not zlib.
+    let mut bytes = Vec::new();
+    frame::encode(
+        &Frame::SynStream {
+            stream_id: 1,
+            associated: 0,
+            priority: 0,
+            flags: 0,
+            header_block: b"not zlib".to_vec(),
+        },
+        &mut bytes,
+    );
+    ws.send(Message::Binary(bytes.into())).unwrap();
+    let Message::Binary(reply) = ws.read().unwrap() else {
+        panic!("expected a binary message");
+    };
+    let (goaway, _) = frame::decode(&reply).unwrap().unwrap();
+    assert_eq!(
+        goaway,
+        Frame::GoAway {
+            last_good: 0,
+            status: 1
+        }
+    );
+}

@@ -25,6 +25,9 @@ const MAX_MESSAGE: usize = 1024 * 1024;
 /// A write the client does not drain within this ends the session.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 16 * 1024;
+/// A client silent this long is taken for gone (kubelet's default
+/// streaming-connection-idle-timeout); kubectl pings every few seconds.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(4 * 60 * 60);
 
 /// In-memory bytes between tungstenite and the socket.
 #[derive(Default)]
@@ -132,7 +135,12 @@ impl WsReader {
 
     async fn fill(&mut self) -> bool {
         let mut chunk = vec![0u8; READ_CHUNK];
-        match self.io.read(&mut chunk).await {
+        let read = async { self.io.read(&mut chunk).await };
+        let idle = async {
+            Timer::after(IDLE_TIMEOUT).await;
+            Err(io::ErrorKind::TimedOut.into())
+        };
+        match or(read, idle).await {
             Ok(n) if n > 0 => {
                 self.shared
                     .borrow_mut()

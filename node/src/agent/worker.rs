@@ -391,6 +391,12 @@ impl PodWorker {
             env,
             attempt,
             pull_secrets,
+            share_pid_of: self
+                .pod
+                .spec
+                .share_process_namespace
+                .then(|| self.runs().find_map(|c| c.pid))
+                .flatten(),
         };
         if !pulled {
             self.event(

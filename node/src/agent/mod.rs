@@ -357,9 +357,14 @@ impl Workers {
             ToNode::Token { request, result } => {
                 self.ctx.link.answer(request, Reply::Token(result));
             }
-            ToNode::ConfigChanged { .. } => {
+            ToNode::ConfigChanged {
+                namespace, name, ..
+            } => {
                 for tx in self.by_uid.borrow().values() {
-                    let _full = tx.try_send(Input::ConfigChanged);
+                    let _closed = tx.try_send(Input::ConfigChanged {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                    });
                 }
             }
             ToNode::PodsSynced { uids } => {

@@ -526,6 +526,15 @@ fn logs_exec_and_port_forward_reach_the_container() {
     );
     drop(forward);
     drop(follow);
+
+    // kubectl top through metrics.k8s.io, from the containers' cgroups and the node's /proc.
+    let top = w.ok(&["top", "pod", "tools", "--containers"]);
+    assert!(top.contains("tools") && top.contains("Mi"), "{top}");
+    let top_node = w.ok(&["top", "node"]);
+    assert!(
+        top_node.contains("pods-streams") && top_node.contains('%'),
+        "{top_node}"
+    );
     w.ok(&["delete", "pod", "tools", "--grace-period=1", "--wait=true"]);
     node.stop();
 }

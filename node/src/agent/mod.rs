@@ -10,6 +10,7 @@ use crate::json;
 mod launch;
 mod link;
 pub mod logs;
+pub mod metrics;
 mod network;
 mod node_info;
 mod probes;
@@ -127,6 +128,7 @@ impl Drop for SlotGuard<'_> {
 
 /// What pod workers share.
 pub struct Ctx {
+    pub node_name: String,
     /// Bounds concurrent sandbox and container starts.
     pub launches: Slots,
     pub link: Link,
@@ -139,6 +141,8 @@ pub struct Ctx {
     pod_ips: RefCell<HashMap<String, String>>,
     /// (pod uid, container name) -> runtime id of the running container.
     running: RefCell<HashMap<(String, String), String>>,
+    /// pod uid -> (namespace, name) of the pods this node runs.
+    pod_names: RefCell<HashMap<String, (String, String)>>,
     log_signals: RefCell<HashMap<(String, String), Rc<LogSignal>>>,
 }
 
@@ -179,6 +183,30 @@ impl Ctx {
         }
     }
 
+    /// (uid, namespace, pod, "container\0id") of every running container.
+    pub fn running_containers(&self) -> Vec<(String, String, String, String)> {
+        let names = self.pod_names.borrow();
+        self.running
+            .borrow()
+            .iter()
+            .filter_map(|((uid, container), id)| {
+                let (ns, pod) = names.get(uid)?;
+                Some((
+                    uid.clone(),
+                    ns.clone(),
+                    pod.clone(),
+                    format!("{container}\0{id}"),
+                ))
+            })
+            .collect()
+    }
+
+    pub fn set_pod_name(&self, uid: &str, namespace: &str, name: &str) {
+        self.pod_names
+            .borrow_mut()
+            .insert(uid.to_owned(), (namespace.to_owned(), name.to_owned()));
+    }
+
     pub fn log_signal(&self, uid: &str, container: &str) -> Rc<LogSignal> {
         Rc::clone(
             self.log_signals
@@ -191,6 +219,7 @@ impl Ctx {
     pub fn drop_log_signals(&self, uid: &str) {
         self.log_signals.borrow_mut().retain(|(u, _), _| u != uid);
         self.running.borrow_mut().retain(|(u, _), _| u != uid);
+        self.pod_names.borrow_mut().remove(uid);
         self.pod_ips.borrow_mut().remove(uid);
     }
 }
@@ -214,6 +243,7 @@ pub async fn run(
     let (link, outgoing) = Link::new();
     let executor = Rc::new(LocalExecutor::new());
     let ctx = Rc::new(Ctx {
+        node_name: node_name.clone(),
         launches: Slots::new(launch_slots()),
         link: link.clone(),
         host: Arc::clone(&host),
@@ -224,6 +254,7 @@ pub async fn run(
         node_memory_bytes: cap.memory_bytes,
         pod_ips: RefCell::default(),
         running: RefCell::default(),
+        pod_names: RefCell::default(),
         log_signals: RefCell::default(),
     });
     streams.install(&ctx);
@@ -397,6 +428,7 @@ impl Workers {
         let finished = json::parse(&String::from_utf8_lossy(json))
             .and_then(|v| json::get_str(&v, &["status", "phase"]).map(str::to_owned))
             .filter(|p| p == "Succeeded" || p == "Failed");
+        self.ctx.set_pod_name(&uid, &pod.namespace, &pod.name);
         let (tx, rx) = async_channel::unbounded();
         let worker = PodWorker::new(Rc::clone(&self.ctx), pod, rx, tx.clone(), finished);
         self.by_uid.borrow_mut().insert(uid.clone(), tx);

@@ -28,6 +28,9 @@ pub enum Input {
     Exited { id: String, exit: Exit },
     /// A probe's verdict for a container run (index into readiness/liveness/startup).
     Probe { id: String, kind: usize, ok: bool },
+    /// The node is under pressure and this pod was chosen: fail it, killing its containers
+    /// at once (a hard eviction has no grace period).
+    Evict { message: String },
     /// A ConfigMap or Secret changed: refresh the file volumes if the pod uses it.
     ConfigChanged { namespace: String, name: String },
 }
@@ -155,6 +158,13 @@ impl PodWorker {
             Input::Removed => self.removed = true,
             Input::Exited { id, exit } => self.exited(&id, exit).await,
             Input::Probe { id, kind, ok } => self.probed(&id, kind, ok).await,
+            Input::Evict { message } => {
+                if self.failure.is_none() {
+                    self.event(true, "Evicted", &message).await;
+                    self.failure = Some(("Evicted".to_owned(), message));
+                    self.stop_all(true).await;
+                }
+            }
             Input::ConfigChanged { namespace, name } => {
                 let quoted = format!("\"{name}\"");
                 let uses = namespace == self.pod.namespace

@@ -67,7 +67,8 @@ pub fn cache_ttl(reply: &[u8]) -> Option<u32> {
     Some(ttl.min(MAX_CACHE_TTL))
 }
 
-/// The client's reply from an upstream reply received `age` seconds ago.
+/// The client's reply from an upstream reply received `age` seconds ago; TTLs are capped
+/// as the cache caps them, so no client keeps an answer longer than we would.
 pub fn client_reply(forward: &Forward, upstream: &[u8], age: u32) -> Option<Vec<u8>> {
     let client = Packet::parse(&forward.query).ok()?;
     let from = Packet::parse(upstream).ok()?;
@@ -90,7 +91,7 @@ pub fn client_reply(forward: &Forward, upstream: &[u8], age: u32) -> Option<Vec<
 
 fn aged(mut records: Vec<ResourceRecord<'_>>, age: u32) -> Vec<ResourceRecord<'_>> {
     for rr in &mut records {
-        rr.ttl = rr.ttl.saturating_sub(age);
+        rr.ttl = rr.ttl.min(MAX_CACHE_TTL).saturating_sub(age);
     }
     records
 }

@@ -620,6 +620,18 @@ fn relayed_replies_carry_the_client_id_and_case_and_aged_ttls() {
     assert!(reply.has_flags(PacketFlag::RECURSION_AVAILABLE));
     assert_eq!(ips(&reply), vec![ip("192.0.2.1")]);
     assert_eq!(reply.answers[0].ttl, 12);
+    let long = upstream_reply(
+        999,
+        "example.org",
+        RCODE::NoError,
+        &[(86_400, [192, 0, 2, 1])],
+        None,
+    );
+    let capped = client_reply(&forward, &long, 0).unwrap();
+    assert_eq!(
+        Packet::parse(&capped).unwrap().answers[0].ttl,
+        MAX_CACHE_TTL
+    );
 }
 
 #[test]

@@ -24,4 +24,4 @@ pub use records::{
 };
 pub use relay::{MAX_CACHE_TTL, cache_ttl, client_reply};
 pub use server::DnsServer;
-pub use upstream::{Upstreams, parse_resolv_conf};
+pub use upstream::{HOST_RESOLV_CONF, Upstreams, parse_resolv_conf};

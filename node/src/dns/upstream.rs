@@ -14,6 +14,9 @@ use super::answer::Forward;
 use super::error::DnsError;
 use super::relay;
 
+/// The host's resolver configuration, the default source of upstreams.
+pub const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+
 /// At most this many nameservers are used, as glibc's resolver (MAXNS).
 const MAX_SERVERS: usize = 3;
 const UDP_REPLY_MAX: usize = 4096;

@@ -349,3 +349,41 @@ fn a_silent_upstream_gives_servfail_after_the_timeout_and_none_gives_refused() {
         .await;
     });
 }
+
+/// Sequential UDP queries for a cluster name from one client: queries/s and p99 latency.
+/// `cargo test --release -p wisp-node --test dns_server -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark: run on demand"]
+fn benchmark_cluster_queries_over_udp() {
+    async_io::block_on(async {
+        let server = DnsServer::bind(LOOPBACK.parse().unwrap()).unwrap();
+        let addr = server.local_addr().unwrap();
+        let records = Rc::new(RefCell::new(cluster()));
+        let client = async {
+            let message = query(1, "web.default.svc.cluster.local", TYPE::A, false);
+            let socket = Async::<UdpSocket>::bind(LOOPBACK.parse::<SocketAddr>().unwrap()).unwrap();
+            let mut buf = [0u8; 512];
+            let mut latencies = Vec::new();
+            let start = std::time::Instant::now();
+            for _ in 0..20_000 {
+                let sent = std::time::Instant::now();
+                socket.send_to(&message, addr).await.unwrap();
+                socket.recv(&mut buf).await.unwrap();
+                latencies.push(sent.elapsed());
+            }
+            let total = start.elapsed();
+            latencies.sort();
+            let p99 = latencies[latencies.len() * 99 / 100];
+            let qps = latencies.len() as f64 / total.as_secs_f64();
+            println!(
+                "dns udp: {qps:.0} queries/s, p50 {:?}, p99 {p99:?}",
+                latencies[latencies.len() / 2]
+            );
+        };
+        future::or(
+            client,
+            stopped(server.run(records, Upstreams::new(Vec::new()))),
+        )
+        .await;
+    });
+}

@@ -146,11 +146,22 @@ pub(super) fn encode(mut reply: Packet<'_>, limit: usize) -> Vec<u8> {
     reply.build_bytes_vec_compressed().unwrap_or_default()
 }
 
+/// Labels in lowercase presentation form: bytes other than letters, digits, `-` and `_` are
+/// escaped as `\DDD`, so distinct names never share a cache key or match a cluster name.
 pub(super) fn lowercase_labels(name: &Name<'_>) -> Vec<String> {
-    name.get_labels()
-        .iter()
-        .map(|l| l.to_string().to_ascii_lowercase())
-        .collect()
+    name.as_bytes().map(presentation).collect()
+}
+
+fn presentation(label: &[u8]) -> String {
+    let mut out = String::with_capacity(label.len());
+    for &byte in label {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            out.push(char::from(byte.to_ascii_lowercase()));
+        } else {
+            out.push_str(&format!("\\{byte:03}"));
+        }
+    }
+    out
 }
 
 fn is_reverse(labels: &[String]) -> bool {

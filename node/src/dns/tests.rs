@@ -647,3 +647,14 @@ fn upstream_replies_must_match_our_id_and_question() {
         "a query is no reply"
     );
 }
+
+#[test]
+fn odd_bytes_in_labels_are_escaped_so_names_stay_distinct() {
+    let key = |bytes: &[u8]| {
+        let label = simple_dns::Label::new(bytes.to_vec()).unwrap();
+        answer::lowercase_labels(&Name::new_with_labels(&[label]))
+    };
+    assert_eq!(key(b"A.b"), vec![r"a\046b".to_owned()]);
+    assert_ne!(key(&[0xff]), key(&[0xfe]));
+    assert_eq!(key(b"Web_1-x"), vec!["web_1-x".to_owned()]);
+}

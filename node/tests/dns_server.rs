@@ -192,6 +192,7 @@ fn cluster() -> ClusterRecords {
         name: "web".to_owned(),
         cluster_ips: vec![IpAddr::V4(Ipv4Addr::new(10, 43, 0, 20))],
         ports: vec![http],
+        external_name: None,
     };
     records.upsert_service(web);
     let db = DnsService {
@@ -199,6 +200,7 @@ fn cluster() -> ClusterRecords {
         name: "db".to_owned(),
         cluster_ips: Vec::new(),
         ports: Vec::new(),
+        external_name: None,
     };
     records.upsert_service(db);
     let ready = |last: u8| DnsEndpoint {
@@ -302,6 +304,7 @@ fn answers_cluster_names_and_forwards_the_rest_over_udp_and_tcp() {
                 name: "new".to_owned(),
                 cluster_ips: vec![IpAddr::V4(Ipv4Addr::new(10, 43, 0, 30))],
                 ports: Vec::new(),
+                external_name: None,
             };
             records.borrow_mut().upsert_service(new);
             let after = ask_udp(

@@ -25,6 +25,7 @@ fn records() -> ClusterRecords {
         name: name.to_owned(),
         cluster_ips,
         ports: vec![http.clone()],
+        external_name: None,
     };
     records.upsert_service(service("web", vec![IpAddr::V4(Ipv4Addr::new(10, 43, 0, 20))]));
     records.upsert_service(service("db", Vec::new()));

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use simple_dns::rdata::{A, AAAA, OPT, PTR, RData, SOA, SRV};
+use simple_dns::rdata::{A, AAAA, CNAME, OPT, PTR, RData, SOA, SRV};
 use simple_dns::{
     CLASS, Name, Packet, PacketFlag, QCLASS, QTYPE, Question, RCODE, ResourceRecord, SimpleDnsError,
 };
@@ -267,6 +267,7 @@ fn record<'a>(
             target: owned_name(target)?,
         }),
         Data::Ptr(target) => RData::PTR(PTR(owned_name(target)?)),
+        Data::Cname(target) => RData::CNAME(CNAME(owned_name(target)?)),
         Data::Soa => soa_data(records)?,
     };
     Some(ResourceRecord::new(owner, CLASS::IN, CLUSTER_TTL, rdata))

@@ -32,13 +32,15 @@ pub struct DnsPort {
     pub port: u16,
 }
 
-/// A Service as DNS sees it. `cluster_ips` empty means headless (`clusterIP: None`).
+/// A Service as DNS sees it. `cluster_ips` empty means headless (`clusterIP: None`);
+/// `external_name` set means type ExternalName (a CNAME, whatever the other fields say).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DnsService {
     pub namespace: String,
     pub name: String,
     pub cluster_ips: Vec<IpAddr>,
     pub ports: Vec<DnsPort>,
+    pub external_name: Option<String>,
 }
 
 /// One address of a headless Service's endpoints. Only ready ones are answered (the agent

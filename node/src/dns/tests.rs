@@ -36,6 +36,7 @@ fn service(name: &str, cluster_ips: &[&str], ports: Vec<DnsPort>) -> DnsService 
         name: name.to_owned(),
         cluster_ips,
         ports,
+        external_name: None,
     }
 }
 
@@ -657,4 +658,33 @@ fn odd_bytes_in_labels_are_escaped_so_names_stay_distinct() {
     assert_eq!(key(b"A.b"), vec![r"a\046b".to_owned()]);
     assert_ne!(key(&[0xff]), key(&[0xfe]));
     assert_eq!(key(b"Web_1-x"), vec!["web_1-x".to_owned()]);
+}
+
+#[test]
+fn an_external_name_service_is_a_cname_for_any_type() {
+    let mut records = cluster();
+    let mut external = service("ext", &[], Vec::new());
+    external.external_name = Some("db.example.org.".to_owned());
+    records.upsert_service(external);
+    for qtype in [TYPE::A, TYPE::AAAA, TYPE::CNAME] {
+        let bytes = reply_bytes(
+            &records,
+            &query("ext.default.svc.cluster.local", qtype),
+            Transport::Udp,
+        );
+        let reply = Packet::parse(&bytes).unwrap();
+        assert_eq!(reply.rcode(), RCODE::NoError);
+        match &reply.answers[..] {
+            [
+                ResourceRecord {
+                    rdata: RData::CNAME(target),
+                    ttl: 5,
+                    ..
+                },
+            ] => {
+                assert_eq!(target.0.to_string(), "db.example.org");
+            }
+            other => panic!("expected one CNAME for {qtype:?}, got {other:?}"),
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::records::{ClusterRecords, DnsEndpoint, DnsPort, DnsService};
 
 pub(super) const TYPE_A: u16 = 1;
+pub(super) const TYPE_CNAME: u16 = 5;
 pub(super) const TYPE_SOA: u16 = 6;
 pub(super) const TYPE_PTR: u16 = 12;
 pub(super) const TYPE_AAAA: u16 = 28;
@@ -24,6 +25,7 @@ pub(super) enum Data {
         target: String,
     },
     Ptr(String),
+    Cname(String),
     Soa,
 }
 
@@ -34,6 +36,7 @@ impl Data {
             Data::Ip(IpAddr::V6(_)) => TYPE_AAAA,
             Data::Srv { .. } => TYPE_SRV,
             Data::Ptr(_) => TYPE_PTR,
+            Data::Cname(_) => TYPE_CNAME,
             Data::Soa => TYPE_SOA,
         }
     }
@@ -75,7 +78,7 @@ pub(super) fn lookup(records: &ClusterRecords, labels: &[String], qtype: u16) ->
     };
     let answers: Vec<Data> = all
         .into_iter()
-        .filter(|d| qtype == TYPE_ANY || d.type_code() == qtype)
+        .filter(|d| qtype == TYPE_ANY || d.type_code() == qtype || matches!(d, Data::Cname(_)))
         .collect();
     let additional = srv_target_addresses(records, &answers);
     Lookup::Found {
@@ -116,8 +119,12 @@ fn cluster_name(records: &ClusterRecords, rest: &[String]) -> Option<Vec<Data>> 
     }
 }
 
+/// Addresses of a Service, or the CNAME of an ExternalName one (any query type gets the
+/// CNAME; the client follows it, as with CoreDNS).
 fn service_ips(records: &ClusterRecords, service: &DnsService) -> Vec<Data> {
-    if service.cluster_ips.is_empty() {
+    if let Some(target) = &service.external_name {
+        vec![Data::Cname(target.trim_end_matches('.').to_owned())]
+    } else if service.cluster_ips.is_empty() {
         records
             .ready_endpoints(service)
             .map(|e| Data::Ip(e.ip))

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cni;
+pub mod dns;
 pub mod image;
 pub mod json;
 pub mod preflight;

@@ -151,6 +151,7 @@ fn node_agent(
         bridge: config.network.bridge.clone(),
         insecure_registries: config.node.insecure_registries.clone(),
         registry_ca_files: config.node.registry_ca_files.clone(),
+        nft_table: config.network.nft_table.clone(),
     };
     let streams = wisp_node::agent::streams::Streams::default();
     let pod_streams = crate::pod_streams::install(streams.clone());

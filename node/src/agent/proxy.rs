@@ -1,0 +1,196 @@
+//! The node's Service proxy (kube-proxy's job): it keeps the latest Services and Endpoints
+//! the control plane forwards and, once both kinds have been listed, re-renders and swaps in
+//! the whole nftables table (`crate::services`) on the blocking pool, 50 ms after the last
+//! change (a timer armed by a change, no polling; at most 500 ms behind under a steady
+//! stream). LoadBalancer Services get the host address as `status.loadBalancer.ingress`
+//! (MicroShift-style). The table is left in place when wisp stops, so Services keep working
+//! across a restart; the next start replaces it after its first listing.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender};
+use async_executor::LocalExecutor;
+use wisp_proto::{FromNode, ServiceObjectKind, ToNode};
+
+use super::link::Link;
+use super::service_objects::{
+    EndpointsObject, NodeView, ServiceObject, build_model, parse_endpoints, parse_service,
+};
+use crate::cni::IpNet;
+use crate::services::{self, ServiceModel};
+
+/// Quiet time after a change before the rules are rendered.
+const DEBOUNCE: Duration = Duration::from_millis(50);
+/// The longest a change waits while others keep arriving.
+const MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// How the proxy is set up.
+pub struct ProxyConfig {
+    pub node_name: String,
+    /// Addresses LoadBalancer Services answer on; the first is written to their status.
+    pub host_ips: Vec<IpAddr>,
+    /// The pod network: ClusterIP traffic from elsewhere is masqueraded.
+    pub cluster_cidrs: Vec<IpNet>,
+    /// The table's name in family `inet`.
+    pub table: String,
+}
+
+#[derive(Default)]
+struct Objects {
+    services: HashMap<String, ServiceObject>,
+    endpoints: HashMap<String, EndpointsObject>,
+    services_synced: bool,
+    endpoints_synced: bool,
+}
+
+pub struct Proxy {
+    config: ProxyConfig,
+    objects: RefCell<Objects>,
+    /// Wakes the render task; capacity 1, so changes coalesce.
+    changed: Sender<()>,
+    link: Link,
+}
+
+impl Proxy {
+    /// Starts the render task on `executor`.
+    pub fn start(config: ProxyConfig, link: Link, executor: &LocalExecutor<'static>) -> Rc<Proxy> {
+        let (changed, wake) = async_channel::bounded(1);
+        let proxy = Rc::new(Proxy {
+            config,
+            objects: RefCell::default(),
+            changed,
+            link,
+        });
+        executor.spawn(Rc::clone(&proxy).render_loop(wake)).detach();
+        proxy
+    }
+
+    /// Takes a Service or Endpoints message; false for any other message.
+    pub fn handle(&self, message: &ToNode) -> bool {
+        let mut objects = self.objects.borrow_mut();
+        match message {
+            ToNode::ServiceUpsert { key, json } => match parse_service(json) {
+                Some(s) => drop(objects.services.insert(key.clone(), s)),
+                None => eprintln!("wisp: node: service {key}: not a Service object"),
+            },
+            ToNode::ServiceRemoved { key } => drop(objects.services.remove(key)),
+            ToNode::EndpointsUpsert { key, json } => match parse_endpoints(json) {
+                Some(e) => drop(objects.endpoints.insert(key.clone(), e)),
+                None => eprintln!("wisp: node: endpoints {key}: not an Endpoints object"),
+            },
+            ToNode::EndpointsRemoved { key } => drop(objects.endpoints.remove(key)),
+            ToNode::ServicesSynced { kind, keys } => objects.synced(*kind, keys),
+            _ => return false,
+        }
+        let _already_woken = self.changed.try_send(());
+        true
+    }
+
+    async fn render_loop(self: Rc<Self>, wake: Receiver<()>) {
+        while wake.recv().await.is_ok() {
+            if !quiet_period(&wake).await {
+                return;
+            }
+            let Some(model) = self.model() else {
+                continue;
+            };
+            let table = self.config.table.clone();
+            let started = Instant::now();
+            let applied =
+                blocking::unblock(move || services::apply(&services::render_table(&model, &table)))
+                    .await;
+            if let Err(e) = applied {
+                eprintln!("wisp: node: service rules: {e}");
+            }
+            if std::env::var_os("WISP_PROXY_TIMING").is_some() {
+                eprintln!(
+                    "wisp: node: service rules applied in {:?}",
+                    started.elapsed()
+                );
+            }
+            if self.report_load_balancers().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The model to render, once both kinds have been listed.
+    fn model(&self) -> Option<ServiceModel> {
+        let objects = self.objects.borrow();
+        if !(objects.services_synced && objects.endpoints_synced) {
+            return None;
+        }
+        let node = NodeView {
+            node_name: &self.config.node_name,
+            host_ips: &self.config.host_ips,
+            cluster_cidrs: &self.config.cluster_cidrs,
+        };
+        Some(build_model(&objects.services, &objects.endpoints, &node))
+    }
+
+    /// Writes the host address into the status of LoadBalancer Services that lack it.
+    async fn report_load_balancers(&self) -> Result<(), super::link::LinkClosed> {
+        let Some(host_ip) = self.config.host_ips.first().copied() else {
+            return Ok(());
+        };
+        let stale: Vec<(String, String, String)> = self
+            .objects
+            .borrow()
+            .services
+            .values()
+            .filter(|s| s.load_balancer && s.ingress_ips != [host_ip])
+            .map(|s| (s.namespace.clone(), s.name.clone(), s.uid.clone()))
+            .collect();
+        for (namespace, name, uid) in stale {
+            let status = format!(r#"{{"loadBalancer":{{"ingress":[{{"ip":"{host_ip}"}}]}}}}"#);
+            let message = FromNode::ServiceStatus {
+                namespace,
+                name,
+                uid,
+                status_json: status.into_bytes(),
+            };
+            self.link.send(message).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Objects {
+    /// After a (re)listing, objects of that kind not listed are gone.
+    fn synced(&mut self, kind: ServiceObjectKind, keys: &[String]) {
+        let listed: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        match kind {
+            ServiceObjectKind::Service => {
+                self.services.retain(|k, _| listed.contains(k.as_str()));
+                self.services_synced = true;
+            }
+            ServiceObjectKind::Endpoints => {
+                self.endpoints.retain(|k, _| listed.contains(k.as_str()));
+                self.endpoints_synced = true;
+            }
+        }
+    }
+}
+
+/// Waits until no change came for [`DEBOUNCE`] (or [`MAX_DELAY`] passed); false when the
+/// proxy is gone.
+async fn quiet_period(wake: &Receiver<()>) -> bool {
+    let deadline = Instant::now() + MAX_DELAY;
+    loop {
+        let wait = DEBOUNCE.min(deadline.saturating_duration_since(Instant::now()));
+        let woken = futures_lite::future::or(async { Some(wake.recv().await.is_ok()) }, async {
+            async_io::Timer::after(wait).await;
+            None
+        })
+        .await;
+        match woken {
+            Some(true) if Instant::now() < deadline => {}
+            Some(false) => return false,
+            _ => return true,
+        }
+    }
+}

@@ -382,5 +382,9 @@ fn bench_service_rules_100_services_x_10_endpoints() {
     eprintln!(
         "services bench through the agent: 100 services x 10 endpoints: kubectl apply {applied:?}, in the kernel after {all:?}; one Endpoints change in the kernel after {one:?} (includes kubectl start-up)"
     );
+    // The agent's own figure per swap (render + nft), logged with WISP_PROXY_TIMING set.
+    for line in w.stderr_tail().lines().filter(|l| l.contains("service rules applied")) {
+        eprintln!("{line}");
+    }
     node.stop();
 }

@@ -265,7 +265,7 @@ impl ArrayLen for miniserde::json::Value {
 #[test]
 fn cluster_ip_node_port_and_load_balancer_reach_ready_pods_only() {
     require_node!("cluster_ip_node_port_and_load_balancer_reach_ready_pods_only");
-    let node = start_node("svc-traffic");
+    let mut node = start_node("svc-traffic");
     let w = node.w();
     w.ok_stdin(&["apply", "-f", "-"], &web_manifest());
     w.ok(&["run", "client", "--image", IMAGE, "--", "sleep", "3600"]);
@@ -322,9 +322,23 @@ fn cluster_ip_node_port_and_load_balancer_reach_ready_pods_only() {
         .unwrap_or_else(|e| panic!("LoadBalancer {host_ip}:80: {e}\n{}", node.rules()));
     assert!(pods.contains(&body), "{body:?}");
 
+    // The table outlives wisp: a killed and restarted wisp (same data dir) keeps answering,
+    // and its first swap after the new listing keeps the Service.
+    let wisp = node.wisp.take().expect("running");
+    node.wisp = Some(wisp.kill_and_restart());
+    let w = node.w();
+    let body = http_get(&host_ip, node_port).unwrap_or_else(|e| panic!("after restart: {e}"));
+    assert!(pods.contains(&body), "{body:?}");
+    node.wait_for(Duration::from_secs(30), "the node after the restart", |w| {
+        w.kubectl(&["get", "node", "svc-traffic"]).status_ok()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let seen: BTreeSet<String> = seen_from_client(w, &url, 30).into_iter().collect();
+    assert_eq!(seen, pods, "backends seen through {url} after the restart");
+
     // A pod that turns not ready leaves the rotation.
     let out_of_rotation = pods.iter().next().unwrap().clone();
-    w.ok(&["exec", &out_of_rotation, "--", "rm", "/tmp/ready"]);
+    w.ok(&["exec", &out_of_rotation, "--", "sh", "-c", "rm /tmp/ready"]);
     node.wait_for(Duration::from_secs(20), "2 ready endpoints", |w| {
         ready_addresses(w) == 2
     });
@@ -383,7 +397,11 @@ fn bench_service_rules_100_services_x_10_endpoints() {
         "services bench through the agent: 100 services x 10 endpoints: kubectl apply {applied:?}, in the kernel after {all:?}; one Endpoints change in the kernel after {one:?} (includes kubectl start-up)"
     );
     // The agent's own figure per swap (render + nft), logged with WISP_PROXY_TIMING set.
-    for line in w.stderr_tail().lines().filter(|l| l.contains("service rules applied")) {
+    for line in w
+        .stderr_tail()
+        .lines()
+        .filter(|l| l.contains("service rules applied"))
+    {
         eprintln!("{line}");
     }
     node.stop();

@@ -194,3 +194,50 @@ async fn quiet_period(wake: &Receiver<()>) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relisting_drops_what_was_not_listed() {
+        let mut objects = Objects::default();
+        let service =
+            br#"{"metadata":{"name":"a","namespace":"d"},"spec":{"clusterIP":"10.43.0.5"}}"#;
+        for key in ["d/a", "d/b"] {
+            let parsed = parse_service(service).unwrap();
+            objects.services.insert(key.to_owned(), parsed);
+        }
+        objects
+            .endpoints
+            .insert("d/a".to_owned(), EndpointsObject::default());
+        objects.synced(ServiceObjectKind::Service, &["d/a".to_owned()]);
+        assert!(objects.services_synced && !objects.endpoints_synced);
+        assert_eq!(objects.services.keys().collect::<Vec<_>>(), ["d/a"]);
+        assert_eq!(objects.endpoints.len(), 1, "the other kind is untouched");
+        objects.synced(ServiceObjectKind::Endpoints, &[]);
+        assert!(objects.endpoints.is_empty() && objects.endpoints_synced);
+    }
+
+    #[test]
+    fn changes_coalesce_until_a_quiet_period() {
+        futures_lite::future::block_on(async {
+            let (tx, rx) = async_channel::bounded(1);
+            let started = Instant::now();
+            let sender = async {
+                for _ in 0..5 {
+                    let _ = tx.try_send(());
+                    async_io::Timer::after(Duration::from_millis(20)).await;
+                }
+            };
+            let (_, quiet) = futures_lite::future::zip(sender, quiet_period(&rx)).await;
+            assert!(quiet);
+            // Five changes 20 ms apart, then 50 ms of quiet: one render, not five.
+            let waited = started.elapsed();
+            assert!(waited >= Duration::from_millis(130), "{waited:?}");
+            assert!(waited < MAX_DELAY, "{waited:?}");
+            drop(tx);
+            assert!(!quiet_period(&rx).await, "a closed channel ends the loop");
+        });
+    }
+}

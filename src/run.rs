@@ -152,6 +152,10 @@ fn node_agent(
         insecure_registries: config.node.insecure_registries.clone(),
         registry_ca_files: config.node.registry_ca_files.clone(),
         nft_table: config.network.nft_table.clone(),
+        service_cidr: Some(format!(
+            "{}/{}",
+            config.network.service_cidr.addr, config.network.service_cidr.prefix
+        )),
     };
     let streams = wisp_node::agent::streams::Streams::default();
     let pod_streams = crate::pod_streams::install(streams.clone());

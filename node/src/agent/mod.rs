@@ -16,6 +16,7 @@ mod node_info;
 mod probes;
 mod proxy;
 mod service_objects;
+mod service_route;
 mod state;
 mod status;
 pub mod streams;
@@ -69,6 +70,8 @@ pub struct AgentConfig {
     pub registry_ca_files: Vec<PathBuf>,
     /// The nftables table (family `inet`) holding the Service rules.
     pub nft_table: String,
+    /// The ClusterIP range (routed via `lo` when the host has no route to it).
+    pub service_cidr: Option<String>,
 }
 
 /// Why the agent could not start or stopped.
@@ -291,6 +294,7 @@ fn proxy_config(config: &AgentConfig) -> Result<proxy::ProxyConfig, AgentError> 
         host_ips: config.host_ip.parse().into_iter().collect(),
         cluster_cidrs: cluster_cidrs.into_iter().collect(),
         table: config.nft_table.clone(),
+        service_cidr: config.service_cidr.as_deref().and_then(|c| c.parse().ok()),
     })
 }
 

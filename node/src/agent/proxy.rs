@@ -20,6 +20,7 @@ use super::link::Link;
 use super::service_objects::{
     EndpointsObject, NodeView, ServiceObject, build_model, parse_endpoints, parse_service,
 };
+use super::service_route::{self, RouteOutcome};
 use crate::cni::IpNet;
 use crate::services::{self, ServiceModel};
 
@@ -37,6 +38,8 @@ pub struct ProxyConfig {
     pub cluster_cidrs: Vec<IpNet>,
     /// The table's name in family `inet`.
     pub table: String,
+    /// Routed via `lo` at start when the host has no route to it (`service_route`).
+    pub service_cidr: Option<IpNet>,
 }
 
 #[derive(Default)]
@@ -91,6 +94,16 @@ impl Proxy {
     }
 
     async fn render_loop(self: Rc<Self>, wake: Receiver<()>) {
+        if let Some(cidr) = self.config.service_cidr {
+            let routed = blocking::unblock(move || service_route::ensure_route(None, &cidr)).await;
+            match routed {
+                Ok(RouteOutcome::Added) => {
+                    eprintln!("wisp: node: no route to the service CIDR {cidr}: added one via lo");
+                }
+                Ok(RouteOutcome::Present) => {}
+                Err(e) => eprintln!("wisp: node: {e}"),
+            }
+        }
         while wake.recv().await.is_ok() {
             if !quiet_period(&wake).await {
                 return;

@@ -304,6 +304,19 @@ fn cluster_ip_node_port_and_load_balancer_reach_ready_pods_only() {
     let seen: BTreeSet<String> = seen_from_client(w, &url, 45).into_iter().collect();
     assert_eq!(seen, pods, "backends seen through {url}");
 
+    // In-cluster clients reach the API server through the `kubernetes` Service (its
+    // Endpoints name the host address and the API port).
+    let api_ip = w.ok(&[
+        "get",
+        "service",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let connect = format!("nc -w 3 {api_ip} 443 </dev/null && echo connected");
+    let out = w.ok(&["exec", "client", "--", "sh", "-c", &connect]);
+    assert_eq!(out.trim(), "connected", "kubernetes Service {api_ip}:443");
+
     // From the host through the NodePort and the LoadBalancer address (the host's own).
     let node_json = json(&w.ok(&["get", "node", "svc-traffic", "-o", "json"]));
     let host_ip = at(&node_json, "status.addresses.0.address").expect("node address");
@@ -335,6 +348,19 @@ fn cluster_ip_node_port_and_load_balancer_reach_ready_pods_only() {
     std::thread::sleep(Duration::from_millis(500));
     let seen: BTreeSet<String> = seen_from_client(w, &url, 30).into_iter().collect();
     assert_eq!(seen, pods, "backends seen through {url} after the restart");
+
+    // A Service that stops being a LoadBalancer loses its ingress status.
+    w.ok(&[
+        "patch",
+        "service",
+        "web",
+        "-p",
+        r#"{"spec":{"type":"NodePort"}}"#,
+    ]);
+    node.wait_for(Duration::from_secs(10), "the ingress status to go", |w| {
+        let service = json(&w.ok(&["get", "service", "web", "-o", "json"]));
+        at(&service, "status.loadBalancer.ingress").is_none()
+    });
 
     // A pod that turns not ready leaves the rotation.
     let out_of_rotation = pods.iter().next().unwrap().clone();

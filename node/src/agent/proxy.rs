@@ -145,26 +145,37 @@ impl Proxy {
         Some(build_model(&objects.services, &objects.endpoints, &node))
     }
 
-    /// Writes the host address into the status of LoadBalancer Services that lack it.
+    /// Writes the host address into the status of LoadBalancer Services that lack it, and
+    /// clears the ingress of Services that are no longer LoadBalancers (as upstream's
+    /// service controller does).
     async fn report_load_balancers(&self) -> Result<(), super::link::LinkClosed> {
         let Some(host_ip) = self.config.host_ips.first().copied() else {
             return Ok(());
         };
-        let stale: Vec<(String, String, String)> = self
+        let wanted = format!(r#"{{"loadBalancer":{{"ingress":[{{"ip":"{host_ip}"}}]}}}}"#);
+        let cleared = r#"{"loadBalancer":{"ingress":null}}"#;
+        let stale: Vec<(String, String, String, &str)> = self
             .objects
             .borrow()
             .services
             .values()
-            .filter(|s| s.load_balancer && s.ingress_ips != [host_ip])
-            .map(|s| (s.namespace.clone(), s.name.clone(), s.uid.clone()))
+            .filter_map(|s| {
+                let status = if s.load_balancer && s.ingress_ips != [host_ip] {
+                    wanted.as_str()
+                } else if !s.load_balancer && !s.ingress_ips.is_empty() {
+                    cleared
+                } else {
+                    return None;
+                };
+                Some((s.namespace.clone(), s.name.clone(), s.uid.clone(), status))
+            })
             .collect();
-        for (namespace, name, uid) in stale {
-            let status = format!(r#"{{"loadBalancer":{{"ingress":[{{"ip":"{host_ip}"}}]}}}}"#);
+        for (namespace, name, uid, status) in stale {
             let message = FromNode::ServiceStatus {
                 namespace,
                 name,
                 uid,
-                status_json: status.into_bytes(),
+                status_json: status.as_bytes().to_vec(),
             };
             self.link.send(message).await?;
         }

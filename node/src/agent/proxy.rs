@@ -33,6 +33,7 @@ const MAX_DELAY: Duration = Duration::from_millis(500);
 pub struct ProxyConfig {
     pub node_name: String,
     /// Addresses LoadBalancer Services answer on; the first is written to their status.
+    /// The host's other global IPv4 addresses are added at start.
     pub host_ips: Vec<IpAddr>,
     /// The pod network: ClusterIP traffic from elsewhere is masqueraded.
     pub cluster_cidrs: Vec<IpNet>,
@@ -52,6 +53,8 @@ struct Objects {
 
 pub struct Proxy {
     config: ProxyConfig,
+    /// `config.host_ips` and the host's other global IPv4 addresses (found at start).
+    host_ips: RefCell<Vec<IpAddr>>,
     objects: RefCell<Objects>,
     /// Wakes the render task; capacity 1, so changes coalesce.
     changed: Sender<()>,
@@ -63,6 +66,7 @@ impl Proxy {
     pub fn start(config: ProxyConfig, link: Link, executor: &LocalExecutor<'static>) -> Rc<Proxy> {
         let (changed, wake) = async_channel::bounded(1);
         let proxy = Rc::new(Proxy {
+            host_ips: RefCell::new(config.host_ips.clone()),
             config,
             objects: RefCell::default(),
             changed,
@@ -94,6 +98,15 @@ impl Proxy {
     }
 
     async fn render_loop(self: Rc<Self>, wake: Receiver<()>) {
+        let found = blocking::unblock(global_ipv4_addresses).await;
+        {
+            let mut host_ips = self.host_ips.borrow_mut();
+            for ip in found {
+                if !host_ips.contains(&ip) {
+                    host_ips.push(ip);
+                }
+            }
+        }
         if let Some(cidr) = self.config.service_cidr {
             let routed = blocking::unblock(move || service_route::ensure_route(None, &cidr)).await;
             match routed {
@@ -137,9 +150,10 @@ impl Proxy {
         if !(objects.services_synced && objects.endpoints_synced) {
             return None;
         }
+        let host_ips = self.host_ips.borrow();
         let node = NodeView {
             node_name: &self.config.node_name,
-            host_ips: &self.config.host_ips,
+            host_ips: &host_ips,
             cluster_cidrs: &self.config.cluster_cidrs,
         };
         Some(build_model(&objects.services, &objects.endpoints, &node))
@@ -200,6 +214,30 @@ impl Objects {
     }
 }
 
+/// The host's global IPv4 addresses (`ip -o -4 addr show scope global`; empty when `ip`
+/// fails). A snapshot: addresses that come later are not followed yet.
+fn global_ipv4_addresses() -> Vec<IpAddr> {
+    let out = std::process::Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "scope", "global"])
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {
+            parse_ip_addr_lines(&String::from_utf8_lossy(&out.stdout))
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The address after each `inet` in `ip -o addr` output.
+fn parse_ip_addr_lines(text: &str) -> Vec<IpAddr> {
+    let addresses = text.lines().filter_map(|line| {
+        let mut words = line.split_whitespace().skip_while(|w| *w != "inet");
+        let cidr = words.nth(1)?;
+        cidr.split('/').next()?.parse().ok()
+    });
+    addresses.collect()
+}
+
 /// Waits until no change came for [`DEBOUNCE`] (or [`MAX_DELAY`] passed); false when the
 /// proxy is gone.
 async fn quiet_period(wake: &Receiver<()>) -> bool {
@@ -241,6 +279,17 @@ mod tests {
         assert_eq!(objects.endpoints.len(), 1, "the other kind is untouched");
         objects.synced(ServiceObjectKind::Endpoints, &[]);
         assert!(objects.endpoints.is_empty() && objects.endpoints_synced);
+    }
+
+    #[test]
+    fn host_addresses_are_read_from_ip_addr_lines() {
+        let text = "2: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\\       valid_lft forever preferred_lft forever\n\
+                    5: wisp0    inet 10.42.0.1/16 brd 10.42.255.255 scope global wisp0\\       valid_lft forever\n";
+        let got: Vec<String> = parse_ip_addr_lines(text)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["192.0.2.2", "10.42.0.1"]);
     }
 
     #[test]

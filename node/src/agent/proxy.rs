@@ -80,14 +80,21 @@ impl Proxy {
     pub fn handle(&self, message: &ToNode) -> bool {
         let mut objects = self.objects.borrow_mut();
         match message {
+            // An object that cannot be read gets no rules rather than its old ones.
             ToNode::ServiceUpsert { key, json } => match parse_service(json) {
                 Some(s) => drop(objects.services.insert(key.clone(), s)),
-                None => eprintln!("wisp: node: service {key}: not a Service object"),
+                None => {
+                    eprintln!("wisp: node: service {key}: not a Service object");
+                    objects.services.remove(key);
+                }
             },
             ToNode::ServiceRemoved { key } => drop(objects.services.remove(key)),
             ToNode::EndpointsUpsert { key, json } => match parse_endpoints(json) {
                 Some(e) => drop(objects.endpoints.insert(key.clone(), e)),
-                None => eprintln!("wisp: node: endpoints {key}: not an Endpoints object"),
+                None => {
+                    eprintln!("wisp: node: endpoints {key}: not an Endpoints object");
+                    objects.endpoints.remove(key);
+                }
             },
             ToNode::EndpointsRemoved { key } => drop(objects.endpoints.remove(key)),
             ToNode::ServicesSynced { kind, keys } => objects.synced(*kind, keys),

@@ -66,6 +66,16 @@ pub struct NodeConfig {
     pub insecure_registries: Vec<String>,
     /// PEM files of CAs trusted for registries besides the public roots.
     pub registry_ca_files: Vec<PathBuf>,
+    /// Hard eviction thresholds (memory.available, nodefs.available, pid.available).
+    pub eviction_hard: EvictionHard,
+}
+
+/// `node.evictionHard`, as the kubelet's option of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvictionHard {
+    pub memory_available_bytes: u64,
+    pub nodefs_available_percent: u64,
+    pub pid_available_percent: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +201,11 @@ impl Config {
                 pod_logs_dir: PathBuf::new(),
                 insecure_registries: Vec::new(),
                 registry_ca_files: Vec::new(),
+                eviction_hard: EvictionHard {
+                    memory_available_bytes: 0,
+                    nodefs_available_percent: 0,
+                    pid_available_percent: 0,
+                },
             },
             store: StoreConfig { cache_bytes: 0 },
             audit: AuditConfig { enabled: false },
@@ -355,6 +370,7 @@ impl Walker<'_> {
                 "runDir" => c.run_dir = self.path(value, &field)?,
                 "podLogsDir" => c.pod_logs_dir = self.path(value, &field)?,
                 "insecureRegistries" => c.insecure_registries = self.string_list(value, &field)?,
+                "evictionHard" => self.eviction_hard(&mut c.eviction_hard, value)?,
                 "registryCAFiles" => {
                     c.registry_ca_files = self
                         .string_list(value, &field)?
@@ -375,6 +391,7 @@ impl Walker<'_> {
                             "podLogsDir",
                             "insecureRegistries",
                             "registryCAFiles",
+                            "evictionHard",
                         ],
                     ));
                 }
@@ -432,6 +449,43 @@ impl Walker<'_> {
                 format!("expected a string, found {}", describe(other)),
             )),
         }
+    }
+
+    fn eviction_hard(&self, c: &mut EvictionHard, node: &Yaml) -> Result<(), ConfigError> {
+        for (key, value) in self.entries(node, "node.evictionHard")? {
+            let field = format!("node.evictionHard.{key}");
+            let text = self.string(value, &field)?;
+            let percent = || {
+                text.strip_suffix('%')
+                    .and_then(|p| p.trim().parse::<u64>().ok())
+                    .filter(|p| *p <= 100)
+                    .ok_or_else(|| {
+                        self.err(
+                            &field,
+                            format!("expected a percentage such as \"10%\", found {text:?}"),
+                        )
+                    })
+            };
+            match key.as_str() {
+                "memory.available" => {
+                    c.memory_available_bytes = wisp_node::runtime::quantity::Quantity::parse(&text)
+                        .map_err(|e| self.err(&field, e.to_string()))
+                        .and_then(|q| {
+                            u64::try_from(q.units_ceil())
+                                .map_err(|_| self.err(&field, "must not be negative"))
+                        })?;
+                }
+                "nodefs.available" => c.nodefs_available_percent = percent()?,
+                "pid.available" => c.pid_available_percent = percent()?,
+                _ => {
+                    return Err(self.unknown(
+                        &field,
+                        &["memory.available", "nodefs.available", "pid.available"],
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn boolean(&self, node: &Yaml, field: &str) -> Result<bool, ConfigError> {

@@ -5,8 +5,8 @@
 use std::rc::Rc;
 
 use wisp_core::api::streams::node::{
-    AttachOptions, Duplex, ExecOptions, ExecSession, ExitStatus, LogOptions, PodRef, PodStreams,
-    StreamError, StreamTarget, TerminalSize,
+    AttachOptions, Duplex, ExecOptions, ExecSession, ExitStatus, LogOptions, Metrics, PodRef,
+    PodStreams, PodUsage, StreamError, StreamTarget, TerminalSize, Usage,
 };
 use wisp_core::http::{ChunkStream, LocalBoxFuture};
 use wisp_node::agent::streams::{LogRequest, StreamFailure, Streams, Target};
@@ -142,6 +142,35 @@ impl PodStreams for NodeStreams {
                 stderr: None,
                 resize: None,
                 exit: Box::pin(done),
+            })
+        })
+    }
+
+    fn metrics(&self) -> LocalBoxFuture<'_, Result<Metrics, StreamError>> {
+        Box::pin(async move {
+            let s = self.streams.metrics().await.map_err(error)?;
+            let usage = |u: wisp_node::agent::metrics::Usage| Usage {
+                cpu_nanocores: u.cpu_nanocores,
+                memory_bytes: u.memory_bytes,
+            };
+            Ok(Metrics {
+                timestamp: s.timestamp,
+                window_seconds: s.window_seconds,
+                node_name: self.streams.node_name().unwrap_or_default(),
+                node: usage(s.node),
+                pods: s
+                    .pods
+                    .into_iter()
+                    .map(|p| PodUsage {
+                        namespace: p.namespace,
+                        name: p.name,
+                        containers: p
+                            .containers
+                            .into_iter()
+                            .map(|(n, u)| (n, usage(u)))
+                            .collect(),
+                    })
+                    .collect(),
             })
         })
     }

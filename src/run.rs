@@ -156,6 +156,11 @@ fn node_agent(
             "{}/{}",
             config.network.service_cidr.addr, config.network.service_cidr.prefix
         )),
+        eviction_hard: wisp_node::agent::Thresholds {
+            memory_available_bytes: config.node.eviction_hard.memory_available_bytes,
+            nodefs_available_percent: config.node.eviction_hard.nodefs_available_percent,
+            pid_available_percent: config.node.eviction_hard.pid_available_percent,
+        },
     };
     let streams = wisp_node::agent::streams::Streams::default();
     let pod_streams = crate::pod_streams::install(streams.clone());

@@ -43,8 +43,9 @@ macro_rules! require_node {
 static NEXT_POD_NET: AtomicU8 = AtomicU8::new(100);
 
 /// wisp with its node agent; state, logs and images under the test's own directory.
+/// Disk-pressure eviction is off: the tests must not depend on the CI machine's free space.
 fn start_node(tag: &str) -> Node {
-    start_node_with(tag, "")
+    start_node_with(tag, "  evictionHard:\n    nodefs.available: 0%\n")
 }
 
 /// [`start_node`] with more `node:` settings (YAML lines indented by two spaces).
@@ -530,6 +531,15 @@ fn logs_exec_and_port_forward_reach_the_container() {
     );
     drop(forward);
     drop(follow);
+
+    // kubectl top through metrics.k8s.io, from the containers' cgroups and the node's /proc.
+    let top = w.ok(&["top", "pod", "tools", "--containers"]);
+    assert!(top.contains("tools") && top.contains("Mi"), "{top}");
+    let top_node = w.ok(&["top", "node"]);
+    assert!(
+        top_node.contains("pods-streams") && top_node.contains('%'),
+        "{top_node}"
+    );
     w.ok(&["delete", "pod", "tools", "--grace-period=1", "--wait=true"]);
     node.stop();
 }
@@ -576,7 +586,10 @@ fn images_are_pulled_from_a_tls_registry_with_a_pull_secret() {
     let ca = registry.cert_dir.join("ca.crt");
     let node = start_node_with(
         "pods-pull",
-        &format!("  registryCAFiles: [{}]\n", ca.display()),
+        &format!(
+            "  registryCAFiles: [{}]\n  evictionHard:\n    nodefs.available: 0%\n",
+            ca.display()
+        ),
     );
     let w = node.w();
     w.ok(&[
@@ -903,4 +916,37 @@ fn cpu_ticks(pid: u32) -> u64 {
     let after = &stat[stat.rfind(')').unwrap() + 2..];
     let fields: Vec<&str> = after.split_whitespace().collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn memory_pressure_evicts_best_effort_pods() {
+    require_node!("memory_pressure_evicts_best_effort_pods");
+    // A threshold no machine meets: the node is always under memory pressure.
+    let node = start_node_with(
+        "pods-evict",
+        "  evictionHard:\n    memory.available: 1000Ti\n    nodefs.available: 0%\n",
+    );
+    let w = node.w();
+    w.ok(&["run", "victim", "--image", IMAGE, "--", "sleep", "3600"]);
+    node.wait_for(Duration::from_secs(40), "the eviction", |_| {
+        at(&node.pod_json("victim"), "status.reason").as_deref() == Some("Evicted")
+    });
+    let pod = node.pod_json("victim");
+    assert_eq!(at(&pod, "status.phase").as_deref(), Some("Failed"));
+    let message = at(&pod, "status.message").unwrap_or_default();
+    assert!(message.contains("low on resource: memory"), "{message}");
+    let status = w.ok(&[
+        "get",
+        "node",
+        "pods-evict",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"MemoryPressure\")].status}",
+    ]);
+    assert_eq!(status, "True");
+    w.ok(&["delete", "pod", "victim", "--wait=true"]);
+    assert!(
+        node.runc_list().is_empty(),
+        "the evicted pod's container is gone"
+    );
+    node.stop();
 }

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod body;
 pub mod continue_token;
 pub mod delete;
+pub mod metrics;
 pub mod negotiate;
 pub mod params;
 pub mod read;

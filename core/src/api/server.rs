@@ -308,6 +308,15 @@ impl ApiServer {
         if let Some(response) = crate::auth::intercept(self, req, &routed).await? {
             return Ok(response);
         }
+        if resource.group == super::metrics::GROUP {
+            let node = self.pod_streams.borrow().clone();
+            let request = super::metrics::MetricsRequest {
+                plural: &resource.plural,
+                namespace,
+                name: path.name,
+            };
+            return super::metrics::handle(&request, node).await;
+        }
         if let (Some(sub), Some(name), Some(ns)) = (path.subresource, path.name, namespace)
             && super::streams::handles(&resource, sub)
         {

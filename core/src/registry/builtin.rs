@@ -581,6 +581,26 @@ const DISCOVERY_V1: &[Row] = &[Row {
     ..group("discovery.k8s.io")
 }];
 
+/// metrics.k8s.io: read-only views served from the node agent's samples, never stored.
+const METRICS_V1BETA1: &[Row] = &[
+    Row {
+        kind: "NodeMetrics",
+        plural: "nodes",
+        singular: "nodemetrics",
+        version: "v1beta1",
+        verbs: Verbs::GET.union(Verbs::LIST),
+        ..cluster("metrics.k8s.io")
+    },
+    Row {
+        kind: "PodMetrics",
+        plural: "pods",
+        singular: "podmetrics",
+        version: "v1beta1",
+        verbs: Verbs::GET.union(Verbs::LIST),
+        ..group("metrics.k8s.io")
+    },
+];
+
 /// Every built-in group/version table, in upstream's group priority order (the order of
 /// `/apis`), the core group first.
 pub(super) const TABLES: &[&[Row]] = &[
@@ -598,6 +618,7 @@ pub(super) const TABLES: &[&[Row]] = &[
     SCHEDULING_V1,
     COORDINATION_V1,
     DISCOVERY_V1,
+    METRICS_V1BETA1,
 ];
 
 /// The built-in rows as registry values.

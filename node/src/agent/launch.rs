@@ -76,6 +76,10 @@ pub struct ContainerPlan {
     pub attempt: u32,
     /// `.dockerconfigjson` contents of the pod's imagePullSecrets.
     pub pull_secrets: Vec<Vec<u8>>,
+    /// With shareProcessNamespace: the pid of a running container of the pod whose PID
+    /// namespace this one joins (no pause process: the first container is that
+    /// namespace's init, so if it exits the namespace ends with it).
+    pub share_pid_of: Option<i32>,
 }
 
 /// A container's two output streams and its log file.
@@ -263,7 +267,9 @@ fn start_in(
             network: sandbox.netns.clone(),
             ipc: sandbox.ipc.clone(),
             uts: sandbox.uts.clone(),
-            pid: None,
+            pid: plan
+                .share_pid_of
+                .map(|pid| PathBuf::from(format!("/proc/{pid}/ns/pid"))),
         },
         cgroups_path: host.cgroups_path(&plan.pod.uid, id),
         hostname: hostname_of(&plan.pod),

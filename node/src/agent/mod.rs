@@ -11,8 +11,11 @@ use crate::json;
 mod launch;
 mod link;
 pub mod logs;
+pub mod metrics;
 mod network;
 mod node_info;
+mod pressure;
+pub use pressure::Thresholds;
 mod probes;
 mod proxy;
 mod service_objects;
@@ -64,6 +67,8 @@ pub struct AgentConfig {
     pub cni_bin_dir: Option<PathBuf>,
     /// The default network's host bridge.
     pub bridge: String,
+    /// Hard eviction thresholds.
+    pub eviction_hard: pressure::Thresholds,
     /// Registries reached without certificate checks (or over plain HTTP).
     pub insecure_registries: Vec<String>,
     /// PEM files of CAs trusted for registries besides the public roots.
@@ -135,6 +140,7 @@ impl Drop for SlotGuard<'_> {
 
 /// What pod workers share.
 pub struct Ctx {
+    pub node_name: String,
     /// Bounds concurrent sandbox and container starts.
     pub launches: Slots,
     pub link: Link,
@@ -147,6 +153,11 @@ pub struct Ctx {
     pod_ips: RefCell<HashMap<String, String>>,
     /// (pod uid, container name) -> runtime id of the running container.
     running: RefCell<HashMap<(String, String), String>>,
+    /// pod uid -> (namespace, name) of the pods this node runs.
+    pod_names: RefCell<HashMap<String, (String, String)>>,
+    /// pod uid -> eviction rank (0 BestEffort, 1 Burstable, 2 Guaranteed) of pods not yet
+    /// evicted.
+    evictable: RefCell<HashMap<String, u8>>,
     log_signals: RefCell<HashMap<(String, String), Rc<LogSignal>>>,
 }
 
@@ -187,6 +198,30 @@ impl Ctx {
         }
     }
 
+    /// (uid, namespace, pod, "container\0id") of every running container.
+    pub fn running_containers(&self) -> Vec<(String, String, String, String)> {
+        let names = self.pod_names.borrow();
+        self.running
+            .borrow()
+            .iter()
+            .filter_map(|((uid, container), id)| {
+                let (ns, pod) = names.get(uid)?;
+                Some((
+                    uid.clone(),
+                    ns.clone(),
+                    pod.clone(),
+                    format!("{container}\0{id}"),
+                ))
+            })
+            .collect()
+    }
+
+    pub fn set_pod_name(&self, uid: &str, namespace: &str, name: &str) {
+        self.pod_names
+            .borrow_mut()
+            .insert(uid.to_owned(), (namespace.to_owned(), name.to_owned()));
+    }
+
     pub fn log_signal(&self, uid: &str, container: &str) -> Rc<LogSignal> {
         Rc::clone(
             self.log_signals
@@ -199,6 +234,8 @@ impl Ctx {
     pub fn drop_log_signals(&self, uid: &str) {
         self.log_signals.borrow_mut().retain(|(u, _), _| u != uid);
         self.running.borrow_mut().retain(|(u, _), _| u != uid);
+        self.pod_names.borrow_mut().remove(uid);
+        self.evictable.borrow_mut().remove(uid);
         self.pod_ips.borrow_mut().remove(uid);
     }
 }
@@ -217,12 +254,14 @@ pub async fn run(
     let node_name = config.node_name.clone();
     let host_ip = config.host_ip.clone();
     let proxy_config = proxy_config(&config)?;
+    let thresholds = config.eviction_hard;
     let host = blocking::unblock(move || open_host(&config)).await?;
     let host = Arc::new(host);
     let cap = node_info::capacity(&host.data_dir);
     let (link, outgoing) = Link::new();
     let executor = Rc::new(LocalExecutor::new());
     let ctx = Rc::new(Ctx {
+        node_name: node_name.clone(),
         launches: Slots::new(launch_slots()),
         link: link.clone(),
         host: Arc::clone(&host),
@@ -233,14 +272,16 @@ pub async fn run(
         node_memory_bytes: cap.memory_bytes,
         pod_ips: RefCell::default(),
         running: RefCell::default(),
+        pod_names: RefCell::default(),
+        evictable: RefCell::default(),
         log_signals: RefCell::default(),
     });
     streams.install(&ctx);
-    let workers = Workers {
+    let workers = Rc::new(Workers {
         ctx: Rc::clone(&ctx),
         by_uid: Rc::default(),
         proxy: proxy::Proxy::start(proxy_config, link.clone(), &executor),
-    };
+    });
     let runtime_version = format!(
         "{}://{}",
         host.runtime
@@ -249,7 +290,13 @@ pub async fn run(
             .map_or("runc".into(), |n| n.to_string_lossy()),
         host.runtime.version.split_whitespace().last().unwrap_or("")
     );
-    let status = node_info::status(&node_name, &host_ip, &cap, &runtime_version);
+    let status = node_info::status(
+        &node_name,
+        &host_ip,
+        &cap,
+        &runtime_version,
+        pressure::Pressure::default(),
+    );
     let hello = FromNode::Hello {
         version: VERSION,
         node_name: node_name.clone(),
@@ -261,6 +308,18 @@ pub async fn run(
     let closed = |_| AgentError::Link("closed before the handshake".into());
     link.send(hello).await.map_err(closed)?;
     link.send(node_status).await.map_err(closed)?;
+    executor
+        .spawn(watch_pressure(
+            Rc::clone(&workers),
+            thresholds,
+            NodeReport {
+                name: node_name.clone(),
+                host_ip: host_ip.clone(),
+                capacity: cap.clone(),
+                runtime_version: runtime_version.clone(),
+            },
+        ))
+        .detach();
     let write = async {
         link::write_frames(outgoing, writer)
             .await
@@ -363,6 +422,45 @@ fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
     Ok(host)
 }
 
+/// What the Node's status is made of besides the pressure conditions.
+struct NodeReport {
+    name: String,
+    host_ip: String,
+    capacity: node_info::Capacity,
+    runtime_version: String,
+}
+
+/// The eviction manager's loop: conditions on change, one eviction per period under
+/// pressure.
+async fn watch_pressure(workers: Rc<Workers>, thresholds: pressure::Thresholds, node: NodeReport) {
+    let mut last = pressure::Pressure::default();
+    loop {
+        async_io::Timer::after(pressure::PERIOD).await;
+        let data_dir = workers.ctx.host.data_dir.clone();
+        let now = blocking::unblock(move || pressure::observe(&data_dir, &thresholds)).await;
+        if now != last {
+            let status = node_info::status(
+                &node.name,
+                &node.host_ip,
+                &node.capacity,
+                &node.runtime_version,
+                now,
+            );
+            let report = FromNode::NodeStatus {
+                status_json: json::to_bytes(&status),
+                labels: node_info::labels(&node.name),
+            };
+            if workers.ctx.link.send(report).await.is_err() {
+                return;
+            }
+            last = now;
+        }
+        if now.any() {
+            workers.evict_one(now);
+        }
+    }
+}
+
 /// Keeps the pod workers by uid.
 struct Workers {
     ctx: Rc<Ctx>,
@@ -371,6 +469,26 @@ struct Workers {
 }
 
 impl Workers {
+    /// Evicts the pod upstream's ranking picks first: the lowest QoS class.
+    fn evict_one(&self, pressure: pressure::Pressure) {
+        let victim = self
+            .ctx
+            .evictable
+            .borrow()
+            .iter()
+            .min_by_key(|(uid, rank)| (**rank, (*uid).clone()))
+            .map(|(uid, _)| uid.clone());
+        let Some(uid) = victim else {
+            return;
+        };
+        self.ctx.evictable.borrow_mut().remove(&uid);
+        if let Some(tx) = self.by_uid.borrow().get(&uid) {
+            let _closed = tx.try_send(Input::Evict {
+                message: pressure::eviction_message(pressure),
+            });
+        }
+    }
+
     fn dispatch(&self, message: ToNode) -> Result<(), AgentError> {
         match message {
             ToNode::Hello { version } if version != VERSION => {
@@ -385,9 +503,14 @@ impl Workers {
             ToNode::Token { request, result } => {
                 self.ctx.link.answer(request, Reply::Token(result));
             }
-            ToNode::ConfigChanged { .. } => {
+            ToNode::ConfigChanged {
+                namespace, name, ..
+            } => {
                 for tx in self.by_uid.borrow().values() {
-                    let _full = tx.try_send(Input::ConfigChanged);
+                    let _closed = tx.try_send(Input::ConfigChanged {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                    });
                 }
             }
             ToNode::PodsSynced { uids } => {
@@ -427,6 +550,15 @@ impl Workers {
         let finished = json::parse(&String::from_utf8_lossy(json))
             .and_then(|v| json::get_str(&v, &["status", "phase"]).map(str::to_owned))
             .filter(|p| p == "Succeeded" || p == "Failed");
+        self.ctx.set_pod_name(&uid, &pod.namespace, &pod.name);
+        if finished.is_none() && pod.deletion_timestamp.is_none() {
+            let rank = match status::qos_class(&pod) {
+                "BestEffort" => 0,
+                "Burstable" => 1,
+                _ => 2,
+            };
+            self.ctx.evictable.borrow_mut().insert(uid.clone(), rank);
+        }
         let (tx, rx) = async_channel::unbounded();
         let worker = PodWorker::new(Rc::clone(&self.ctx), pod, rx, tx.clone(), finished);
         self.by_uid.borrow_mut().insert(uid.clone(), tx);

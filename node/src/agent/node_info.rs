@@ -107,7 +107,13 @@ fn os_image() -> String {
 }
 
 /// The whole `status` of the Node.
-pub fn status(node: &str, host_ip: &str, cap: &Capacity, runtime_version: &str) -> Value {
+pub fn status(
+    node: &str,
+    host_ip: &str,
+    cap: &Capacity,
+    runtime_version: &str,
+    pressure: super::pressure::Pressure,
+) -> Value {
     let now = time::now();
     let uname = rustix::system::uname();
     obj([
@@ -116,25 +122,53 @@ pub fn status(node: &str, host_ip: &str, cap: &Capacity, runtime_version: &str) 
         (
             "conditions",
             arr(vec![
-                condition(
-                    "MemoryPressure",
-                    false,
-                    "KubeletHasSufficientMemory",
-                    "kubelet has sufficient memory available",
-                    &now,
-                ),
-                condition(
-                    "DiskPressure",
-                    false,
-                    "KubeletHasNoDiskPressure",
-                    "kubelet has no disk pressure",
-                    &now,
-                ),
+                if pressure.memory {
+                    condition(
+                        "MemoryPressure",
+                        true,
+                        "KubeletHasInsufficientMemory",
+                        "kubelet has insufficient memory available",
+                        &now,
+                    )
+                } else {
+                    condition(
+                        "MemoryPressure",
+                        false,
+                        "KubeletHasSufficientMemory",
+                        "kubelet has sufficient memory available",
+                        &now,
+                    )
+                },
+                if pressure.disk {
+                    condition(
+                        "DiskPressure",
+                        true,
+                        "KubeletHasDiskPressure",
+                        "kubelet has disk pressure",
+                        &now,
+                    )
+                } else {
+                    condition(
+                        "DiskPressure",
+                        false,
+                        "KubeletHasNoDiskPressure",
+                        "kubelet has no disk pressure",
+                        &now,
+                    )
+                },
                 condition(
                     "PIDPressure",
-                    false,
-                    "KubeletHasSufficientPID",
-                    "kubelet has sufficient PID available",
+                    pressure.pid,
+                    if pressure.pid {
+                        "KubeletHasInsufficientPID"
+                    } else {
+                        "KubeletHasSufficientPID"
+                    },
+                    if pressure.pid {
+                        "kubelet has insufficient PID available"
+                    } else {
+                        "kubelet has sufficient PID available"
+                    },
                     &now,
                 ),
                 condition(

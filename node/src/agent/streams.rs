@@ -143,6 +143,17 @@ impl Streams {
         }
     }
 
+    /// Node and container usage for metrics.k8s.io.
+    pub async fn metrics(&self) -> Result<super::metrics::Sample, StreamFailure> {
+        let ctx = self.ctx()?;
+        Ok(super::metrics::sample(&ctx).await)
+    }
+
+    /// The Node's name.
+    pub fn node_name(&self) -> Option<String> {
+        self.ctx.borrow().as_ref().map(|c| c.node_name.clone())
+    }
+
     /// Opens a TCP connection to `port` inside the pod's network namespace.
     pub async fn port_forward(&self, uid: &str, port: u16) -> Result<Connection, StreamFailure> {
         let ctx = self.ctx()?;

@@ -38,9 +38,17 @@ pub enum VolumePlan {
     Files(Vec<FileEntry>),
 }
 
+/// What [`fetch`] read: a plan per volume, and when the ServiceAccount tokens among them
+/// should be renewed (unix seconds; the kubelet renews at 80% of a token's lifetime).
+pub struct Fetched {
+    pub plans: Vec<(String, VolumePlan)>,
+    pub renew_at: Option<u64>,
+}
+
 /// Reads every volume's content; the error is the FailedMount message.
-pub async fn fetch(ctx: &Ctx, pod: &Pod) -> Result<Vec<(String, VolumePlan)>, String> {
+pub async fn fetch(ctx: &Ctx, pod: &Pod) -> Result<Fetched, String> {
     let mut plans = Vec::new();
+    let mut renew_at = None;
     for v in &pod.spec.volumes {
         let source = json::parse(&v.source).unwrap_or(Value::Null);
         let plan = match v.kind.as_str() {
@@ -63,7 +71,7 @@ pub async fn fetch(ctx: &Ctx, pod: &Pod) -> Result<Vec<(String, VolumePlan)>, St
             "downwardAPI" => {
                 VolumePlan::Files(downward(ctx, pod, &source, mode_of(&source, 0o644))?)
             }
-            "projected" => VolumePlan::Files(projected(ctx, pod, &source).await?),
+            "projected" => VolumePlan::Files(projected(ctx, pod, &source, &mut renew_at).await?),
             other => {
                 return Err(format!(
                     "volume \"{}\": {other} volumes are not supported by wisp yet",
@@ -73,7 +81,7 @@ pub async fn fetch(ctx: &Ctx, pod: &Pod) -> Result<Vec<(String, VolumePlan)>, St
         };
         plans.push((v.name.clone(), plan));
     }
-    Ok(plans)
+    Ok(Fetched { plans, renew_at })
 }
 
 fn mode_of(source: &Value, default: u32) -> u32 {
@@ -174,7 +182,12 @@ fn map_file(map: &std::collections::BTreeMap<String, String>) -> String {
     map.iter().map(|(k, v)| format!("{k}=\"{v}\"\n")).collect()
 }
 
-async fn projected(ctx: &Ctx, pod: &Pod, source: &Value) -> Result<Vec<FileEntry>, String> {
+async fn projected(
+    ctx: &Ctx,
+    pod: &Pod,
+    source: &Value,
+    renew_at: &mut Option<u64>,
+) -> Result<Vec<FileEntry>, String> {
     let default_mode = mode_of(source, 0o644);
     let mut out = Vec::new();
     for s in json::get_array(source, &["sources"]) {
@@ -193,6 +206,12 @@ async fn projected(ctx: &Ctx, pod: &Pod, source: &Value) -> Result<Vec<FileEntry
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| format!("failed to fetch token: {e}"))?;
+            let now = super::time::now_secs();
+            let lifetime = u64::try_from(granted.expires_at)
+                .unwrap_or(0)
+                .saturating_sub(now);
+            let renew = now + lifetime * 8 / 10;
+            *renew_at = Some(renew_at.map_or(renew, |r: u64| r.min(renew)));
             out.push(FileEntry {
                 path: get_str(t, &["path"]).unwrap_or("token").to_owned(),
                 data: granted.token.into_bytes(),

@@ -28,8 +28,11 @@ pub enum Input {
     Exited { id: String, exit: Exit },
     /// A probe's verdict for a container run (index into readiness/liveness/startup).
     Probe { id: String, kind: usize, ok: bool },
-    /// Some ConfigMap or Secret changed: refresh the file volumes.
-    ConfigChanged,
+    /// The node is under pressure and this pod was chosen: fail it, killing its containers
+    /// at once (a hard eviction has no grace period).
+    Evict { message: String },
+    /// A ConfigMap or Secret changed: refresh the file volumes if the pod uses it.
+    ConfigChanged { namespace: String, name: String },
 }
 
 pub struct PodWorker {
@@ -51,6 +54,8 @@ pub struct PodWorker {
     /// The pod had already finished (Succeeded or Failed) when this worker started, e.g.
     /// before a wisp restart: it is never run again, only torn down when deleted.
     finished_phase: Option<String>,
+    /// When the projected ServiceAccount tokens are renewed (unix seconds).
+    token_renew_at: Option<u64>,
     /// Probe timers of each running container, cancelled with the run.
     probe_tasks: std::collections::HashMap<String, Vec<async_executor::Task<()>>>,
 }
@@ -99,6 +104,7 @@ impl PodWorker {
             removed: false,
             sandbox_retry: None,
             finished_phase,
+            token_renew_at: None,
             probe_tasks: std::collections::HashMap::new(),
         }
     }
@@ -152,7 +158,26 @@ impl PodWorker {
             Input::Removed => self.removed = true,
             Input::Exited { id, exit } => self.exited(&id, exit).await,
             Input::Probe { id, kind, ok } => self.probed(&id, kind, ok).await,
-            Input::ConfigChanged => self.refresh_volumes().await,
+            Input::Evict { message } => {
+                if self.failure.is_none() {
+                    self.event(true, "Evicted", &message).await;
+                    self.failure = Some(("Evicted".to_owned(), message));
+                    self.stop_all(true).await;
+                }
+            }
+            Input::ConfigChanged { namespace, name } => {
+                let quoted = format!("\"{name}\"");
+                let uses = namespace == self.pod.namespace
+                    && self
+                        .pod
+                        .spec
+                        .volumes
+                        .iter()
+                        .any(|v| v.source.contains(&quoted));
+                if uses {
+                    self.refresh_volumes().await;
+                }
+            }
         }
     }
 
@@ -199,6 +224,9 @@ impl PodWorker {
         if self.sandbox.is_none() && !self.ensure_sandbox().await {
             return false;
         }
+        if self.token_renew_at.is_some_and(|t| time::now_secs() >= t) {
+            self.refresh_volumes().await;
+        }
         if !self.run_init_containers().await {
             return false;
         }
@@ -236,7 +264,10 @@ impl PodWorker {
         let host = Arc::clone(&self.ctx.host);
         let pod = self.pod.clone();
         let volumes = match super::volumes::fetch(&self.ctx, &self.pod).await {
-            Ok(v) => v,
+            Ok(fetched) => {
+                self.token_renew_at = fetched.renew_at;
+                fetched.plans
+            }
             Err(message) => {
                 self.event(true, "FailedMount", &message).await;
                 self.sandbox_retry = Some(Instant::now() + Duration::from_secs(10));
@@ -391,6 +422,12 @@ impl PodWorker {
             env,
             attempt,
             pull_secrets,
+            share_pid_of: self
+                .pod
+                .spec
+                .share_process_namespace
+                .then(|| self.runs().find_map(|c| c.pid))
+                .flatten(),
         };
         if !pulled {
             self.event(
@@ -654,10 +691,12 @@ impl PodWorker {
         if !uses_files {
             return;
         }
-        let Ok(plans) = super::volumes::fetch(&self.ctx, &self.pod).await else {
+        let dir = sandbox.dir.join("volumes");
+        let Ok(fetched) = super::volumes::fetch(&self.ctx, &self.pod).await else {
             return;
         };
-        let dir = sandbox.dir.join("volumes");
+        self.token_renew_at = fetched.renew_at;
+        let plans = fetched.plans;
         let fs_group = self
             .pod
             .spec
@@ -783,6 +822,10 @@ impl PodWorker {
         }
         if let Some(t) = self.sandbox_retry {
             consider(t);
+        }
+        if let Some(at) = self.token_renew_at {
+            let left = at.saturating_sub(time::now_secs());
+            consider(now + Duration::from_secs(left.max(1)));
         }
         if let Some(d) = self.pod.spec.active_deadline_seconds
             && self.failure.is_none()

@@ -174,4 +174,34 @@ pub trait PodStreams {
         pod: PodRef,
         port: u16,
     ) -> LocalBoxFuture<'_, Result<Duplex, StreamError>>;
+
+    /// Resource usage of the node and its running containers (metrics.k8s.io).
+    fn metrics(&self) -> LocalBoxFuture<'_, Result<Metrics, StreamError>> {
+        Box::pin(async { Err(StreamError::Internal("no metrics source".into())) })
+    }
+}
+
+/// A usage sample: CPU as a rate over `window_seconds`, memory as the working set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub cpu_nanocores: u64,
+    pub memory_bytes: u64,
+}
+
+/// What `kubectl top` shows, as the node measured it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// RFC 3339 time of the sample.
+    pub timestamp: String,
+    pub window_seconds: u64,
+    pub node_name: String,
+    pub node: Usage,
+    pub pods: Vec<PodUsage>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodUsage {
+    pub namespace: String,
+    pub name: String,
+    pub containers: Vec<(String, Usage)>,
 }

@@ -46,6 +46,8 @@ pub struct NetworkConfig {
     pub cluster_domain: String,
     /// The host bridge of the default CNI network.
     pub bridge: String,
+    /// The nftables table (family `inet`) of the Service rules.
+    pub nft_table: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +189,7 @@ impl Config {
                 cluster_dns: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 cluster_domain: String::new(),
                 bridge: String::new(),
+                nft_table: String::new(),
             },
             node: NodeConfig {
                 name: None,
@@ -336,6 +339,7 @@ impl Walker<'_> {
                 "clusterDNS" => c.cluster_dns = self.parsed(value, &field, "an IP address")?,
                 "clusterDomain" => c.cluster_domain = self.string(value, &field)?,
                 "bridge" => c.bridge = self.string(value, &field)?,
+                "nftTable" => c.nft_table = self.string(value, &field)?,
                 _ => {
                     return Err(self.unknown(
                         &field,
@@ -345,6 +349,7 @@ impl Walker<'_> {
                             "clusterDNS",
                             "clusterDomain",
                             "bridge",
+                            "nftTable",
                         ],
                     ));
                 }
@@ -580,6 +585,7 @@ mod tests {
         assert_eq!(c.api_server.port, 6443);
         assert_eq!(c.network.pod_cidr.to_string(), "10.42.0.0/16");
         assert_eq!(c.network.service_cidr.to_string(), "10.43.0.0/16");
+        assert_eq!(c.network.nft_table, "wisp");
         assert_eq!(c.network.cluster_dns.to_string(), "10.43.0.10");
         assert_eq!(c.network.cluster_domain, "cluster.local");
         assert_eq!(c.node.runtime, "auto");

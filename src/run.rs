@@ -151,6 +151,11 @@ fn node_agent(
         bridge: config.network.bridge.clone(),
         insecure_registries: config.node.insecure_registries.clone(),
         registry_ca_files: config.node.registry_ca_files.clone(),
+        nft_table: config.network.nft_table.clone(),
+        service_cidr: Some(format!(
+            "{}/{}",
+            config.network.service_cidr.addr, config.network.service_cidr.prefix
+        )),
         eviction_hard: wisp_node::agent::Thresholds {
             memory_available_bytes: config.node.eviction_hard.memory_available_bytes,
             nodefs_available_percent: config.node.eviction_hard.nodefs_available_percent,

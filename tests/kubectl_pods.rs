@@ -62,7 +62,7 @@ fn start_node_with(tag: &str, node_extra: &str) -> Node {
         )
         .expect("test image");
         format!(
-            "network:\n  podCIDR: 10.{pod_net}.0.0/16\n  bridge: wtest{pod_net}\nnode:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n{node_extra}",
+            "network:\n  podCIDR: 10.{pod_net}.0.0/16\n  bridge: wtest{pod_net}\n  nftTable: wtest{pod_net}\nnode:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n{node_extra}",
             run = dir.join("run").display(),
             logs = dir.join("logs").display(),
             images = images.display(),
@@ -152,9 +152,13 @@ impl Drop for Node {
     }
 }
 
-/// Kills and deletes the test's containers, unmounts its mounts, removes its bridge.
+/// Kills and deletes the test's containers, unmounts its mounts, removes its bridge and its
+/// Service table (named after the bridge; wisp leaves it in place on purpose).
 fn clean_host(dir: &Path, bridge: &str) {
     let _ = Command::new("ip").args(["link", "delete", bridge]).output();
+    let _ = Command::new("nft")
+        .args(["delete", "table", "inet", bridge])
+        .output();
     let root = dir.join("run/runc");
     let _ = Command::new("sh")
         .arg("-c")

@@ -39,6 +39,34 @@ pub enum ToNode {
     PodsSynced {
         uids: Vec<String>,
     },
+    /// A Service was created or changed: `key` is `<namespace>/<name>`, `json` the stored
+    /// object.
+    ServiceUpsert {
+        key: String,
+        json: Vec<u8>,
+    },
+    /// The Service under `key` is gone.
+    ServiceRemoved {
+        key: String,
+    },
+    /// An Endpoints object (the ready and not-ready addresses of a Service, written by the
+    /// Endpoints controller or by hand for a Service without selector) was created or
+    /// changed; `key` is `<namespace>/<name>`, the Service's own.
+    EndpointsUpsert {
+        key: String,
+        json: Vec<u8>,
+    },
+    /// The Endpoints object under `key` is gone.
+    EndpointsRemoved {
+        key: String,
+    },
+    /// Every Service (`services`) or every Endpoints object (`endpoints`) has been sent
+    /// after the first listing or a relist: the keys of that kind not listed are gone. One
+    /// message per kind; the node renders Service rules only once both kinds have synced.
+    ServicesSynced {
+        kind: ServiceObjectKind,
+        keys: Vec<String>,
+    },
 }
 
 /// Node agent to control plane.
@@ -87,6 +115,21 @@ pub enum FromNode {
         pod_name: String,
         pod_uid: String,
     },
+    /// Merge `status_json` (a whole `status` object, such as `{"loadBalancer":{...}}`) into
+    /// the Service's status, only while the Service has this uid.
+    ServiceStatus {
+        namespace: String,
+        name: String,
+        uid: String,
+        status_json: Vec<u8>,
+    },
+}
+
+/// What [`ToNode::ServicesSynced`] closes the listing of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServiceObjectKind {
+    Service,
+    Endpoints,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

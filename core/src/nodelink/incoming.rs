@@ -1,6 +1,6 @@
 //! What the node reports, applied through the API: Node status, pod status (whole `status`
 //! replaced with optimistic concurrency, only while the pod still has the reported uid),
-//! Events, the final delete of a terminated pod, and reads of ConfigMaps, Secrets and
+//! Service status (load-balancer ingress, same preconditions), Events, the final delete of a terminated pod, and reads of ConfigMaps, Secrets and
 //! ServiceAccount tokens for volumes.
 
 use std::rc::Rc;
@@ -59,6 +59,15 @@ impl Handler {
                 uid,
             } => self.pod_terminated(&namespace, &name, &uid).await,
             FromNode::Event(e) => self.event(&e),
+            FromNode::ServiceStatus {
+                namespace,
+                name,
+                uid,
+                status_json,
+            } => {
+                self.service_status(&namespace, &name, &uid, &status_json)
+                    .await;
+            }
             FromNode::Get {
                 request,
                 kind,
@@ -165,6 +174,42 @@ impl Handler {
                 Err(WriteError::Conflict) => continue,
                 Err(e) => {
                     eprintln!("wisp: node link: status of pod {namespace}/{name}: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Merges the node's part of a Service's status (load-balancer ingress) with a uid
+    /// and resourceVersion precondition, so a recreated Service is never written.
+    async fn service_status(&self, namespace: &str, name: &str, uid: &str, status_json: &[u8]) {
+        let Some(status) = meta::from_json_bytes(status_json) else {
+            return;
+        };
+        let key = format!("/registry/core/services/{namespace}/{name}");
+        let path = format!("/api/v1/namespaces/{namespace}/services/{name}/status");
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(service) = self.client.get(&key) else {
+                return;
+            };
+            if meta::uid(&service) != Some(uid) {
+                return;
+            }
+            let Some(version) = meta::get_str(&service, &["metadata", "resourceVersion"]) else {
+                return;
+            };
+            let patch = object([
+                (
+                    "metadata",
+                    object([("uid", string(uid)), ("resourceVersion", string(version))]),
+                ),
+                ("status", status.clone()),
+            ]);
+            match self.client.merge_patch(&path, &patch).await {
+                Ok(_) | Err(WriteError::NotFound) => return,
+                Err(WriteError::Conflict) => continue,
+                Err(e) => {
+                    eprintln!("wisp: node link: status of service {namespace}/{name}: {e}");
                     return;
                 }
             }

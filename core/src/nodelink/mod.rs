@@ -1,5 +1,5 @@
 //! The control plane's end of the internal protocol (wisp-proto): it tells the node agent
-//! which pods are bound to its node, answers its reads (ConfigMaps, Secrets, tokens) and
+//! which pods are bound to its node and every Service with its Endpoints, answers its reads (ConfigMaps, Secrets, tokens) and
 //! writes what it reports (Node status, pod status, Events, the final delete of a stopped
 //! pod) through the API server, so those writes pass admission and reach watchers like any
 //! client's. It runs on the control plane's executor over any byte stream; `wisp run`
@@ -7,6 +7,7 @@
 
 mod incoming;
 mod pods;
+mod services;
 
 use std::rc::Rc;
 
@@ -70,6 +71,9 @@ pub async fn serve(
         .detach();
     tasks
         .spawn(pods::follow_config(Rc::clone(&server), out_tx.clone()))
+        .detach();
+    tasks
+        .spawn(services::follow(Rc::clone(&server), out_tx.clone()))
         .detach();
     let send = async {
         writer

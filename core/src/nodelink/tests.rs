@@ -12,6 +12,19 @@ use crate::workloads::tests::Cluster;
 struct FakeNode {
     to_cp: piper::Writer,
     from_cp: FrameReader<piper::Reader>,
+    /// Service messages read while waiting for others (they interleave with pod messages).
+    services: std::collections::VecDeque<ToNode>,
+}
+
+fn is_service_message(message: &ToNode) -> bool {
+    matches!(
+        message,
+        ToNode::ServiceUpsert { .. }
+            | ToNode::ServiceRemoved { .. }
+            | ToNode::EndpointsUpsert { .. }
+            | ToNode::EndpointsRemoved { .. }
+            | ToNode::ServicesSynced { .. }
+    )
 }
 
 impl FakeNode {
@@ -28,6 +41,7 @@ impl FakeNode {
         let mut node = FakeNode {
             to_cp,
             from_cp: FrameReader::new(from_cp),
+            services: std::collections::VecDeque::new(),
         };
         node.send(
             cluster,
@@ -44,11 +58,35 @@ impl FakeNode {
         cluster.run(self.to_cp.write_all(&encode(message))).unwrap();
     }
 
-    fn next(&mut self, cluster: &Cluster) -> ToNode {
+    fn read(&mut self, cluster: &Cluster) -> ToNode {
         cluster
             .run(self.from_cp.next::<ToNode>())
             .unwrap()
             .expect("a frame")
+    }
+
+    /// The next message that is not about Services.
+    fn next(&mut self, cluster: &Cluster) -> ToNode {
+        loop {
+            let message = self.read(cluster);
+            if !is_service_message(&message) {
+                return message;
+            }
+            self.services.push_back(message);
+        }
+    }
+
+    /// The next message about Services.
+    fn next_service(&mut self, cluster: &Cluster) -> ToNode {
+        if let Some(message) = self.services.pop_front() {
+            return message;
+        }
+        loop {
+            let message = self.read(cluster);
+            if is_service_message(&message) {
+                return message;
+            }
+        }
     }
 }
 
@@ -228,4 +266,88 @@ fn a_node_with_another_protocol_version_is_refused() {
         super::serve(server, cp_reader, cp_writer).await
     });
     assert!(matches!(result, Err(super::LinkError::Handshake(m)) if m.contains("version")));
+}
+
+#[test]
+fn services_and_endpoints_are_listed_then_followed_and_lb_status_is_written() {
+    use wisp_proto::ServiceObjectKind;
+    let cluster = Cluster::new();
+    let mut node = FakeNode::connect(&cluster);
+    let mut synced = Vec::new();
+    while synced.len() < 2 {
+        if let ToNode::ServicesSynced { kind, keys } = node.next_service(&cluster) {
+            synced.push((kind, keys));
+        }
+    }
+    assert!(synced.iter().any(|(k, _)| *k == ServiceObjectKind::Service));
+    assert!(
+        synced
+            .iter()
+            .any(|(k, _)| *k == ServiceObjectKind::Endpoints)
+    );
+
+    let created = cluster.create(
+        "/api/v1/namespaces/default/services",
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"default"},
+        "spec":{"type":"LoadBalancer","ports":[{"port":80}]}}"#,
+    );
+    let uid = meta::uid(&created).unwrap().to_owned();
+    loop {
+        match node.next_service(&cluster) {
+            ToNode::ServiceUpsert { key, json } if key == "default/web" => {
+                let sent = meta::from_json_bytes(&json).unwrap();
+                assert_eq!(
+                    meta::get_str(&sent, &["spec", "type"]),
+                    Some("LoadBalancer")
+                );
+                break;
+            }
+            ToNode::ServiceUpsert { .. } | ToNode::EndpointsUpsert { .. } => {}
+            other => panic!("expected the service, got {other:?}"),
+        }
+    }
+    node.send(
+        &cluster,
+        &FromNode::ServiceStatus {
+            namespace: "default".into(),
+            name: "web".into(),
+            uid: "another-web".into(),
+            status_json: br#"{"loadBalancer":{"ingress":[{"ip":"192.0.2.9"}]}}"#.to_vec(),
+        },
+    );
+    node.send(
+        &cluster,
+        &FromNode::ServiceStatus {
+            namespace: "default".into(),
+            name: "web".into(),
+            uid,
+            status_json: br#"{"loadBalancer":{"ingress":[{"ip":"192.0.2.7"}]}}"#.to_vec(),
+        },
+    );
+    cluster.settle();
+    let stored = cluster.get("/registry/core/services/default/web");
+    let ingress = meta::get_path(&stored, &["status", "loadBalancer", "ingress"]);
+    assert_eq!(
+        ingress.map(meta::to_json_bytes),
+        Some(br#"[{"ip":"192.0.2.7"}]"#.to_vec())
+    );
+
+    cluster.request(
+        "DELETE",
+        "/api/v1/namespaces/default/services/web",
+        "application/json",
+        "",
+    );
+    loop {
+        match node.next_service(&cluster) {
+            ToNode::ServiceRemoved { key } => {
+                assert_eq!(key, "default/web");
+                break;
+            }
+            ToNode::ServiceUpsert { .. }
+            | ToNode::EndpointsUpsert { .. }
+            | ToNode::EndpointsRemoved { .. } => {}
+            other => panic!("expected the removal, got {other:?}"),
+        }
+    }
 }

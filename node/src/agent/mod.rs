@@ -1,5 +1,6 @@
 //! The node agent (our kubelet): it speaks the internal protocol to the control plane,
-//! runs one worker task per pod bound to this node, and reports the Node's status. All of
+//! runs one worker task per pod bound to this node, reports the Node's status, and keeps
+//! the Service rules (proxy). All of
 //! it runs on the caller's single-threaded executor; host work (runc, mounts, unpacking,
 //! files) goes to smol's blocking thread pool. See docs/node.md.
 
@@ -16,6 +17,9 @@ mod node_info;
 mod pressure;
 pub use pressure::Thresholds;
 mod probes;
+mod proxy;
+mod service_objects;
+mod service_route;
 mod state;
 mod status;
 pub mod streams;
@@ -69,6 +73,10 @@ pub struct AgentConfig {
     pub insecure_registries: Vec<String>,
     /// PEM files of CAs trusted for registries besides the public roots.
     pub registry_ca_files: Vec<PathBuf>,
+    /// The nftables table (family `inet`) holding the Service rules.
+    pub nft_table: String,
+    /// The ClusterIP range (routed via `lo` when the host has no route to it).
+    pub service_cidr: Option<String>,
 }
 
 /// Why the agent could not start or stopped.
@@ -245,6 +253,7 @@ pub async fn run(
 ) -> Result<(), AgentError> {
     let node_name = config.node_name.clone();
     let host_ip = config.host_ip.clone();
+    let proxy_config = proxy_config(&config)?;
     let thresholds = config.eviction_hard;
     let host = blocking::unblock(move || open_host(&config)).await?;
     let host = Arc::new(host);
@@ -271,6 +280,7 @@ pub async fn run(
     let workers = Rc::new(Workers {
         ctx: Rc::clone(&ctx),
         by_uid: Rc::default(),
+        proxy: proxy::Proxy::start(proxy_config, link.clone(), &executor),
     });
     let runtime_version = format!(
         "{}://{}",
@@ -328,6 +338,23 @@ pub async fn run(
         Ok(())
     };
     executor.run(futures_lite::future::or(read, write)).await
+}
+
+fn proxy_config(config: &AgentConfig) -> Result<proxy::ProxyConfig, AgentError> {
+    if !crate::services::valid_table_name(&config.nft_table) {
+        return Err(AgentError::Setup(format!(
+            "network.nftTable {:?} is not a valid nftables table name (letters, digits, _)",
+            config.nft_table
+        )));
+    }
+    let cluster_cidrs = config.pod_cidr.as_deref().and_then(|c| c.parse().ok());
+    Ok(proxy::ProxyConfig {
+        node_name: config.node_name.clone(),
+        host_ips: config.host_ip.parse().into_iter().collect(),
+        cluster_cidrs: cluster_cidrs.into_iter().collect(),
+        table: config.nft_table.clone(),
+        service_cidr: config.service_cidr.as_deref().and_then(|c| c.parse().ok()),
+    })
 }
 
 fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
@@ -438,6 +465,7 @@ async fn watch_pressure(workers: Rc<Workers>, thresholds: pressure::Thresholds, 
 struct Workers {
     ctx: Rc<Ctx>,
     by_uid: Rc<RefCell<HashMap<String, Sender<Input>>>>,
+    proxy: Rc<proxy::Proxy>,
 }
 
 impl Workers {
@@ -495,6 +523,13 @@ impl Workers {
                         launch::clean_orphans(&host, &live)
                     }))
                     .detach();
+            }
+            message @ (ToNode::ServiceUpsert { .. }
+            | ToNode::ServiceRemoved { .. }
+            | ToNode::EndpointsUpsert { .. }
+            | ToNode::EndpointsRemoved { .. }
+            | ToNode::ServicesSynced { .. }) => {
+                self.proxy.handle(&message);
             }
         }
         Ok(())

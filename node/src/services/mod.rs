@@ -12,5 +12,5 @@ mod ruleset;
 mod tests;
 
 pub use model::{Endpoint, Protocol, Service, ServiceModel, ServicePort};
-pub use nft::{NftError, apply, remove};
-pub use ruleset::{TABLE, render};
+pub use nft::{NftError, apply, remove, remove_table};
+pub use ruleset::{DEFAULT_TABLE_NAME, TABLE, render, render_table, valid_table_name};

@@ -35,7 +35,7 @@ impl std::error::Error for NftError {
     }
 }
 
-/// Replaces table `inet wisp` with `script` (from `ruleset::render`).
+/// Loads `script` (from `ruleset::render`/`render_table`, which replaces its table).
 pub fn apply(script: &str) -> Result<(), NftError> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
@@ -62,5 +62,10 @@ pub fn apply(script: &str) -> Result<(), NftError> {
 
 /// Deletes table `inet wisp`; succeeds when it does not exist.
 pub fn remove() -> Result<(), NftError> {
-    apply(&ruleset::render_removal())
+    remove_table(ruleset::DEFAULT_TABLE_NAME)
+}
+
+/// Deletes table `inet <table_name>`; succeeds when it does not exist.
+pub fn remove_table(table_name: &str) -> Result<(), NftError> {
+    apply(&ruleset::render_removal(table_name))
 }

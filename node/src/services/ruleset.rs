@@ -14,8 +14,21 @@ use std::net::IpAddr;
 
 use super::model::{Endpoint, Service, ServiceModel, ServicePort};
 
-/// The nftables table wisp owns.
+/// The nftables table wisp owns by default (`network.nftTable` names another, so that
+/// several wisps on one host, such as parallel tests, keep their own rules).
 pub const TABLE: &str = "inet wisp";
+
+/// The default name of the table (in family `inet`).
+pub const DEFAULT_TABLE_NAME: &str = "wisp";
+
+/// Whether `name` can name an nftables table in a script (nft's identifier syntax, kept to
+/// the safe subset).
+pub fn valid_table_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 64
+}
 
 /// The packet mark that asks postrouting to masquerade (kube-proxy's bit).
 const MARK_MASQ: &str = "meta mark set meta mark | 0x4000";
@@ -71,8 +84,13 @@ struct Script {
     chains: String,
 }
 
-/// The complete script for `nft -f -`.
+/// The complete script for `nft -f -` for table `inet wisp`.
 pub fn render(model: &ServiceModel) -> String {
+    render_table(model, DEFAULT_TABLE_NAME)
+}
+
+/// The complete script for table `inet <table_name>` (a [`valid_table_name`]).
+pub fn render_table(model: &ServiceModel, table_name: &str) -> String {
     let mut script = Script::default();
     for service in &model.services {
         for port in &service.ports {
@@ -81,12 +99,12 @@ pub fn render(model: &ServiceModel) -> String {
             }
         }
     }
-    script.finish()
+    script.finish(&format!("inet {table_name}"))
 }
 
-/// The script that removes the table (and succeeds when it is absent).
-pub fn render_removal() -> String {
-    format!("add table {TABLE}\ndelete table {TABLE}\n")
+/// The script that removes table `inet <table_name>` (and succeeds when it is absent).
+pub fn render_removal(table_name: &str) -> String {
+    format!("add table inet {table_name}\ndelete table inet {table_name}\n")
 }
 
 /// The rules of one Service port for one address family.
@@ -314,8 +332,8 @@ impl<'a> PortRules<'a> {
 }
 
 impl Script {
-    fn finish(self) -> String {
-        let mut out = format!("add table {TABLE}\ndelete table {TABLE}\ntable {TABLE} {{\n");
+    fn finish(self, table: &str) -> String {
+        let mut out = format!("add table {table}\ndelete table {table}\ntable {table} {{\n");
         for family in [Family::V4, Family::V6] {
             let elements = &self.families[family.index()];
             let (tag, addr) = (family.tag(), family.addr_type());

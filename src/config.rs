@@ -46,6 +46,8 @@ pub struct NetworkConfig {
     pub cluster_domain: String,
     /// The host bridge of the default CNI network.
     pub bridge: String,
+    /// Answer cluster DNS on `cluster_dns` (the node agent's DNS server).
+    pub serve_dns: bool,
     /// The nftables table (family `inet`) of the Service rules.
     pub nft_table: String,
 }
@@ -189,6 +191,7 @@ impl Config {
                 cluster_dns: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 cluster_domain: String::new(),
                 bridge: String::new(),
+                serve_dns: false,
                 nft_table: String::new(),
             },
             node: NodeConfig {
@@ -339,6 +342,7 @@ impl Walker<'_> {
                 "clusterDNS" => c.cluster_dns = self.parsed(value, &field, "an IP address")?,
                 "clusterDomain" => c.cluster_domain = self.string(value, &field)?,
                 "bridge" => c.bridge = self.string(value, &field)?,
+                "serveDNS" => c.serve_dns = self.boolean(value, &field)?,
                 "nftTable" => c.nft_table = self.string(value, &field)?,
                 _ => {
                     return Err(self.unknown(
@@ -350,6 +354,7 @@ impl Walker<'_> {
                             "clusterDomain",
                             "bridge",
                             "nftTable",
+                            "serveDNS",
                         ],
                     ));
                 }

@@ -156,6 +156,7 @@ fn node_agent(
             "{}/{}",
             config.network.service_cidr.addr, config.network.service_cidr.prefix
         )),
+        serve_cluster_dns: config.network.serve_dns,
         eviction_hard: wisp_node::agent::Thresholds {
             memory_available_bytes: config.node.eviction_hard.memory_available_bytes,
             nodefs_available_percent: config.node.eviction_hard.nodefs_available_percent,

@@ -304,6 +304,30 @@ fn cluster_ip_node_port_and_load_balancer_reach_ready_pods_only() {
     let seen: BTreeSet<String> = seen_from_client(w, &url, 45).into_iter().collect();
     assert_eq!(seen, pods, "backends seen through {url}");
 
+    // Cluster DNS served by wisp: the Service's name resolves to its ClusterIP from a pod
+    // (busybox nslookup asks the nameserver of the pod's resolv.conf: the cluster DNS
+    // address, answered by the agent on the host's lo).
+    let resolved = w.ok(&[
+        "exec",
+        "client",
+        "--",
+        "nslookup",
+        "web.default.svc.cluster.local",
+    ]);
+    assert!(
+        resolved.contains(&cluster_ip),
+        "nslookup answered: {resolved}"
+    );
+    // busybox's nslookup tries every search domain and exits 1 when any answers NXDOMAIN,
+    // so only its output is checked.
+    let short = w
+        .kubectl(&["exec", "client", "--", "nslookup", "web"])
+        .stdout;
+    assert!(
+        short.contains("Name:\tweb.default.svc.cluster.local") && short.contains(&cluster_ip),
+        "the search list completes short names: {short}"
+    );
+
     // In-cluster clients reach the API server through the `kubernetes` Service (its
     // Endpoints name the host address and the API port).
     let api_ip = w.ok(&[

@@ -4,6 +4,7 @@
 //! it runs on the caller's single-threaded executor; host work (runc, mounts, unpacking,
 //! files) goes to smol's blocking thread pool. See docs/node.md.
 
+mod cluster_dns;
 mod env;
 use crate::runtime::exits;
 pub mod host;
@@ -69,6 +70,8 @@ pub struct AgentConfig {
     pub bridge: String,
     /// Hard eviction thresholds.
     pub eviction_hard: pressure::Thresholds,
+    /// Serve cluster DNS on `cluster_dns` (port 53, UDP and TCP).
+    pub serve_cluster_dns: bool,
     /// Registries reached without certificate checks (or over plain HTTP).
     pub insecure_registries: Vec<String>,
     /// PEM files of CAs trusted for registries besides the public roots.
@@ -255,6 +258,11 @@ pub async fn run(
     let host_ip = config.host_ip.clone();
     let proxy_config = proxy_config(&config)?;
     let thresholds = config.eviction_hard;
+    let cluster_dns_address = config
+        .serve_cluster_dns
+        .then(|| config.cluster_dns.parse::<std::net::IpAddr>().ok())
+        .flatten();
+    let cluster_domain = config.cluster_domain.clone();
     let host = blocking::unblock(move || open_host(&config)).await?;
     let host = Arc::new(host);
     let cap = node_info::capacity(&host.data_dir);
@@ -281,6 +289,8 @@ pub async fn run(
         ctx: Rc::clone(&ctx),
         by_uid: Rc::default(),
         proxy: proxy::Proxy::start(proxy_config, link.clone(), &executor),
+        dns: cluster_dns_address
+            .and_then(|a| cluster_dns::ClusterDns::start(a, &cluster_domain, &executor)),
     });
     let runtime_version = format!(
         "{}://{}",
@@ -466,6 +476,7 @@ struct Workers {
     ctx: Rc<Ctx>,
     by_uid: Rc<RefCell<HashMap<String, Sender<Input>>>>,
     proxy: Rc<proxy::Proxy>,
+    dns: Option<cluster_dns::ClusterDns>,
 }
 
 impl Workers {
@@ -529,6 +540,9 @@ impl Workers {
             | ToNode::EndpointsUpsert { .. }
             | ToNode::EndpointsRemoved { .. }
             | ToNode::ServicesSynced { .. }) => {
+                if let Some(dns) = &self.dns {
+                    dns.handle(&message);
+                }
                 self.proxy.handle(&message);
             }
         }

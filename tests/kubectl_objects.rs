@@ -630,3 +630,16 @@ fn kind_defaults_and_validation_match_upstream() {
     );
     wisp.stop();
 }
+
+#[test]
+fn network_policies_are_accepted_with_a_warning_that_they_are_not_enforced() {
+    let wisp = Wisp::start("netpol");
+    let policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: deny-all\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n";
+    let run = wisp.kubectl_stdin(&["apply", "-f", "-"], policy);
+    assert_eq!(run.status, Some(0), "{run}");
+    assert!(
+        run.stderr.contains("Warning: wisp does not enforce NetworkPolicy yet"),
+        "{run}"
+    );
+    wisp.stop();
+}

@@ -638,7 +638,8 @@ fn network_policies_are_accepted_with_a_warning_that_they_are_not_enforced() {
     let run = wisp.kubectl_stdin(&["apply", "-f", "-"], policy);
     assert_eq!(run.status, Some(0), "{run}");
     assert!(
-        run.stderr.contains("Warning: wisp does not enforce NetworkPolicy yet"),
+        run.stderr
+            .contains("Warning: wisp does not enforce NetworkPolicy yet"),
         "{run}"
     );
     wisp.stop();

@@ -44,7 +44,7 @@ pub struct PullConfig {
     /// Registries (`host` or `host:port`) reached without certificate checks, and over
     /// plain HTTP when they do not speak TLS.
     pub insecure_registries: Vec<String>,
-    /// PEM bundles of CAs trusted besides the public roots.
+    /// PEM bundles of CAs trusted besides the system's CA bundle.
     pub extra_ca_pem: Vec<Vec<u8>>,
     /// Limit on connecting and on each read or write (not on a whole download).
     pub timeout: Duration,

@@ -1,6 +1,7 @@
-//! rustls client configurations for registries: verified against the Mozilla roots of
-//! webpki-roots plus the operator's extra CA certificates, or (only for registries the
-//! operator listed as insecure) with certificate checks off but handshake signatures
+//! rustls client configurations for registries: verified against the system's CA bundle
+//! (the board image's /etc/ssl/certs; not compiled in, which keeps ~54 KB of certificates
+//! out of the binary) plus the operator's extra CA certificates, or (only for registries
+//! the operator listed as insecure) with certificate checks off but handshake signatures
 //! still verified.
 
 use std::sync::Arc;
@@ -15,7 +16,10 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 /// than silently ignored, so a typo cannot turn into "works only for public registries".
 pub fn verified_config(extra_ca_pem: &[Vec<u8>]) -> Result<Arc<ClientConfig>, String> {
     let mut roots = RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(bundle) = system_bundle() {
+        // A certificate of the system bundle that rustls cannot use is skipped, not fatal.
+        roots.add_parsable_certificates(CertificateDer::pem_slice_iter(&bundle).flatten());
+    }
     for (index, pem) in extra_ca_pem.iter().enumerate() {
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {
@@ -35,6 +39,17 @@ pub fn verified_config(extra_ca_pem: &[Vec<u8>]) -> Result<Arc<ClientConfig>, St
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// Where distributions keep their CA bundle, in order of preference.
+const SYSTEM_BUNDLES: [&str; 3] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+fn system_bundle() -> Option<Vec<u8>> {
+    SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok())
 }
 
 /// The configuration for registries listed as insecure: any certificate is accepted.

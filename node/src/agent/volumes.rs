@@ -217,42 +217,21 @@ async fn projected(
                 data: granted.token.into_bytes(),
                 mode: default_mode,
             });
-        } else if let Some(c) = json::get(s, &["configMap"]) {
+        } else if let Some((kind, c)) = [
+            ("configMap", ObjectKind::ConfigMap),
+            ("secret", ObjectKind::Secret),
+        ]
+        .into_iter()
+        .find_map(|(field, kind)| Some((kind, json::get(s, &[field])?)))
+        {
+            // A projected source inherits the volume's defaultMode.
             let mut with_mode = c.clone();
             json::insert(
                 &mut with_mode,
                 "defaultMode",
                 json::int(i64::from(default_mode)),
             );
-            out.extend(
-                keyed(
-                    ctx,
-                    pod,
-                    ObjectKind::ConfigMap,
-                    "name",
-                    &with_mode,
-                    "projected",
-                )
-                .await?,
-            );
-        } else if let Some(c) = json::get(s, &["secret"]) {
-            let mut with_mode = c.clone();
-            json::insert(
-                &mut with_mode,
-                "defaultMode",
-                json::int(i64::from(default_mode)),
-            );
-            out.extend(
-                keyed(
-                    ctx,
-                    pod,
-                    ObjectKind::Secret,
-                    "name",
-                    &with_mode,
-                    "projected",
-                )
-                .await?,
-            );
+            out.extend(keyed(ctx, pod, kind, "name", &with_mode, "projected").await?);
         } else if let Some(d) = json::get(s, &["downwardAPI"]) {
             out.extend(downward(ctx, pod, d, default_mode)?);
         }

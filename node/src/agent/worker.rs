@@ -410,7 +410,9 @@ impl PodWorker {
             0
         };
         let host = Arc::clone(&self.ctx.host);
-        let pulled = host.image_present(&spec.image);
+        // The image catalog is a file: read it off the executor thread.
+        let (probe_host, image) = (Arc::clone(&host), spec.image.clone());
+        let pulled = blocking::unblock(move || probe_host.image_present(&image)).await;
         let pull_secrets = if pulled && spec.image_pull_policy != PullPolicy::Always {
             Vec::new()
         } else {

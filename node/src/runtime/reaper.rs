@@ -87,9 +87,7 @@ pub fn release(pid: u32) {
 /// not registered with `own`: this collects their exit first.
 pub fn wait_any_nonblocking() -> Vec<(i32, ExitStatus)> {
     let set = owned();
-    let own_session = rustix::process::getsid(None)
-        .map(|p| p.as_raw_nonzero().get())
-        .unwrap_or(0);
+    let own_session = own_session_id();
     let mut exits = Vec::new();
     for pid in child_pids() {
         if set.contains(&pid) || session_of(pid).is_none_or(|sid| sid == own_session) {
@@ -135,6 +133,14 @@ fn child_pids() -> Vec<i32> {
     pids.sort_unstable();
     pids.dedup();
     pids
+}
+
+/// This process's session id. It is 0 when wisp was started by a process outside any session
+/// (a container's init, some CI runners); rustix's `getsid` cannot represent that and panics,
+/// so the call goes through libc.
+fn own_session_id() -> i32 {
+    // SAFETY: getsid(0) only reads the calling process's session id; it takes no pointers.
+    unsafe { libc::getsid(0) }
 }
 
 /// The session id from /proc/<pid>/stat (kept while the process is a zombie).
@@ -195,10 +201,7 @@ mod tests {
     fn session_is_read_from_proc_stat() {
         // A child, not this process: qemu-user fakes /proc for the emulated process itself.
         let mut child = Command::new("sleep").arg("5").spawn().unwrap();
-        let sid = rustix::process::getsid(None)
-            .unwrap()
-            .as_raw_nonzero()
-            .get();
+        let sid = own_session_id();
         let seen = session_of(pid_i32(child.id()));
         child.kill().unwrap();
         child.wait().unwrap();

@@ -32,6 +32,22 @@ pub struct Board {
     pub ram_idle_budget_bytes: u64,
     /// RSS under the loaded workload (the design brief's 100 pods, 2,000 objects).
     pub ram_loaded_budget_bytes: u64,
+    /// What the board tests (board-tests/) measure in the emulated guest.
+    pub guest_budgets: GuestBudgets,
+}
+
+/// Budgets measured inside the booted board image (board-tests/). RSS and bytes written do
+/// not depend on the emulator's speed and are compared as they are; the two timing figures
+/// are real-board goals, which board-tests scales by its emulation allowance.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestBudgets {
+    /// From `wisp run` starting to its ready line, on the real board.
+    pub ready_ms: u64,
+    /// CPU time of an idle `wisp run` with the scenario's pods, per 60 s, on the real board.
+    pub idle_cpu_ms_per_minute: u64,
+    /// Bytes written to the data disk over 5 idle minutes (block device statistics).
+    pub idle_disk_write_bytes: u64,
 }
 
 /// How board tests boot the board in qemu-system.
@@ -43,6 +59,12 @@ pub struct QemuSystem {
     pub cpu: String,
     /// The smallest RAM a real board of this kind ships with.
     pub memory_mib: u32,
+    /// Debian architecture whose packages (kernel, busybox, runc) build the guest image.
+    pub debian_arch: String,
+    /// Debian kernel flavour: the package is linux-image-<flavour> for `debian_arch`.
+    pub kernel_flavour: String,
+    /// The guest's serial console device (kernel `console=`).
+    pub console: String,
 }
 
 /// A board profile that does not parse or does not make sense.
@@ -195,11 +217,19 @@ binary_budget_bytes = 100
 ram_idle_budget_bytes = 10
 ram_loaded_budget_bytes = 20
 
+[guest_budgets]
+ready_ms = 2000
+idle_cpu_ms_per_minute = 300
+idle_disk_write_bytes = 0
+
 [qemu_system]
 binary = "qemu-system-aarch64"
 machine = "virt"
 cpu = "cortex-a53"
 memory_mib = 1024
+debian_arch = "arm64"
+kernel_flavour = "arm64"
+console = "ttyAMA0"
 "#;
 
     #[test]
@@ -209,6 +239,8 @@ memory_mib = 1024
         assert_eq!(board.qemu_system.memory_mib, 1024);
         assert_eq!(board.triple(false), Some("aarch64-unknown-linux-musl"));
         assert_eq!(board.triple(true), None);
+        assert_eq!(board.guest_budgets.idle_cpu_ms_per_minute, 300);
+        assert_eq!(board.qemu_system.debian_arch, "arm64");
     }
 
     #[test]

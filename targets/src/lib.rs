@@ -9,6 +9,6 @@ pub mod board;
 pub mod catalog;
 pub mod cross_build;
 
-pub use board::{Board, ProfileError, QemuSystem};
+pub use board::{Board, GuestBudgets, ProfileError, QemuSystem};
 pub use catalog::{all_boards, board_names, find_board};
 pub use cross_build::{BuildError, BuildProfile, BuildRequest, workspace_root};

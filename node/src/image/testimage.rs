@@ -47,7 +47,7 @@ pub fn write_busybox_archive(
     format: ArchiveFormat,
     whiteout_layer: bool,
 ) -> io::Result<TestImage> {
-    let mut layers = vec![busybox_layer()?];
+    let mut layers = vec![busybox_layer(Path::new(BUSYBOX))?];
     if whiteout_layer {
         layers.push(whiteout_layer_tar()?);
     }
@@ -64,11 +64,27 @@ pub fn write_busybox_archive(
     Ok(image.summary)
 }
 
+/// Writes a one-layer busybox OCI archive for another platform, from that platform's
+/// busybox binary (board tests: the arm64 or armhf busybox-static of Debian).
+pub fn write_busybox_archive_for(
+    out: &Path,
+    reference: &str,
+    busybox: &Path,
+    platform: &Platform,
+) -> io::Result<TestImage> {
+    let image = build_image(&[busybox_layer(busybox)?], platform)?;
+    let mut tar = Builder::new(File::create(out)?);
+    let named = with_name(image.manifest_descriptor.clone(), reference);
+    write_oci(&mut tar, &image.blobs, &[named])?;
+    tar.into_inner()?.sync_all()?;
+    Ok(image.summary)
+}
+
 /// Writes an OCI archive whose single name points to an index of two images, linux/amd64
 /// and linux/arm64/v8; each has the busybox layer plus /etc/platform naming its platform.
 /// Returns the images in that order.
 pub fn write_multiplatform_archive(out: &Path, reference: &str) -> io::Result<Vec<TestImage>> {
-    let base = busybox_layer()?;
+    let base = busybox_layer(Path::new(BUSYBOX))?;
     let mut blobs = Vec::new();
     let mut manifests = Vec::new();
     let mut summaries = Vec::new();
@@ -216,8 +232,8 @@ fn config_json(platform: &Platform, diff_ids: &[String]) -> String {
     json::to_string(&Value::Object(o))
 }
 
-fn busybox_layer() -> io::Result<Vec<u8>> {
-    let busybox = std::fs::read(BUSYBOX)?;
+fn busybox_layer(binary: &Path) -> io::Result<Vec<u8>> {
+    let busybox = std::fs::read(binary)?;
     let mut tar = Builder::new(Vec::new());
     for dir in ["bin", "etc", "etc/opaque", "tmp", "proc", "sys", "dev"] {
         dir_entry(&mut tar, dir, if dir == "tmp" { 0o1777 } else { 0o755 })?;

@@ -4,7 +4,7 @@ while read -r command; do
   case "$command" in
     stats)
       pid=$(pidof wisp | cut -d' ' -f1)
-X
+      rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
       set -- $(cat "/proc/$pid/stat")
       cpu=$((${14} + ${15}))
       set -- $(cat /sys/block/vda/stat)

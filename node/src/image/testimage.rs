@@ -23,7 +23,7 @@ pub const BUSYBOX: &str = "/bin/busybox";
 pub const APPLETS: &[&str] = &[
     "sh", "ls", "cat", "echo", "sleep", "true", "false", "env", "id", "httpd", "wget", "nc",
     "hostname", "ps", "kill", "mount", "touch", "rm", "mkdir", "grep", "head", "tail", "date",
-    "printf", "test", "[", "nslookup",
+    "printf", "test", "[", "nslookup", "uname",
 ];
 
 /// Digests of a written test image.

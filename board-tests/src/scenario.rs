@@ -236,7 +236,10 @@ fn power_cut_while_writing(vm: Vm, kubectl: &Kubectl, inputs: &Inputs<'_>) -> Re
 
 fn container_started_at(kubectl: &Kubectl) -> Result<String, Error> {
     let jsonpath = "-o=jsonpath={.items[*].status.containerStatuses[*].state.running.startedAt}";
-    Ok(kubectl.run(&["get", "pods", "-l", "app=smoke", jsonpath])?.trim().to_owned())
+    Ok(kubectl
+        .run(&["get", "pods", "-l", "app=smoke", jsonpath])?
+        .trim()
+        .to_owned())
 }
 
 /// The power cut killed the container; after the reboot the pod is Running again only once

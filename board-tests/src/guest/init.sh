@@ -44,6 +44,7 @@ ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.5; done
 mount -t ext4 -o noatime /dev/vda /var/lib/wisp || echo "@@DISK-FAILED"
 echo "@@BOOTED $(cut -d' ' -f1 /proc/uptime)"
 

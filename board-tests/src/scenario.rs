@@ -48,6 +48,7 @@ pub fn run(inputs: &Inputs<'_>) -> Result<Measurements, Error> {
 
     let mut vm = boot(inputs, &disk, "console-1.log")?;
     m.ready_ms = wait_ready(&mut vm)?;
+    preflight(&mut vm, inputs)?;
     vm.send("kubeconfig")?;
     let text = vm.block("@@KUBECONFIG-BEGIN", "@@KUBECONFIG-END", READY)?;
     let kubectl =
@@ -97,6 +98,20 @@ pub fn run(inputs: &Inputs<'_>) -> Result<Measurements, Error> {
     );
     vm.power_cut();
     Ok(m)
+}
+
+/// `wisp check` on the board's kernel must pass: the preflight an integrator runs.
+fn preflight(vm: &mut Vm, inputs: &Inputs<'_>) -> Result<(), Error> {
+    vm.send("check")?;
+    let line = vm.wait_for("@@CHECKED", READY)?;
+    if line.trim() != "@@CHECKED rc=0" {
+        return Err(Error::Guest(format!(
+            "`wisp check` failed in the guest ({line}): see {}",
+            inputs.work.join("console-1.log").display()
+        )));
+    }
+    step(inputs, "wisp check passes on the board's kernel");
+    Ok(())
 }
 
 fn step(inputs: &Inputs<'_>, what: &str) {

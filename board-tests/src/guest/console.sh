@@ -10,6 +10,10 @@ while read -r command; do
       set -- $(cat /sys/block/vda/stat)
       echo "@@STATS rss_kib=$rss cpu_ticks=$cpu write_sectors=$7 uptime=$(cut -d' ' -f1 /proc/uptime)"
       ;;
+    check)
+      /usr/bin/wisp check
+      echo "@@CHECKED rc=$?"
+      ;;
     sync)
       sync
       echo "@@SYNCED"

@@ -266,6 +266,7 @@ pub async fn run(
     let workers = Rc::new(async_executor::LocalExecutor::new());
     crate::workloads::spawn(&workers, &server);
     crate::scheduler::spawn(&workers, &server);
+    crate::storage::spawn(&workers, &server, settings.data_dir.join("storage"));
     if let Some(ends) = node {
         server.set_pod_streams(Some(Rc::clone(&ends.streams)));
         let server = Rc::clone(&server);

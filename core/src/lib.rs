@@ -31,4 +31,5 @@ pub mod table;
 
 // In-process controllers (workload controllers and the scheduler).
 pub mod scheduler;
+pub mod storage;
 pub mod workloads;

@@ -17,6 +17,7 @@ mod pod_names;
 mod pod_spec;
 mod rolling_update;
 mod service;
+mod storage;
 mod workloads;
 
 pub use allocator::{Allocators, ServiceNetwork};
@@ -104,6 +105,9 @@ enum Hook {
     Service,
     ConfigMap,
     Secret,
+    Claim,
+    Volume,
+    StorageClass,
     None,
 }
 
@@ -118,6 +122,9 @@ impl Hook {
             ("", "Service") => Hook::Service,
             ("", "ConfigMap") => Hook::ConfigMap,
             ("", "Secret") => Hook::Secret,
+            ("", "PersistentVolumeClaim") => Hook::Claim,
+            ("", "PersistentVolume") => Hook::Volume,
+            ("storage.k8s.io", "StorageClass") => Hook::StorageClass,
             ("apps", kind) => {
                 workloads::Workload::from_kind(kind).map_or(Hook::None, Hook::Workload)
             }
@@ -141,6 +148,9 @@ impl Hook {
                 }
             }
             Hook::Secret => config::default_secret(object)?,
+            Hook::Claim => storage::default_claim(ctx, object),
+            Hook::Volume => storage::default_volume(ctx, object),
+            Hook::StorageClass => storage::default_class(object),
             Hook::ConfigMap | Hook::None => {}
         }
         Ok(())
@@ -155,6 +165,9 @@ impl Hook {
             Hook::Service => service::validate(ctx, object, causes),
             Hook::ConfigMap => config::validate_config_map(ctx, object, causes),
             Hook::Secret => config::validate_secret(ctx, object, causes),
+            Hook::Claim => storage::validate_claim(ctx, object, causes),
+            Hook::Volume => storage::validate_volume(object, causes),
+            Hook::StorageClass => storage::validate_class(ctx, object, causes),
             Hook::Namespace | Hook::None => {}
         }
     }

@@ -9,6 +9,7 @@ mod config;
 mod cron;
 mod custom_resource;
 mod fields;
+mod limit_range;
 pub mod names;
 mod namespace;
 mod object_meta;
@@ -88,6 +89,16 @@ pub async fn admit(ctx: &Context<'_>, object: &mut Value) -> Result<(), ApiError
             causes,
         ));
     }
+    // LimitRanger and ResourceQuota, in upstream's plugin order, on creates only (pod
+    // resources cannot change afterwards).
+    let core_create = ctx.operation == Operation::Create
+        && ctx.subresource.is_none()
+        && ctx.resource.builtin
+        && ctx.resource.group.is_empty();
+    if core_create {
+        limit_range::check(ctx.store, &ctx.resource.plural, object)?;
+        crate::quota::admission::check(ctx.store, &ctx.resource.plural, object)?;
+    }
     if hook == Hook::Service {
         service::allocate(ctx, object)?;
     }
@@ -108,6 +119,7 @@ enum Hook {
     Claim,
     Volume,
     StorageClass,
+    LimitRange,
     None,
 }
 
@@ -125,6 +137,7 @@ impl Hook {
             ("", "PersistentVolumeClaim") => Hook::Claim,
             ("", "PersistentVolume") => Hook::Volume,
             ("storage.k8s.io", "StorageClass") => Hook::StorageClass,
+            ("", "LimitRange") => Hook::LimitRange,
             ("apps", kind) => {
                 workloads::Workload::from_kind(kind).map_or(Hook::None, Hook::Workload)
             }
@@ -151,6 +164,7 @@ impl Hook {
             Hook::Claim => storage::default_claim(ctx, object),
             Hook::Volume => storage::default_volume(ctx, object),
             Hook::StorageClass => storage::default_class(object),
+            Hook::LimitRange => limit_range::default_limit_range(object),
             Hook::ConfigMap | Hook::None => {}
         }
         Ok(())
@@ -168,7 +182,7 @@ impl Hook {
             Hook::Claim => storage::validate_claim(ctx, object, causes),
             Hook::Volume => storage::validate_volume(object, causes),
             Hook::StorageClass => storage::validate_class(ctx, object, causes),
-            Hook::Namespace | Hook::None => {}
+            Hook::Namespace | Hook::LimitRange | Hook::None => {}
         }
     }
 }

@@ -394,6 +394,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_claim_mounts_the_host_path_the_control_plane_resolved() {
+        let bound = json::parse(
+            r#"{"claimName":"data","wispHostPath":"/var/lib/wisp/storage/pvc-1","wispHostPathType":"DirectoryOrCreate"}"#,
+        )
+        .unwrap();
+        match claim_plan(&bound, "v").unwrap() {
+            VolumePlan::HostPath { path, kind } => {
+                assert_eq!(path, PathBuf::from("/var/lib/wisp/storage/pvc-1"));
+                assert_eq!(kind, "DirectoryOrCreate");
+            }
+            other => panic!("{other:?}"),
+        }
+        let unbound = json::parse(r#"{"claimName":"data"}"#).unwrap();
+        let Err(message) = claim_plan(&unbound, "v") else {
+            panic!("an unbound claim cannot be mounted")
+        };
+        assert_eq!(
+            message,
+            "MountVolume.SetUp failed for volume \"v\" : persistentvolumeclaim \"data\" is not bound"
+        );
+    }
+
+    #[test]
     fn atomic_writes_swap_whole_payloads() {
         let dir = tempfile::tempdir().unwrap();
         let v = dir.path().join("cfg");

@@ -99,6 +99,9 @@ pub async fn admit(ctx: &Context<'_>, object: &mut Value) -> Result<(), ApiError
         limit_range::check(ctx.store, &ctx.resource.plural, object)?;
         crate::quota::admission::check(ctx.store, &ctx.resource.plural, object)?;
     }
+    if hook == Hook::Claim {
+        storage::check_resize(ctx, object)?;
+    }
     if hook == Hook::Service {
         service::allocate(ctx, object)?;
     }

@@ -11,7 +11,8 @@ use super::fields::{array, go_quote, obj_mut, str_default, string, unset, value_
 use super::{Context, Operation};
 use crate::object::meta;
 use crate::patch::value::values_equal;
-use crate::status::{Cause, field};
+use crate::scheduler::quantity::parse_milli;
+use crate::status::{ApiError, Cause, field};
 use crate::storage::{classes, names};
 
 const ACCESS_MODES: [&str; 4] = [
@@ -120,28 +121,81 @@ pub fn validate_claim(ctx: &Context<'_>, object: &Value, causes: &mut Vec<Cause>
     if let (Some(old), None) = (ctx.old, ctx.subresource) {
         let old_spec = meta::get_path(old, &["spec"]).unwrap_or(&Value::Null);
         let unbound = meta::get_str(old_spec, &["volumeName"]).is_none_or(str::is_empty);
+        let bound = meta::get_str(old, &["status", "phase"]) == Some("Bound");
         let (a, b) = (
-            comparable_claim_spec(old_spec, unbound),
-            comparable_claim_spec(spec, unbound),
+            comparable_claim_spec(old_spec, unbound, bound),
+            comparable_claim_spec(spec, unbound, bound),
         );
         if !values_equal(&a, &b) {
             causes.push(field::forbidden("spec", CLAIM_SPEC_IMMUTABLE));
         }
+        let capacity = meta::get_str(old, &["status", "capacity", "storage"]).and_then(parse_milli);
+        let request = |s: &Value| {
+            meta::get_str(s, &["resources", "requests", "storage"]).and_then(parse_milli)
+        };
+        // Shrinking is allowed back down to just above the capacity (recovery from a
+        // failed expansion), never to it or below.
+        if let (true, Some(capacity), Some(wanted), Some(before)) =
+            (bound, capacity, request(spec), request(old_spec))
+            && wanted < before
+            && wanted <= capacity
+        {
+            causes.push(field::forbidden(
+                "spec.resources.requests.storage",
+                "field can not be less than status.capacity",
+            ));
+        }
     }
 }
 
-/// The parts of a claim's spec that may not change: everything but the requests, the
-/// volumeAttributesClassName, and a volumeName set by binding (when it was empty).
-fn comparable_claim_spec(spec: &Value, ignore_volume: bool) -> Value {
+/// The parts of a claim's spec that may not change: everything but the
+/// volumeAttributesClassName, the storage request of a bound claim, and a volumeName set by
+/// binding (when it was empty).
+fn comparable_claim_spec(spec: &Value, ignore_volume: bool, ignore_storage: bool) -> Value {
     let mut s: Object = meta::as_object(spec).cloned().unwrap_or_default();
     s.remove("volumeAttributesClassName");
-    if let Some(Value::Object(resources)) = s.get_mut("resources") {
-        resources.remove("requests");
+    if let (true, Some(Value::Object(resources))) = (ignore_storage, s.get_mut("resources"))
+        && let Some(Value::Object(requests)) = resources.get_mut("requests")
+    {
+        requests.remove("storage");
     }
     if ignore_volume {
         s.remove("volumeName");
     }
     Value::Object(s)
+}
+
+/// The PersistentVolumeClaimResize admission plugin: a bound claim's storage request may
+/// grow only when its StorageClass has `allowVolumeExpansion: true`.
+pub fn check_resize(ctx: &Context<'_>, object: &Value) -> Result<(), ApiError> {
+    let Some(old) = ctx.old.filter(|_| ctx.subresource.is_none()) else {
+        return Ok(());
+    };
+    let request = |v: &Value| {
+        meta::get_str(v, &["spec", "resources", "requests", "storage"]).and_then(parse_milli)
+    };
+    let grows = matches!((request(old), request(object)), (Some(a), Some(b)) if b > a);
+    if !grows || meta::get_str(old, &["status", "phase"]) != Some("Bound") {
+        return Ok(());
+    }
+    let expandable = classes::get(ctx.store, classes::of_claim(object)).is_some_and(|c| {
+        matches!(
+            meta::get_path(&c, &["allowVolumeExpansion"]),
+            Some(Value::Bool(true))
+        )
+    });
+    if expandable {
+        return Ok(());
+    }
+    let name = meta::name(object).unwrap_or("");
+    Err(ApiError::forbidden(
+        "",
+        "persistentvolumeclaims",
+        name,
+        format!(
+            "persistentvolumeclaims \"{name}\" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize"
+        ),
+    ))
 }
 
 pub fn validate_volume(object: &Value, causes: &mut Vec<Cause>) {

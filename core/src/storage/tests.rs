@@ -253,19 +253,40 @@ fn a_bound_volume_is_kept_by_pv_protection() {
 }
 
 #[test]
-fn claim_spec_is_immutable_but_requests_may_grow() {
+fn claim_spec_is_immutable_and_only_bound_expandable_claims_grow() {
     let t = cluster();
     t.c.create(CLAIMS_API, &claim("data", None, "1Gi"));
-    let (code, body) = t.c.try_request(
-        "PATCH",
-        &format!("{CLAIMS_API}/data"),
-        "application/merge-patch+json",
-        r#"{"spec":{"accessModes":["ReadWriteMany"]}}"#,
-    );
+    let patch = |body: &str| {
+        t.c.try_request(
+            "PATCH",
+            &format!("{CLAIMS_API}/data"),
+            "application/merge-patch+json",
+            body,
+        )
+    };
+    let (code, body) = patch(r#"{"spec":{"accessModes":["ReadWriteMany"]}}"#);
     assert_eq!(code, 422, "{body}");
     assert!(body.contains("spec is immutable after creation"), "{body}");
+    let grow = r#"{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}"#;
+    let (code, body) = patch(grow);
+    assert_eq!(code, 422, "an unbound claim keeps its request: {body}");
+    t.c.create(PODS_API, &pod("app", "data"));
+    t.c.settle();
+    let (code, body) = patch(grow);
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains("only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize"),
+        "{body}"
+    );
     t.c.merge(
-        &format!("{CLAIMS_API}/data"),
-        r#"{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}"#,
+        "/apis/storage.k8s.io/v1/storageclasses/local-path",
+        r#"{"allowVolumeExpansion":true}"#,
+    );
+    t.c.merge(&format!("{CLAIMS_API}/data"), grow);
+    let (code, body) = patch(r#"{"spec":{"resources":{"requests":{"storage":"512Mi"}}}}"#);
+    assert_eq!(code, 422, "{body}");
+    assert!(
+        body.contains("field can not be less than status.capacity"),
+        "{body}"
     );
 }

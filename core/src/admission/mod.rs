@@ -91,13 +91,15 @@ pub async fn admit(ctx: &Context<'_>, object: &mut Value) -> Result<(), ApiError
     }
     // LimitRanger and ResourceQuota, in upstream's plugin order, on creates only (pod
     // resources cannot change afterwards).
-    let core_create = ctx.operation == Operation::Create
+    let namespaced_create = ctx.operation == Operation::Create
         && ctx.subresource.is_none()
-        && ctx.resource.builtin
-        && ctx.resource.group.is_empty();
-    if core_create {
-        limit_range::check(ctx.store, &ctx.resource.plural, object)?;
-        crate::quota::admission::check(ctx.store, &ctx.resource.plural, object)?;
+        && ctx.resource.namespaced();
+    if namespaced_create {
+        let (group, plural) = (&ctx.resource.group, &ctx.resource.plural);
+        if group.is_empty() && ctx.resource.builtin {
+            limit_range::check(ctx.store, plural, object)?;
+        }
+        crate::quota::admission::check(ctx.store, group, plural, object)?;
     }
     if hook == Hook::Claim {
         storage::check_resize(ctx, object)?;

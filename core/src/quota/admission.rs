@@ -36,9 +36,12 @@ fn quotas_in(store: &Store, namespace: &str) -> Vec<Value> {
 
 /// Refuses the create of `object` (a `plural` in its namespace) when it would go over a
 /// quota.
-pub fn check(store: &Store, plural: &str, object: &Value) -> Result<(), ApiError> {
-    if !super::CHARGED.iter().any(|(p, _)| *p == plural) {
-        return Ok(());
+pub fn check(store: &Store, group: &str, plural: &str, object: &Value) -> Result<(), ApiError> {
+    if !super::CHARGED
+        .iter()
+        .any(|(p, _)| group.is_empty() && *p == plural)
+    {
+        return check_object_count(store, group, plural, object);
     }
     let ns = meta::namespace(object).unwrap_or("");
     let quotas = quotas_in(store, ns);
@@ -91,6 +94,46 @@ pub fn check(store: &Store, plural: &str, object: &Value) -> Result<(), ApiError
         return Err(refuse(format!(
             "exceeded quota: {quota_name}, requested: {requested}, used: {in_use}, limited: {limited}"
         )));
+    }
+    Ok(())
+}
+
+/// Kinds without their own evaluator count one object each against
+/// `count/<plural>.<group>`.
+fn check_object_count(
+    store: &Store,
+    group: &str,
+    plural: &str,
+    object: &Value,
+) -> Result<(), ApiError> {
+    let ns = meta::namespace(object).unwrap_or("");
+    let resource = super::object_count_name(group, plural);
+    for quota in quotas_in(store, ns) {
+        let Some((_, limit, text)) = hard_of(&quota).into_iter().find(|(k, _, _)| *k == resource)
+        else {
+            continue;
+        };
+        let prefix = crate::object::keys::resource_prefix(group, plural);
+        let used = super::object_count(store, &prefix, ns);
+        if used + 1000 <= limit {
+            continue;
+        }
+        let name = meta::name(object).unwrap_or("");
+        let qualified = if group.is_empty() {
+            plural.to_owned()
+        } else {
+            format!("{plural}.{group}")
+        };
+        return Err(ApiError::forbidden(
+            group,
+            plural,
+            name,
+            format!(
+                "{qualified} \"{name}\" is forbidden: exceeded quota: {}, requested: {resource}=1, used: {resource}={}, limited: {resource}={text}",
+                meta::name(&quota).unwrap_or(""),
+                format(&resource, used)
+            ),
+        ));
     }
     Ok(())
 }

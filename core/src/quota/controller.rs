@@ -2,14 +2,20 @@
 //! and `status.used` (what the namespace's objects charge, for the resources the quota
 //! names). Fed by watches on quotas and the charged kinds; its queue holds namespaces, so a
 //! burst of changes in one namespace costs one recount. Pod status updates that cannot
-//! change usage (anything but creation, deletion and finishing) are ignored.
+//! change usage (anything but creation, deletion and finishing) are ignored. Other kinds
+//! counted by `count/<plural>.<group>` get a watch when a quota first names them.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use async_executor::LocalExecutor;
 use miniserde::json::{Object, Value};
 
-use super::{CHARGED, QUOTAS, Usage, format, hard_of, kind_of, namespace_usage};
+use super::{
+    CHARGED, QUOTAS, Usage, format, hard_of, kind_of, namespace_usage, object_count,
+    object_count_prefix,
+};
 use crate::api::server::ApiServer;
 use crate::object::meta;
 use crate::patch::value::values_equal;
@@ -21,6 +27,10 @@ use crate::workloads::queue::{self, WorkQueue};
 pub struct QuotaController {
     client: Client,
     queue: Rc<WorkQueue>,
+    executor: Rc<LocalExecutor<'static>>,
+    /// Prefixes of the kinds counted by `count/<plural>.<group>` that have a watch, started
+    /// when a quota first names them.
+    watched: RefCell<HashSet<String>>,
 }
 
 /// Starts the controller: feeds from quotas and every charged kind, one worker.
@@ -32,6 +42,8 @@ pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
             "kube-controller-manager",
         ),
         queue: WorkQueue::new(),
+        executor: Rc::clone(executor),
+        watched: RefCell::new(HashSet::new()),
     });
     let store = server.store().clone();
     let q = Rc::clone(&ctl.queue);
@@ -94,6 +106,12 @@ impl QuotaController {
         for quota in quotas {
             let mut used = Object::new();
             for (resource, _, _) in hard_of(&quota) {
+                if let Some(prefix) = object_count_prefix(&resource) {
+                    self.watch(&prefix);
+                    let n = object_count(self.client.server().store(), &prefix, namespace);
+                    used.insert(resource.clone(), Value::String(format(&resource, n)));
+                    continue;
+                }
                 let Some(kind) = kind_of(&resource) else {
                     continue;
                 };
@@ -108,6 +126,22 @@ impl QuotaController {
             self.write_status(&quota, used).await?;
         }
         Ok(())
+    }
+
+    /// Follows the objects under `prefix` (once), so their counts stay current.
+    fn watch(&self, prefix: &str) {
+        if !self.watched.borrow_mut().insert(prefix.to_owned()) {
+            return;
+        }
+        let q = Rc::clone(&self.queue);
+        let store = self.client.server().store().clone();
+        self.executor
+            .spawn(feed::follow(
+                store,
+                prefix.to_owned(),
+                Rc::new(move |c: Change| queue_namespace(&q, &c)),
+            ))
+            .detach();
     }
 
     async fn write_status(&self, quota: &Value, used: Object) -> Result<(), WriteError> {

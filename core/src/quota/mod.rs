@@ -154,6 +154,33 @@ pub fn namespace_usage(store: &Store, plural: &str, namespace: &str) -> Usage {
     total
 }
 
+/// The quota resource that counts objects of a kind without its own evaluator:
+/// `count/<plural>` for the core group, `count/<plural>.<group>` otherwise.
+pub fn object_count_name(group: &str, plural: &str) -> String {
+    if group.is_empty() {
+        format!("count/{plural}")
+    } else {
+        format!("count/{plural}.{group}")
+    }
+}
+
+/// The storage prefix a generic `count/<plural>[.<group>]` resource counts under, for
+/// kinds other than the charged ones.
+pub fn object_count_prefix(resource: &str) -> Option<String> {
+    let name = resource.strip_prefix("count/")?;
+    if CHARGED.iter().any(|(p, _)| *p == name) {
+        return None;
+    }
+    let (plural, group) = name.split_once('.').unwrap_or((name, ""));
+    Some(crate::object::keys::resource_prefix(group, plural))
+}
+
+/// How many objects are stored under `prefix` in `namespace`, in thousandths.
+pub fn object_count(store: &Store, prefix: &str, namespace: &str) -> i128 {
+    let listing = store.range(format!("{prefix}{namespace}/").as_bytes(), 0, None);
+    i128::try_from(listing.kvs.len()).unwrap_or(i128::MAX / ONE) * ONE
+}
+
 /// Which charged kind a quota resource name counts, if any.
 pub fn kind_of(resource: &str) -> Option<&'static str> {
     let name = resource.strip_prefix("count/").unwrap_or(resource);

@@ -171,3 +171,34 @@ fn limit_ranges_default_containers_and_refuse_what_breaks_them() {
         "maximum memory usage per Pod is 1Gi, but limit is 2Gi",
     );
 }
+
+#[test]
+fn other_kinds_are_counted_by_count_resources() {
+    let c = cluster();
+    c.create(
+        QUOTAS,
+        r#"{"apiVersion":"v1","kind":"ResourceQuota","metadata":{"name":"objects"},"spec":{"hard":{"count/deployments.apps":"1"}}}"#,
+    );
+    c.settle();
+    let q = c.get("/registry/core/resourcequotas/default/objects");
+    assert_eq!(s(&q, &["status", "used", "count/deployments.apps"]), "0");
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    c.create(
+        deployments,
+        &crate::workloads::tests::deployment("a", 0, ""),
+    );
+    let (code, body) = c.try_request(
+        "POST",
+        deployments,
+        "application/json",
+        &crate::workloads::tests::deployment("b", 0, ""),
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(r#"deployments.apps \"b\" is forbidden: exceeded quota: objects, requested: count/deployments.apps=1, used: count/deployments.apps=1, limited: count/deployments.apps=1"#),
+        "{body}"
+    );
+    c.settle();
+    let q = c.get("/registry/core/resourcequotas/default/objects");
+    assert_eq!(s(&q, &["status", "used", "count/deployments.apps"]), "1");
+}

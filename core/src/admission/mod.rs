@@ -22,6 +22,7 @@ mod storage;
 mod workloads;
 
 pub use allocator::{Allocators, ServiceNetwork};
+pub use pod::qos_class;
 
 use miniserde::json::Value;
 use wisp_store::Store;

@@ -58,8 +58,11 @@ pub fn check(store: &Store, group: &str, plural: &str, object: &Value) -> Result
         )
     };
     let charge = usage_of(plural, object);
-    let mut used: Option<Usage> = None;
     for quota in &quotas {
+        if !super::scopes::matches(quota, plural, object) {
+            continue;
+        }
+        let mut used: Option<Usage> = None;
         let quota_name = meta::name(quota).unwrap_or("");
         let hard = hard_of(quota);
         if plural == "pods"
@@ -73,14 +76,14 @@ pub fn check(store: &Store, group: &str, plural: &str, object: &Value) -> Result
             .iter()
             .filter(|(k, _, _)| charge.contains_key(k))
             .filter(|(k, limit, _)| {
-                let used = used.get_or_insert_with(|| namespace_usage(store, plural, ns));
+                let used = used.get_or_insert_with(|| namespace_usage(store, plural, ns, quota));
                 used.get(k).copied().unwrap_or(0) + charge[k] > *limit
             })
             .collect();
         if exceeded.is_empty() {
             continue;
         }
-        let used = used.get_or_insert_with(|| namespace_usage(store, plural, ns));
+        let used = used.get_or_insert_with(|| namespace_usage(store, plural, ns, quota));
         let list = |value: &dyn Fn(&str, &str) -> String| {
             exceeded
                 .iter()
@@ -109,6 +112,9 @@ fn check_object_count(
     let ns = meta::namespace(object).unwrap_or("");
     let resource = super::object_count_name(group, plural);
     for quota in quotas_in(store, ns) {
+        if !super::scopes::of(&quota).is_empty() {
+            continue;
+        }
         let Some((_, limit, text)) = hard_of(&quota).into_iter().find(|(k, _, _)| *k == resource)
         else {
             continue;

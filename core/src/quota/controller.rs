@@ -102,13 +102,18 @@ impl QuotaController {
         if quotas.is_empty() {
             return Ok(());
         }
-        let mut counted: Vec<(&str, Usage)> = Vec::new();
         for quota in quotas {
+            let mut counted: Vec<(&str, Usage)> = Vec::new();
             let mut used = Object::new();
             for (resource, _, _) in hard_of(&quota) {
                 if let Some(prefix) = object_count_prefix(&resource) {
                     self.watch(&prefix);
-                    let n = object_count(self.client.server().store(), &prefix, namespace);
+                    let scoped = !super::scopes::of(&quota).is_empty();
+                    let n = if scoped {
+                        0
+                    } else {
+                        object_count(self.client.server().store(), &prefix, namespace)
+                    };
                     used.insert(resource.clone(), Value::String(format(&resource, n)));
                     continue;
                 }
@@ -116,7 +121,8 @@ impl QuotaController {
                     continue;
                 };
                 if !counted.iter().any(|(k, _)| *k == kind) {
-                    let usage = namespace_usage(self.client.server().store(), kind, namespace);
+                    let usage =
+                        namespace_usage(self.client.server().store(), kind, namespace, &quota);
                     counted.push((kind, usage));
                 }
                 let usage = &counted.iter().find(|(k, _)| *k == kind).expect("counted").1;

@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod controller;
+pub mod scopes;
 
 #[cfg(test)]
 mod tests;
@@ -136,8 +137,9 @@ fn claim_usage(claim: &Value, u: &mut Usage) {
     }
 }
 
-/// What the objects of `plural` in `namespace` charge together.
-pub fn namespace_usage(store: &Store, plural: &str, namespace: &str) -> Usage {
+/// What the objects of `plural` in `namespace` charge `quota` together (its scopes pick
+/// the objects).
+pub fn namespace_usage(store: &Store, plural: &str, namespace: &str, quota: &Value) -> Usage {
     let Some((_, prefix)) = CHARGED.iter().find(|(p, _)| *p == plural) else {
         return Usage::new();
     };
@@ -147,6 +149,9 @@ pub fn namespace_usage(store: &Store, plural: &str, namespace: &str) -> Usage {
         let Some(object) = meta::from_json_bytes(&kv.value) else {
             continue;
         };
+        if !scopes::matches(quota, plural, &object) {
+            continue;
+        }
         for (k, v) in usage_of(plural, &object) {
             add(&mut total, &k, v);
         }

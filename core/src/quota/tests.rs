@@ -202,3 +202,26 @@ fn other_kinds_are_counted_by_count_resources() {
     let q = c.get("/registry/core/resourcequotas/default/objects");
     assert_eq!(s(&q, &["status", "used", "count/deployments.apps"]), "1");
 }
+
+#[test]
+fn scoped_quotas_track_only_the_pods_their_scopes_select() {
+    let c = cluster();
+    c.create(
+        QUOTAS,
+        r#"{"apiVersion":"v1","kind":"ResourceQuota","metadata":{"name":"best-effort"},"spec":{"hard":{"pods":"1"},"scopes":["BestEffort"]}}"#,
+    );
+    c.create(PODS, &pod("sized", r#"{"requests":{"cpu":"100m"}}"#));
+    c.create(PODS, &pod("free", "{}"));
+    let (code, body) = c.try_request("POST", PODS, "application/json", &pod("free2", "{}"));
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(
+            "exceeded quota: best-effort, requested: pods=1, used: pods=1, limited: pods=1"
+        ),
+        "{body}"
+    );
+    c.create(PODS, &pod("sized2", r#"{"requests":{"cpu":"100m"}}"#));
+    c.settle();
+    let q = c.get("/registry/core/resourcequotas/default/best-effort");
+    assert_eq!(s(&q, &["status", "used", "pods"]), "1");
+}

@@ -338,7 +338,11 @@ impl Binder {
         }
         self.set_volume_phase(&volume, "Bound").await?;
         let claim = self.bind_claim_spec(claim, &volume, user_named).await?;
-        self.set_claim_bound(&claim, &volume).await
+        self.set_claim_bound(&claim, &volume).await?;
+        // A bound claim waits for nothing: forget its waiting notices.
+        let uid = meta::uid(&claim).unwrap_or("");
+        self.told.borrow_mut().retain(|(u, _)| u != uid);
+        Ok(())
     }
 
     async fn bind_claim_spec(

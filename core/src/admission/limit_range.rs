@@ -14,7 +14,9 @@ use wisp_store::Store;
 use crate::object::meta;
 use crate::quota;
 use crate::scheduler::quantity::parse_milli;
-use crate::status::ApiError;
+use crate::status::{ApiError, Cause, field};
+
+use super::fields::go_quote;
 
 const LIMIT_RANGES: &str = "/registry/core/limitranges/";
 const ANNOTATION: &str = "kubernetes.io/limit-ranger";
@@ -71,6 +73,123 @@ pub fn default_limit_range(object: &mut Value) {
             if !default_request.is_empty() {
                 o.insert("defaultRequest".to_owned(), Value::Object(default_request));
             }
+        }
+    }
+}
+
+const LIMIT_TYPES: [&str; 3] = ["Pod", "Container", "PersistentVolumeClaim"];
+
+/// ValidateLimitRange: known and unique types, no defaults for Pod items, a storage bound
+/// for claim items, and min <= defaultRequest <= default <= max with ratios of at least 1.
+pub fn validate(object: &Value, causes: &mut Vec<Cause>) {
+    let Some(Value::Array(items)) = meta::get_path(object, &["spec", "limits"]) else {
+        return;
+    };
+    let mut seen = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("spec.limits[{i}]");
+        let kind = meta::get_str(item, &["type"]).unwrap_or("");
+        if !LIMIT_TYPES.contains(&kind) {
+            causes.push(field::not_supported(
+                &format!("{at}.type"),
+                &go_quote(kind),
+                &LIMIT_TYPES,
+            ));
+        } else if seen.contains(&kind) {
+            causes.push(field::duplicate(&format!("{at}.type"), &go_quote(kind)));
+        }
+        seen.push(kind);
+        if kind == "Pod" {
+            for f in ["default", "defaultRequest"] {
+                if !map_of(item, f).is_empty() {
+                    causes.push(field::forbidden(
+                        &format!("{at}.{f}"),
+                        "may not be specified when `type` is 'Pod'",
+                    ));
+                }
+            }
+        }
+        if kind == "PersistentVolumeClaim"
+            && !map_of(item, "min").contains_key("storage")
+            && !map_of(item, "max").contains_key("storage")
+        {
+            causes.push(field::required_because(
+                &format!("{at}.limits"),
+                "either minimum or maximum storage value is required, but neither was provided",
+            ));
+        }
+        validate_bounds(item, &at, causes);
+    }
+}
+
+/// Pairs that must be ordered: `(field reported, lower, upper, lower's words, upper's
+/// words)`, in upstream's order of checks.
+const ORDER: [(&str, &str, &str, &str, &str); 6] = [
+    ("min", "min", "max", "min value", "max value"),
+    (
+        "defaultRequest",
+        "min",
+        "defaultRequest",
+        "min value",
+        "default request value",
+    ),
+    (
+        "defaultRequest",
+        "defaultRequest",
+        "max",
+        "default request value",
+        "max value",
+    ),
+    (
+        "defaultRequest",
+        "defaultRequest",
+        "default",
+        "default request value",
+        "default limit value",
+    ),
+    ("default", "min", "default", "min value", "default value"),
+    ("default", "default", "max", "default value", "max value"),
+];
+
+fn validate_bounds(item: &Value, at: &str, causes: &mut Vec<Cause>) {
+    let field_amounts = |f: &str| amounts(item, &[f]);
+    let all: BTreeMap<&str, Amounts> = [
+        "min",
+        "max",
+        "default",
+        "defaultRequest",
+        "maxLimitRequestRatio",
+    ]
+    .into_iter()
+    .map(|f| (f, field_amounts(f)))
+    .collect();
+    let mut names: Vec<&String> = all.values().flat_map(|a| a.keys()).collect();
+    names.sort();
+    names.dedup();
+    for k in names {
+        let get = |f: &str| all.get(f).and_then(|a| a.get(k));
+        for (reported, lower, upper, lower_words, upper_words) in ORDER {
+            if let (Some((lt, lv)), Some((ut, uv)), Some((rt, _))) =
+                (get(lower), get(upper), get(reported))
+                && lv > uv
+            {
+                let message = format!("{lower_words} {lt} is greater than {upper_words} {ut}");
+                causes.push(field::invalid(
+                    &format!("{at}.{reported}[{k}]"),
+                    &go_quote(rt),
+                    &message,
+                ));
+            }
+        }
+        if let Some((text, ratio)) = get("maxLimitRequestRatio")
+            && *ratio < 1000
+        {
+            let path = format!("{at}.maxLimitRequestRatio[{k}]");
+            causes.push(field::invalid(
+                &path,
+                &go_quote(text),
+                &format!("ratio {text} is less than 1"),
+            ));
         }
     }
 }

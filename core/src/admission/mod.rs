@@ -188,7 +188,8 @@ impl Hook {
             Hook::Claim => storage::validate_claim(ctx, object, causes),
             Hook::Volume => storage::validate_volume(object, causes),
             Hook::StorageClass => storage::validate_class(ctx, object, causes),
-            Hook::Namespace | Hook::LimitRange | Hook::None => {}
+            Hook::LimitRange => limit_range::validate(object, causes),
+            Hook::Namespace | Hook::None => {}
         }
     }
 }

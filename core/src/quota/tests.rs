@@ -225,3 +225,26 @@ fn scoped_quotas_track_only_the_pods_their_scopes_select() {
     let q = c.get("/registry/core/resourcequotas/default/best-effort");
     assert_eq!(s(&q, &["status", "used", "pods"]), "1");
 }
+
+#[test]
+fn limit_ranges_are_validated_as_upstream() {
+    let c = cluster();
+    let (code, body) = c.try_request(
+        "POST",
+        LIMITS,
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"LimitRange","metadata":{"name":"bad"},"spec":{"limits":[
+          {"type":"Container","min":{"cpu":"2"},"max":{"cpu":"1"},"maxLimitRequestRatio":{"memory":"500m"}},
+          {"type":"Pod","default":{"cpu":"1"}},
+          {"type":"PersistentVolumeClaim"}]}}"#,
+    );
+    assert_eq!(code, 422, "{body}");
+    for want in [
+        r#"spec.limits[0].min[cpu]: Invalid value: \"2\": min value 2 is greater than max value 1"#,
+        r#"spec.limits[0].maxLimitRequestRatio[memory]: Invalid value: \"500m\": ratio 500m is less than 1"#,
+        "spec.limits[1].default: Forbidden: may not be specified when `type` is 'Pod'",
+        "spec.limits[2].limits: Required value: either minimum or maximum storage value is required, but neither was provided",
+    ] {
+        assert!(body.contains(want), "want {want} in {body}");
+    }
+}

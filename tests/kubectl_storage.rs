@@ -217,6 +217,19 @@ fn a_claim_keeps_data_across_pods_and_deleting_it_removes_the_directory() {
     );
     node.wait_phase("reader", "Succeeded");
     assert_eq!(w.ok(&["logs", "reader"]).trim(), "kept");
+    // A readOnly claim volume is mounted read-only.
+    let read_only = pod_yaml(
+        "ro",
+        "data",
+        "cat /data/file; touch /data/new && exit 3; exit 0",
+    )
+    .replace(
+        "      claimName: data\n",
+        "      claimName: data\n      readOnly: true\n",
+    );
+    w.ok_stdin(&["apply", "-f", "-"], &read_only);
+    node.wait_phase("ro", "Succeeded");
+    assert!(!dir.join("new").exists());
 
     // pvc-protection: the claim stays while a pod that has not finished uses it.
     w.ok_stdin(
@@ -231,7 +244,7 @@ fn a_claim_keeps_data_across_pods_and_deleting_it_removes_the_directory() {
         "the claim goes only when its pods are gone"
     );
     assert!(dir.is_dir());
-    w.ok(&["delete", "pod", "holder", "reader", "--wait=true"]);
+    w.ok(&["delete", "pod", "holder", "reader", "ro", "--wait=true"]);
     node.wait_for(
         Duration::from_secs(60),
         "the claim, volume and directory to go",

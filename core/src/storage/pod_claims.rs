@@ -131,5 +131,79 @@ pub fn resolve_host_paths(store: &Store, pod: &mut Value) -> bool {
             changed = true;
         }
     }
-    changed
+    changed | mount_read_only_claims(pod)
+}
+
+/// A claim volume with `readOnly: true` is mounted read-only everywhere, as the kubelet
+/// does: its mounts are marked readOnly in the copy the node gets.
+fn mount_read_only_claims(pod: &mut Value) -> bool {
+    let read_only: Vec<String> = match meta::get_path(pod, &["spec", "volumes"]) {
+        Some(Value::Array(vs)) => vs
+            .iter()
+            .filter(|v| {
+                matches!(
+                    meta::get_path(v, &["persistentVolumeClaim", "readOnly"]),
+                    Some(Value::Bool(true))
+                )
+            })
+            .filter_map(|v| meta::get_str(v, &["name"]).map(str::to_owned))
+            .collect(),
+        _ => return false,
+    };
+    if read_only.is_empty() {
+        return false;
+    }
+    let Some(spec) = meta::as_object_mut(pod)
+        .and_then(|o| o.get_mut("spec"))
+        .and_then(meta::as_object_mut)
+    else {
+        return false;
+    };
+    for list in ["initContainers", "containers"] {
+        let Some(Value::Array(cs)) = spec.get_mut(list) else {
+            continue;
+        };
+        for c in cs.iter_mut() {
+            let Some(Value::Array(mounts)) =
+                meta::as_object_mut(c).and_then(|o| o.get_mut("volumeMounts"))
+            else {
+                continue;
+            };
+            for m in mounts.iter_mut().filter_map(meta::as_object_mut) {
+                if m.get("name")
+                    .is_some_and(|n| matches!(n, Value::String(n) if read_only.contains(n)))
+                {
+                    m.insert("readOnly".to_owned(), Value::Bool(true));
+                }
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::value::parse;
+
+    #[test]
+    fn read_only_claims_make_their_mounts_read_only() {
+        let mut pod = parse(
+            r#"{"spec":{"containers":[{"name":"c","volumeMounts":[{"name":"ro","mountPath":"/a"},{"name":"rw","mountPath":"/b"}]}],
+            "volumes":[{"name":"ro","persistentVolumeClaim":{"claimName":"x","readOnly":true}},{"name":"rw","persistentVolumeClaim":{"claimName":"y"}}]}}"#,
+        )
+        .unwrap();
+        assert!(mount_read_only_claims(&mut pod));
+        let Some(Value::Array(cs)) = meta::get_path(&pod, &["spec", "containers"]) else {
+            panic!("containers")
+        };
+        let Some(Value::Array(mounts)) = meta::get_path(&cs[0], &["volumeMounts"]) else {
+            panic!("mounts")
+        };
+        assert!(matches!(
+            meta::get_path(&mounts[0], &["readOnly"]),
+            Some(Value::Bool(true))
+        ));
+        assert!(meta::get_path(&mounts[1], &["readOnly"]).is_none());
+    }
 }

@@ -3,13 +3,15 @@
 //! unbound with an Immediate class stays Pending with upstream's reason; for unbound
 //! WaitForFirstConsumer claims the scheduler writes the chosen node into each claim's
 //! `volume.kubernetes.io/selected-node` annotation and binds the pod only once the binder
-//! (crate::storage) has bound them, which a claim watch brings back to the queue.
+//! (crate::storage) has bound them, which a claim watch brings back to the queue. A node
+//! must also satisfy the required node affinity of the volumes already bound to the pod's
+//! claims.
 
 use miniserde::json::Value;
 
 use crate::object::meta;
 use crate::storage::names::SELECTED_NODE;
-use crate::storage::pod_claims::{Verdict, get_claim, verdict};
+use crate::storage::pod_claims::{Verdict, claim_names, get_claim, get_volume, is_bound, verdict};
 use crate::workloads::client::{Client, WriteError};
 use crate::workloads::feed::Change;
 use crate::workloads::objects::{object, string};
@@ -60,4 +62,53 @@ pub async fn select_node(
         client.merge_patch(&path, &patch).await?;
     }
     Ok(())
+}
+
+/// The required node affinities of the volumes bound to a pod's claims, as pods whose
+/// required node affinity they are, so the scheduler's own matching reads them.
+pub struct VolumeAffinity(Vec<Value>);
+
+impl VolumeAffinity {
+    pub fn of(client: &Client, pod: &Value) -> VolumeAffinity {
+        let store = client.server().store();
+        let ns = meta::namespace(pod).unwrap_or("");
+        let mut required = Vec::new();
+        for name in claim_names(pod) {
+            let volume = get_claim(store, ns, name)
+                .filter(is_bound)
+                .and_then(|c| get_volume(store, meta::get_str(&c, &["spec", "volumeName"])?));
+            let terms = volume
+                .as_ref()
+                .and_then(|v| meta::get_path(v, &["spec", "nodeAffinity", "required"]));
+            if let Some(terms) = terms {
+                required.push(object([(
+                    "spec",
+                    object([(
+                        "affinity",
+                        object([(
+                            "nodeAffinity",
+                            object([(
+                                "requiredDuringSchedulingIgnoredDuringExecution",
+                                terms.clone(),
+                            )]),
+                        )]),
+                    )]),
+                )]));
+            }
+        }
+        VolumeAffinity(required)
+    }
+
+    /// Upstream's VolumeBinding filter reason when a bound volume cannot be used on `node`.
+    pub fn admits(&self, node: &Value) -> Result<(), String> {
+        if self
+            .0
+            .iter()
+            .all(|p| super::placement::matches_node(p, node))
+        {
+            Ok(())
+        } else {
+            Err("node(s) had volume node affinity conflict".to_owned())
+        }
+    }
 }

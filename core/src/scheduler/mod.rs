@@ -172,7 +172,8 @@ impl Scheduler {
                     continue;
                 }
             };
-            match place(&pod, &nodes, &usage) {
+            let volumes = claims::VolumeAffinity::of(&self.client, &pod);
+            match place(&pod, &nodes, &usage, &volumes) {
                 Ok(node) if !waiting.is_empty() => {
                     writes.push(self.executor.spawn(async move {
                         claims::select_node(&client, &pod, &waiting, &node).await
@@ -214,13 +215,21 @@ impl Scheduler {
     }
 }
 
-/// The first node (by name) the pod fits, or the failure message.
-fn place(pod: &Value, nodes: &[Value], usage: &BTreeMap<String, Usage>) -> Result<String, String> {
+/// The first node (by name) the pod fits, or the failure message. The node must also suit
+/// the volumes of the pod's bound claims (VolumeBinding comes after the resource fit).
+fn place(
+    pod: &Value,
+    nodes: &[Value],
+    usage: &BTreeMap<String, Usage>,
+    volumes: &claims::VolumeAffinity,
+) -> Result<String, String> {
     let empty = Usage::default();
     let mut reasons = Vec::new();
     for node in nodes {
         let name = meta::name(node).unwrap_or("");
-        match fits(pod, node, usage.get(name).unwrap_or(&empty)) {
+        let fit = fits(pod, node, usage.get(name).unwrap_or(&empty))
+            .and_then(|()| volumes.admits(node).map_err(|r| vec![r]));
+        match fit {
             Ok(()) => return Ok(name.to_owned()),
             Err(r) => reasons.extend(r),
         }

@@ -290,3 +290,28 @@ fn claim_spec_is_immutable_and_only_bound_expandable_claims_grow() {
         "{body}"
     );
 }
+
+#[test]
+fn a_volume_bound_to_another_node_keeps_its_pod_pending() {
+    let t = cluster();
+    manual_class(&t.c, "Retain");
+    t.c.create(
+        "/api/v1/persistentvolumes",
+        r#"{"apiVersion":"v1","kind":"PersistentVolume","metadata":{"name":"elsewhere"},"spec":{"capacity":{"storage":"1Gi"},"accessModes":["ReadWriteOnce"],"storageClassName":"manual","hostPath":{"path":"/srv/x"},
+          "nodeAffinity":{"required":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"kubernetes.io/hostname","operator":"In","values":["other-node"]}]}]}}}}"#,
+    );
+    t.c.create(CLAIMS_API, &claim("data", Some("manual"), "1Gi"));
+    t.c.create(PODS_API, &pod("app", "data"));
+    t.c.settle();
+    assert_eq!(
+        s(&get_claim(&t.c, "data").unwrap(), &["status", "phase"]),
+        "Bound"
+    );
+    let p = t.c.get("/registry/core/pods/default/app");
+    assert!(meta::get_str(&p, &["spec", "nodeName"]).is_none());
+    let cond = crate::workloads::objects::condition(&p, "PodScheduled").expect("condition");
+    assert_eq!(
+        s(cond, &["message"]),
+        "0/1 nodes are available: 1 node(s) had volume node affinity conflict."
+    );
+}

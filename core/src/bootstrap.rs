@@ -1,6 +1,7 @@
 //! Objects every cluster has from its first start: the namespaces default, kube-system,
-//! kube-public and kube-node-lease, and the `kubernetes` Service with its Endpoints pointing
-//! at the API server. They go through the ordinary request path (as the API server's own
+//! kube-public and kube-node-lease, the `kubernetes` Service with its Endpoints pointing
+//! at the API server, and the default `local-path` StorageClass (crate::storage). They go
+//! through the ordinary request path (as the API server's own
 //! identity), so they get the same defaulting, validation and metadata as any object.
 
 use crate::api::server::{ApiRequest, ApiServer, User};
@@ -59,5 +60,11 @@ pub async fn ensure_builtin_objects(server: &ApiServer, api: &ApiEndpoint) -> Re
         r#"{{"apiVersion":"v1","kind":"Endpoints","metadata":{{"name":"kubernetes","namespace":"default","labels":{{"endpointslice.kubernetes.io/skip-mirror":"true"}}}},"subsets":[{{"addresses":[{{"ip":"{}"}}],"ports":[{{"name":"https","port":{},"protocol":"TCP"}}]}}]}}"#,
         api.host_ip, api.port
     ))
+    .await?;
+    create_if_absent(
+        server,
+        "/apis/storage.k8s.io/v1/storageclasses",
+        crate::storage::default_class_json(),
+    )
     .await
 }

@@ -266,6 +266,8 @@ pub async fn run(
     let workers = Rc::new(async_executor::LocalExecutor::new());
     crate::workloads::spawn(&workers, &server);
     crate::scheduler::spawn(&workers, &server);
+    crate::storage::spawn(&workers, &server, settings.data_dir.join("storage"));
+    crate::quota::controller::spawn(&workers, &server);
     if let Some(ends) = node {
         server.set_pod_streams(Some(Rc::clone(&ends.streams)));
         let server = Rc::clone(&server);

@@ -30,5 +30,7 @@ pub mod protobuf;
 pub mod table;
 
 // In-process controllers (workload controllers and the scheduler).
+pub mod quota;
 pub mod scheduler;
+pub mod storage;
 pub mod workloads;

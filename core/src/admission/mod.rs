@@ -9,6 +9,7 @@ mod config;
 mod cron;
 mod custom_resource;
 mod fields;
+mod limit_range;
 pub mod names;
 mod namespace;
 mod object_meta;
@@ -17,9 +18,11 @@ mod pod_names;
 mod pod_spec;
 mod rolling_update;
 mod service;
+mod storage;
 mod workloads;
 
 pub use allocator::{Allocators, ServiceNetwork};
+pub use pod::qos_class;
 
 use miniserde::json::Value;
 use wisp_store::Store;
@@ -87,6 +90,21 @@ pub async fn admit(ctx: &Context<'_>, object: &mut Value) -> Result<(), ApiError
             causes,
         ));
     }
+    // LimitRanger and ResourceQuota, in upstream's plugin order, on creates only (pod
+    // resources cannot change afterwards).
+    let namespaced_create = ctx.operation == Operation::Create
+        && ctx.subresource.is_none()
+        && ctx.resource.namespaced();
+    if namespaced_create {
+        let (group, plural) = (&ctx.resource.group, &ctx.resource.plural);
+        if group.is_empty() && ctx.resource.builtin {
+            limit_range::check(ctx.store, plural, object)?;
+        }
+        crate::quota::admission::check(ctx.store, group, plural, object)?;
+    }
+    if hook == Hook::Claim {
+        storage::check_resize(ctx, object)?;
+    }
     if hook == Hook::Service {
         service::allocate(ctx, object)?;
     }
@@ -104,6 +122,10 @@ enum Hook {
     Service,
     ConfigMap,
     Secret,
+    Claim,
+    Volume,
+    StorageClass,
+    LimitRange,
     None,
 }
 
@@ -118,6 +140,10 @@ impl Hook {
             ("", "Service") => Hook::Service,
             ("", "ConfigMap") => Hook::ConfigMap,
             ("", "Secret") => Hook::Secret,
+            ("", "PersistentVolumeClaim") => Hook::Claim,
+            ("", "PersistentVolume") => Hook::Volume,
+            ("storage.k8s.io", "StorageClass") => Hook::StorageClass,
+            ("", "LimitRange") => Hook::LimitRange,
             ("apps", kind) => {
                 workloads::Workload::from_kind(kind).map_or(Hook::None, Hook::Workload)
             }
@@ -141,6 +167,10 @@ impl Hook {
                 }
             }
             Hook::Secret => config::default_secret(object)?,
+            Hook::Claim => storage::default_claim(ctx, object),
+            Hook::Volume => storage::default_volume(ctx, object),
+            Hook::StorageClass => storage::default_class(object),
+            Hook::LimitRange => limit_range::default_limit_range(object),
             Hook::ConfigMap | Hook::None => {}
         }
         Ok(())
@@ -155,6 +185,10 @@ impl Hook {
             Hook::Service => service::validate(ctx, object, causes),
             Hook::ConfigMap => config::validate_config_map(ctx, object, causes),
             Hook::Secret => config::validate_secret(ctx, object, causes),
+            Hook::Claim => storage::validate_claim(ctx, object, causes),
+            Hook::Volume => storage::validate_volume(object, causes),
+            Hook::StorageClass => storage::validate_class(ctx, object, causes),
+            Hook::LimitRange => limit_range::validate(object, causes),
             Hook::Namespace | Hook::None => {}
         }
     }

@@ -33,6 +33,9 @@ pub fn default(ctx: &Context<'_>, pod: &mut Value) {
     }
     str_default(spec, "preemptionPolicy", "PreemptLowerPriority");
     add_default_tolerations(spec);
+    // LimitRanger's defaults come before the QoS class, as upstream's admission runs
+    // before PrepareForCreate.
+    super::limit_range::default_pod(ctx.store, pod);
     let qos = qos_class(pod);
     let status = meta::ensure_object(pod, &["status"]);
     str_default(status, "phase", "Pending");

@@ -141,6 +141,36 @@ pub fn non_negative(object: &Value, path: &[&str], name: &str, causes: &mut Vec<
     }
 }
 
+/// The StatefulSet with a volume per volumeClaimTemplate added to its template, so mounts
+/// of the claims validate as the controller will make them (the claim replaces a volume of
+/// the same name).
+fn with_claim_template_volumes(object: &Value) -> Value {
+    let mut copy = object.clone();
+    let names: Vec<String> = match meta::get_path(object, &["spec", "volumeClaimTemplates"]) {
+        Some(Value::Array(t)) => t
+            .iter()
+            .filter_map(|t| meta::get_str(t, &["metadata", "name"]).map(str::to_owned))
+            .collect(),
+        _ => return copy,
+    };
+    let spec = meta::ensure_object(&mut copy, &["spec", "template", "spec"]);
+    let volumes = spec
+        .entry("volumes".to_owned())
+        .or_insert_with(|| Value::Array(Default::default()));
+    if let Value::Array(list) = volumes {
+        list.retain(|v| !meta::get_str(v, &["name"]).is_some_and(|n| names.iter().any(|c| c == n)));
+        for name in names {
+            let mut volume = miniserde::json::Object::new();
+            volume.insert("name".to_owned(), Value::String(name.clone()));
+            let mut claim = miniserde::json::Object::new();
+            claim.insert("claimName".to_owned(), Value::String(name));
+            volume.insert("persistentVolumeClaim".to_owned(), Value::Object(claim));
+            list.push(Value::Object(volume));
+        }
+    }
+    copy
+}
+
 pub const SELECTOR_MISMATCH: &str = "`selector` does not match template `labels`";
 
 fn validate_selector_and_template(kind: Workload, object: &Value, causes: &mut Vec<Cause>) {
@@ -187,8 +217,15 @@ fn validate_selector_and_template(kind: Workload, object: &Value, causes: &mut V
         "spec.template.metadata",
         causes,
     );
+    let with_claims;
+    let template_owner = if kind == Workload::StatefulSet {
+        with_claims = with_claim_template_volumes(object);
+        &with_claims
+    } else {
+        object
+    };
     pod_spec::validate_spec(
-        object,
+        template_owner,
         &["spec", "template", "spec"],
         "spec.template.spec",
         causes,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_channel::Sender;
 use wisp_proto::{ConfigKind, ToNode};
-use wisp_store::{EventKind, KeyValue};
+use wisp_store::{EventKind, KeyValue, Store};
 
 use crate::api::server::ApiServer;
 use crate::controllers::feed::{Feed, FeedItem};
@@ -30,13 +30,17 @@ pub async fn follow(server: Rc<ApiServer>, node: String, out: Sender<ToNode>) {
     let (listed, mut feed) = Feed::start(server.store(), PODS);
     // Stored key -> uid of the pods the node was told about.
     let mut ours: HashMap<Arc<[u8]>, String> = HashMap::new();
-    if send_listing(&listed, &node, &mut ours, &out).await.is_err() {
+    let store = server.store();
+    if send_listing(store, &listed, &node, &mut ours, &out)
+        .await
+        .is_err()
+    {
         return;
     }
     while let Some(item) = feed.next().await {
         let sent = match item {
             FeedItem::Event(event) => match event.kind {
-                EventKind::Put => send_put(&event.kv, &node, &mut ours, &out).await,
+                EventKind::Put => send_put(store, &event.kv, &node, &mut ours, &out).await,
                 EventKind::Delete => match ours.remove(&event.kv.key) {
                     Some(uid) => out.send(ToNode::PodRemoved { uid }).await.is_ok(),
                     None => true,
@@ -44,7 +48,9 @@ pub async fn follow(server: Rc<ApiServer>, node: String, out: Sender<ToNode>) {
             },
             FeedItem::Relisted(kvs) => {
                 ours.clear();
-                send_listing(&kvs, &node, &mut ours, &out).await.is_ok()
+                send_listing(store, &kvs, &node, &mut ours, &out)
+                    .await
+                    .is_ok()
             }
         };
         if !sent {
@@ -54,13 +60,14 @@ pub async fn follow(server: Rc<ApiServer>, node: String, out: Sender<ToNode>) {
 }
 
 async fn send_listing(
+    store: &Store,
     kvs: &[KeyValue],
     node: &str,
     ours: &mut HashMap<Arc<[u8]>, String>,
     out: &Sender<ToNode>,
 ) -> Result<(), ()> {
     for kv in kvs {
-        if !send_put(kv, node, ours, out).await {
+        if !send_put(store, kv, node, ours, out).await {
             return Err(());
         }
     }
@@ -70,6 +77,7 @@ async fn send_listing(
 
 /// Tells the node about a pod written under `kv.key`; false once the link is gone.
 async fn send_put(
+    store: &Store,
     kv: &KeyValue,
     node: &str,
     ours: &mut HashMap<Arc<[u8]>, String>,
@@ -90,10 +98,28 @@ async fn send_put(
     }
     out.send(ToNode::PodUpsert {
         uid,
-        json: kv.value.to_vec(),
+        json: with_claim_paths(store, &kv.value),
     })
     .await
     .is_ok()
+}
+
+/// The pod's JSON for the node: each bound persistentVolumeClaim volume carries its
+/// volume's host path (crate::storage::pod_claims::resolve_host_paths), so the agent
+/// mounts it without reading claims and volumes itself.
+fn with_claim_paths(store: &Store, value: &[u8]) -> Vec<u8> {
+    let needle = b"persistentVolumeClaim";
+    if !value.windows(needle.len()).any(|w| w == needle) {
+        return value.to_vec();
+    }
+    let Some(mut pod) = meta::from_json_bytes(value) else {
+        return value.to_vec();
+    };
+    if crate::storage::pod_claims::resolve_host_paths(store, &mut pod) {
+        meta::to_json_bytes(&pod)
+    } else {
+        value.to_vec()
+    }
 }
 
 /// Forwards changes of ConfigMaps and Secrets (names only; the node reads what it needs).

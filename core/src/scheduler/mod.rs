@@ -3,6 +3,7 @@
 //! and a FailedScheduling Event. Event-driven: new pods are tried as they appear, and
 //! unschedulable ones again when a node changes or a bound pod goes away.
 
+mod claims;
 mod fit;
 pub mod placement;
 pub mod quantity;
@@ -50,6 +51,18 @@ pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
             store.clone(),
             keys::PODS.into(),
             Rc::new(move |c| on_pod.on_pod_change(&c)),
+        ))
+        .detach();
+    let on_claim = Rc::clone(&s);
+    executor
+        .spawn(feed::follow(
+            store.clone(),
+            crate::storage::CLAIMS.into(),
+            Rc::new(move |c| {
+                if claims::may_unblock(&c) {
+                    on_claim.request_retry_all();
+                }
+            }),
         ))
         .detach();
     let on_node = Rc::clone(&s);
@@ -148,7 +161,24 @@ impl Scheduler {
             }
             let client = self.client.clone();
             let ex = Rc::clone(&self.executor);
-            match place(&pod, &nodes, &usage) {
+            let waiting = match claims::check(&self.client, &pod) {
+                claims::ClaimVerdict::Ready => Vec::new(),
+                claims::ClaimVerdict::SelectNode(names) => names,
+                claims::ClaimVerdict::Unschedulable(reason) => {
+                    let message = claims::unschedulable_message(nodes.len(), &reason);
+                    writes.push(self.executor.spawn(async move {
+                        mark_unschedulable(&ex, &client, &pod, &message).await
+                    }));
+                    continue;
+                }
+            };
+            let volumes = claims::VolumeAffinity::of(&self.client, &pod);
+            match place(&pod, &nodes, &usage, &volumes) {
+                Ok(node) if !waiting.is_empty() => {
+                    writes.push(self.executor.spawn(async move {
+                        claims::select_node(&client, &pod, &waiting, &node).await
+                    }));
+                }
                 Ok(node) => {
                     usage.entry(node.clone()).or_default().add(&pod);
                     writes.push(
@@ -185,13 +215,21 @@ impl Scheduler {
     }
 }
 
-/// The first node (by name) the pod fits, or the failure message.
-fn place(pod: &Value, nodes: &[Value], usage: &BTreeMap<String, Usage>) -> Result<String, String> {
+/// The first node (by name) the pod fits, or the failure message. The node must also suit
+/// the volumes of the pod's bound claims (VolumeBinding comes after the resource fit).
+fn place(
+    pod: &Value,
+    nodes: &[Value],
+    usage: &BTreeMap<String, Usage>,
+    volumes: &claims::VolumeAffinity,
+) -> Result<String, String> {
     let empty = Usage::default();
     let mut reasons = Vec::new();
     for node in nodes {
         let name = meta::name(node).unwrap_or("");
-        match fits(pod, node, usage.get(name).unwrap_or(&empty)) {
+        let fit = fits(pod, node, usage.get(name).unwrap_or(&empty))
+            .and_then(|()| volumes.admits(node).map_err(|r| vec![r]));
+        match fit {
             Ok(()) => return Ok(name.to_owned()),
             Err(r) => reasons.extend(r),
         }

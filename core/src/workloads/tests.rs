@@ -23,6 +23,8 @@ use crate::patch::value::parse;
 pub struct Cluster {
     executor: Rc<LocalExecutor<'static>>,
     server: Rc<ApiServer>,
+    /// Where the volume binder (crate::storage) provisions local-path volumes.
+    pub storage_root: std::path::PathBuf,
 }
 
 pub const NODE: &str = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"node1","labels":{"kubernetes.io/hostname":"node1"}},
@@ -45,7 +47,17 @@ impl Cluster {
         let store = Store::open_with(Arc::new(SimBackend::new()), options).expect("store opens");
         let server = Rc::new(ApiServer::new(store, "127.0.0.1:6443"));
         let executor = Rc::new(LocalExecutor::new());
-        let c = Cluster { executor, server };
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let storage_root = std::env::temp_dir().join(format!(
+            "wisp-storage-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let c = Cluster {
+            executor,
+            server,
+            storage_root,
+        };
         let endpoint = ApiEndpoint {
             service_ip: "10.43.0.1".into(),
             host_ip: "127.0.0.1".into(),
@@ -61,6 +73,7 @@ impl Cluster {
         );
         super::spawn(&c.executor, &c.server);
         crate::scheduler::spawn(&c.executor, &c.server);
+        crate::storage::spawn(&c.executor, &c.server, c.storage_root.clone());
         c
     }
 

@@ -524,10 +524,15 @@ pub fn adopt(
             .volumes
             .iter()
             .map(|v| {
-                let host_path = (v.kind == "hostPath")
-                    .then(|| super::json::parse(&v.source))
-                    .flatten()
-                    .and_then(|s| super::json::get_str(&s, &["path"]).map(PathBuf::from));
+                let field = match v.kind.as_str() {
+                    "hostPath" => Some("path"),
+                    "persistentVolumeClaim" => Some("wispHostPath"),
+                    _ => None,
+                };
+                let host_path = field.and_then(|f| {
+                    let source = super::json::parse(&v.source)?;
+                    super::json::get_str(&source, &[f]).map(PathBuf::from)
+                });
                 (
                     v.name.clone(),
                     host_path.unwrap_or_else(|| dir.join("volumes").join(&v.name)),

@@ -62,6 +62,7 @@ pub async fn fetch(ctx: &Ctx, pod: &Pod) -> Result<Fetched, String> {
                 path: PathBuf::from(get_str(&source, &["path"]).unwrap_or("/")),
                 kind: get_str(&source, &["type"]).unwrap_or("").to_owned(),
             },
+            "persistentVolumeClaim" => claim_plan(&source, &v.name)?,
             "configMap" => VolumePlan::Files(
                 keyed(ctx, pod, ObjectKind::ConfigMap, "name", &source, &v.name).await?,
             ),
@@ -82,6 +83,23 @@ pub async fn fetch(ctx: &Ctx, pod: &Pod) -> Result<Fetched, String> {
         plans.push((v.name.clone(), plan));
     }
     Ok(Fetched { plans, renew_at })
+}
+
+/// A claim's volume is a host directory: the control plane writes the bound volume's path
+/// into the source (`wispHostPath`, docs/protocol.md) before the pod reaches the node.
+fn claim_plan(source: &Value, volume: &str) -> Result<VolumePlan, String> {
+    let Some(path) = get_str(source, &["wispHostPath"]) else {
+        let claim = get_str(source, &["claimName"]).unwrap_or("");
+        return Err(format!(
+            "MountVolume.SetUp failed for volume \"{volume}\" : persistentvolumeclaim \"{claim}\" is not bound"
+        ));
+    };
+    Ok(VolumePlan::HostPath {
+        path: PathBuf::from(path),
+        kind: get_str(source, &["wispHostPathType"])
+            .unwrap_or("")
+            .to_owned(),
+    })
 }
 
 fn mode_of(source: &Value, default: u32) -> u32 {
@@ -374,6 +392,29 @@ pub fn write_atomically(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_mounts_the_host_path_the_control_plane_resolved() {
+        let bound = json::parse(
+            r#"{"claimName":"data","wispHostPath":"/var/lib/wisp/storage/pvc-1","wispHostPathType":"DirectoryOrCreate"}"#,
+        )
+        .unwrap();
+        match claim_plan(&bound, "v").unwrap() {
+            VolumePlan::HostPath { path, kind } => {
+                assert_eq!(path, PathBuf::from("/var/lib/wisp/storage/pvc-1"));
+                assert_eq!(kind, "DirectoryOrCreate");
+            }
+            other => panic!("{other:?}"),
+        }
+        let unbound = json::parse(r#"{"claimName":"data"}"#).unwrap();
+        let Err(message) = claim_plan(&unbound, "v") else {
+            panic!("an unbound claim cannot be mounted")
+        };
+        assert_eq!(
+            message,
+            "MountVolume.SetUp failed for volume \"v\" : persistentvolumeclaim \"data\" is not bound"
+        );
+    }
 
     #[test]
     fn atomic_writes_swap_whole_payloads() {

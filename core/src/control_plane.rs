@@ -266,12 +266,19 @@ pub async fn run(
     let workers = Rc::new(async_executor::LocalExecutor::new());
     crate::workloads::spawn(&workers, &server);
     crate::scheduler::spawn(&workers, &server);
+    let node_links = crate::node_lifecycle::spawn(&workers, &server, node.is_some());
     if let Some(ends) = node {
         server.set_pod_streams(Some(Rc::clone(&ends.streams)));
         let server = Rc::clone(&server);
         workers
             .spawn(async move {
-                if let Err(e) = crate::nodelink::serve(server, ends.reader, ends.writer).await {
+                let served = crate::nodelink::serve_tracked(
+                    server,
+                    Some(node_links),
+                    ends.reader,
+                    ends.writer,
+                );
+                if let Err(e) = served.await {
                     eprintln!("wisp: {e}");
                 }
             })

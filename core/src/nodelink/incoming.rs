@@ -3,23 +3,29 @@
 //! Service status (load-balancer ingress, same preconditions), Events, the final delete of a terminated pod, and reads of ConfigMaps, Secrets and
 //! ServiceAccount tokens for volumes.
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::SystemTime;
 
 use async_channel::Sender;
 use async_executor::LocalExecutor;
 use miniserde::json::Value;
 use wisp_proto::{FromNode, GrantedToken, ObjectKind, ToNode};
 
+use crate::node_lifecycle::lease;
 use crate::object::{meta, time};
 use crate::workloads::client::{Client, WriteError};
 use crate::workloads::events::{self, Event};
-use crate::workloads::objects::{array, int, object, string};
+use crate::workloads::objects::{array, condition, int, object, string};
 
 pub struct Handler {
     client: Client,
     node: String,
     out: Sender<ToNode>,
     tasks: Rc<LocalExecutor<'static>>,
+    /// The last `NodeStatus` (status and labels), posted again on a heartbeat when the
+    /// node lifecycle controller has marked the node Unknown meanwhile.
+    last_status: RefCell<Option<(Vec<u8>, Vec<(String, String)>)>>,
 }
 
 /// How often a status write is retried after a conflict with another writer.
@@ -37,6 +43,7 @@ impl Handler {
             node,
             out,
             tasks,
+            last_status: RefCell::new(None),
         }
     }
 
@@ -46,7 +53,11 @@ impl Handler {
             FromNode::NodeStatus {
                 status_json,
                 labels,
-            } => self.node_status(&status_json, &labels).await,
+            } => {
+                self.node_status(&status_json, &labels).await;
+                *self.last_status.borrow_mut() = Some((status_json, labels));
+            }
+            FromNode::Heartbeat => self.heartbeat().await,
             FromNode::PodStatus {
                 namespace,
                 name,
@@ -143,6 +154,25 @@ impl Handler {
             .await
         {
             eprintln!("wisp: node link: Node {} status: {e}", self.node);
+        }
+    }
+
+    /// Renews the node's Lease; re-posts the last status if the node was marked Unknown.
+    async fn heartbeat(&self) {
+        if let Err(e) = lease::renew(&self.client, &self.node, SystemTime::now()).await {
+            eprintln!("wisp: node link: renewing the Lease of {}: {e}", self.node);
+        }
+        let node = self
+            .client
+            .get(&format!("/registry/core/nodes/{}", self.node));
+        let unknown = node
+            .as_ref()
+            .and_then(|n| condition(n, "Ready"))
+            .and_then(|c| meta::get_str(c, &["status"]))
+            == Some("Unknown");
+        let last = self.last_status.borrow().clone();
+        if let (true, Some((status, labels))) = (unknown, last) {
+            self.node_status(&status, &labels).await;
         }
     }
 

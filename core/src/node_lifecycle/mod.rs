@@ -79,6 +79,9 @@ pub struct NodeLifecycle {
     links: Rc<NodeLinks>,
     started: i64,
     expect_heartbeats: bool,
+    /// The latest renewTime seen per node, so deleting a Lease does not make a node look
+    /// silent (upstream keeps its probe timestamps in memory too).
+    heard: RefCell<HashMap<String, i64>>,
 }
 
 /// Starts the controller with the wall clock; `expect_heartbeats` when this control plane
@@ -126,6 +129,7 @@ impl NodeLifecycle {
             clock,
             links,
             expect_heartbeats,
+            heard: RefCell::new(HashMap::new()),
         })
     }
 
@@ -156,6 +160,7 @@ impl NodeLifecycle {
     /// Reconciles one node: its conditions if it is lost, then its taints.
     pub async fn sync(&self, name: &str) -> Result<(), WriteError> {
         let Some(mut node) = self.client.get(&format!("{}{name}", keys::NODES)) else {
+            self.heard.borrow_mut().remove(name);
             return Ok(());
         };
         let now = (self.clock)();
@@ -193,16 +198,28 @@ impl NodeLifecycle {
     fn health(&self, name: &str, now: i64) -> Option<Health> {
         let lease = self.client.get(&format!("{}{name}", lease::PREFIX));
         let link = self.links.state(name);
-        if !self.expect_heartbeats && lease.is_none() && link.is_none() {
+        let known = lease.is_some() || self.heard.borrow().contains_key(name);
+        if !self.expect_heartbeats && !known && link.is_none() {
             return None;
         }
         let watched_since = match link {
             Some(LinkState::Up { since }) => since.max(self.started),
             _ => self.started,
         };
+        let renewed = {
+            let mut heard = self.heard.borrow_mut();
+            let latest = lease
+                .as_ref()
+                .and_then(lease::renewed_at)
+                .max(heard.get(name).copied());
+            if let Some(t) = latest {
+                heard.insert(name.to_owned(), t);
+            }
+            latest
+        };
         Some(health::judge(
             Signals {
-                renewed: lease.as_ref().and_then(lease::renewed_at),
+                renewed,
                 watched_since,
                 link_lost: link == Some(LinkState::Down),
             },

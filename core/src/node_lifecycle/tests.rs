@@ -214,3 +214,19 @@ fn without_any_lease_a_served_node_goes_unknown_after_the_grace_period_from_star
     assert_eq!(ready(&f.sync_at(T0 + 39)).0, "True");
     assert_eq!(ready(&f.sync_at(T0 + 40)).0, "Unknown");
 }
+
+#[test]
+fn deleting_the_lease_does_not_make_the_node_look_silent() {
+    let f = fixture(true);
+    f.clock.set(T0 + 100);
+    f.renew_lease();
+    assert_eq!(ready(&f.sync_at(T0 + 101)).0, "True");
+    f.cluster.request(
+        "DELETE",
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1",
+        "application/json",
+        "",
+    );
+    assert_eq!(ready(&f.sync_at(T0 + 120)).0, "True");
+    assert_eq!(ready(&f.sync_at(T0 + 140)).0, "Unknown");
+}

@@ -25,8 +25,11 @@ pub struct Handler {
     tasks: Rc<LocalExecutor<'static>>,
     /// The last `NodeStatus` (status and labels), posted again on a heartbeat when the
     /// node lifecycle controller has marked the node Unknown meanwhile.
-    last_status: RefCell<Option<(Vec<u8>, Vec<(String, String)>)>>,
+    last_status: RefCell<Option<ReportedStatus>>,
 }
+
+/// A `NodeStatus` as the node sent it: status JSON and labels.
+type ReportedStatus = (Vec<u8>, Vec<(String, String)>);
 
 /// How often a status write is retried after a conflict with another writer.
 const CONFLICT_RETRIES: usize = 5;
@@ -157,21 +160,29 @@ impl Handler {
         }
     }
 
-    /// Renews the node's Lease; re-posts the last status if the node was marked Unknown.
+    /// Renews the node's Lease; re-posts the last status if the stored Ready condition no
+    /// longer says what the node reported (the lifecycle controller marked it Unknown, or
+    /// someone overwrote it), as the kubelet corrects its status every 10 s.
     async fn heartbeat(&self) {
         if let Err(e) = lease::renew(&self.client, &self.node, SystemTime::now()).await {
             eprintln!("wisp: node link: renewing the Lease of {}: {e}", self.node);
         }
-        let node = self
+        let Some((status, labels)) = self.last_status.borrow().clone() else {
+            return;
+        };
+        let ready_of = |node: &Value| {
+            condition(node, "Ready")
+                .and_then(|c| meta::get_str(c, &["status"]))
+                .map(str::to_owned)
+        };
+        let reported = meta::from_json_bytes(&status)
+            .map(|s| object([("status", s)]))
+            .and_then(|n| ready_of(&n));
+        let stored = self
             .client
-            .get(&format!("/registry/core/nodes/{}", self.node));
-        let unknown = node
-            .as_ref()
-            .and_then(|n| condition(n, "Ready"))
-            .and_then(|c| meta::get_str(c, &["status"]))
-            == Some("Unknown");
-        let last = self.last_status.borrow().clone();
-        if let (true, Some((status, labels))) = (unknown, last) {
+            .get(&format!("/registry/core/nodes/{}", self.node))
+            .and_then(|n| ready_of(&n));
+        if stored != reported {
             self.node_status(&status, &labels).await;
         }
     }

@@ -91,6 +91,22 @@ pub fn validate_job(ctx: &Context<'_>, job: &Value, causes: &mut Vec<Cause>) {
             &["NonIndexed", "Indexed"],
         ));
     }
+    if mode == "Indexed" && meta::get_path(job, &["spec", "completions"]).is_none() {
+        causes.push(field::required_because(
+            "spec.completions",
+            "when completion mode is Indexed",
+        ));
+    }
+    let restart = meta::get_str(job, &["spec", "template", "spec", "restartPolicy"]);
+    if meta::get_path(job, &["spec", "podFailurePolicy"]).is_some()
+        && restart.is_some_and(|r| r != "Never")
+    {
+        causes.push(field::invalid(
+            "spec.template.spec.restartPolicy",
+            &go_quote(restart.unwrap_or("")),
+            "only \"Never\" is supported when podFailurePolicy is specified",
+        ));
+    }
     validate_template(job, &["spec", "template"], "spec.template", causes);
     if let Some(old) = ctx.old {
         let (new_sel, old_sel) = (

@@ -268,12 +268,19 @@ pub async fn run(
     crate::scheduler::spawn(&workers, &server);
     crate::storage::spawn(&workers, &server, settings.data_dir.join("storage"));
     crate::quota::controller::spawn(&workers, &server);
+    let node_links = crate::node_lifecycle::spawn(&workers, &server, node.is_some());
     if let Some(ends) = node {
         server.set_pod_streams(Some(Rc::clone(&ends.streams)));
         let server = Rc::clone(&server);
         workers
             .spawn(async move {
-                if let Err(e) = crate::nodelink::serve(server, ends.reader, ends.writer).await {
+                let served = crate::nodelink::serve_tracked(
+                    server,
+                    Some(node_links),
+                    ends.reader,
+                    ends.writer,
+                );
+                if let Err(e) = served.await {
                     eprintln!("wisp: {e}");
                 }
             })

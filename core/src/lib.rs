@@ -23,6 +23,7 @@ pub mod selector;
 
 pub mod http;
 pub mod kubeconfig;
+pub mod node_lifecycle;
 pub mod nodelink;
 pub mod pki;
 

@@ -123,6 +123,9 @@ pub enum FromNode {
         uid: String,
         status_json: Vec<u8>,
     },
+    /// The node is alive: sent once after `NodeStatus` and then every 10 s (the kubelet's
+    /// lease renew interval); the control plane renews the node's Lease in kube-node-lease.
+    Heartbeat,
 }
 
 /// What [`ToNode::ServicesSynced`] closes the listing of.

@@ -91,6 +91,22 @@ pub fn validate_job(ctx: &Context<'_>, job: &Value, causes: &mut Vec<Cause>) {
             &["NonIndexed", "Indexed"],
         ));
     }
+    if mode == "Indexed" && meta::get_path(job, &["spec", "completions"]).is_none() {
+        causes.push(field::required_because(
+            "spec.completions",
+            "when completion mode is Indexed",
+        ));
+    }
+    let restart = meta::get_str(job, &["spec", "template", "spec", "restartPolicy"]);
+    if meta::get_path(job, &["spec", "podFailurePolicy"]).is_some()
+        && restart.is_some_and(|r| r != "Never")
+    {
+        causes.push(field::invalid(
+            "spec.template.spec.restartPolicy",
+            &go_quote(restart.unwrap_or("")),
+            "only \"Never\" is supported when podFailurePolicy is specified",
+        ));
+    }
     validate_template(job, &["spec", "template"], "spec.template", causes);
     if let Some(old) = ctx.old {
         let (new_sel, old_sel) = (
@@ -156,6 +172,12 @@ pub fn validate_cronjob(ctx: &Context<'_>, cronjob: &Value, causes: &mut Vec<Cau
             }
         }
     }
+    if let Some(Err(e)) = meta::get_str(cronjob, &["spec", "timeZone"])
+        .map(crate::workloads::cronjob::zone::check_name)
+    {
+        let value = meta::get_str(cronjob, &["spec", "timeZone"]).unwrap_or("");
+        causes.push(field::invalid("spec.timeZone", &go_quote(value), &e));
+    }
     let policy = meta::get_str(cronjob, &["spec", "concurrencyPolicy"]).unwrap_or("");
     if !["Allow", "Forbid", "Replace"].contains(&policy) {
         causes.push(field::not_supported(
@@ -177,6 +199,21 @@ pub fn validate_cronjob(ctx: &Context<'_>, cronjob: &Value, causes: &mut Vec<Cau
         "spec.jobTemplate.spec.template",
         causes,
     );
+}
+
+/// The tz-database half of upstream's validateTimeZone (`time.LoadLocation`): a zone that
+/// passes the name checks must exist in the host's database. Async: the file is read off
+/// the executor thread.
+pub async fn validate_cronjob_zone(cronjob: &Value, causes: &mut Vec<Cause>) {
+    let Some(name) = meta::get_str(cronjob, &["spec", "timeZone"]) else {
+        return;
+    };
+    if crate::workloads::cronjob::zone::check_name(name).is_err() {
+        return;
+    }
+    if let Err(e) = crate::workloads::cronjob::zone::load(name).await {
+        causes.push(field::invalid("spec.timeZone", &go_quote(name), &e));
+    }
 }
 
 #[cfg(test)]

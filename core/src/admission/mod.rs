@@ -82,6 +82,9 @@ pub async fn admit(ctx: &Context<'_>, object: &mut Value) -> Result<(), ApiError
         object_meta::validate_update(object, old, &mut causes);
     }
     hook.validate(ctx, object, &mut causes);
+    if hook == Hook::CronJob && ctx.subresource.is_none() {
+        batch::validate_cronjob_zone(object, &mut causes).await;
+    }
     if !causes.is_empty() {
         return Err(ApiError::invalid(
             &ctx.resource.group,

@@ -3,24 +3,33 @@
 //! Service status (load-balancer ingress, same preconditions), Events, the final delete of a terminated pod, and reads of ConfigMaps, Secrets and
 //! ServiceAccount tokens for volumes.
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::SystemTime;
 
 use async_channel::Sender;
 use async_executor::LocalExecutor;
 use miniserde::json::Value;
 use wisp_proto::{FromNode, GrantedToken, ObjectKind, ToNode};
 
+use crate::node_lifecycle::lease;
 use crate::object::{meta, time};
 use crate::workloads::client::{Client, WriteError};
 use crate::workloads::events::{self, Event};
-use crate::workloads::objects::{array, int, object, string};
+use crate::workloads::objects::{array, condition, int, object, string};
 
 pub struct Handler {
     client: Client,
     node: String,
     out: Sender<ToNode>,
     tasks: Rc<LocalExecutor<'static>>,
+    /// The last `NodeStatus` (status and labels), posted again on a heartbeat when the
+    /// node lifecycle controller has marked the node Unknown meanwhile.
+    last_status: RefCell<Option<ReportedStatus>>,
 }
+
+/// A `NodeStatus` as the node sent it: status JSON and labels.
+type ReportedStatus = (Vec<u8>, Vec<(String, String)>);
 
 /// How often a status write is retried after a conflict with another writer.
 const CONFLICT_RETRIES: usize = 5;
@@ -37,6 +46,7 @@ impl Handler {
             node,
             out,
             tasks,
+            last_status: RefCell::new(None),
         }
     }
 
@@ -46,7 +56,11 @@ impl Handler {
             FromNode::NodeStatus {
                 status_json,
                 labels,
-            } => self.node_status(&status_json, &labels).await,
+            } => {
+                self.node_status(&status_json, &labels).await;
+                *self.last_status.borrow_mut() = Some((status_json, labels));
+            }
+            FromNode::Heartbeat => self.heartbeat().await,
             FromNode::PodStatus {
                 namespace,
                 name,
@@ -143,6 +157,33 @@ impl Handler {
             .await
         {
             eprintln!("wisp: node link: Node {} status: {e}", self.node);
+        }
+    }
+
+    /// Renews the node's Lease; re-posts the last status if the stored Ready condition no
+    /// longer says what the node reported (the lifecycle controller marked it Unknown, or
+    /// someone overwrote it), as the kubelet corrects its status every 10 s.
+    async fn heartbeat(&self) {
+        if let Err(e) = lease::renew(&self.client, &self.node, SystemTime::now()).await {
+            eprintln!("wisp: node link: renewing the Lease of {}: {e}", self.node);
+        }
+        let Some((status, labels)) = self.last_status.borrow().clone() else {
+            return;
+        };
+        let ready_of = |node: &Value| {
+            condition(node, "Ready")
+                .and_then(|c| meta::get_str(c, &["status"]))
+                .map(str::to_owned)
+        };
+        let reported = meta::from_json_bytes(&status)
+            .map(|s| object([("status", s)]))
+            .and_then(|n| ready_of(&n));
+        let stored = self
+            .client
+            .get(&format!("/registry/core/nodes/{}", self.node))
+            .and_then(|n| ready_of(&n));
+        if stored != reported {
+            self.node_status(&status, &labels).await;
         }
     }
 

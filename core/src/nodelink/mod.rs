@@ -16,6 +16,7 @@ use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use wisp_proto::{FrameReader, FromNode, ToNode, VERSION};
 
 use crate::api::server::{ApiServer, User};
+use crate::node_lifecycle::NodeLinks;
 use crate::workloads::client::Client;
 
 /// Why the link ended.
@@ -43,22 +44,48 @@ impl std::error::Error for LinkError {}
 pub async fn serve(
     server: Rc<ApiServer>,
     reader: impl AsyncRead + Unpin,
-    mut writer: impl AsyncWrite + Unpin,
+    writer: impl AsyncWrite + Unpin,
+) -> Result<(), LinkError> {
+    serve_tracked(server, None, reader, writer).await
+}
+
+/// [`serve`], reporting the link's connection and loss to the node lifecycle controller.
+pub async fn serve_tracked(
+    server: Rc<ApiServer>,
+    links: Option<Rc<NodeLinks>>,
+    reader: impl AsyncRead + Unpin,
+    writer: impl AsyncWrite + Unpin,
 ) -> Result<(), LinkError> {
     let mut frames = FrameReader::new(reader);
-    let node_name = match frames.next::<FromNode>().await.map_err(LinkError::Frame)? {
-        Some(FromNode::Hello { version, node_name }) if version == VERSION => node_name,
-        Some(FromNode::Hello { version, .. }) => {
-            return Err(LinkError::Handshake(format!(
-                "node speaks protocol version {version}, the control plane {VERSION}"
-            )));
-        }
-        other => {
-            return Err(LinkError::Handshake(format!(
-                "expected Hello, got {other:?}"
-            )));
-        }
-    };
+    let node_name = handshake(&mut frames).await?;
+    if let Some(l) = &links {
+        l.connected(&node_name);
+    }
+    let result = run_link(server, node_name.clone(), frames, writer).await;
+    if let Some(l) = &links {
+        l.disconnected(&node_name);
+    }
+    result
+}
+
+async fn handshake<R: AsyncRead + Unpin>(frames: &mut FrameReader<R>) -> Result<String, LinkError> {
+    match frames.next::<FromNode>().await.map_err(LinkError::Frame)? {
+        Some(FromNode::Hello { version, node_name }) if version == VERSION => Ok(node_name),
+        Some(FromNode::Hello { version, .. }) => Err(LinkError::Handshake(format!(
+            "node speaks protocol version {version}, the control plane {VERSION}"
+        ))),
+        other => Err(LinkError::Handshake(format!(
+            "expected Hello, got {other:?}"
+        ))),
+    }
+}
+
+async fn run_link<R: AsyncRead + Unpin>(
+    server: Rc<ApiServer>,
+    node_name: String,
+    mut frames: FrameReader<R>,
+    mut writer: impl AsyncWrite + Unpin,
+) -> Result<(), LinkError> {
     let (out_tx, out_rx) = async_channel::bounded::<ToNode>(256);
     let client = node_client(&server, &node_name);
     let tasks = Rc::new(LocalExecutor::new());

@@ -351,3 +351,41 @@ fn services_and_endpoints_are_listed_then_followed_and_lb_status_is_written() {
         }
     }
 }
+
+#[test]
+fn heartbeats_renew_the_lease_and_repost_the_status_of_a_node_marked_unknown() {
+    let cluster = Cluster::new();
+    let mut node = FakeNode::connect(&cluster);
+    let status = br#"{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady"}]}"#;
+    node.send(
+        &cluster,
+        &FromNode::NodeStatus {
+            status_json: status.to_vec(),
+            labels: vec![],
+        },
+    );
+    node.send(&cluster, &FromNode::Heartbeat);
+    cluster.settle();
+    let lease = cluster.get("/registry/coordination.k8s.io/leases/kube-node-lease/node1");
+    assert_eq!(
+        meta::get_str(&lease, &["spec", "holderIdentity"]),
+        Some("node1")
+    );
+    let first = meta::get_str(&lease, &["spec", "renewTime"]).map(str::to_owned);
+
+    cluster.merge(
+        "/api/v1/nodes/node1/status",
+        r#"{"status":{"conditions":[{"type":"Ready","status":"Unknown","reason":"NodeStatusUnknown"}]}}"#,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    node.send(&cluster, &FromNode::Heartbeat);
+    cluster.settle();
+    let lease = cluster.get("/registry/coordination.k8s.io/leases/kube-node-lease/node1");
+    assert_ne!(
+        meta::get_str(&lease, &["spec", "renewTime"]).map(str::to_owned),
+        first
+    );
+    let stored = cluster.get("/registry/core/nodes/node1");
+    let ready = crate::workloads::objects::condition(&stored, "Ready").unwrap();
+    assert_eq!(meta::get_str(ready, &["status"]), Some("True"));
+}

@@ -7,6 +7,7 @@ pub mod client;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod events;
 pub mod feed;
@@ -34,4 +35,5 @@ pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
     statefulset::spawn(executor, server);
     cronjob::spawn(executor, server);
     endpoints::spawn(executor, server);
+    disruption::spawn(executor, server);
 }

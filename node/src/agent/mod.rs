@@ -318,6 +318,7 @@ pub async fn run(
     let closed = |_| AgentError::Link("closed before the handshake".into());
     link.send(hello).await.map_err(closed)?;
     link.send(node_status).await.map_err(closed)?;
+    link.send(FromNode::Heartbeat).await.map_err(closed)?;
     executor
         .spawn(watch_pressure(
             Rc::clone(&workers),
@@ -441,11 +442,15 @@ struct NodeReport {
 }
 
 /// The eviction manager's loop: conditions on change, one eviction per period under
-/// pressure.
+/// pressure. Its period is also the kubelet's lease renew interval (10 s), so the same
+/// wake-up sends the heartbeat that renews the node's Lease.
 async fn watch_pressure(workers: Rc<Workers>, thresholds: pressure::Thresholds, node: NodeReport) {
     let mut last = pressure::Pressure::default();
     loop {
         async_io::Timer::after(pressure::PERIOD).await;
+        if workers.ctx.link.send(FromNode::Heartbeat).await.is_err() {
+            return;
+        }
         let data_dir = workers.ctx.host.data_dir.clone();
         let now = blocking::unblock(move || pressure::observe(&data_dir, &thresholds)).await;
         if now != last {

@@ -16,6 +16,7 @@ use crate::api::write::commit;
 use crate::object::{meta, time};
 use crate::selector::LabelSelector;
 use crate::status::{ApiError, Cause, Details};
+use crate::workloads::objects::{object, set_condition, string};
 
 const PDB_PREFIX: &str = "/registry/policy/poddisruptionbudgets/";
 const VIOLATION: &str = "Cannot evict pod as it would violate the pod's disruption budget.";
@@ -23,13 +24,67 @@ const VIOLATION: &str = "Cannot evict pod as it would violate the pod's disrupti
 pub async fn create(req: &SubresourceRequest<'_>) -> Result<ApiResponse, ApiError> {
     let w = req.parent;
     let eviction = body::decode_object(req.content_type, req.body)?;
-    let opts = delete_options(&eviction, w.params)?;
-    let pod = parse_stored(&fetch(w.store, w.resource, w.namespace, req.name)?)?;
+    let mut opts = delete_options(&eviction, w.params)?;
+    let kv = fetch(w.store, w.resource, w.namespace, req.name)?;
+    let pod = parse_stored(&kv)?;
     if !can_ignore_budget(&pod) {
         guard(req, &pod, opts.dry_run).await?;
     }
+    if !opts.dry_run {
+        mark_disruption_target(&kv, pod, &mut opts, w.store).await?;
+    }
     delete::delete(w.store, w.resource, w.namespace, req.name, &opts).await?;
     Ok(created_success())
+}
+
+/// Upstream's addConditionAndDeletePod: the DisruptionTarget condition on a pod that is
+/// still running, written before the delete so the pod's controller (a Job's
+/// podFailurePolicy) can tell an eviction from a failure. A resourceVersion precondition is
+/// checked against the pod as read and then moved to the updated pod.
+async fn mark_disruption_target(
+    kv: &wisp_store::KeyValue,
+    mut pod: Value,
+    opts: &mut DeleteOptions,
+    store: &wisp_store::Store,
+) -> Result<(), ApiError> {
+    let phase = meta::get_str(&pod, &["status", "phase"]).unwrap_or("");
+    if matches!(phase, "Succeeded" | "Failed") || meta::deletion_timestamp(&pod).is_some() {
+        return Ok(());
+    }
+    let stored_rv = meta::resource_version(&pod).unwrap_or("").to_owned();
+    let name = meta::name(&pod).unwrap_or("").to_owned();
+    let modified = || ApiError::conflict("", "pods", &name, ApiError::MODIFIED);
+    if opts
+        .precondition_rv
+        .as_deref()
+        .is_some_and(|rv| rv != stored_rv)
+    {
+        return Err(modified());
+    }
+    let status = meta::ensure_object(&mut pod, &["status"]);
+    let condition = object([
+        ("type", string("DisruptionTarget")),
+        ("status", string("True")),
+        ("reason", string("EvictionByEvictionAPI")),
+        ("message", string("Eviction API: evicting")),
+        (
+            "lastTransitionTime",
+            string(time::format_rfc3339(time::now_unix())),
+        ),
+    ]);
+    if !set_condition(status, condition, true) {
+        return Ok(());
+    }
+    let key = String::from_utf8_lossy(&kv.key).into_owned();
+    let written = commit(store, &key, Compare::ModRevision(kv.mod_revision), pod)
+        .await?
+        .ok_or_else(modified)?;
+    if opts.precondition_rv.is_some() {
+        opts.precondition_rv = meta::from_json_bytes(&written)
+            .as_ref()
+            .and_then(|p| meta::resource_version(p).map(str::to_owned));
+    }
+    Ok(())
 }
 
 /// The Eviction's `deleteOptions`, with the request's dryRun added.
@@ -75,6 +130,12 @@ async fn guard(req: &SubresourceRequest<'_>, pod: &Value, dry_run: bool) -> Resu
         }
     };
     let name = meta::name(&pdb).unwrap_or("").to_owned();
+    let observed = meta::get_i64(&pdb, &["status", "observedGeneration"]).unwrap_or(0);
+    if observed < meta::generation(&pdb).unwrap_or(0) {
+        return Err(too_many_requests(format!(
+            "The disruption budget {name} is still being processed by the server."
+        )));
+    }
     let allowed = meta::get_i64(&pdb, &["status", "disruptionsAllowed"]).unwrap_or(0);
     if allowed < 0 {
         return Err(ApiError::forbidden(

@@ -206,14 +206,28 @@ fn eviction_honours_the_budget() {
     let pdbs = "/apis/policy/v1/namespaces/default/poddisruptionbudgets";
     let pdb = r#"{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"db"},"spec":{"minAvailable":1,"selector":{"matchLabels":{"app":"db"}}}}"#;
     assert_eq!(call(&s, "POST", pdbs, JSON, pdb).0, 201);
-    let budget = r#"{"status":{"disruptionsAllowed":1,"currentHealthy":2,"desiredHealthy":1,"expectedPods":2}}"#;
+    let unobserved = r#"{"status":{"disruptionsAllowed":1,"currentHealthy":2,"desiredHealthy":1,"expectedPods":2}}"#;
     assert_eq!(
-        call(&s, "PATCH", &format!("{pdbs}/db/status"), MERGE, budget).0,
+        call(&s, "PATCH", &format!("{pdbs}/db/status"), MERGE, unobserved).0,
         200
     );
     let eviction = |name: &str| {
         format!(r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{name}"}}}}"#)
     };
+    let (code, err) = call(
+        &s,
+        "POST",
+        &format!("{PODS}/a/eviction"),
+        JSON,
+        &eviction("a"),
+    );
+    assert_eq!(code, 429, "a budget its controller has not seen yet");
+    assert!(format!("{err:?}").contains("is still being processed by the server"));
+    let budget = r#"{"status":{"observedGeneration":1}}"#;
+    assert_eq!(
+        call(&s, "PATCH", &format!("{pdbs}/db/status"), MERGE, budget).0,
+        200
+    );
     let (code, _) = call(
         &s,
         "POST",
@@ -263,5 +277,30 @@ fn eviction_honours_the_budget() {
         )
         .0,
         404
+    );
+}
+
+#[test]
+fn an_evicted_pod_gets_the_disruption_target_condition() {
+    let s = server();
+    let kept = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"kept","finalizers":["test/keep"]},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#;
+    assert_eq!(call(&s, "POST", PODS, JSON, kept).0, 201);
+    running(&s, "kept");
+    let eviction = r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"kept"}}"#;
+    assert_eq!(
+        call(&s, "POST", &format!("{PODS}/kept/eviction"), JSON, eviction).0,
+        201
+    );
+    let (_, evicted) = call(&s, "GET", &format!("{PODS}/kept"), JSON, "");
+    assert!(meta::deletion_timestamp(&evicted).is_some());
+    let target = crate::workloads::objects::condition(&evicted, "DisruptionTarget").unwrap();
+    assert_eq!(meta::get_str(target, &["status"]), Some("True"));
+    assert_eq!(
+        meta::get_str(target, &["reason"]),
+        Some("EvictionByEvictionAPI")
+    );
+    assert_eq!(
+        meta::get_str(target, &["message"]),
+        Some("Eviction API: evicting")
     );
 }

@@ -1,10 +1,12 @@
-//! The CronJob controller: creates a Job from `jobTemplate` at each scheduled time (UTC),
+//! The CronJob controller: creates a Job from `jobTemplate` at each scheduled time (UTC, or
+//! the wall clock of `spec.timeZone`),
 //! named `<cronjob>-<minutes since the epoch>`, honouring suspend, concurrencyPolicy
 //! (Allow, Forbid, Replace) and startingDeadlineSeconds; keeps status.active,
 //! lastScheduleTime and lastSuccessfulTime; deletes finished Jobs beyond the history limits.
 //! A timer wakes each CronJob at its next scheduled time, the one clock it needs.
 
 mod schedule;
+pub mod zone;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -107,13 +109,27 @@ impl CronJobController {
             Some(Value::Bool(true))
         );
         let schedule = meta::get_str(&cj, &["spec", "schedule"]).and_then(schedule::parse);
-        let timezone = meta::get_str(&cj, &["spec", "timeZone"]).unwrap_or("UTC");
-        if !matches!(timezone, "UTC" | "Etc/UTC") {
-            let message = format!("invalid timeZone: {timezone:?}: only UTC is supported on wisp");
-            self.event(&cj, "Warning", "UnknownTimeZone", message);
-        } else if let (false, Some(schedule)) = (suspended, &schedule) {
-            self.run_due(&cj, ns, schedule, &jobs, &mut status).await?;
-            self.wake_at_next(&cj, schedule);
+        let zone = match meta::get_str(&cj, &["spec", "timeZone"]) {
+            Some(name) => zone::load(name)
+                .await
+                .map(Some)
+                .map_err(|e| (name.to_owned(), e)),
+            None => Ok(None),
+        };
+        match (zone, suspended, &schedule) {
+            (Err((name, e)), _, _) => {
+                let message = format!("invalid timeZone: {name:?}: {e}");
+                self.event(&cj, "Warning", "UnknownTimeZone", message);
+            }
+            (Ok(zone), false, Some(schedule)) => {
+                let zoned = zone::ZonedSchedule {
+                    schedule,
+                    zone: zone.as_deref(),
+                };
+                self.run_due(&cj, ns, &zoned, &jobs, &mut status).await?;
+                self.wake_at_next(&cj, &zoned);
+            }
+            _ => {}
         }
         self.write_status(&cj, ns, status).await
     }
@@ -161,7 +177,7 @@ impl CronJobController {
         &self,
         cj: &Value,
         ns: &str,
-        schedule: &schedule::Schedule,
+        schedule: &zone::ZonedSchedule<'_>,
         jobs: &[Value],
         status: &mut Object,
     ) -> Result<(), WriteError> {
@@ -198,7 +214,7 @@ impl CronJobController {
             }
             _ => {}
         }
-        let created = self.create_job(cj, ns, due).await?;
+        let created = self.create_job(cj, ns, due, &schedule.format(due)).await?;
         if let Some(job) = created {
             let mut refs = match status.remove("active") {
                 Some(Value::Array(a)) => a,
@@ -220,6 +236,7 @@ impl CronJobController {
         cj: &Value,
         ns: &str,
         due: i64,
+        scheduled_at: &str,
     ) -> Result<Option<Value>, WriteError> {
         let template = meta::get_path(cj, &["spec", "jobTemplate"]);
         let mut md = Object::new();
@@ -234,7 +251,7 @@ impl CronJobController {
             Some(Value::Object(o)) => o,
             _ => Object::new(),
         };
-        annotations.insert(SCHEDULED_AT.to_owned(), string(time::format_rfc3339(due)));
+        annotations.insert(SCHEDULED_AT.to_owned(), string(scheduled_at));
         md.insert("annotations".to_owned(), Value::Object(annotations));
         md.insert(
             "ownerReferences".to_owned(),
@@ -314,7 +331,7 @@ impl CronJobController {
         }
     }
 
-    fn wake_at_next(&self, cj: &Value, schedule: &schedule::Schedule) {
+    fn wake_at_next(&self, cj: &Value, schedule: &zone::ZonedSchedule<'_>) {
         let now = time::now_unix();
         let (Some(next), Some(key)) = (schedule.next_after(now), queue_key(cj)) else {
             return;
@@ -352,3 +369,6 @@ impl CronJobController {
         self.client.update(&path, &updated).await.map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
 //! When a CronJob's schedule fires: the five cron fields (or an `@hourly`-style
-//! descriptor) as bit sets, evaluated in UTC at minute resolution with robfig/cron's day
+//! descriptor) as bit sets, evaluated in wall-clock minutes (UTC, or a zone's local time through [`super::zone`]) with robfig/cron's day
 //! rule (when both day fields are restricted, either may match). Validation and its error
 //! texts live in admission; a schedule admission refused never reaches here.
 
@@ -142,19 +142,6 @@ impl Schedule {
         }
         None
     }
-
-    /// The latest firing in `(since, now]` and how many there were (capped at `cap`).
-    pub fn latest_between(&self, since: i64, now: i64, cap: usize) -> (Option<i64>, usize) {
-        let (mut latest, mut count) = (None, 0);
-        // Far behind: only the last year can matter for the latest firing.
-        let mut cursor = since.max(now - 366 * 86_400);
-        while let Some(t) = self.next_after(cursor).filter(|t| *t <= now) {
-            latest = Some(t);
-            count = (count + 1).min(cap);
-            cursor = t;
-        }
-        (latest, count)
-    }
 }
 
 #[cfg(test)]
@@ -214,22 +201,6 @@ mod tests {
         assert_eq!(
             next("0 0 1-7 * */7", "2026-11-21T06:30:00Z"),
             "2026-11-22T00:00:00Z"
-        );
-    }
-
-    #[test]
-    fn latest_missed_firing_and_count() {
-        let s = parse("*/10 * * * *").unwrap();
-        let (latest, count) =
-            s.latest_between(at("2026-11-21T06:00:00Z"), at("2026-11-21T06:35:00Z"), 100);
-        assert_eq!(
-            latest.map(format_rfc3339).as_deref(),
-            Some("2026-11-21T06:30:00Z")
-        );
-        assert_eq!(count, 3);
-        assert_eq!(
-            s.latest_between(at("2026-11-21T06:30:00Z"), at("2026-11-21T06:35:00Z"), 100),
-            (None, 0)
         );
     }
 

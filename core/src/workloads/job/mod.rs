@@ -3,10 +3,14 @@
 //! fails the Job past `backoffLimit` failed pods or `activeDeadlineSeconds`, deleting what
 //! still runs; writes succeeded/failed/active/ready and the Complete/Failed conditions;
 //! deletes a finished Job after `ttlSecondsAfterFinished`. Pods are the Job's by
-//! controller ownerReference and carry the job-name and controller-uid labels.
+//! controller ownerReference and carry the job-name and controller-uid labels. Indexed
+//! completion mode is in [`indexed`], podFailurePolicy in [`failure_policy`].
+
+mod failure_policy;
+mod indexed;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +25,7 @@ use super::queue::{self, WorkQueue};
 use crate::api::server::ApiServer;
 use crate::object::{meta, time};
 use crate::patch::value::values_equal;
+use failure_policy::Outcome;
 
 /// Upstream's pod failure backoff: 10 s, doubling per failure, at most 10 minutes.
 const FAILURE_BACKOFF: Duration = Duration::from_secs(10);
@@ -116,6 +121,10 @@ struct Counts {
     succeeded: i64,
     failed: i64,
     terminating: i64,
+    /// Indexed mode: the indexes with a succeeded pod (with those already recorded).
+    succeeded_indexes: BTreeSet<i64>,
+    /// The message of the first failed pod a FailJob rule of podFailurePolicy matched.
+    policy_failure: Option<String>,
 }
 
 fn finished_condition(job: &Value) -> Option<&str> {
@@ -145,10 +154,10 @@ impl JobController {
             }
             match kind {
                 "Complete" => self.event(&job, "Normal", "Completed", "Job completed".to_owned()),
-                _ => self.event(&job, "Warning", reason, message.to_owned()),
+                _ => self.event(&job, "Warning", reason, message.clone()),
             }
             return self
-                .write_status(&job, ns, &counts, Some((kind, reason, message)))
+                .write_status(&job, ns, &counts, Some((kind, reason, &message)))
                 .await;
         }
         if !spec.suspended {
@@ -172,13 +181,31 @@ impl JobController {
         let uid = meta::uid(job).unwrap_or("");
         let mut c = Counts::default();
         let (mut succeeded, mut failed) = (0, 0);
+        let indexed = indexed::is_indexed(job);
+        let completions = meta::get_i64(job, &["spec", "completions"]).unwrap_or(0);
+        if indexed {
+            let recorded = meta::get_str(job, &["status", "completedIndexes"]).unwrap_or("");
+            c.succeeded_indexes = indexed::parse_indexes(recorded);
+        }
         for pod in self.client.list(&keys::in_namespace(keys::PODS, ns)) {
             if objects::controller_of(&pod).map(|r| r.2) != Some(uid) {
                 continue;
             }
             match objects::phase(&pod) {
-                "Succeeded" => succeeded += 1,
-                "Failed" => failed += 1,
+                "Succeeded" => {
+                    succeeded += 1;
+                    if let Some(i) = indexed::index_of(&pod).filter(|i| *i < completions) {
+                        c.succeeded_indexes.insert(i);
+                    }
+                }
+                "Failed" => match failure_policy::judge(job, &pod) {
+                    Outcome::Ignore => {}
+                    Outcome::Count => failed += 1,
+                    Outcome::FailJob(message) => {
+                        failed += 1;
+                        c.policy_failure.get_or_insert(message);
+                    }
+                },
                 _ if objects::is_deleting(&pod) => c.terminating += 1,
                 _ => {
                     c.ready += i64::from(objects::is_ready(&pod));
@@ -187,6 +214,9 @@ impl JobController {
             }
         }
         let recorded = |f: &str| meta::get_i64(job, &["status", f]).unwrap_or(0);
+        if indexed {
+            succeeded = i64::try_from(c.succeeded_indexes.len()).unwrap_or(0);
+        }
         c.succeeded = succeeded.max(recorded("succeeded"));
         c.failed = failed.max(recorded("failed"));
         c
@@ -198,12 +228,15 @@ impl JobController {
         job: &Value,
         spec: &Spec,
         c: &Counts,
-    ) -> Option<(&'static str, &'static str, &'static str)> {
+    ) -> Option<(&'static str, &'static str, String)> {
+        if let Some(message) = &c.policy_failure {
+            return Some(("Failed", "PodFailurePolicy", message.clone()));
+        }
         if c.failed > spec.backoff_limit {
             return Some((
                 "Failed",
                 "BackoffLimitExceeded",
-                "Job has reached the specified backoff limit",
+                "Job has reached the specified backoff limit".to_owned(),
             ));
         }
         let expired = spec
@@ -214,18 +247,23 @@ impl JobController {
             return Some((
                 "Failed",
                 "DeadlineExceeded",
-                "Job was active longer than specified deadline",
+                "Job was active longer than specified deadline".to_owned(),
             ));
         }
         let complete = match spec.completions {
+            Some(n) if indexed::is_indexed(job) => {
+                i64::try_from(c.succeeded_indexes.len()).unwrap_or(0) >= n
+            }
             Some(n) => c.succeeded >= n,
             None => c.succeeded >= 1 && c.active.is_empty(),
         };
-        complete.then_some((
-            "Complete",
-            "CompletionsReached",
-            "Reached expected number of succeeded pods",
-        ))
+        complete.then(|| {
+            (
+                "Complete",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods".to_owned(),
+            )
+        })
     }
 
     async fn manage(
@@ -245,17 +283,66 @@ impl JobController {
         if active < want && self.backing_off(job, c.failed) {
             return Ok(());
         }
+        if indexed::is_indexed(job) {
+            return self.manage_indexed(job, ns, want, c).await;
+        }
         if active < want {
             let pod = pod_from_template(job);
             for _ in active..want {
-                let created = self.client.create(&paths::pods(ns), &pod).await?;
-                let message = format!("Created pod: {}", meta::name(&created).unwrap_or(""));
-                self.event(job, "Normal", "SuccessfulCreate", message);
+                self.create_pod(job, ns, &pod).await?;
             }
         } else {
             for pod in c.active.iter().skip(want) {
                 self.delete_pod(ns, pod).await?;
             }
+        }
+        Ok(())
+    }
+
+    async fn create_pod(&self, job: &Value, ns: &str, pod: &Value) -> Result<(), WriteError> {
+        let created = self.client.create(&paths::pods(ns), pod).await?;
+        let message = format!("Created pod: {}", meta::name(&created).unwrap_or(""));
+        self.event(job, "Normal", "SuccessfulCreate", message);
+        Ok(())
+    }
+
+    /// Indexed mode: active pods of succeeded, out-of-range or duplicated indexes go (and
+    /// the highest indexes past `want`); the lowest missing indexes get a pod each.
+    async fn manage_indexed(
+        &self,
+        job: &Value,
+        ns: &str,
+        want: usize,
+        c: &Counts,
+    ) -> Result<(), WriteError> {
+        let completions = meta::get_i64(job, &["spec", "completions"]).unwrap_or(0);
+        let mut running: Vec<(i64, &Value)> = Vec::new();
+        for pod in &c.active {
+            let keep = indexed::index_of(pod).filter(|i| {
+                *i < completions
+                    && !c.succeeded_indexes.contains(i)
+                    && !running.iter().any(|(j, _)| j == i)
+            });
+            match keep {
+                Some(i) => running.push((i, pod)),
+                None => self.delete_pod(ns, pod).await?,
+            }
+        }
+        running.sort_by_key(|(i, _)| *i);
+        for (_, pod) in running.iter().skip(want) {
+            self.delete_pod(ns, pod).await?;
+        }
+        if running.len() >= want || self.backing_off(job, c.failed) {
+            return Ok(());
+        }
+        let name = meta::name(job).unwrap_or("");
+        let missing = (0..completions)
+            .filter(|i| !c.succeeded_indexes.contains(i) && !running.iter().any(|(j, _)| j == i))
+            .take(want - running.len());
+        for index in missing {
+            let mut pod = pod_from_template(job);
+            indexed::assign(&mut pod, name, index);
+            self.create_pod(job, ns, &pod).await?;
         }
         Ok(())
     }
@@ -318,6 +405,10 @@ impl JobController {
         }
         let active = i64::try_from(c.active.len()).unwrap_or(0);
         let active = if finished.is_some() { 0 } else { active };
+        if indexed::is_indexed(job) && !c.succeeded_indexes.is_empty() {
+            let text = indexed::format_indexes(&c.succeeded_indexes);
+            status.insert("completedIndexes".to_owned(), string(text));
+        }
         for (field, n) in [
             ("active", active),
             ("succeeded", c.succeeded),
@@ -449,3 +540,6 @@ fn pod_from_template(job: &Value) -> Value {
         ("spec", spec),
     ])
 }
+
+#[cfg(test)]
+mod tests;

@@ -42,6 +42,34 @@ async fn create_if_absent(server: &ApiServer, path: &str, body: String) -> Resul
     }
 }
 
+/// Points the `kubernetes` Endpoints at `api.host_ip` (the host's primary address
+/// changed while the API server runs).
+pub async fn point_kubernetes_endpoints(
+    server: &ApiServer,
+    api: &ApiEndpoint,
+) -> Result<(), ApiError> {
+    let path = "/api/v1/namespaces/default/endpoints/kubernetes";
+    let req = ApiRequest {
+        method: "PATCH".to_owned(),
+        path: path.to_owned(),
+        content_type: Some("application/merge-patch+json".to_owned()),
+        body: kubernetes_endpoints_subsets(api).into_bytes(),
+        user: Some(system_user()),
+        ..ApiRequest::default()
+    };
+    match server.handle(req).await.status {
+        200 => Ok(()),
+        code => Err(ApiError::internal(format!("PATCH {path} answered {code}"))),
+    }
+}
+
+fn kubernetes_endpoints_subsets(api: &ApiEndpoint) -> String {
+    format!(
+        r#"{{"subsets":[{{"addresses":[{{"ip":"{}"}}],"ports":[{{"name":"https","port":{},"protocol":"TCP"}}]}}]}}"#,
+        api.host_ip, api.port
+    )
+}
+
 /// Creates what is missing; existing objects are left as they are.
 pub async fn ensure_builtin_objects(server: &ApiServer, api: &ApiEndpoint) -> Result<(), ApiError> {
     for ns in SYSTEM_NAMESPACES {

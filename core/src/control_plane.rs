@@ -246,6 +246,9 @@ pub async fn run(
     bootstrap::ensure_builtin_objects(&server, &endpoint)
         .await
         .map_err(StartError::Bootstrap)?;
+    bootstrap::ensure_kubernetes_endpoints_address(&server, &endpoint)
+        .await
+        .map_err(StartError::Bootstrap)?;
     let follower = crate::address_follow::AddressFollower {
         pki_dir: follow_dir,
         extra_sans: settings.extra_sans.clone(),

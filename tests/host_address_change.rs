@@ -222,6 +222,26 @@ spec:
     )
 }
 
+fn host_ip_pod_manifest() -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: later
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {IMAGE}
+    command: ["sh", "-c", "echo $HOST_IP; exec sleep 3600"]
+    env:
+    - name: HOST_IP
+      valueFrom:
+        fieldRef: {{fieldPath: status.hostIP}}
+"#
+    )
+}
+
 fn http_get(host: &str, port: u16) -> Result<String, String> {
     let address = format!("{host}:{port}");
     let mut s = std::net::TcpStream::connect_timeout(
@@ -344,8 +364,22 @@ fn moving_the_host_address_keeps_a_node_port_answering_on_the_new_one() {
         "the node agent followed: {stderr}"
     );
 
+    // A pod started after the move sees B as its host address.
+    w.ok_stdin(&["apply", "-f", "-"], &host_ip_pod_manifest());
+    w.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/later",
+        "--timeout=60s",
+    ]);
+    let later = json(&w.ok(&["get", "pod", "later", "-o", "json"]));
+    assert_eq!(at(&later, "status.hostIP").as_deref(), Some(ADDRESS_B));
+    node.wait_for(Duration::from_secs(10), "the later pod's log", |w| {
+        w.kubectl(&["logs", "later"]).stdout.trim() == ADDRESS_B
+    });
+
     w.ok(&["delete", "service", "web"]);
-    w.ok(&["delete", "pod", "web", "--timeout=60s"]);
+    w.ok(&["delete", "pod", "web", "later", "--timeout=60s"]);
     let mut node = node;
     let wisp = node.wisp.take().expect("running");
     let dir = wisp.dir.clone();

@@ -153,7 +153,8 @@ pub struct Ctx {
     pub link: Link,
     pub host: Arc<Host>,
     pub executor: Rc<LocalExecutor<'static>>,
-    pub host_ip: String,
+    /// The primary host address now (pods started later see a new one).
+    pub host_ip: RefCell<Rc<str>>,
     pub log_max_bytes: u64,
     pub node_cpu_millis: i64,
     pub node_memory_bytes: i64,
@@ -279,7 +280,7 @@ pub async fn run(
         link: link.clone(),
         host: Arc::clone(&host),
         executor: Rc::clone(&executor),
-        host_ip: host_ip.clone(),
+        host_ip: RefCell::new(Rc::from(host_ip.as_str())),
         log_max_bytes: LOG_MAX_BYTES,
         node_cpu_millis: cap.cpu_millis,
         node_memory_bytes: cap.memory_bytes,
@@ -496,6 +497,7 @@ async fn follow_host_ip(
         }
         eprintln!("wisp: node: host address is now {ip}");
         node.host_ip.replace(ip.clone());
+        workers.ctx.host_ip.replace(Rc::from(ip.as_str()));
         if let Ok(primary) = ip.parse() {
             workers.proxy.host_address_changed(primary).await;
         }

@@ -59,13 +59,15 @@ fn kubernetes_service_ip(config: &Config) -> String {
 
 pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = effective_config(args.config.as_deref(), args.data_dir)?;
+    let (cp_addresses, cp_address_changes) = async_channel::bounded(1);
+    let (node_addresses, node_address_changes) = async_channel::bounded(1);
     let data_dir = config.resolved_data_dir();
     create_private_dir(&data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
     let store_dir = data_dir.join("store");
     let store = wisp_store::Store::open(&store_dir, store_options(&config))
         .map_err(|e| format!("cannot open the store in {}: {e}", store_dir.display()))?;
-    let settings = Settings {
+    let mut settings = Settings {
         data_dir: data_dir.clone(),
         listen: SocketAddr::new(config.api_server.bind_address, config.api_server.port),
         extra_sans: config.api_server.extra_sans.clone(),
@@ -76,6 +78,7 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         ),
         cluster_dns: config.network.cluster_dns,
         audit_log: config.audit.enabled,
+        address_changes: None,
     };
     let (trigger, shutdown) = wisp_core::http::shutdown_pair();
     let executor = async_executor::LocalExecutor::new();
@@ -91,7 +94,11 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
                 }
             })
             .detach();
-        let node = node_agent(&config, &data_dir).map(|(agent, ends)| {
+        executor
+            .spawn(watch_addresses(cp_addresses, node_addresses))
+            .detach();
+        settings.address_changes = Some(cp_address_changes);
+        let node = node_agent(&config, &data_dir, node_address_changes).map(|(agent, ends)| {
             executor
                 .spawn(async move {
                     if let Err(e) = agent.await {
@@ -117,6 +124,7 @@ type AgentFuture =
 fn node_agent(
     config: &Config,
     data_dir: &std::path::Path,
+    host_ip_changes: async_channel::Receiver<String>,
 ) -> Option<(AgentFuture, control_plane::NodeLinkEnds)> {
     if !config.node.enabled {
         return None;
@@ -129,10 +137,7 @@ fn node_agent(
             .to_string_lossy()
             .to_lowercase()
     });
-    let host_ip = wisp_core::pki::host_addresses()
-        .into_iter()
-        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
-        .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
+    let host_ip = wisp_core::pki::primary_host_address().to_string();
     let agent_config = wisp_node::agent::AgentConfig {
         node_name,
         data_dir: data_dir.join("node"),
@@ -152,6 +157,7 @@ fn node_agent(
         insecure_registries: config.node.insecure_registries.clone(),
         registry_ca_files: config.node.registry_ca_files.clone(),
         nft_table: config.network.nft_table.clone(),
+        host_ip_changes: Some(host_ip_changes),
         service_cidr: Some(format!(
             "{}/{}",
             config.network.service_cidr.addr, config.network.service_cidr.prefix
@@ -177,6 +183,32 @@ fn node_agent(
         streams: pod_streams,
     };
     Some((agent, ends))
+}
+
+/// One address watcher for both sides: after each change (debounced) the control plane
+/// re-checks its serving certificate and the `kubernetes` Endpoints, and the node agent
+/// gets the primary address (newest wins when it is busy). Without a netlink socket
+/// (a seccomp-filtered sandbox) wisp says so and runs with the addresses of its start.
+async fn watch_addresses(
+    control_plane: async_channel::Sender<()>,
+    node: async_channel::Sender<String>,
+) {
+    let mut watch = match wisp_node::agent::address_watch::AddressWatch::open() {
+        Ok(watch) => watch,
+        Err(e) => {
+            eprintln!("wisp: cannot watch the host's addresses, changes are not followed: {e}");
+            return;
+        }
+    };
+    loop {
+        if let Err(e) = watch.changed().await {
+            eprintln!("wisp: address watch stopped, changes are not followed: {e}");
+            return;
+        }
+        let _already_pending = control_plane.try_send(());
+        let primary = blocking::unblock(wisp_core::pki::primary_host_address).await;
+        let _ = node.force_send(primary.to_string());
+    }
 }
 
 /// The one line `wisp run` logs when the API is ready (size-budget and the tests wait for

@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use wisp_store::Store;
@@ -34,6 +35,8 @@ pub struct Settings {
     pub cluster_dns: std::net::IpAddr,
     /// Write `<data_dir>/audit/audit.log` (crate::audit).
     pub audit_log: bool,
+    /// Fires after the host's addresses changed (crate::address_follow).
+    pub address_changes: Option<async_channel::Receiver<()>>,
 }
 
 #[derive(Debug)]
@@ -212,10 +215,9 @@ pub async fn run(
     )
     .map_err(StartError::ServiceNetwork)?;
     let pki_dir = settings.data_dir.join("pki");
-    let mut sans = pki::default_serving_sans("");
-    sans.extend(settings.extra_sans.iter().cloned());
-    let sans = pki::normalize_sans(sans);
+    let sans = crate::address_follow::wanted_sans(&settings.extra_sans);
     let key_dir = pki_dir.clone();
+    let follow_dir = pki_dir.clone();
     let certs = blocking::unblock(move || pki::ensure_pki(&pki_dir, &sans))
         .await
         .map_err(StartError::Pki)?;
@@ -226,13 +228,14 @@ pub async fn run(
         blocking::unblock(move || kubeconfig::write_kubeconfig(&data_dir, port, &admin))
             .await
             .map_err(StartError::Kubeconfig)?;
-    let tls = http::server_config(certs.serving.chain, certs.serving.key, certs.ca_der)
-        .map_err(StartError::Tls)?;
+    let slot =
+        http::CertSlot::new(certs.serving.chain, certs.serving.key).map_err(StartError::Tls)?;
+    let tls =
+        http::server_config_with_slot(Arc::clone(&slot), certs.ca_der).map_err(StartError::Tls)?;
 
-    let host_ip = pki::host_addresses()
-        .into_iter()
-        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
-        .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
+    let host_ip = blocking::unblock(pki::primary_host_address)
+        .await
+        .to_string();
     let server =
         Rc::new(ApiServer::new(store, &format!("{host_ip}:{port}")).with_service_network(network));
     let endpoint = ApiEndpoint {
@@ -243,6 +246,16 @@ pub async fn run(
     bootstrap::ensure_builtin_objects(&server, &endpoint)
         .await
         .map_err(StartError::Bootstrap)?;
+    bootstrap::ensure_kubernetes_endpoints_address(&server, &endpoint)
+        .await
+        .map_err(StartError::Bootstrap)?;
+    let follower = crate::address_follow::AddressFollower {
+        pki_dir: follow_dir,
+        extra_sans: settings.extra_sans.clone(),
+        slot,
+        server: Rc::clone(&server),
+        endpoint: endpoint.clone(),
+    };
     // Serves the CRDs already stored before /readyz turns ready.
     let controllers = crate::controllers::Controllers::start(&server);
     server.auth().install_root_ca(&certs.ca_pem);
@@ -269,6 +282,9 @@ pub async fn run(
     crate::storage::spawn(&workers, &server, settings.data_dir.join("storage"));
     crate::quota::controller::spawn(&workers, &server);
     let node_links = crate::node_lifecycle::spawn(&workers, &server, node.is_some());
+    if let Some(changes) = settings.address_changes.clone() {
+        workers.spawn(follower.run(changes)).detach();
+    }
     if let Some(ends) = node {
         server.set_pod_streams(Some(Rc::clone(&ends.streams)));
         let server = Rc::clone(&server);

@@ -4,6 +4,7 @@
 //! admission, the controllers and the scheduler. It runs on one thread (a smol
 //! `LocalExecutor`) and keeps every object once, in the store; it does not touch the host
 //! (that is wisp-node's job, reached through the internal protocol).
+pub mod address_follow;
 pub mod admission;
 pub mod api;
 pub mod audit;

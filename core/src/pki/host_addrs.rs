@@ -20,6 +20,31 @@ pub fn host_addresses() -> Vec<IpAddr> {
     set.into_iter().collect()
 }
 
+/// Never contacted: connecting a UDP socket to it only asks the kernel for a route
+/// (TEST-NET-2, so only a default route reaches it).
+const ROUTE_PROBE: (Ipv4Addr, u16) = (Ipv4Addr::new(198, 51, 100, 1), 9);
+
+/// The host's primary address, the one the Node reports and LoadBalancers use: the source
+/// address the kernel picks for the default route (as the kubelet does without
+/// `--node-ip`); without a default route the first non-loopback IPv4 address, else
+/// 127.0.0.1.
+pub fn primary_host_address() -> IpAddr {
+    let routed = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|socket| {
+            socket.connect(ROUTE_PROBE)?;
+            socket.local_addr()
+        })
+        .map(|local| local.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified() && !ip.is_loopback());
+    routed.unwrap_or_else(|| {
+        host_addresses()
+            .into_iter()
+            .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    })
+}
+
 /// The kernel host name, if set and not empty.
 pub fn host_name() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
@@ -110,6 +135,15 @@ zz 1 2 3
                 "::1".parse::<Ipv6Addr>().unwrap(),
                 "fd00::42".parse().unwrap()
             ]
+        );
+    }
+
+    #[test]
+    fn primary_address_is_one_of_the_host_addresses() {
+        let primary = primary_host_address();
+        assert!(
+            primary.is_loopback() || host_addresses().contains(&primary),
+            "{primary}"
         );
     }
 

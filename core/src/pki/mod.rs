@@ -24,7 +24,7 @@ use rustls::pki_types::pem::PemObject;
 
 pub use authority::LEAF_LIFETIME;
 pub use files::{read_if_exists, write_private_atomic};
-pub use host_addrs::{host_addresses, host_name};
+pub use host_addrs::{host_addresses, host_name, primary_host_address};
 pub use inspect::{CertInfo, CertParseError, inspect_cert};
 pub use leaf::{ClientCert, ServingCert, ensure_admin_cert, ensure_serving_cert};
 

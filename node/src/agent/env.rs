@@ -216,7 +216,7 @@ pub fn field_ref(ctx: &Ctx, pod: &Pod, path: &str) -> Result<String, String> {
         "metadata.uid" => pod.uid.clone(),
         "spec.nodeName" => pod.spec.node_name.clone().unwrap_or_default(),
         "spec.serviceAccountName" => pod.spec.service_account_name.clone(),
-        "status.hostIP" | "status.hostIPs" => ctx.host_ip.clone(),
+        "status.hostIP" | "status.hostIPs" => ctx.host_ip.borrow().to_string(),
         "status.podIP" | "status.podIPs" => ip,
         p if p.starts_with("metadata.labels") => {
             map_entry(&pod.labels, &p["metadata.labels".len()..])

@@ -4,6 +4,7 @@
 //! it runs on the caller's single-threaded executor; host work (runc, mounts, unpacking,
 //! files) goes to smol's blocking thread pool. See docs/node.md.
 
+pub mod address_watch;
 mod cluster_dns;
 mod env;
 use crate::runtime::exits;
@@ -78,6 +79,9 @@ pub struct AgentConfig {
     pub registry_ca_files: Vec<PathBuf>,
     /// The nftables table (family `inet`) holding the Service rules.
     pub nft_table: String,
+    /// The host's primary address after each change (`address_watch`): the Node's
+    /// InternalIP and the LoadBalancer ingress follow it.
+    pub host_ip_changes: Option<async_channel::Receiver<String>>,
     /// The ClusterIP range (routed via `lo` when the host has no route to it).
     pub service_cidr: Option<String>,
 }
@@ -149,7 +153,8 @@ pub struct Ctx {
     pub link: Link,
     pub host: Arc<Host>,
     pub executor: Rc<LocalExecutor<'static>>,
-    pub host_ip: String,
+    /// The primary host address now (pods started later see a new one).
+    pub host_ip: RefCell<Rc<str>>,
     pub log_max_bytes: u64,
     pub node_cpu_millis: i64,
     pub node_memory_bytes: i64,
@@ -257,6 +262,7 @@ pub async fn run(
     let node_name = config.node_name.clone();
     let host_ip = config.host_ip.clone();
     let proxy_config = proxy_config(&config)?;
+    let host_ip_changes = config.host_ip_changes.clone();
     let thresholds = config.eviction_hard;
     let cluster_dns_address = config
         .serve_cluster_dns
@@ -274,7 +280,7 @@ pub async fn run(
         link: link.clone(),
         host: Arc::clone(&host),
         executor: Rc::clone(&executor),
-        host_ip: host_ip.clone(),
+        host_ip: RefCell::new(Rc::from(host_ip.as_str())),
         log_max_bytes: LOG_MAX_BYTES,
         node_cpu_millis: cap.cpu_millis,
         node_memory_bytes: cap.memory_bytes,
@@ -300,37 +306,33 @@ pub async fn run(
             .map_or("runc".into(), |n| n.to_string_lossy()),
         host.runtime.version.split_whitespace().last().unwrap_or("")
     );
-    let status = node_info::status(
-        &node_name,
-        &host_ip,
-        &cap,
-        &runtime_version,
-        pressure::Pressure::default(),
-    );
+    let report = Rc::new(NodeReport {
+        name: node_name.clone(),
+        host_ip: RefCell::new(host_ip.clone()),
+        capacity: cap.clone(),
+        runtime_version,
+        pressure: std::cell::Cell::default(),
+    });
     let hello = FromNode::Hello {
         version: VERSION,
         node_name: node_name.clone(),
     };
-    let node_status = FromNode::NodeStatus {
-        status_json: json::to_bytes(&status),
-        labels: node_info::labels(&node_name),
-    };
     let closed = |_| AgentError::Link("closed before the handshake".into());
     link.send(hello).await.map_err(closed)?;
-    link.send(node_status).await.map_err(closed)?;
+    link.send(report.message()).await.map_err(closed)?;
     link.send(FromNode::Heartbeat).await.map_err(closed)?;
     executor
         .spawn(watch_pressure(
             Rc::clone(&workers),
             thresholds,
-            NodeReport {
-                name: node_name.clone(),
-                host_ip: host_ip.clone(),
-                capacity: cap.clone(),
-                runtime_version: runtime_version.clone(),
-            },
+            Rc::clone(&report),
         ))
         .detach();
+    if let Some(changes) = host_ip_changes {
+        executor
+            .spawn(follow_host_ip(Rc::clone(&workers), changes, report))
+            .detach();
+    }
     let write = async {
         link::write_frames(outgoing, writer)
             .await
@@ -433,19 +435,40 @@ fn open_host(config: &AgentConfig) -> Result<Host, AgentError> {
     Ok(host)
 }
 
-/// What the Node's status is made of besides the pressure conditions.
+/// What the Node's status is made of; the pressure conditions and the address change
+/// while the agent runs.
 struct NodeReport {
     name: String,
-    host_ip: String,
+    host_ip: RefCell<String>,
     capacity: node_info::Capacity,
     runtime_version: String,
+    pressure: std::cell::Cell<pressure::Pressure>,
+}
+
+impl NodeReport {
+    fn message(&self) -> FromNode {
+        let status = node_info::status(
+            &self.name,
+            &self.host_ip.borrow(),
+            &self.capacity,
+            &self.runtime_version,
+            self.pressure.get(),
+        );
+        FromNode::NodeStatus {
+            status_json: json::to_bytes(&status),
+            labels: node_info::labels(&self.name),
+        }
+    }
 }
 
 /// The eviction manager's loop: conditions on change, one eviction per period under
 /// pressure. Its period is also the kubelet's lease renew interval (10 s), so the same
 /// wake-up sends the heartbeat that renews the node's Lease.
-async fn watch_pressure(workers: Rc<Workers>, thresholds: pressure::Thresholds, node: NodeReport) {
-    let mut last = pressure::Pressure::default();
+async fn watch_pressure(
+    workers: Rc<Workers>,
+    thresholds: pressure::Thresholds,
+    node: Rc<NodeReport>,
+) {
     loop {
         async_io::Timer::after(pressure::PERIOD).await;
         if workers.ctx.link.send(FromNode::Heartbeat).await.is_err() {
@@ -453,25 +476,38 @@ async fn watch_pressure(workers: Rc<Workers>, thresholds: pressure::Thresholds, 
         }
         let data_dir = workers.ctx.host.data_dir.clone();
         let now = blocking::unblock(move || pressure::observe(&data_dir, &thresholds)).await;
-        if now != last {
-            let status = node_info::status(
-                &node.name,
-                &node.host_ip,
-                &node.capacity,
-                &node.runtime_version,
-                now,
-            );
-            let report = FromNode::NodeStatus {
-                status_json: json::to_bytes(&status),
-                labels: node_info::labels(&node.name),
-            };
-            if workers.ctx.link.send(report).await.is_err() {
+        if now != node.pressure.get() {
+            node.pressure.set(now);
+            if workers.ctx.link.send(node.message()).await.is_err() {
                 return;
             }
-            last = now;
         }
         if now.any() {
             workers.evict_one(now);
+        }
+    }
+}
+
+/// Reports a new primary host address in the Node's addresses and hands it to the Service
+/// proxy (LoadBalancer ingress and the addresses LoadBalancers answer on). Running pods
+/// are left alone: NodePorts match any local address and follow by themselves.
+async fn follow_host_ip(
+    workers: Rc<Workers>,
+    changes: async_channel::Receiver<String>,
+    node: Rc<NodeReport>,
+) {
+    while let Ok(ip) = changes.recv().await {
+        if *node.host_ip.borrow() == ip {
+            continue;
+        }
+        eprintln!("wisp: node: host address is now {ip}");
+        node.host_ip.replace(ip.clone());
+        workers.ctx.host_ip.replace(Rc::from(ip.as_str()));
+        if let Ok(primary) = ip.parse() {
+            workers.proxy.host_address_changed(primary).await;
+        }
+        if workers.ctx.link.send(node.message()).await.is_err() {
+            return;
         }
     }
 }

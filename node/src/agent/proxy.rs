@@ -53,7 +53,8 @@ struct Objects {
 
 pub struct Proxy {
     config: ProxyConfig,
-    /// `config.host_ips` and the host's other global IPv4 addresses (found at start).
+    /// The primary address first, then the host's other global IPv4 addresses (found at
+    /// start and after each address change).
     host_ips: RefCell<Vec<IpAddr>>,
     objects: RefCell<Objects>,
     /// Wakes the render task; capacity 1, so changes coalesce.
@@ -74,6 +75,16 @@ impl Proxy {
         });
         executor.spawn(Rc::clone(&proxy).render_loop(wake)).detach();
         proxy
+    }
+
+    /// Makes `primary` the LoadBalancer ingress address and re-reads the host's other
+    /// addresses, then re-renders (the host's addresses changed: `address_watch`).
+    pub async fn host_address_changed(&self, primary: IpAddr) {
+        let found = blocking::unblock(global_ipv4_addresses).await;
+        let mut host_ips = vec![primary];
+        host_ips.extend(found.into_iter().filter(|ip| *ip != primary));
+        *self.host_ips.borrow_mut() = host_ips;
+        let _already_woken = self.changed.try_send(());
     }
 
     /// Takes a Service or Endpoints message; false for any other message.
@@ -170,7 +181,7 @@ impl Proxy {
     /// clears the ingress of Services that are no longer LoadBalancers (as upstream's
     /// service controller does).
     async fn report_load_balancers(&self) -> Result<(), super::link::LinkClosed> {
-        let Some(host_ip) = self.config.host_ips.first().copied() else {
+        let Some(host_ip) = self.host_ips.borrow().first().copied() else {
             return Ok(());
         };
         let wanted = format!(r#"{{"loadBalancer":{{"ingress":[{{"ip":"{host_ip}"}}]}}}}"#);
@@ -222,7 +233,7 @@ impl Objects {
 }
 
 /// The host's global IPv4 addresses (`ip -o -4 addr show scope global`; empty when `ip`
-/// fails). A snapshot: addresses that come later are not followed yet.
+/// fails); re-read after each address change (`Proxy::host_address_changed`).
 fn global_ipv4_addresses() -> Vec<IpAddr> {
     let out = std::process::Command::new("ip")
         .args(["-o", "-4", "addr", "show", "scope", "global"])

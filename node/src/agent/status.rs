@@ -41,7 +41,7 @@ pub struct PodView<'a> {
     pub init: &'a [ContainerRun],
     pub app: &'a [ContainerRun],
     pub pod_ip: Option<&'a str>,
-    pub host_ip: &'a str,
+    pub host_ip: std::rc::Rc<str>,
     pub start_time: u64,
     /// Set when the pod failed as a whole (activeDeadlineSeconds, a config error).
     pub failure: Option<(&'a str, &'a str)>,
@@ -111,8 +111,8 @@ pub fn build(view: &PodView<'_>, conditions: &mut Conditions) -> Value {
     let mut status = obj([
         ("phase", s(phase)),
         ("conditions", arr(conds)),
-        ("hostIP", s(view.host_ip)),
-        ("hostIPs", arr(vec![obj([("ip", s(view.host_ip))])])),
+        ("hostIP", s(&*view.host_ip)),
+        ("hostIPs", arr(vec![obj([("ip", s(&*view.host_ip))])])),
         ("startTime", s(time::format_secs(view.start_time))),
         ("qosClass", s(qos_class(view.pod))),
         (

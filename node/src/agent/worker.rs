@@ -251,7 +251,7 @@ impl PodWorker {
             init: &self.init,
             app: &self.app,
             pod_ip: self.sandbox.as_ref().and_then(|s| s.ip.as_deref()),
-            host_ip: &self.ctx.host_ip,
+            host_ip: self.ctx.host_ip.borrow().clone(),
             start_time: self.start_time,
             failure: self.failure.as_ref().map(|(r, m)| (r.as_str(), m.as_str())),
         }

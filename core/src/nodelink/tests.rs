@@ -24,6 +24,9 @@ fn is_service_message(message: &ToNode) -> bool {
             | ToNode::EndpointsUpsert { .. }
             | ToNode::EndpointsRemoved { .. }
             | ToNode::ServicesSynced { .. }
+            | ToNode::NetworkObjectUpsert { .. }
+            | ToNode::NetworkObjectRemoved { .. }
+            | ToNode::NetworkObjectsSynced { .. }
     )
 }
 
@@ -348,6 +351,62 @@ fn services_and_endpoints_are_listed_then_followed_and_lb_status_is_written() {
             | ToNode::EndpointsUpsert { .. }
             | ToNode::EndpointsRemoved { .. } => {}
             other => panic!("expected the removal, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn network_policies_and_namespaces_are_listed_then_followed() {
+    use wisp_proto::NetworkObjectKind;
+    let cluster = Cluster::new();
+    let mut node = FakeNode::connect(&cluster);
+    let mut synced = Vec::new();
+    let mut namespaces = Vec::new();
+    while synced.len() < 2 {
+        match node.next_service(&cluster) {
+            ToNode::NetworkObjectsSynced { kind, keys } => synced.push((kind, keys)),
+            ToNode::NetworkObjectUpsert {
+                kind: NetworkObjectKind::Namespace,
+                key,
+                ..
+            } => namespaces.push(key),
+            _ => {}
+        }
+    }
+    assert!(namespaces.contains(&"default".to_owned()), "{namespaces:?}");
+    let listed = synced
+        .iter()
+        .find(|(k, _)| *k == NetworkObjectKind::Namespace)
+        .map(|(_, keys)| keys.clone());
+    assert_eq!(listed, Some(namespaces));
+    cluster.create(
+        "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies",
+        r#"{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
+        "metadata":{"name":"deny","namespace":"default"},"spec":{"podSelector":{}}}"#,
+    );
+    loop {
+        if let ToNode::NetworkObjectUpsert { kind, key, json } = node.next_service(&cluster) {
+            if kind == NetworkObjectKind::NetworkPolicy {
+                assert_eq!(key, "default/deny");
+                let sent = meta::from_json_bytes(&json).unwrap();
+                assert_eq!(meta::get_str(&sent, &["kind"]), Some("NetworkPolicy"));
+                break;
+            }
+        }
+    }
+    cluster.request(
+        "DELETE",
+        "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies/deny",
+        "application/json",
+        "",
+    );
+    loop {
+        if let ToNode::NetworkObjectRemoved { kind, key } = node.next_service(&cluster) {
+            assert_eq!(
+                (kind, key.as_str()),
+                (NetworkObjectKind::NetworkPolicy, "default/deny")
+            );
+            break;
         }
     }
 }

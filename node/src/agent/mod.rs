@@ -4,6 +4,7 @@
 //! it runs on the caller's single-threaded executor; host work (runc, mounts, unpacking,
 //! files) goes to smol's blocking thread pool. See docs/node.md.
 
+mod bridge_netfilter;
 mod cluster_dns;
 mod env;
 use crate::runtime::exits;
@@ -15,6 +16,7 @@ pub mod logs;
 pub mod metrics;
 mod network;
 mod node_info;
+mod policy_objects;
 mod pressure;
 pub use pressure::Thresholds;
 mod probes;
@@ -162,6 +164,8 @@ pub struct Ctx {
     /// evicted.
     evictable: RefCell<HashMap<String, u8>>,
     log_signals: RefCell<HashMap<(String, String), Rc<LogSignal>>>,
+    /// Told pods' addresses for NetworkPolicy.
+    proxy: Rc<proxy::Proxy>,
 }
 
 impl Ctx {
@@ -170,6 +174,7 @@ impl Ctx {
     }
 
     pub fn set_pod_ip(&self, uid: &str, ip: Option<&str>) {
+        self.proxy.pod_ip(uid, ip.and_then(|ip| ip.parse().ok()));
         let mut ips = self.pod_ips.borrow_mut();
         match ip {
             Some(ip) => {
@@ -240,6 +245,7 @@ impl Ctx {
         self.pod_names.borrow_mut().remove(uid);
         self.evictable.borrow_mut().remove(uid);
         self.pod_ips.borrow_mut().remove(uid);
+        self.proxy.pod_gone(uid);
     }
 }
 
@@ -268,6 +274,7 @@ pub async fn run(
     let cap = node_info::capacity(&host.data_dir);
     let (link, outgoing) = Link::new();
     let executor = Rc::new(LocalExecutor::new());
+    let proxy = proxy::Proxy::start(proxy_config, link.clone(), &executor);
     let ctx = Rc::new(Ctx {
         node_name: node_name.clone(),
         launches: Slots::new(launch_slots()),
@@ -283,12 +290,13 @@ pub async fn run(
         pod_names: RefCell::default(),
         evictable: RefCell::default(),
         log_signals: RefCell::default(),
+        proxy: Rc::clone(&proxy),
     });
     streams.install(&ctx);
     let workers = Rc::new(Workers {
         ctx: Rc::clone(&ctx),
         by_uid: Rc::default(),
-        proxy: proxy::Proxy::start(proxy_config, link.clone(), &executor),
+        proxy,
         dns: cluster_dns_address
             .and_then(|a| cluster_dns::ClusterDns::start(a, &cluster_domain, &executor)),
     });
@@ -545,6 +553,11 @@ impl Workers {
                 }
                 self.proxy.handle(&message);
             }
+            message @ (ToNode::NetworkObjectUpsert { .. }
+            | ToNode::NetworkObjectRemoved { .. }
+            | ToNode::NetworkObjectsSynced { .. }) => {
+                self.proxy.handle(&message);
+            }
         }
         Ok(())
     }
@@ -557,6 +570,7 @@ impl Workers {
                 return;
             }
         };
+        self.proxy.pod_upsert(&uid, &pod, json);
         if let Some(tx) = self.by_uid.borrow().get(&uid) {
             let _full = tx.try_send(Input::Pod(Box::new(pod)));
             return;

@@ -3,7 +3,8 @@
 //! the whole nftables table (`crate::services`) on the blocking pool, 50 ms after the last
 //! change (a timer armed by a change, no polling; at most 500 ms behind under a steady
 //! stream). LoadBalancer Services get the host address as `status.loadBalancer.ingress`
-//! (MicroShift-style). The table is left in place when wisp stops, so Services keep working
+//! (MicroShift-style). NetworkPolicy is enforced in the same table (`policy_objects`
+//! keeps what it is compiled from). The table is left in place when wisp stops, so Services keep working
 //! across a restart; the next start replaces it after its first listing.
 
 use std::cell::RefCell;
@@ -17,6 +18,7 @@ use async_executor::LocalExecutor;
 use wisp_proto::{FromNode, ServiceObjectKind, ToNode};
 
 use super::link::Link;
+use super::policy_objects::PolicyObjects;
 use super::service_objects::{
     EndpointsObject, NodeView, ServiceObject, build_model, parse_endpoints, parse_service,
 };
@@ -56,6 +58,8 @@ pub struct Proxy {
     /// `config.host_ips` and the host's other global IPv4 addresses (found at start).
     host_ips: RefCell<Vec<IpAddr>>,
     objects: RefCell<Objects>,
+    /// NetworkPolicies, Namespace labels and this node's pods (rendered in the same table).
+    policy: RefCell<PolicyObjects>,
     /// Wakes the render task; capacity 1, so changes coalesce.
     changed: Sender<()>,
     link: Link,
@@ -69,6 +73,7 @@ impl Proxy {
             host_ips: RefCell::new(config.host_ips.clone()),
             config,
             objects: RefCell::default(),
+            policy: RefCell::default(),
             changed,
             link,
         });
@@ -76,8 +81,13 @@ impl Proxy {
         proxy
     }
 
-    /// Takes a Service or Endpoints message; false for any other message.
+    /// Takes a Service, Endpoints, NetworkPolicy or Namespace message; false for any other
+    /// message.
     pub fn handle(&self, message: &ToNode) -> bool {
+        if self.policy.borrow_mut().handle(message) {
+            self.wake();
+            return true;
+        }
         let mut objects = self.objects.borrow_mut();
         match message {
             // An object that cannot be read gets no rules rather than its old ones.
@@ -100,8 +110,30 @@ impl Proxy {
             ToNode::ServicesSynced { kind, keys } => objects.synced(*kind, keys),
             _ => return false,
         }
-        let _already_woken = self.changed.try_send(());
+        self.wake();
         true
+    }
+
+    fn wake(&self) {
+        let _already_woken = self.changed.try_send(());
+    }
+
+    /// A pod bound to this node was created or changed (its labels and named ports).
+    pub fn pod_upsert(&self, uid: &str, pod: &crate::runtime::podspec::Pod, json: &[u8]) {
+        self.policy.borrow_mut().pod_upsert(uid, pod, json);
+        self.wake();
+    }
+
+    /// The agent gave a pod's sandbox this address (None: released).
+    pub fn pod_ip(&self, uid: &str, ip: Option<IpAddr>) {
+        self.policy.borrow_mut().pod_ip(uid, ip);
+        self.wake();
+    }
+
+    /// A pod's worker ended.
+    pub fn pod_gone(&self, uid: &str) {
+        self.policy.borrow_mut().pod_gone(uid);
+        self.wake();
     }
 
     async fn render_loop(self: Rc<Self>, wake: Receiver<()>) {
@@ -112,6 +144,17 @@ impl Proxy {
                 if !host_ips.contains(&ip) {
                     host_ips.push(ip);
                 }
+            }
+        }
+        if !self.config.cluster_cidrs.is_empty() {
+            match blocking::unblock(super::bridge_netfilter::ensure).await {
+                Ok(super::bridge_netfilter::Outcome::TurnedOn) => {
+                    eprintln!("wisp: node: turned on br_netfilter (bridge-nf-call-iptables)");
+                }
+                Ok(super::bridge_netfilter::Outcome::AlreadyOn) => {}
+                Err(e) => eprintln!(
+                    "wisp: node: {e}: NetworkPolicy cannot filter traffic between pods on the bridge"
+                ),
             }
         }
         if let Some(cidr) = self.config.service_cidr {
@@ -151,10 +194,11 @@ impl Proxy {
         }
     }
 
-    /// The model to render, once both kinds have been listed.
+    /// The model to render, once every kind has been listed.
     fn model(&self) -> Option<ServiceModel> {
         let objects = self.objects.borrow();
-        if !(objects.services_synced && objects.endpoints_synced) {
+        let policy = self.policy.borrow();
+        if !(objects.services_synced && objects.endpoints_synced && policy.ready()) {
             return None;
         }
         let host_ips = self.host_ips.borrow();
@@ -163,7 +207,9 @@ impl Proxy {
             host_ips: &host_ips,
             cluster_cidrs: &self.config.cluster_cidrs,
         };
-        Some(build_model(&objects.services, &objects.endpoints, &node))
+        let mut model = build_model(&objects.services, &objects.endpoints, &node);
+        model.policy = policy.rules();
+        Some(model)
     }
 
     /// Writes the host address into the status of LoadBalancer Services that lack it, and

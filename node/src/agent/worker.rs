@@ -795,6 +795,8 @@ impl PodWorker {
             owned
         })
         .await;
+        // The address is free for another pod: no policy may name it for this one.
+        self.ctx.set_pod_ip(&self.pod.uid, None);
         self.sandbox = Some(owned);
     }
 

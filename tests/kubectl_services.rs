@@ -464,3 +464,138 @@ fn bench_service_rules_100_services_x_10_endpoints() {
     }
     node.stop();
 }
+
+/// One HTTP answer from inside `pod` (the last line of the body), or FAILED when the
+/// connection is refused, dropped (2 s) or empty.
+fn answer_from(w: &Wisp, pod: &str, ip: &str, port: u16) -> String {
+    let script = format!(
+        r"printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 {ip} {port} | tail -n 1 | grep . || echo FAILED"
+    );
+    w.ok(&["exec", pod, "--", "sh", "-c", &script])
+        .trim()
+        .to_owned()
+}
+
+fn policy_manifest() -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {{app: web}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: {IMAGE}
+    command: ["sh", "-c", "mkdir -p /www; echo hello > /www/index.html; exec httpd -f -p 8080 -h /www"]
+    ports:
+    - {{name: http, containerPort: 8080}}
+    readinessProbe:
+      httpGet: {{path: /, port: http}}
+      periodSeconds: 1
+      failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {{app: web}}
+  ports:
+  - {{port: 80, targetPort: http}}
+"#
+    )
+}
+
+const DENY_INGRESS: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-ingress}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n";
+const ALLOW_CLIENT: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-client}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {run: client}}}]\n    ports: [{port: http}]\n";
+const DENY_CLIENT_EGRESS: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-client-egress}\nspec:\n  podSelector: {matchLabels: {run: client}}\n  policyTypes: [Egress]\n";
+
+#[test]
+fn network_policy_blocks_and_reopens_pod_and_service_traffic() {
+    require_node!("network_policy_blocks_and_reopens_pod_and_service_traffic");
+    let node = start_node("netpol");
+    let w = node.w();
+    w.ok_stdin(&["apply", "-f", "-"], &policy_manifest());
+    for client in ["client", "other"] {
+        w.ok(&["run", client, "--image", IMAGE, "--", "sleep", "3600"]);
+    }
+    for pod in ["web", "client", "other"] {
+        w.ok(&[
+            "wait",
+            "--for=condition=Ready",
+            &format!("pod/{pod}"),
+            "--timeout=90s",
+        ]);
+    }
+    let web_ip = w.ok(&["get", "pod", "web", "-o", "jsonpath={.status.podIP}"]);
+    let cluster_ip = w.ok(&["get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    let paths = [(web_ip.as_str(), 8080), (cluster_ip.as_str(), 80)];
+    let expect = |pod: &str, want: &str, why: &str| {
+        for (ip, port) in paths {
+            node.wait_for(
+                Duration::from_secs(10),
+                &format!("{why}: {pod} -> {ip}:{port} {want}"),
+                |w| answer_from(w, pod, ip, port) == want,
+            );
+        }
+    };
+    expect("client", "hello", "before any policy");
+
+    // Deny all ingress in the namespace: direct (bridged) and Service (DNATed) traffic stop;
+    // the kubelet's HTTP readiness probe (from the host) still passes.
+    w.ok_stdin(&["apply", "-f", "-"], DENY_INGRESS);
+    expect("client", "FAILED", "deny-all ingress");
+    expect("other", "FAILED", "deny-all ingress");
+    std::thread::sleep(Duration::from_secs(3));
+    let ready = w.ok(&[
+        "get",
+        "pod",
+        "web",
+        "-o",
+        r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
+    ]);
+    assert_eq!(ready, "True", "the probe from the host must pass");
+    assert_eq!(
+        http_get(&web_ip, 8080).as_deref(),
+        Ok("hello"),
+        "host to pod"
+    );
+
+    // An allow rule by label and named port reopens the way for the client only.
+    w.ok_stdin(&["apply", "-f", "-"], ALLOW_CLIENT);
+    expect("client", "hello", "allowed by label");
+    assert_eq!(
+        answer_from(w, "other", &web_ip, 8080),
+        "FAILED",
+        "other is not allowed"
+    );
+
+    // Egress isolation of the client without rules: it reaches nothing any more, but the
+    // node's own services (cluster DNS on the host) stay reachable, as upstream allows.
+    w.ok_stdin(&["apply", "-f", "-"], DENY_CLIENT_EGRESS);
+    expect("client", "FAILED", "egress denied");
+    let resolved = w.ok(&[
+        "exec",
+        "client",
+        "--",
+        "nslookup",
+        "web.default.svc.cluster.local",
+    ]);
+    assert!(
+        resolved.contains(&cluster_ip),
+        "DNS under egress deny: {resolved}"
+    );
+    assert!(node.rules().contains("policy_forward"), "{}", node.rules());
+
+    // Deleting the policies restores everything and leaves no policy rules behind.
+    w.ok(&["delete", "networkpolicy", "--all"]);
+    expect("client", "hello", "policies deleted");
+    expect("other", "hello", "policies deleted");
+    node.wait_for(Duration::from_secs(10), "the policy rules to go", |_| {
+        !node.rules().contains("policy_")
+    });
+    w.ok(&["delete", "pod", "--all", "--grace-period=1", "--wait=true"]);
+    node.stop();
+}

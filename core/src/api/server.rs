@@ -356,7 +356,7 @@ impl ApiServer {
             };
             return super::subresource::handle(sub, &sub_req).await;
         }
-        let result = match (verb, path.name) {
+        match (verb, path.name) {
             (Verb::Get, Some(name)) => {
                 let form = negotiate::negotiate(req.accept.as_deref())?;
                 let include = negotiate::include_object(req.query_value("includeObject"))?;
@@ -434,8 +434,7 @@ impl ApiServer {
             _ => Err(ApiError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
             )),
-        };
-        result
+        }
     }
 }
 

@@ -305,7 +305,10 @@ fn services_and_endpoints_are_listed_then_followed_and_lb_status_is_written() {
                 );
                 break;
             }
-            ToNode::ServiceUpsert { .. } | ToNode::EndpointsUpsert { .. } => {}
+            ToNode::ServiceUpsert { .. }
+            | ToNode::EndpointsUpsert { .. }
+            | ToNode::NetworkObjectUpsert { .. }
+            | ToNode::NetworkObjectsSynced { .. } => {}
             other => panic!("expected the service, got {other:?}"),
         }
     }
@@ -385,13 +388,13 @@ fn network_policies_and_namespaces_are_listed_then_followed() {
         "metadata":{"name":"deny","namespace":"default"},"spec":{"podSelector":{}}}"#,
     );
     loop {
-        if let ToNode::NetworkObjectUpsert { kind, key, json } = node.next_service(&cluster) {
-            if kind == NetworkObjectKind::NetworkPolicy {
-                assert_eq!(key, "default/deny");
-                let sent = meta::from_json_bytes(&json).unwrap();
-                assert_eq!(meta::get_str(&sent, &["kind"]), Some("NetworkPolicy"));
-                break;
-            }
+        if let ToNode::NetworkObjectUpsert { kind, key, json } = node.next_service(&cluster)
+            && kind == NetworkObjectKind::NetworkPolicy
+        {
+            assert_eq!(key, "default/deny");
+            let sent = meta::from_json_bytes(&json).unwrap();
+            assert_eq!(meta::get_str(&sent, &["kind"]), Some("NetworkPolicy"));
+            break;
         }
     }
     cluster.request(

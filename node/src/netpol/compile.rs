@@ -48,10 +48,19 @@ pub fn compile(policies: &[&Policy], cluster: &Cluster<'_>) -> PolicyRules {
                 }
             }
         }
-        let isolated = |allow: Vec<Allow>| IsolatedPod {
-            key: format!("{}/{}", pod.namespace, pod.name),
-            ips: pod.ips.clone(),
-            allow: dedup(allow),
+        let isolated = |mut allow: Vec<Allow>| {
+            // Upstream's exception: a pod cannot block traffic to itself (such as through
+            // its own Service, which the hairpin sends through the forward hook).
+            let own = Allow {
+                peer: PeerMatch::Addresses(pod.ips.clone()),
+                ports: PortMatch::Any,
+            };
+            allow.insert(0, own);
+            IsolatedPod {
+                key: format!("{}/{}", pod.namespace, pod.name),
+                ips: pod.ips.clone(),
+                allow: dedup(allow),
+            }
         };
         rules.ingress.extend(ingress.map(isolated));
         rules.egress.extend(egress.map(isolated));

@@ -123,6 +123,25 @@ fn node_agent(
     }
     let (cp_reader, node_writer) = piper::pipe(LINK_PIPE_BYTES);
     let (node_reader, cp_writer) = piper::pipe(LINK_PIPE_BYTES);
+    let agent_config = agent_config(config, data_dir);
+    let streams = wisp_node::agent::streams::Streams::default();
+    let pod_streams = crate::pod_streams::install(streams.clone());
+    let agent = Box::pin(wisp_node::agent::run(
+        agent_config,
+        streams,
+        node_reader,
+        node_writer,
+    ));
+    let ends = control_plane::NodeLinkEnds {
+        reader: Box::new(cp_reader),
+        writer: Box::new(cp_writer),
+        streams: pod_streams,
+    };
+    Some((agent, ends))
+}
+
+/// The node agent's settings from wisp's configuration (`wisp run` and `wisp cleanup`).
+pub fn agent_config(config: &Config, data_dir: &std::path::Path) -> wisp_node::agent::AgentConfig {
     let node_name = config.node.name.clone().unwrap_or_else(|| {
         rustix::system::uname()
             .nodename()
@@ -133,7 +152,7 @@ fn node_agent(
         .into_iter()
         .find(|ip| ip.is_ipv4() && !ip.is_loopback())
         .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
-    let agent_config = wisp_node::agent::AgentConfig {
+    wisp_node::agent::AgentConfig {
         node_name,
         data_dir: data_dir.join("node"),
         run_dir: config.node.run_dir.clone(),
@@ -162,21 +181,7 @@ fn node_agent(
             nodefs_available_percent: config.node.eviction_hard.nodefs_available_percent,
             pid_available_percent: config.node.eviction_hard.pid_available_percent,
         },
-    };
-    let streams = wisp_node::agent::streams::Streams::default();
-    let pod_streams = crate::pod_streams::install(streams.clone());
-    let agent = Box::pin(wisp_node::agent::run(
-        agent_config,
-        streams,
-        node_reader,
-        node_writer,
-    ));
-    let ends = control_plane::NodeLinkEnds {
-        reader: Box::new(cp_reader),
-        writer: Box::new(cp_writer),
-        streams: pod_streams,
-    };
-    Some((agent, ends))
+    }
 }
 
 /// The one line `wisp run` logs when the API is ready (size-budget and the tests wait for

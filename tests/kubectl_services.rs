@@ -51,7 +51,8 @@ macro_rules! require_node {
 /// 10.100 upwards with the default service range).
 static NEXT_NET: AtomicU8 = AtomicU8::new(120);
 
-/// wisp with its node agent, its own pod and service ranges, bridge and nftables table.
+/// wisp with its node agent, its own pod and service ranges, bridge and nftables table (and
+/// no disk-pressure eviction: a full CI disk must not evict the test's pods).
 fn start_node(tag: &str) -> Node {
     let pod_net = NEXT_NET.fetch_add(2, Ordering::Relaxed);
     let svc_net = pod_net + 1;
@@ -67,7 +68,7 @@ fn start_node(tag: &str) -> Node {
         )
         .expect("test image");
         format!(
-            "network:\n  podCIDR: 10.{pod_net}.0.0/16\n  serviceCIDR: 10.{svc_net}.0.0/16\n  clusterDNS: 10.{svc_net}.0.10\n  bridge: wsvc{pod_net}\n  nftTable: {table}\nnode:\n  name: {tag}\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n",
+            "network:\n  podCIDR: 10.{pod_net}.0.0/16\n  serviceCIDR: 10.{svc_net}.0.0/16\n  clusterDNS: 10.{svc_net}.0.10\n  bridge: wsvc{pod_net}\n  nftTable: {table}\nnode:\n  name: {tag}\n  evictionHard:\n    nodefs.available: 0%\n  runDir: {run}\n  podLogsDir: {logs}\n  imagesDir: {images}\n",
             run = dir.join("run").display(),
             logs = dir.join("logs").display(),
             images = images.display(),
@@ -596,6 +597,223 @@ fn network_policy_blocks_and_reopens_pod_and_service_traffic() {
     node.wait_for(Duration::from_secs(10), "the policy rules to go", |_| {
         !node.rules().contains("policy_")
     });
+    w.ok(&["delete", "pod", "--all", "--grace-period=1", "--wait=true"]);
+    node.stop();
+}
+
+/// Runs `work` on a thread that has entered the network namespace at `netns` (a pod's: its
+/// sockets take the pod's path through its veth, the bridge and the host's rules, exactly as
+/// the pod's own processes would; only the process around them is the test's).
+fn in_netns<T: Send + 'static>(netns: &Path, work: impl FnOnce() -> T + Send + 'static) -> T {
+    use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+    use std::os::fd::AsFd;
+    let netns = netns.to_owned();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&netns).expect("pod netns");
+        move_into_link_name_space(file.as_fd(), Some(LinkNameSpaceType::Network)).expect("setns");
+        work()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+fn pod_netns(node: &Node, pod: &str) -> std::path::PathBuf {
+    let uid = node
+        .w()
+        .ok(&["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"]);
+    node.w().dir.join("run/netns").join(uid.trim())
+}
+
+/// Sequential connections (connect, read the server's byte, close) for `span`: connections
+/// per second and failures.
+fn connection_rate(address: std::net::SocketAddr, span: Duration) -> (f64, usize) {
+    let started = Instant::now();
+    let (mut done, mut failed) = (0usize, 0usize);
+    while started.elapsed() < span {
+        let ok = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1)).and_then(
+            |mut s| {
+                let mut byte = Vec::new();
+                s.read_to_end(&mut byte).map(|_| byte == b"x")
+            },
+        );
+        match ok {
+            Ok(true) => done += 1,
+            _ => failed += 1,
+        }
+    }
+    (done as f64 / started.elapsed().as_secs_f64(), failed)
+}
+
+/// A query for `name` type A with recursion desired.
+fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = Vec::with_capacity(64);
+    q.extend(id.to_be_bytes());
+    q.extend([0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(u8::try_from(label.len()).expect("label"));
+        q.extend(label.as_bytes());
+    }
+    q.extend([0, 0, 1, 0, 1]);
+    q
+}
+
+/// Sequential queries over one UDP socket for `span`: the latency of each answered query
+/// (NOERROR with an answer, matching id) and the number of failures.
+fn dns_latencies(
+    server: std::net::SocketAddr,
+    name: &str,
+    span: Duration,
+) -> (Vec<Duration>, usize) {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp");
+    socket.connect(server).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let (mut latencies, mut failed) = (Vec::new(), 0usize);
+    let mut buf = [0u8; 512];
+    let started = Instant::now();
+    let mut id: u16 = 0;
+    while started.elapsed() < span {
+        id = id.wrapping_add(1);
+        let sent = Instant::now();
+        socket.send(&dns_query(id, name)).expect("send");
+        match socket.recv(&mut buf) {
+            Ok(n) if n > 12 && buf[..2] == id.to_be_bytes() && buf[3] & 0x0f == 0 && buf[7] > 0 => {
+                latencies.push(sent.elapsed());
+            }
+            _ => failed += 1,
+        }
+    }
+    (latencies, failed)
+}
+
+/// The `per_mille`/1000 quantile of sorted latencies (nearest rank).
+fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (per_mille * (sorted.len() - 1)).div_ceil(1000);
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Connection rate from a pod to another pod, directly and through a ClusterIP (its DNAT,
+/// conntrack and the extra routing hop), in alternating 2 s rounds of one run; then DNS
+/// queries from a pod to the cluster DNS server. The clients run in the pods' network
+/// namespaces (in_netns); the TCP server is a listener in the server pod's namespace that
+/// writes one byte and closes, so the server costs almost nothing and the network path
+/// dominates.
+#[test]
+#[ignore = "benchmark: cargo test -p wisp --test kubectl_services bench_connection -- --ignored --nocapture"]
+fn bench_connection_rate_and_dns_from_a_pod() {
+    require_node!("bench_connection_rate_and_dns_from_a_pod");
+    let node = start_node("net-bench");
+    let w = node.w();
+    for pod in ["srv", "cli"] {
+        w.ok(&["run", pod, "--image", IMAGE, "--", "sleep", "3600"]);
+    }
+    for pod in ["srv", "cli"] {
+        w.ok(&[
+            "wait",
+            "--for=condition=Ready",
+            &format!("pod/{pod}"),
+            "--timeout=90s",
+        ]);
+    }
+    let srv_ip = w.ok(&["get", "pod", "srv", "-o", "jsonpath={.status.podIP}"]);
+    let listener = in_netns(&pod_netns(&node, "srv"), || {
+        std::net::TcpListener::bind("0.0.0.0:9000").expect("bind in the server pod")
+    });
+    for _ in 0..2 {
+        let listener = listener.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut stream = stream;
+                let _ = stream.write_all(b"x");
+            }
+        });
+    }
+    w.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!("apiVersion: v1\nkind: Service\nmetadata: {{name: bench}}\nspec:\n  ports: [{{port: 80, targetPort: 9000}}]\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {{name: bench}}\nsubsets:\n- addresses: [{{ip: {srv_ip}}}]\n  ports: [{{port: 9000}}]\n"),
+    );
+    let cluster_ip = w.ok(&[
+        "get",
+        "service",
+        "bench",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let direct: std::net::SocketAddr = format!("{srv_ip}:9000").parse().unwrap();
+    let service: std::net::SocketAddr = format!("{cluster_ip}:80").parse().unwrap();
+    let cli = pod_netns(&node, "cli");
+    node.wait_for(Duration::from_secs(10), "the ClusterIP to answer", |_| {
+        in_netns(&cli, move || {
+            connection_rate(service, Duration::from_millis(100))
+        })
+        .0 > 0.0
+    });
+    let span = Duration::from_secs(2);
+    let mut rows = Vec::new();
+    for round in 1..=3 {
+        for (path, address) in [("pod IP", direct), ("ClusterIP", service)] {
+            let (rate, failed) = in_netns(&cli, move || connection_rate(address, span));
+            assert_eq!(failed, 0, "{path} failures");
+            rows.push((round, path, rate));
+        }
+    }
+    eprintln!("\nconnection rate from a pod (sequential connect + 1 byte + close, 2 s per row)");
+    eprintln!("| round | path | connections/s |\n|---|---|---|");
+    for (round, path, rate) in &rows {
+        eprintln!("| {round} | {path} | {rate:.0} |");
+    }
+    let mean = |p: &str| {
+        let r: Vec<f64> = rows.iter().filter(|r| r.1 == p).map(|r| r.2).collect();
+        r.iter().sum::<f64>() / r.len() as f64
+    };
+    eprintln!(
+        "ClusterIP / pod IP: {:.2} ({:.0} vs {:.0} connections/s)",
+        mean("ClusterIP") / mean("pod IP"),
+        mean("ClusterIP"),
+        mean("pod IP")
+    );
+
+    let resolv = w.ok(&["exec", "cli", "--", "cat", "/etc/resolv.conf"]);
+    let dns_ip = resolv
+        .lines()
+        .find_map(|l| l.strip_prefix("nameserver "))
+        .expect("a nameserver")
+        .trim()
+        .to_owned();
+    let dns: std::net::SocketAddr = format!("{dns_ip}:53").parse().unwrap();
+    let name = "bench.default.svc.cluster.local";
+    let (mut one, failed) = in_netns(&cli, move || dns_latencies(dns, name, span));
+    assert_eq!(failed, 0, "DNS failures");
+    one.sort();
+    let parallel = 4;
+    let handles: Vec<_> = (0..parallel)
+        .map(|_| {
+            let cli = cli.clone();
+            std::thread::spawn(move || in_netns(&cli, move || dns_latencies(dns, name, span)))
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        let (latencies, failed) = h.join().unwrap();
+        assert_eq!(failed, 0, "DNS failures in parallel");
+        all.extend(latencies);
+    }
+    all.sort();
+    eprintln!("\nDNS from a pod to the cluster DNS server ({dns_ip}), A {name}, 2 s each");
+    eprintln!("| clients | queries/s | p50 | p99 | max |\n|---|---|---|---|---|");
+    for (clients, lat) in [(1, &one), (parallel, &all)] {
+        eprintln!(
+            "| {clients} | {:.0} | {:?} | {:?} | {:?} |",
+            lat.len() as f64 / span.as_secs_f64(),
+            percentile(lat, 500),
+            percentile(lat, 990),
+            lat.last().copied().unwrap_or_default()
+        );
+    }
     w.ok(&["delete", "pod", "--all", "--grace-period=1", "--wait=true"]);
     node.stop();
 }

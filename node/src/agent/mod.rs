@@ -5,6 +5,8 @@
 //! files) goes to smol's blocking thread pool. See docs/node.md.
 
 mod bridge_netfilter;
+mod cleanup;
+pub use cleanup::cleanup;
 mod cluster_dns;
 mod env;
 use crate::runtime::exits;
@@ -51,6 +53,7 @@ use crate::runtime::oci::{OciRuntime, RuntimeKind};
 use crate::runtime::podspec::PodSpec;
 
 /// How the agent is set up (from `wisp run`'s configuration).
+#[derive(Clone)]
 pub struct AgentConfig {
     pub node_name: String,
     /// The node's own state: `<data dir>/node`.

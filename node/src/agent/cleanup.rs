@@ -29,10 +29,16 @@ pub fn cleanup(config: &AgentConfig) -> Vec<String> {
             "pods not cleaned ({e}); the network is cleaned anyway"
         )),
     }
-    report.push(match crate::services::remove_table(&config.nft_table) {
-        Ok(()) => format!("removed nftables table inet {}", config.nft_table),
-        Err(e) => format!("nftables table inet {}: {e}", config.nft_table),
-    });
+    let table_present = Command::new("nft")
+        .args(["list", "table", "inet", &config.nft_table])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if table_present {
+        report.push(match crate::services::remove_table(&config.nft_table) {
+            Ok(()) => format!("removed nftables table inet {}", config.nft_table),
+            Err(e) => format!("nftables table inet {}: {e}", config.nft_table),
+        });
+    }
     report.extend(ip_step(
         &["link", "show", &config.bridge],
         &["link", "delete", &config.bridge],

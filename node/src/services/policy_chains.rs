@@ -48,9 +48,12 @@ pub fn render(rules: &PolicyRules) -> String {
         (Direction::Ingress, &rules.ingress),
     ] {
         let mut elements: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+        // Two pods claiming one address (a stale status address meeting its new owner)
+        // would make nft refuse the whole script: the first keeps it.
+        let mut used = std::collections::HashSet::new();
         for (i, pod) in pods.iter().enumerate() {
             let chain = format!("policy_{}/{}/{i}", direction.tag(), chain_name(&pod.key));
-            for ip in &pod.ips {
+            for ip in pod.ips.iter().filter(|ip| used.insert(**ip)) {
                 elements[usize::from(ip.is_ipv6())].push(format!("{ip} : jump {chain}"));
             }
             chains.push_str(&pod_chain(&chain, pod, direction));

@@ -503,3 +503,77 @@ impl Drop for Servers {
         }
     }
 }
+
+/// Every NetworkPolicy construct in both families loads into nft (syntax the kernel
+/// accepts: concatenated address . port sets, blocks with excepts, ranges, SCTP).
+#[test]
+fn every_policy_construct_loads_into_nft_in_both_families() {
+    use crate::netpol::{Allow, IsolatedPod, PeerMatch, PolicyRules, PortMatch};
+
+    let Some(_net) = TestNet::new("polload", false) else {
+        return;
+    };
+    if nft_missing() {
+        return;
+    }
+    let allow = vec![
+        Allow {
+            peer: PeerMatch::Addresses(vec![ip("10.42.0.6"), ip("fd42::6")]),
+            ports: PortMatch::Any,
+        },
+        Allow {
+            peer: PeerMatch::Block {
+                cidr: "10.0.0.0/8".parse().unwrap(),
+                except: vec!["10.1.0.0/16".parse().unwrap(), "fd00::/8".parse().unwrap()],
+            },
+            ports: PortMatch::Range(Protocol::Tcp, 8000, 8080),
+        },
+        Allow {
+            peer: PeerMatch::Block {
+                cidr: "fd42::/64".parse().unwrap(),
+                except: vec![],
+            },
+            ports: PortMatch::Protocol(Protocol::Sctp),
+        },
+        Allow {
+            peer: PeerMatch::Any,
+            ports: PortMatch::Destinations(
+                Protocol::Udp,
+                vec![(ip("10.42.0.7"), 53), (ip("fd42::7"), 5353)],
+            ),
+        },
+    ];
+    let pod = |key: &str| IsolatedPod {
+        key: key.to_owned(),
+        ips: vec![ip("10.42.0.5"), ip("fd42::5")],
+        allow: allow.clone(),
+    };
+    let m = ServiceModel {
+        policy: PolicyRules {
+            ingress: vec![pod("default/web")],
+            egress: vec![
+                pod("default/web"),
+                IsolatedPod {
+                    allow: vec![],
+                    ..pod("x/deny")
+                },
+            ],
+        },
+        ..every_feature()
+    };
+    let script = render(&m);
+    apply(&script).unwrap_or_else(|e| panic!("{e}\n{script}"));
+    let listed = run_ok(&["nft", "list", "table", "inet", "wisp"]);
+    assert!(
+        listed.contains("chain policy_ingress/default/web/0"),
+        "{listed}"
+    );
+    assert!(listed.contains("fd42::7 . 5353"), "{listed}");
+    assert!(
+        listed.contains("ct state established,related accept"),
+        "{listed}"
+    );
+    // Without isolated pods nothing of NetworkPolicy is rendered.
+    assert!(!render(&every_feature()).contains("policy_"));
+    remove().unwrap();
+}

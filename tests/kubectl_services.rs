@@ -580,6 +580,24 @@ fn network_policy_blocks_and_reopens_pod_and_service_traffic() {
         "FAILED",
         "other is not allowed"
     );
+    // A client started while the policies exist is allowed from its first try: the agent
+    // waits for its address to be in the rules before starting its containers.
+    w.ok(&[
+        "run",
+        "late",
+        "--labels=run=client",
+        "--image",
+        IMAGE,
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    w.ok(&["wait", "--for=condition=Ready", "pod/late", "--timeout=60s"]);
+    assert_eq!(
+        answer_from(w, "late", &web_ip, 8080),
+        "hello",
+        "a new allowed pod"
+    );
 
     // Egress isolation of the client without rules: it reaches nothing any more, but the
     // node's own services (cluster DNS on the host) stay reachable, as upstream allows.

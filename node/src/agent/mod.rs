@@ -176,6 +176,14 @@ impl Ctx {
         self.pod_ips.borrow().get(uid).cloned()
     }
 
+    /// Waits until the NetworkPolicy rules include this node's latest pod addresses
+    /// (bounded; immediate without policies).
+    pub async fn policy_rules_current(&self) {
+        self.proxy
+            .rules_current(std::time::Duration::from_secs(2))
+            .await;
+    }
+
     pub fn set_pod_ip(&self, uid: &str, ip: Option<&str>) {
         self.proxy.pod_ip(uid, ip.and_then(|ip| ip.parse().ok()));
         let mut ips = self.pod_ips.borrow_mut();

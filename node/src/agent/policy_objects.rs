@@ -82,8 +82,9 @@ impl PolicyObjects {
         }
     }
 
-    /// A pod bound to this node was sent (created or changed).
-    pub fn pod_upsert(&mut self, uid: &str, pod: &Pod, json: &[u8]) {
+    /// A pod bound to this node was sent (created or changed); true when what policies
+    /// see of it changed.
+    pub fn pod_upsert(&mut self, uid: &str, pod: &Pod, json: &[u8]) -> bool {
         let value = json::parse(&String::from_utf8_lossy(json));
         let status_ips = value.as_ref().map_or_else(Vec::new, |v| {
             let listed = json::get_array(v, &["status", "podIPs"]);
@@ -120,27 +121,41 @@ impl PolicyObjects {
             agent_ips: None,
             excluded: false,
         });
-        entry.pod = PolicyPod {
+        let seen = PolicyPod {
             namespace: pod.namespace.clone(),
             name: pod.name.clone(),
-            labels: pod.labels.clone().into_iter().collect(),
+            labels: pod.labels.clone(),
             ips: Vec::new(),
             ports: ports.collect(),
         };
+        let excluded = pod.spec.host_network || finished;
+        let changed =
+            entry.pod != seen || entry.status_ips != status_ips || entry.excluded != excluded;
+        entry.pod = seen;
         entry.status_ips = status_ips;
-        entry.excluded = pod.spec.host_network || finished;
+        entry.excluded = excluded;
+        changed
     }
 
-    /// The agent gave the pod's sandbox this address (None: released).
-    pub fn pod_ip(&mut self, uid: &str, ip: Option<IpAddr>) {
-        if let Some(entry) = self.pods.get_mut(uid) {
-            entry.agent_ips = Some(ip.into_iter().collect());
-        }
+    /// The agent gave the pod's sandbox this address (None: released); true when that
+    /// changed what policies see.
+    pub fn pod_ip(&mut self, uid: &str, ip: Option<IpAddr>) -> bool {
+        let Some(entry) = self.pods.get_mut(uid) else {
+            return false;
+        };
+        let ips = Some(ip.into_iter().collect());
+        let changed = entry.agent_ips != ips;
+        entry.agent_ips = ips;
+        changed
     }
 
-    /// The pod's worker is done: it has no address any more.
-    pub fn pod_gone(&mut self, uid: &str) {
-        self.pods.remove(uid);
+    /// The pod's worker is done: it has no address any more. True when it was known.
+    pub fn pod_gone(&mut self, uid: &str) -> bool {
+        self.pods.remove(uid).is_some()
+    }
+
+    pub fn has_policies(&self) -> bool {
+        !self.policies.is_empty()
     }
 
     /// Both kinds have been listed.
@@ -205,13 +220,18 @@ mod tests {
         }
         assert!(objects.ready());
         let pod = PodSpec::from_pod_json(POD.as_bytes()).unwrap();
-        objects.pod_upsert("u1", &pod, POD.as_bytes());
+        assert!(objects.pod_upsert("u1", &pod, POD.as_bytes()));
+        assert!(
+            !objects.pod_upsert("u1", &pod, POD.as_bytes()),
+            "an unchanged pod (a status write coming back) changes nothing"
+        );
         let rules = objects.rules();
         assert_eq!(
             rules.ingress[0].ips,
             vec!["10.42.0.9".parse::<IpAddr>().unwrap()]
         );
-        objects.pod_ip("u1", Some("10.42.0.10".parse().unwrap()));
+        assert!(objects.pod_ip("u1", Some("10.42.0.10".parse().unwrap())));
+        assert!(!objects.pod_ip("u1", Some("10.42.0.10".parse().unwrap())));
         assert_eq!(objects.rules().ingress[0].ips[0].to_string(), "10.42.0.10");
         objects.pod_ip("u1", None);
         assert!(

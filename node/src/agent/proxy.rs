@@ -7,7 +7,7 @@
 //! keeps what it is compiled from). The table is left in place when wisp stops, so Services keep working
 //! across a restart; the next start replaces it after its first listing.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -62,6 +62,10 @@ pub struct Proxy {
     policy: RefCell<PolicyObjects>,
     /// Wakes the render task; capacity 1, so changes coalesce.
     changed: Sender<()>,
+    /// Bumped by every change; `applied` is the generation the last swap rendered.
+    generation: Cell<u64>,
+    applied: Cell<u64>,
+    swapped: event_listener::Event,
     link: Link,
 }
 
@@ -75,6 +79,9 @@ impl Proxy {
             objects: RefCell::default(),
             policy: RefCell::default(),
             changed,
+            generation: Cell::new(0),
+            applied: Cell::new(0),
+            swapped: event_listener::Event::new(),
             link,
         });
         executor.spawn(Rc::clone(&proxy).render_loop(wake)).detach();
@@ -115,25 +122,67 @@ impl Proxy {
     }
 
     fn wake(&self) {
+        self.generation.set(self.generation.get() + 1);
         let _already_woken = self.changed.try_send(());
+    }
+
+    /// When any NetworkPolicy exists, waits (at most `limit`) until the kernel has the
+    /// rules for every change made so far: a pod worker calls it after its sandbox got an
+    /// address, so an isolated pod's containers never start unprotected and an allowed
+    /// peer is allowed from its first packet. Clusters without policies never wait.
+    pub async fn rules_current(&self, limit: Duration) {
+        if !self.policy.borrow().has_policies() {
+            return;
+        }
+        let target = self.generation.get();
+        let deadline = Instant::now() + limit;
+        while self.applied.get() < target {
+            let listener = self.swapped.listen();
+            if self.applied.get() >= target {
+                return;
+            }
+            let timed_out = futures_lite::future::or(
+                async {
+                    listener.await;
+                    false
+                },
+                async {
+                    async_io::Timer::at(deadline).await;
+                    true
+                },
+            )
+            .await;
+            if timed_out {
+                eprintln!("wisp: node: NetworkPolicy rules not in the kernel after {limit:?}");
+                return;
+            }
+        }
     }
 
     /// A pod bound to this node was created or changed (its labels and named ports).
     pub fn pod_upsert(&self, uid: &str, pod: &crate::runtime::podspec::Pod, json: &[u8]) {
-        self.policy.borrow_mut().pod_upsert(uid, pod, json);
-        self.wake();
+        let changed = self.policy.borrow_mut().pod_upsert(uid, pod, json);
+        self.wake_for_pod(changed);
     }
 
     /// The agent gave a pod's sandbox this address (None: released).
     pub fn pod_ip(&self, uid: &str, ip: Option<IpAddr>) {
-        self.policy.borrow_mut().pod_ip(uid, ip);
-        self.wake();
+        let changed = self.policy.borrow_mut().pod_ip(uid, ip);
+        self.wake_for_pod(changed);
     }
 
     /// A pod's worker ended.
     pub fn pod_gone(&self, uid: &str) {
-        self.policy.borrow_mut().pod_gone(uid);
-        self.wake();
+        let changed = self.policy.borrow_mut().pod_gone(uid);
+        self.wake_for_pod(changed);
+    }
+
+    /// Pods matter to the table only through policies: without any, a pod change (every
+    /// status write comes back as one) renders nothing new and wakes nobody.
+    fn wake_for_pod(&self, changed: bool) {
+        if changed && self.policy.borrow().has_policies() {
+            self.wake();
+        }
     }
 
     async fn render_loop(self: Rc<Self>, wake: Receiver<()>) {
@@ -171,6 +220,7 @@ impl Proxy {
             if !quiet_period(&wake).await {
                 return;
             }
+            let generation = self.generation.get();
             let Some(model) = self.model() else {
                 continue;
             };
@@ -182,6 +232,9 @@ impl Proxy {
             if let Err(e) = applied {
                 eprintln!("wisp: node: service rules: {e}");
             }
+            // Also after a failure: waiting longer would not bring those rules.
+            self.applied.set(generation);
+            self.swapped.notify(usize::MAX);
             if std::env::var_os("WISP_PROXY_TIMING").is_some() {
                 eprintln!(
                     "wisp: node: service rules applied in {:?}",

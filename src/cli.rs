@@ -17,6 +17,7 @@ Commands:
   kubeconfig   print the admin kubeconfig
   images       list, import, remove and prune node images
   check        check this host for what wisp needs (kernel, cgroups, runtimes, CNI)
+  cleanup      remove wisp's rules, bridge, pod network state and containers (uninstall)
   version      print version, git commit, target and features
   help         print this help, or a command's: wisp help <command>
 
@@ -80,6 +81,7 @@ pub enum Command {
     Run(RunArgs),
     Kubeconfig { data_dir: Option<PathBuf> },
     Images(crate::images_cmd::ImagesArgs),
+    Cleanup(crate::cleanup_cmd::CleanupArgs),
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -123,6 +125,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         "run" => parse_run(&mut parser),
         "kubeconfig" => parse_kubeconfig(&mut parser),
         "images" => crate::images_cmd::parse(&mut parser),
+        "cleanup" => crate::cleanup_cmd::parse(&mut parser),
         "check" => parse_no_args(&mut parser, CHECK_HELP, Command::Check),
         "version" => parse_no_args(&mut parser, VERSION_HELP, Command::Version),
         "help" => match parser.next()? {
@@ -139,6 +142,7 @@ fn help_for(command: &str) -> Result<Command, UsageError> {
         "run" => RUN_HELP,
         "kubeconfig" => KUBECONFIG_HELP,
         "images" => crate::images_cmd::IMAGES_HELP,
+        "cleanup" => crate::cleanup_cmd::CLEANUP_HELP,
         "check" => CHECK_HELP,
         "version" => VERSION_HELP,
         other => return Err(UsageError(format!("unknown command `{other}`"))),
@@ -204,6 +208,10 @@ pub fn execute(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>>
         }
         Command::Images(args) => {
             crate::images_cmd::execute(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cleanup(args) => {
+            crate::cleanup_cmd::execute(args)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -274,6 +282,7 @@ mod tests {
             ("kubeconfig", KUBECONFIG_HELP),
             ("check", CHECK_HELP),
             ("version", VERSION_HELP),
+            ("cleanup", crate::cleanup_cmd::CLEANUP_HELP),
         ] {
             assert_eq!(parse_str(&[cmd, "--help"]).unwrap(), Command::Help(text));
             assert_eq!(parse_str(&["help", cmd]).unwrap(), Command::Help(text));

@@ -1,6 +1,7 @@
 //! The `wisp` command line. Parsing and dispatch only: each command's work lives in the
 //! crates (wisp-core, wisp-node, wisp-store) or in the modules beside this file.
 
+mod cleanup_cmd;
 mod cli;
 mod config;
 mod images_cmd;

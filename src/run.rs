@@ -131,6 +131,26 @@ fn node_agent(
     }
     let (cp_reader, node_writer) = piper::pipe(LINK_PIPE_BYTES);
     let (node_reader, cp_writer) = piper::pipe(LINK_PIPE_BYTES);
+    let mut agent_config = agent_config(config, data_dir);
+    agent_config.host_ip_changes = Some(host_ip_changes);
+    let streams = wisp_node::agent::streams::Streams::default();
+    let pod_streams = crate::pod_streams::install(streams.clone());
+    let agent = Box::pin(wisp_node::agent::run(
+        agent_config,
+        streams,
+        node_reader,
+        node_writer,
+    ));
+    let ends = control_plane::NodeLinkEnds {
+        reader: Box::new(cp_reader),
+        writer: Box::new(cp_writer),
+        streams: pod_streams,
+    };
+    Some((agent, ends))
+}
+
+/// The node agent's settings from wisp's configuration (`wisp run` and `wisp cleanup`).
+pub fn agent_config(config: &Config, data_dir: &std::path::Path) -> wisp_node::agent::AgentConfig {
     let node_name = config.node.name.clone().unwrap_or_else(|| {
         rustix::system::uname()
             .nodename()
@@ -138,7 +158,7 @@ fn node_agent(
             .to_lowercase()
     });
     let host_ip = wisp_core::pki::primary_host_address().to_string();
-    let agent_config = wisp_node::agent::AgentConfig {
+    wisp_node::agent::AgentConfig {
         node_name,
         data_dir: data_dir.join("node"),
         run_dir: config.node.run_dir.clone(),
@@ -157,7 +177,7 @@ fn node_agent(
         insecure_registries: config.node.insecure_registries.clone(),
         registry_ca_files: config.node.registry_ca_files.clone(),
         nft_table: config.network.nft_table.clone(),
-        host_ip_changes: Some(host_ip_changes),
+        host_ip_changes: None,
         service_cidr: Some(format!(
             "{}/{}",
             config.network.service_cidr.addr, config.network.service_cidr.prefix
@@ -168,21 +188,7 @@ fn node_agent(
             nodefs_available_percent: config.node.eviction_hard.nodefs_available_percent,
             pid_available_percent: config.node.eviction_hard.pid_available_percent,
         },
-    };
-    let streams = wisp_node::agent::streams::Streams::default();
-    let pod_streams = crate::pod_streams::install(streams.clone());
-    let agent = Box::pin(wisp_node::agent::run(
-        agent_config,
-        streams,
-        node_reader,
-        node_writer,
-    ));
-    let ends = control_plane::NodeLinkEnds {
-        reader: Box::new(cp_reader),
-        writer: Box::new(cp_writer),
-        streams: pod_streams,
-    };
-    Some((agent, ends))
+    }
 }
 
 /// One address watcher for both sides: after each change (debounced) the control plane

@@ -632,15 +632,12 @@ fn kind_defaults_and_validation_match_upstream() {
 }
 
 #[test]
-fn network_policies_are_accepted_with_a_warning_that_they_are_not_enforced() {
+fn network_policies_are_accepted_without_a_warning() {
     let wisp = Wisp::start("netpol");
     let policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: deny-all\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n";
     let run = wisp.kubectl_stdin(&["apply", "-f", "-"], policy);
     assert_eq!(run.status, Some(0), "{run}");
-    assert!(
-        run.stderr
-            .contains("Warning: wisp does not enforce NetworkPolicy yet"),
-        "{run}"
-    );
+    // The node agent enforces them (tests/kubectl_services.rs), so nothing to warn about.
+    assert!(!run.stderr.contains("Warning"), "{run}");
     wisp.stop();
 }

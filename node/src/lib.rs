@@ -9,6 +9,7 @@ pub mod cni;
 pub mod dns;
 pub mod image;
 pub mod json;
+pub mod netpol;
 pub mod preflight;
 pub mod pull;
 pub mod runtime;

@@ -67,6 +67,26 @@ pub enum ToNode {
         kind: ServiceObjectKind,
         keys: Vec<String>,
     },
+    /// A NetworkPolicy (`key` = `<namespace>/<name>`) or a Namespace (`key` = its name; the
+    /// node reads its labels for namespace selectors) was created or changed: the stored
+    /// object (every one of the cluster).
+    NetworkObjectUpsert {
+        kind: NetworkObjectKind,
+        key: String,
+        json: Vec<u8>,
+    },
+    /// The object of that kind under `key` is gone.
+    NetworkObjectRemoved {
+        kind: NetworkObjectKind,
+        key: String,
+    },
+    /// Every object of the kind has been sent after the first listing or a relist: keys of
+    /// that kind not listed are gone. The node enforces NetworkPolicy only once both kinds
+    /// have synced, so a restart never opens isolated pods for a moment.
+    NetworkObjectsSynced {
+        kind: NetworkObjectKind,
+        keys: Vec<String>,
+    },
 }
 
 /// Node agent to control plane.
@@ -133,6 +153,13 @@ pub enum FromNode {
 pub enum ServiceObjectKind {
     Service,
     Endpoints,
+}
+
+/// What the `NetworkObject*` messages carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkObjectKind {
+    NetworkPolicy,
+    Namespace,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

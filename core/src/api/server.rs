@@ -356,7 +356,7 @@ impl ApiServer {
             };
             return super::subresource::handle(sub, &sub_req).await;
         }
-        let result = match (verb, path.name) {
+        match (verb, path.name) {
             (Verb::Get, Some(name)) => {
                 let form = negotiate::negotiate(req.accept.as_deref())?;
                 let include = negotiate::include_object(req.query_value("includeObject"))?;
@@ -434,22 +434,8 @@ impl ApiServer {
             _ => Err(ApiError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
             )),
-        };
-        result.map(|response| unenforced_warning(&resource, verb, response))
+        }
     }
-}
-
-/// NetworkPolicies are stored but not enforced yet: every write says so in a `Warning`
-/// header (kubectl prints it), so no one believes a policy protects them when it does not.
-fn unenforced_warning(resource: &Resource, verb: Verb, mut response: ApiResponse) -> ApiResponse {
-    let write = matches!(verb, Verb::Create | Verb::Update | Verb::Patch);
-    if write && resource.group == "networking.k8s.io" && resource.plural == "networkpolicies" {
-        response.headers.push((
-            "Warning".to_owned(),
-            "299 - \"wisp does not enforce NetworkPolicy yet: this policy is stored but has no effect on traffic\"".to_owned(),
-        ));
-    }
-    response
 }
 
 impl ApiServer {

@@ -1,11 +1,13 @@
 //! The control plane's end of the internal protocol (wisp-proto): it tells the node agent
-//! which pods are bound to its node and every Service with its Endpoints, answers its reads (ConfigMaps, Secrets, tokens) and
+//! which pods are bound to its node, every Service with its Endpoints and every
+//! NetworkPolicy and Namespace, answers its reads (ConfigMaps, Secrets, tokens) and
 //! writes what it reports (Node status, pod status, Events, the final delete of a stopped
 //! pod) through the API server, so those writes pass admission and reach watchers like any
 //! client's. It runs on the control plane's executor over any byte stream; `wisp run`
 //! connects it to the agent with in-process pipes.
 
 mod incoming;
+mod network_objects;
 mod pods;
 mod services;
 
@@ -101,6 +103,9 @@ async fn run_link<R: AsyncRead + Unpin>(
         .detach();
     tasks
         .spawn(services::follow(Rc::clone(&server), out_tx.clone()))
+        .detach();
+    tasks
+        .spawn(network_objects::follow(Rc::clone(&server), out_tx.clone()))
         .detach();
     let send = async {
         writer

@@ -24,6 +24,9 @@ fn is_service_message(message: &ToNode) -> bool {
             | ToNode::EndpointsUpsert { .. }
             | ToNode::EndpointsRemoved { .. }
             | ToNode::ServicesSynced { .. }
+            | ToNode::NetworkObjectUpsert { .. }
+            | ToNode::NetworkObjectRemoved { .. }
+            | ToNode::NetworkObjectsSynced { .. }
     )
 }
 
@@ -302,7 +305,10 @@ fn services_and_endpoints_are_listed_then_followed_and_lb_status_is_written() {
                 );
                 break;
             }
-            ToNode::ServiceUpsert { .. } | ToNode::EndpointsUpsert { .. } => {}
+            ToNode::ServiceUpsert { .. }
+            | ToNode::EndpointsUpsert { .. }
+            | ToNode::NetworkObjectUpsert { .. }
+            | ToNode::NetworkObjectsSynced { .. } => {}
             other => panic!("expected the service, got {other:?}"),
         }
     }
@@ -388,4 +394,60 @@ fn heartbeats_renew_the_lease_and_repost_the_status_of_a_node_marked_unknown() {
     let stored = cluster.get("/registry/core/nodes/node1");
     let ready = crate::workloads::objects::condition(&stored, "Ready").unwrap();
     assert_eq!(meta::get_str(ready, &["status"]), Some("True"));
+}
+
+#[test]
+fn network_policies_and_namespaces_are_listed_then_followed() {
+    use wisp_proto::NetworkObjectKind;
+    let cluster = Cluster::new();
+    let mut node = FakeNode::connect(&cluster);
+    let mut synced = Vec::new();
+    let mut namespaces = Vec::new();
+    while synced.len() < 2 {
+        match node.next_service(&cluster) {
+            ToNode::NetworkObjectsSynced { kind, keys } => synced.push((kind, keys)),
+            ToNode::NetworkObjectUpsert {
+                kind: NetworkObjectKind::Namespace,
+                key,
+                ..
+            } => namespaces.push(key),
+            _ => {}
+        }
+    }
+    assert!(namespaces.contains(&"default".to_owned()), "{namespaces:?}");
+    let listed = synced
+        .iter()
+        .find(|(k, _)| *k == NetworkObjectKind::Namespace)
+        .map(|(_, keys)| keys.clone());
+    assert_eq!(listed, Some(namespaces));
+    cluster.create(
+        "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies",
+        r#"{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
+        "metadata":{"name":"deny","namespace":"default"},"spec":{"podSelector":{}}}"#,
+    );
+    loop {
+        if let ToNode::NetworkObjectUpsert { kind, key, json } = node.next_service(&cluster)
+            && kind == NetworkObjectKind::NetworkPolicy
+        {
+            assert_eq!(key, "default/deny");
+            let sent = meta::from_json_bytes(&json).unwrap();
+            assert_eq!(meta::get_str(&sent, &["kind"]), Some("NetworkPolicy"));
+            break;
+        }
+    }
+    cluster.request(
+        "DELETE",
+        "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies/deny",
+        "application/json",
+        "",
+    );
+    loop {
+        if let ToNode::NetworkObjectRemoved { kind, key } = node.next_service(&cluster) {
+            assert_eq!(
+                (kind, key.as_str()),
+                (NetworkObjectKind::NetworkPolicy, "default/deny")
+            );
+            break;
+        }
+    }
 }

@@ -5,6 +5,9 @@
 //! files) goes to smol's blocking thread pool. See docs/node.md.
 
 pub mod address_watch;
+mod bridge_netfilter;
+mod cleanup;
+pub use cleanup::cleanup;
 mod cluster_dns;
 mod env;
 use crate::runtime::exits;
@@ -16,6 +19,7 @@ pub mod logs;
 pub mod metrics;
 mod network;
 mod node_info;
+mod policy_objects;
 mod pressure;
 pub use pressure::Thresholds;
 mod probes;
@@ -50,6 +54,7 @@ use crate::runtime::oci::{OciRuntime, RuntimeKind};
 use crate::runtime::podspec::PodSpec;
 
 /// How the agent is set up (from `wisp run`'s configuration).
+#[derive(Clone)]
 pub struct AgentConfig {
     pub node_name: String,
     /// The node's own state: `<data dir>/node`.
@@ -167,6 +172,8 @@ pub struct Ctx {
     /// evicted.
     evictable: RefCell<HashMap<String, u8>>,
     log_signals: RefCell<HashMap<(String, String), Rc<LogSignal>>>,
+    /// Told pods' addresses for NetworkPolicy.
+    proxy: Rc<proxy::Proxy>,
 }
 
 impl Ctx {
@@ -174,7 +181,16 @@ impl Ctx {
         self.pod_ips.borrow().get(uid).cloned()
     }
 
+    /// Waits until the NetworkPolicy rules include this node's latest pod addresses
+    /// (bounded; immediate without policies).
+    pub async fn policy_rules_current(&self) {
+        self.proxy
+            .rules_current(std::time::Duration::from_secs(2))
+            .await;
+    }
+
     pub fn set_pod_ip(&self, uid: &str, ip: Option<&str>) {
+        self.proxy.pod_ip(uid, ip.and_then(|ip| ip.parse().ok()));
         let mut ips = self.pod_ips.borrow_mut();
         match ip {
             Some(ip) => {
@@ -245,6 +261,7 @@ impl Ctx {
         self.pod_names.borrow_mut().remove(uid);
         self.evictable.borrow_mut().remove(uid);
         self.pod_ips.borrow_mut().remove(uid);
+        self.proxy.pod_gone(uid);
     }
 }
 
@@ -274,6 +291,7 @@ pub async fn run(
     let cap = node_info::capacity(&host.data_dir);
     let (link, outgoing) = Link::new();
     let executor = Rc::new(LocalExecutor::new());
+    let proxy = proxy::Proxy::start(proxy_config, link.clone(), &executor);
     let ctx = Rc::new(Ctx {
         node_name: node_name.clone(),
         launches: Slots::new(launch_slots()),
@@ -289,12 +307,13 @@ pub async fn run(
         pod_names: RefCell::default(),
         evictable: RefCell::default(),
         log_signals: RefCell::default(),
+        proxy: Rc::clone(&proxy),
     });
     streams.install(&ctx);
     let workers = Rc::new(Workers {
         ctx: Rc::clone(&ctx),
         by_uid: Rc::default(),
-        proxy: proxy::Proxy::start(proxy_config, link.clone(), &executor),
+        proxy,
         dns: cluster_dns_address
             .and_then(|a| cluster_dns::ClusterDns::start(a, &cluster_domain, &executor)),
     });
@@ -586,6 +605,11 @@ impl Workers {
                 }
                 self.proxy.handle(&message);
             }
+            message @ (ToNode::NetworkObjectUpsert { .. }
+            | ToNode::NetworkObjectRemoved { .. }
+            | ToNode::NetworkObjectsSynced { .. }) => {
+                self.proxy.handle(&message);
+            }
         }
         Ok(())
     }
@@ -598,6 +622,7 @@ impl Workers {
                 return;
             }
         };
+        self.proxy.pod_upsert(&uid, &pod, json);
         if let Some(tx) = self.by_uid.borrow().get(&uid) {
             let _full = tx.try_send(Input::Pod(Box::new(pod)));
             return;

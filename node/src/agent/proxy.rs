@@ -3,10 +3,11 @@
 //! the whole nftables table (`crate::services`) on the blocking pool, 50 ms after the last
 //! change (a timer armed by a change, no polling; at most 500 ms behind under a steady
 //! stream). LoadBalancer Services get the host address as `status.loadBalancer.ingress`
-//! (MicroShift-style). The table is left in place when wisp stops, so Services keep working
+//! (MicroShift-style). NetworkPolicy is enforced in the same table (`policy_objects`
+//! keeps what it is compiled from). The table is left in place when wisp stops, so Services keep working
 //! across a restart; the next start replaces it after its first listing.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -17,6 +18,7 @@ use async_executor::LocalExecutor;
 use wisp_proto::{FromNode, ServiceObjectKind, ToNode};
 
 use super::link::Link;
+use super::policy_objects::PolicyObjects;
 use super::service_objects::{
     EndpointsObject, NodeView, ServiceObject, build_model, parse_endpoints, parse_service,
 };
@@ -57,8 +59,14 @@ pub struct Proxy {
     /// start and after each address change).
     host_ips: RefCell<Vec<IpAddr>>,
     objects: RefCell<Objects>,
+    /// NetworkPolicies, Namespace labels and this node's pods (rendered in the same table).
+    policy: RefCell<PolicyObjects>,
     /// Wakes the render task; capacity 1, so changes coalesce.
     changed: Sender<()>,
+    /// Bumped by every change; `applied` is the generation the last swap rendered.
+    generation: Cell<u64>,
+    applied: Cell<u64>,
+    swapped: event_listener::Event,
     link: Link,
 }
 
@@ -70,7 +78,11 @@ impl Proxy {
             host_ips: RefCell::new(config.host_ips.clone()),
             config,
             objects: RefCell::default(),
+            policy: RefCell::default(),
             changed,
+            generation: Cell::new(0),
+            applied: Cell::new(0),
+            swapped: event_listener::Event::new(),
             link,
         });
         executor.spawn(Rc::clone(&proxy).render_loop(wake)).detach();
@@ -84,11 +96,16 @@ impl Proxy {
         let mut host_ips = vec![primary];
         host_ips.extend(found.into_iter().filter(|ip| *ip != primary));
         *self.host_ips.borrow_mut() = host_ips;
-        let _already_woken = self.changed.try_send(());
+        self.wake();
     }
 
-    /// Takes a Service or Endpoints message; false for any other message.
+    /// Takes a Service, Endpoints, NetworkPolicy or Namespace message; false for any other
+    /// message.
     pub fn handle(&self, message: &ToNode) -> bool {
+        if self.policy.borrow_mut().handle(message) {
+            self.wake();
+            return true;
+        }
         let mut objects = self.objects.borrow_mut();
         match message {
             // An object that cannot be read gets no rules rather than its old ones.
@@ -111,8 +128,72 @@ impl Proxy {
             ToNode::ServicesSynced { kind, keys } => objects.synced(*kind, keys),
             _ => return false,
         }
-        let _already_woken = self.changed.try_send(());
+        self.wake();
         true
+    }
+
+    fn wake(&self) {
+        self.generation.set(self.generation.get() + 1);
+        let _already_woken = self.changed.try_send(());
+    }
+
+    /// When any NetworkPolicy exists, waits (at most `limit`) until the kernel has the
+    /// rules for every change made so far: a pod worker calls it after its sandbox got an
+    /// address, so an isolated pod's containers never start unprotected and an allowed
+    /// peer is allowed from its first packet. Clusters without policies never wait.
+    pub async fn rules_current(&self, limit: Duration) {
+        if !self.policy.borrow().has_policies() {
+            return;
+        }
+        let target = self.generation.get();
+        let deadline = Instant::now() + limit;
+        while self.applied.get() < target {
+            let listener = self.swapped.listen();
+            if self.applied.get() >= target {
+                return;
+            }
+            let timed_out = futures_lite::future::or(
+                async {
+                    listener.await;
+                    false
+                },
+                async {
+                    async_io::Timer::at(deadline).await;
+                    true
+                },
+            )
+            .await;
+            if timed_out {
+                eprintln!("wisp: node: NetworkPolicy rules not in the kernel after {limit:?}");
+                return;
+            }
+        }
+    }
+
+    /// A pod bound to this node was created or changed (its labels and named ports).
+    pub fn pod_upsert(&self, uid: &str, pod: &crate::runtime::podspec::Pod, json: &[u8]) {
+        let changed = self.policy.borrow_mut().pod_upsert(uid, pod, json);
+        self.wake_for_pod(changed);
+    }
+
+    /// The agent gave a pod's sandbox this address (None: released).
+    pub fn pod_ip(&self, uid: &str, ip: Option<IpAddr>) {
+        let changed = self.policy.borrow_mut().pod_ip(uid, ip);
+        self.wake_for_pod(changed);
+    }
+
+    /// A pod's worker ended.
+    pub fn pod_gone(&self, uid: &str) {
+        let changed = self.policy.borrow_mut().pod_gone(uid);
+        self.wake_for_pod(changed);
+    }
+
+    /// Pods matter to the table only through policies: without any, a pod change (every
+    /// status write comes back as one) renders nothing new and wakes nobody.
+    fn wake_for_pod(&self, changed: bool) {
+        if changed && self.policy.borrow().has_policies() {
+            self.wake();
+        }
     }
 
     async fn render_loop(self: Rc<Self>, wake: Receiver<()>) {
@@ -123,6 +204,17 @@ impl Proxy {
                 if !host_ips.contains(&ip) {
                     host_ips.push(ip);
                 }
+            }
+        }
+        if !self.config.cluster_cidrs.is_empty() {
+            match blocking::unblock(super::bridge_netfilter::ensure).await {
+                Ok(super::bridge_netfilter::Outcome::TurnedOn) => {
+                    eprintln!("wisp: node: turned on br_netfilter (bridge-nf-call-iptables)");
+                }
+                Ok(super::bridge_netfilter::Outcome::AlreadyOn) => {}
+                Err(e) => eprintln!(
+                    "wisp: node: {e}: NetworkPolicy cannot filter traffic between pods on the bridge"
+                ),
             }
         }
         if let Some(cidr) = self.config.service_cidr {
@@ -139,6 +231,7 @@ impl Proxy {
             if !quiet_period(&wake).await {
                 return;
             }
+            let generation = self.generation.get();
             let Some(model) = self.model() else {
                 continue;
             };
@@ -150,6 +243,9 @@ impl Proxy {
             if let Err(e) = applied {
                 eprintln!("wisp: node: service rules: {e}");
             }
+            // Also after a failure: waiting longer would not bring those rules.
+            self.applied.set(generation);
+            self.swapped.notify(usize::MAX);
             if std::env::var_os("WISP_PROXY_TIMING").is_some() {
                 eprintln!(
                     "wisp: node: service rules applied in {:?}",
@@ -162,10 +258,11 @@ impl Proxy {
         }
     }
 
-    /// The model to render, once both kinds have been listed.
+    /// The model to render, once every kind has been listed.
     fn model(&self) -> Option<ServiceModel> {
         let objects = self.objects.borrow();
-        if !(objects.services_synced && objects.endpoints_synced) {
+        let policy = self.policy.borrow();
+        if !(objects.services_synced && objects.endpoints_synced && policy.ready()) {
             return None;
         }
         let host_ips = self.host_ips.borrow();
@@ -174,7 +271,9 @@ impl Proxy {
             host_ips: &host_ips,
             cluster_cidrs: &self.config.cluster_cidrs,
         };
-        Some(build_model(&objects.services, &objects.endpoints, &node))
+        let mut model = build_model(&objects.services, &objects.endpoints, &node);
+        model.policy = policy.rules();
+        Some(model)
     }
 
     /// Writes the host address into the status of LoadBalancer Services that lack it, and

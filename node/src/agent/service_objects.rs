@@ -170,6 +170,7 @@ pub fn build_model(
     ServiceModel {
         cluster_cidrs: node.cluster_cidrs.to_vec(),
         services: services.collect(),
+        policy: crate::netpol::PolicyRules::default(),
     }
 }
 

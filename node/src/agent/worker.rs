@@ -283,6 +283,9 @@ impl PodWorker {
                 self.ctx.set_pod_ip(&self.pod.uid, sandbox.ip.as_deref());
                 self.sandbox = Some(sandbox);
                 self.sandbox_retry = None;
+                // NetworkPolicy must know the address before the containers send or
+                // receive anything.
+                self.ctx.policy_rules_current().await;
                 true
             }
             Err(e) => {
@@ -795,6 +798,8 @@ impl PodWorker {
             owned
         })
         .await;
+        // The address is free for another pod: no policy may name it for this one.
+        self.ctx.set_pod_ip(&self.pod.uid, None);
         self.sandbox = Some(owned);
     }
 

@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::cni::IpNet;
+use crate::netpol::PolicyRules;
 
 /// Everything the `inet wisp` table is rendered from.
 #[derive(Clone, Debug, Default)]
@@ -14,6 +15,8 @@ pub struct ServiceModel {
     /// kube-proxy does with `--cluster-cidr`.
     pub cluster_cidrs: Vec<IpNet>,
     pub services: Vec<Service>,
+    /// NetworkPolicy, compiled against the node's pods (rendered in the same table).
+    pub policy: PolicyRules,
 }
 
 /// One Service. A Service without cluster IPs (headless, ExternalName) gets no rules.

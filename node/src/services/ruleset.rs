@@ -82,6 +82,8 @@ struct Script {
     families: [FamilyElements; 2],
     sets: String,
     chains: String,
+    /// NetworkPolicy maps and chains.
+    policy: String,
 }
 
 /// The complete script for `nft -f -` for table `inet wisp`.
@@ -99,6 +101,7 @@ pub fn render_table(model: &ServiceModel, table_name: &str) -> String {
             }
         }
     }
+    script.policy = super::policy_chains::render(&model.policy);
     script.finish(&format!("inet {table_name}"))
 }
 
@@ -366,6 +369,7 @@ impl Script {
         out.push_str(&self.sets);
         out.push_str(&base_chains());
         out.push_str(&self.chains);
+        out.push_str(&self.policy);
         out.push_str("}\n");
         out
     }

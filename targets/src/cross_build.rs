@@ -133,6 +133,12 @@ impl<'a> BuildRequest<'a> {
             format!("target-cpu={}", self.board.target_cpu),
             "-C".to_owned(),
             "target-feature=+crt-static".to_owned(),
+            // No .eh_frame_hdr (about 150 KiB on aarch64): with `panic = "abort"` nothing
+            // unwinds, and in a stripped binary a panic's backtrace has no names to show.
+            // The unwinder finds FDEs through this table, so RUST_BACKTRACE prints nothing
+            // in board builds; the panic message itself is unchanged.
+            "-C".to_owned(),
+            "link-arg=-Wl,--no-eh-frame-hdr".to_owned(),
         ]
     }
 
@@ -210,7 +216,7 @@ mod tests {
         assert!(joined.contains("--profile release --target aarch64-unknown-linux-musl"));
         assert_eq!(
             env_of(&cmd, "CARGO_ENCODED_RUSTFLAGS").unwrap(),
-            "-C\x1ftarget-cpu=cortex-a53\x1f-C\x1ftarget-feature=+crt-static"
+            "-C\x1ftarget-cpu=cortex-a53\x1f-C\x1ftarget-feature=+crt-static\x1f-C\x1flink-arg=-Wl,--no-eh-frame-hdr"
         );
         assert_eq!(
             env_of(&cmd, "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER").unwrap(),

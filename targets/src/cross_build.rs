@@ -230,7 +230,9 @@ mod tests {
         let req = BuildRequest::new(&board, BuildProfile::ReleaseSyms, false);
         let path = req.output_path().unwrap();
         assert!(
-            path.ends_with("target/cpu/cortex-a9/thumbv7neon-unknown-linux-gnueabihf/release-syms/wisp"),
+            path.ends_with(
+                "target/cpu/cortex-a9/thumbv7neon-unknown-linux-gnueabihf/release-syms/wisp"
+            ),
             "{}",
             path.display()
         );

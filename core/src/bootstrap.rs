@@ -2,6 +2,8 @@
 //! kube-public and kube-node-lease, and the `kubernetes` Service with its Endpoints pointing
 //! at the API server. They go through the ordinary request path (as the API server's own
 //! identity), so they get the same defaulting, validation and metadata as any object.
+//! The RBAC roles of wisp's own components are created here too, before any controller
+//! starts.
 
 use crate::api::server::{ApiRequest, ApiServer, User};
 use crate::status::ApiError;
@@ -59,5 +61,7 @@ pub async fn ensure_builtin_objects(server: &ApiServer, api: &ApiEndpoint) -> Re
         r#"{{"apiVersion":"v1","kind":"Endpoints","metadata":{{"name":"kubernetes","namespace":"default","labels":{{"endpointslice.kubernetes.io/skip-mirror":"true"}}}},"subsets":[{{"addresses":[{{"ip":"{}"}}],"ports":[{{"name":"https","port":{},"protocol":"TCP"}}]}}]}}"#,
         api.host_ip, api.port
     ))
-    .await
+    .await?;
+    // The roles of wisp's own components, before any of them runs.
+    crate::auth::component_policy::ensure_component_policy(server).await
 }

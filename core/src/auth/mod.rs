@@ -9,12 +9,16 @@
 
 pub mod attributes;
 pub mod authn;
+pub mod component_policy;
 pub mod controllers;
 pub mod defaults;
 pub mod escalation;
+pub mod identities;
 pub mod impersonation;
 pub mod intercept;
 pub mod legacy_tokens;
+pub mod node_authorizer;
+pub mod node_restriction;
 pub mod pod_security;
 pub mod rbac;
 pub mod review;
@@ -104,8 +108,27 @@ impl Auth {
         &self.rbac
     }
 
+    /// The Node authorizer, then RBAC (upstream's --authorization-mode=Node,RBAC).
     pub fn decide(&self, user: &User, attrs: &Attributes) -> Decision {
-        self.rbac.decide(user, attrs)
+        use node_authorizer::NodeVerdict;
+        match node_authorizer::authorize(&self.store, user, attrs) {
+            NodeVerdict::NotNode => self.rbac.decide(user, attrs),
+            NodeVerdict::Allow => Decision {
+                allowed: true,
+                reason: String::new(),
+            },
+            NodeVerdict::NoOpinion(reason) => {
+                let mut decision = self.rbac.decide(user, attrs);
+                if !decision.allowed && !reason.is_empty() {
+                    decision.reason = if decision.reason.is_empty() {
+                        reason
+                    } else {
+                        format!("{reason}, {}", decision.reason)
+                    };
+                }
+                decision
+            }
+        }
     }
 
     /// Authenticates, applies impersonation and authorizes `req`; returns the identity the
@@ -119,6 +142,7 @@ impl Auth {
             if !decision.allowed {
                 return Err(attrs.forbidden(&identity.user.name, &decision.reason));
             }
+            node_restriction::admit(self, &identity.user, req, &attrs)?;
         }
         Ok(identity)
     }

@@ -777,3 +777,5 @@ fn authorization_cost() {
         println!("{bindings} bindings: {per:?} per denied check");
     }
 }
+
+mod least_privilege;

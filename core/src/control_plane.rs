@@ -112,6 +112,7 @@ impl http::Handler for ApiHandler {
                     .map(|u| (u.name.as_str(), u.groups.as_slice())),
                 code: response.status,
                 latency: started.elapsed(),
+                annotations: &response.audit_annotations,
             });
             to_http_response(response)
         })

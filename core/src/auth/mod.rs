@@ -1,11 +1,12 @@
 //! Authentication and authorization: who sent a request (client certificate, ServiceAccount
-//! token, impersonation) and whether RBAC lets them do it. The API server calls
-//! [`Auth::gate`] on every request past the health endpoints and [`intercept`] once a
-//! resource request is routed (access reviews, TokenRequest, RBAC escalation checks);
-//! [`defaults`] creates the bootstrap roles, [`controllers`] keeps aggregated ClusterRoles
-//! and the per-namespace `default` ServiceAccount and kube-root-ca.crt current,
-//! [`legacy_tokens`] fills token Secrets, and [`token_volume`] is the ServiceAccount
-//! admission of pods. Pod Security admission is not here yet.
+//! token, impersonation) and whether the Node authorizer and RBAC let them do it. The API
+//! server calls [`Auth::gate`] on every request past the health endpoints and
+//! [`intercept`] once a resource request is routed (access reviews, TokenRequest, RBAC
+//! escalation checks); [`defaults`] creates the bootstrap roles and [`component_policy`]
+//! the roles of wisp's own components (whose users are in [`identities`]), [`controllers`]
+//! keeps aggregated ClusterRoles and the per-namespace `default` ServiceAccount and
+//! kube-root-ca.crt current, [`legacy_tokens`] fills token Secrets, [`token_volume`] is the
+//! ServiceAccount admission of pods and [`pod_security`] the Pod Security admission.
 
 pub mod attributes;
 pub mod authn;
@@ -20,6 +21,7 @@ pub mod legacy_tokens;
 pub mod node_authorizer;
 pub mod node_restriction;
 pub mod pod_security;
+pub mod pod_security_modes;
 pub mod rbac;
 pub mod review;
 pub mod rules;

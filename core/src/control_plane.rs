@@ -250,9 +250,8 @@ pub async fn run(
     let auth_controllers = start_auth(&server, key_dir).await?;
     server.set_ready(true);
 
-    let listener = async_net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| StartError::Listen(settings.listen, e))?;
+    let listener =
+        http::bind_listener(settings.listen).map_err(|e| StartError::Listen(settings.listen, e))?;
     on_ready(Ready {
         url: format!("https://{}", settings.listen),
         kubeconfig,

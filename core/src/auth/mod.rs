@@ -10,6 +10,7 @@
 
 pub mod attributes;
 pub mod authn;
+pub mod binding_update;
 pub mod component_policy;
 pub mod controllers;
 pub mod defaults;

@@ -779,3 +779,5 @@ fn authorization_cost() {
 }
 
 mod least_privilege;
+
+mod role_ref;

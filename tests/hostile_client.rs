@@ -1,6 +1,7 @@
 //! A hostile client against the real `wisp run` on 127.0.0.1 (issue 5): 1,000 idle TLS
 //! connections, then 10,000 idle TCP connections held open at once (wisp keeps its
-//! connection cap and closes the rest), then 1,000 watch requests (wisp streams up to its
+//! connection cap by closing the oldest idle connection for each newcomer, and a new
+//! client is served during both floods), then 1,000 watch requests (wisp streams up to its
 //! cap and answers 429 beyond it), slowloris heads, oversized headers and bodies and
 //! malformed chunked bodies, all at once. Meanwhile a normal client on its own keep-alive
 //! connection keeps listing ConfigMaps: every answer must be 200, and wisp's resident memory

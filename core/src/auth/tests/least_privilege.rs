@@ -212,6 +212,26 @@ fn cases() -> Vec<Case> {
             ],
         ),
         (
+            User {
+                name: crate::auth::component_policy::CRD_CONTROLLER.to_owned(),
+                groups: vec!["system:authenticated".to_owned()],
+            },
+            &[
+                (
+                    "update",
+                    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/c/status",
+                ),
+                (
+                    "delete",
+                    "/apis/example.com/v1/namespaces/default/widgets/w",
+                ),
+            ],
+            &[
+                ("get", "/api/v1/namespaces/default/secrets/s"),
+                ("create", "/api/v1/namespaces/default/pods"),
+            ],
+        ),
+        (
             identities::controller_manager(),
             &[("update", "/api/v1/namespaces/default/secrets/s")],
             &[("create", "/api/v1/namespaces/default/pods")],

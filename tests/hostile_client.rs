@@ -1,6 +1,7 @@
 //! A hostile client against the real `wisp run` on 127.0.0.1 (issue 5): 1,000 idle TLS
 //! connections, then 10,000 idle TCP connections held open at once (wisp keeps its
-//! connection cap and closes the rest), then 1,000 watch requests (wisp streams up to its
+//! connection cap by closing the oldest idle connection for each newcomer, and a new
+//! client is served during both floods), then 1,000 watch requests (wisp streams up to its
 //! cap and answers 429 beyond it), slowloris heads, oversized headers and bodies and
 //! malformed chunked bodies, all at once. Meanwhile a normal client on its own keep-alive
 //! connection keeps listing ConfigMaps: every answer must be 200, and wisp's resident memory
@@ -53,15 +54,22 @@ fn handshake(config: &Arc<ClientConfig>, port: u16) -> Option<Raw> {
         tls.conn.complete_io(&mut tls.sock).ok()?;
     }
     // TLS 1.3: a refused client learns it on its first read, so probe without sending.
-    tls.sock.set_nonblocking(true).ok()?;
+    alive(&mut tls).then_some(tls)
+}
+
+/// Whether wisp still keeps a TLS connection open: a read without sending would block
+/// (session tickets are consumed by rustls) rather than see the end of the stream.
+fn alive(tls: &mut Raw) -> bool {
+    if tls.sock.set_nonblocking(true).is_err() {
+        return false;
+    }
     let mut probe = [0u8; 1];
     let alive = match tls.read(&mut probe) {
         Ok(0) => false,
         Ok(_) => true,
         Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
     };
-    tls.sock.set_nonblocking(false).ok()?;
-    alive.then_some(tls)
+    tls.sock.set_nonblocking(false).is_ok() && alive
 }
 
 /// Sends `bytes` and returns the status of the answer (0: closed without one).
@@ -143,10 +151,11 @@ fn raise_fd_limit() -> usize {
 }
 
 /// Opens up to `count` TCP connections that never send a byte and holds them all at once.
-/// Stops early if the client runs out of sockets or after [`FLOOD_TIME`]: wisp's listen
-/// backlog is 128, and when its one thread is slow to accept (a debug build on a loaded
-/// machine) the kernel drops SYNs and each such connect waits a 1 s retransmit. Both are
-/// reported (the bursts are paced to avoid the drops); the caller asserts the flood still went far beyond wisp's caps.
+/// Stops early if the client runs out of sockets or after [`FLOOD_TIME`]: when wisp's one
+/// thread is slow to accept (a debug build on a loaded machine) its listen backlog can
+/// fill, and the kernel then drops SYNs and each such connect waits a 1 s retransmit. Both
+/// are reported (the bursts are paced to avoid the drops); the caller asserts the flood
+/// still went far beyond wisp's caps.
 fn tcp_flood(port: u16, count: usize) -> Vec<TcpStream> {
     let start = Instant::now();
     let mut held = Vec::with_capacity(count);
@@ -178,14 +187,20 @@ fn tcp_flood(port: u16, count: usize) -> Vec<TcpStream> {
     held
 }
 
-/// How many of `conns` wisp still keeps open (a read would block rather than see EOF).
-fn still_open(conns: &[TcpStream]) -> usize {
+fn request_bytes() -> String {
+    format!("GET {CONFIGMAPS} HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+/// How many of `conns` wisp still keeps open (a read would block rather than see EOF or
+/// a TLS alert).
+fn still_open(conns: &[&TcpStream]) -> usize {
     conns
         .iter()
         .filter(|tcp| {
+            let mut tcp: &TcpStream = tcp;
             tcp.set_nonblocking(true).expect("nonblocking");
             let mut byte = [0u8; 1];
-            matches!((&**tcp).read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            matches!(tcp.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
         })
         .count()
 }
@@ -288,13 +303,28 @@ fn hostile_clients_do_not_starve_a_normal_client_or_grow_memory() {
         std::thread::spawn(move || normal_client(warm, stop))
     };
 
-    let (held, refused) = idle_flood(&config, port, 1000);
+    let (mut held, refused) = idle_flood(&config, port, 1000);
     let during_flood = rss(&wisp);
+    let kept = held.iter_mut().map(alive).filter(|open| *open).count();
     eprintln!(
-        "idle flood: {} connections held, {refused} closed by wisp",
+        "idle TLS flood: {} handshakes completed, {refused} refused, {kept} still open on \
+         wisp's side (the oldest idle ones are closed for newcomers at the cap)",
         held.len()
     );
-    assert!(refused > 0, "wisp kept all 1,000 idle connections");
+    assert!(
+        kept <= MAX_CONNECTIONS && kept + refused < 1000,
+        "wisp kept {kept} of 1,000 idle connections"
+    );
+    let t = Instant::now();
+    assert_eq!(
+        status_of(&config, port, request_bytes().as_bytes()),
+        200,
+        "a new client was not served during the idle TLS flood"
+    );
+    eprintln!(
+        "a new client during the idle TLS flood was served in {:.0} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     drop(held);
     std::thread::sleep(Duration::from_millis(300));
 
@@ -303,13 +333,25 @@ fn hostile_clients_do_not_starve_a_normal_client_or_grow_memory() {
     let flood_secs = flood_start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(500));
     let during_tcp_flood = rss(&wisp);
-    let tcp_open = still_open(&tcp);
-    // Not asserted: with the cap full of connections that never start TLS, a new client is
-    // closed until wisp's header timeout frees their slots. Reported for the threat model.
-    let request = format!("GET {CONFIGMAPS} HTTP/1.1\r\nHost: x\r\n\r\n");
+    // Connects still in the kernel's listen queue look open too: let wisp drain it.
+    let sockets: Vec<&TcpStream> = tcp.iter().collect();
+    let settle = Instant::now() + Duration::from_secs(5);
+    let mut tcp_open = still_open(&sockets);
+    while tcp_open > MAX_CONNECTIONS && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(200));
+        tcp_open = still_open(&sockets);
+    }
+    // The cap is full of connections that never start TLS: wisp closes the oldest of them
+    // for each newcomer, so a new client is served at once.
+    let t = Instant::now();
+    let status = status_of(&config, port, request_bytes().as_bytes());
     eprintln!(
-        "a new client during the idle TCP flood got status {} (0: closed at the connection cap)",
-        status_of(&config, port, request.as_bytes())
+        "a new client during the idle TCP flood got status {status} in {:.0} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    assert_eq!(
+        status, 200,
+        "a new client was not served during the idle TCP flood"
     );
     eprintln!(
         "idle TCP flood: {} connections opened in {flood_secs:.1} s and held at once, \

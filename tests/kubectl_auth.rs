@@ -533,3 +533,65 @@ fn expired_and_foreign_client_certificates_get_401() {
     assert_eq!(err.trim(), unauthorized);
     wisp.stop();
 }
+
+#[test]
+fn wisps_own_components_hold_only_their_upstream_roles() {
+    let wisp = Wisp::start("auth-components");
+    let deployments = "system:serviceaccount:kube-system:deployment-controller";
+    assert!(can_i(
+        &wisp,
+        deployments,
+        &["create", "replicasets", "-n", "default"]
+    ));
+    assert!(!can_i(
+        &wisp,
+        deployments,
+        &["get", "secrets", "-n", "default"]
+    ));
+    assert!(!can_i(
+        &wisp,
+        deployments,
+        &["create", "pods", "-n", "default"]
+    ));
+    let scheduler = "system:kube-scheduler";
+    assert!(can_i(
+        &wisp,
+        scheduler,
+        &["create", "pods", "--subresource=binding", "-n", "default"]
+    ));
+    assert!(!can_i(&wisp, scheduler, &["list", "secrets", "-A"]));
+    let gc = "system:serviceaccount:kube-system:generic-garbage-collector";
+    assert!(can_i(&wisp, gc, &["delete", "configmaps", "-n", "default"]));
+    assert!(!can_i(&wisp, gc, &["create", "clusterrolebindings"]));
+    let roles = wisp.ok(&[
+        "get",
+        "clusterrolebinding",
+        "system:controller:replicaset-controller",
+        "-o",
+        "jsonpath={.roleRef.name} {.subjects[0].kind} {.subjects[0].namespace}/{.subjects[0].name}",
+    ]);
+    assert_eq!(
+        roles,
+        "system:controller:replicaset-controller ServiceAccount kube-system/replicaset-controller"
+    );
+    // A binding's roleRef is immutable, with upstream's message.
+    let stderr = wisp
+        .kubectl(&[
+            "patch",
+            "clusterrolebinding",
+            "system:controller:replicaset-controller",
+            "--type=merge",
+            "-p",
+            r#"{"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"}}"#,
+        ])
+        .failure(FAILED);
+    assert!(
+        stderr.contains(
+            "The ClusterRoleBinding \"system:controller:replicaset-controller\" is invalid: \
+             roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", \
+             Kind:\"ClusterRole\", Name:\"cluster-admin\"}: cannot change roleRef"
+        ),
+        "{stderr}"
+    );
+    wisp.stop();
+}

@@ -56,6 +56,8 @@ pub struct AuditEvent<'a> {
     pub user: Option<(&'a str, &'a [String])>,
     pub code: u16,
     pub latency: Duration,
+    /// Audit annotations (Pod Security audit mode), written as upstream's `annotations`.
+    pub annotations: &'a [(String, String)],
 }
 
 impl AuditLog {
@@ -139,6 +141,13 @@ pub fn event_line(event: &AuditEvent<'_>, now: SystemTime) -> String {
         }
     }
     line.insert("code".into(), Value::Number(Number::U64(event.code.into())));
+    if !event.annotations.is_empty() {
+        let mut annotations = Object::new();
+        for (k, v) in event.annotations {
+            annotations.insert(k.clone(), text(v));
+        }
+        line.insert("annotations".into(), Value::Object(annotations));
+    }
     let micros = u64::try_from(event.latency.as_micros()).unwrap_or(u64::MAX);
     line.insert("latencyMicros".into(), Value::Number(Number::U64(micros)));
     miniserde::json::to_string(&Value::Object(line))
@@ -229,6 +238,7 @@ mod tests {
             user: Some(("alice", groups)),
             code: 200,
             latency: Duration::from_micros(1500),
+            annotations: &[],
         }
     }
 
@@ -275,6 +285,19 @@ mod tests {
         ] {
             assert!(line.contains(part), "{part} missing in {line}");
         }
+        let annotations = [(
+            "pod-security.kubernetes.io/audit-violations".to_owned(),
+            "x".to_owned(),
+        )];
+        let e = AuditEvent {
+            annotations: &annotations,
+            ..event("/api/v1/namespaces/default/pods", &groups)
+        };
+        let line = event_line(&e, SystemTime::UNIX_EPOCH);
+        assert!(
+            line.contains(r#""annotations":{"pod-security.kubernetes.io/audit-violations":"x"}"#),
+            "{line}"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! at the API server, and the default `local-path` StorageClass (crate::storage). They go
 //! through the ordinary request path (as the API server's own
 //! identity), so they get the same defaulting, validation and metadata as any object.
+//! The RBAC roles of wisp's own components are created here too, before any controller
+//! starts.
 
 use miniserde::json::Value;
 
@@ -136,7 +138,9 @@ pub async fn ensure_builtin_objects(server: &ApiServer, api: &ApiEndpoint) -> Re
         "/apis/storage.k8s.io/v1/storageclasses",
         crate::storage::default_class_json(),
     )
-    .await
+    .await?;
+    // The roles of wisp's own components, before any of them runs.
+    crate::auth::component_policy::ensure_component_policy(server).await
 }
 
 #[cfg(test)]

@@ -115,6 +115,7 @@ impl http::Handler for ApiHandler {
                     .map(|u| (u.name.as_str(), u.groups.as_slice())),
                 code: response.status,
                 latency: started.elapsed(),
+                annotations: &response.audit_annotations,
             });
             to_http_response(response)
         })
@@ -262,9 +263,8 @@ pub async fn run(
     let auth_controllers = start_auth(&server, key_dir).await?;
     server.set_ready(true);
 
-    let listener = async_net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| StartError::Listen(settings.listen, e))?;
+    let listener =
+        http::bind_listener(settings.listen).map_err(|e| StartError::Listen(settings.listen, e))?;
     on_ready(Ready {
         url: format!("https://{}", settings.listen),
         kubeconfig,

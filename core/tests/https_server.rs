@@ -419,31 +419,42 @@ fn slowloris_is_disconnected() {
 }
 
 #[test]
-fn connection_cap_closes_extra_connections() {
+fn at_the_connection_cap_the_oldest_waiting_connection_makes_room() {
     let limits = Limits {
         max_connections: 2,
         ..Limits::default()
     };
     let server = start("conncap", limits);
     let mut a = connect(&server, true);
-    let mut b = connect(&server, true);
     assert_eq!(get(&mut a, "/a").0, 200);
-    assert_eq!(get(&mut b, "/b").0, 200);
-    let tcp = TcpStream::connect(server.addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(client_config(&server.dir, true), name).unwrap();
-    let mut third = rustls::StreamOwned::new(conn, tcp);
-    let refused = third.write_all(b"GET / HTTP/1.1\r\n\r\n").is_err() || is_closed(&mut third);
-    assert!(refused, "third connection was served");
-    drop(a);
+    // A connection that never starts TLS holds the second slot.
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let mut d = connect(&server, true);
-    assert_eq!(
-        get(&mut d, "/d").0,
-        200,
-        "slot is released when a connection ends"
+    // A newcomer is served: the silent connection, never served, is closed for it; the
+    // kept-alive one stays.
+    let mut c = connect(&server, true);
+    assert_eq!(get(&mut c, "/c").0, 200, "the newcomer was refused");
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(silent.read(&mut byte), Ok(0) | Err(_)),
+        "the silent connection was kept"
     );
+    assert_eq!(
+        get(&mut a, "/a").0,
+        200,
+        "the kept-alive connection was closed"
+    );
+    // With only kept-alive connections waiting, the oldest of them makes room.
+    let mut d = connect(&server, true);
+    assert_eq!(get(&mut d, "/d").0, 200);
+    assert!(
+        is_closed(&mut c),
+        "the oldest kept-alive connection stayed open"
+    );
+    assert_eq!(get(&mut a, "/a").0, 200);
 }
 
 #[test]

@@ -24,6 +24,8 @@ pub struct ApiResponse {
     /// Set on a `101 Switching Protocols`: what takes the connection over (exec, attach,
     /// port-forward); the body is then empty.
     pub upgrade: Option<crate::http::UpgradeFn>,
+    /// Annotations for the request's audit line (Pod Security audit mode), never sent.
+    pub audit_annotations: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for ApiResponse {
@@ -43,6 +45,7 @@ impl ApiResponse {
             content_type: JSON.to_owned(),
             headers: Vec::new(),
             upgrade: None,
+            audit_annotations: Vec::new(),
             body: Body::Bytes(body),
         }
     }
@@ -53,6 +56,7 @@ impl ApiResponse {
             content_type: JSON.to_owned(),
             headers: Vec::new(),
             upgrade: None,
+            audit_annotations: Vec::new(),
             body: Body::Shared(body),
         }
     }
@@ -63,6 +67,7 @@ impl ApiResponse {
             content_type: "text/plain; charset=utf-8".to_owned(),
             headers: Vec::new(),
             upgrade: None,
+            audit_annotations: Vec::new(),
             body: Body::Bytes(body.as_bytes().to_vec()),
         }
     }
@@ -73,6 +78,7 @@ impl ApiResponse {
             content_type: content_type.to_owned(),
             headers: Vec::new(),
             upgrade: None,
+            audit_annotations: Vec::new(),
             body: Body::Stream(chunks),
         }
     }
@@ -91,6 +97,7 @@ impl ApiResponse {
             headers,
             body: Body::Bytes(Vec::new()),
             upgrade: Some(run),
+            audit_annotations: Vec::new(),
         }
     }
 

@@ -296,6 +296,9 @@ impl ApiServer {
         let user = req.user.as_ref().map_or("", |u| u.name.as_str());
         let store = &self.store;
         let catalog = Rc::clone(&self.catalog.borrow());
+        // Pod Security compares a Namespace's enforce level before and after the write.
+        let namespace_before =
+            crate::auth::pod_security_modes::namespace_before(store, &resource, verb, path.name);
         // Reviews and TokenRequest are answered by auth; RBAC writes pass its escalation check.
         let routed = crate::auth::intercept::Routed {
             resource: &resource,
@@ -356,7 +359,7 @@ impl ApiServer {
             };
             return super::subresource::handle(sub, &sub_req).await;
         }
-        match (verb, path.name) {
+        let result = match (verb, path.name) {
             (Verb::Get, Some(name)) => {
                 let form = negotiate::negotiate(req.accept.as_deref())?;
                 let include = negotiate::include_object(req.query_value("includeObject"))?;
@@ -434,7 +437,17 @@ impl ApiServer {
             _ => Err(ApiError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
             )),
-        }
+        };
+        result.map(|response| {
+                crate::auth::pod_security_modes::annotate(
+                    store,
+                    &resource,
+                    namespace,
+                    verb,
+                    namespace_before.as_ref(),
+                    response,
+                )
+            })
     }
 }
 

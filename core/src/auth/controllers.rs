@@ -2,7 +2,9 @@
 //! aggregation (an aggregationRule's rules are the union of the rules of the ClusterRoles
 //! its selectors match, recomputed on every ClusterRole change) and the per-namespace
 //! objects: the `default` ServiceAccount and the kube-root-ca.crt ConfigMap (created when a
-//! namespace appears, re-created if deleted). They write through [`ApiServer::handle`] as the API server's own identity.
+//! namespace appears, re-created if deleted). They write through [`ApiServer::handle`] as
+//! upstream's controllers do: clusterrole-aggregation-controller, service-account-controller
+//! and root-ca-cert-publisher, each limited by its system:controller:* role.
 
 use std::rc::Rc;
 
@@ -10,9 +12,10 @@ use futures_lite::future;
 use miniserde::json::{Object, Value};
 use wisp_store::{EventKind, Store, Watcher};
 
-use super::defaults::system_user;
+use super::identities;
 use super::rules::{PolicyRule, rules_of};
 use super::token_volume::ROOT_CA_CONFIGMAP;
+use crate::api::server::User;
 use crate::api::server::{ApiRequest, ApiServer};
 use crate::object::keys::{object_key, resource_prefix};
 use crate::object::meta;
@@ -41,6 +44,7 @@ pub(super) fn read_all(store: &Store, prefix: &str) -> (Vec<Value>, u64) {
 
 pub(super) async fn send(
     server: &ApiServer,
+    user: User,
     method: &str,
     path: String,
     content_type: &str,
@@ -51,7 +55,7 @@ pub(super) async fn send(
         path,
         content_type: Some(content_type.to_owned()),
         body: body.into_bytes(),
-        user: Some(system_user()),
+        user: Some(user),
         ..ApiRequest::default()
     };
     server.handle(req).await.status
@@ -130,7 +134,17 @@ async fn write_rules(server: &ApiServer, role: &Value) -> Result<(), ApiError> {
     );
     let path = format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}");
     let body = miniserde::json::to_string(&Value::Object(patch));
-    match send(server, "PATCH", path, "application/merge-patch+json", body).await {
+    let user = identities::controller("clusterrole-aggregation-controller");
+    match send(
+        server,
+        user,
+        "PATCH",
+        path,
+        "application/merge-patch+json",
+        body,
+    )
+    .await
+    {
         200 | 404 => Ok(()),
         status => Err(ApiError::internal(format!(
             "aggregating clusterrole {name}: {status}"
@@ -210,7 +224,13 @@ async fn ensure(server: &ApiServer, namespace: &str, plural: &str, name: &str, b
         return;
     }
     let path = format!("/api/v1/namespaces/{namespace}/{plural}");
-    let status = send(server, "POST", path, "application/json", body).await;
+    let account = if plural == "configmaps" {
+        "root-ca-cert-publisher"
+    } else {
+        "service-account-controller"
+    };
+    let user = identities::controller(account);
+    let status = send(server, user, "POST", path, "application/json", body).await;
     // 404/403: the namespace went away or started terminating meanwhile.
     if !matches!(status, 201 | 409 | 404 | 403) {
         eprintln!("wisp: creating {plural}/{name} in {namespace}: {status}");

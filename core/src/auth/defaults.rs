@@ -15,7 +15,7 @@ use crate::object::keys::object_key;
 use crate::object::meta;
 use crate::status::ApiError;
 
-const READ: &[&str] = &["get", "list", "watch"];
+pub(super) const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
 const READ_WRITE: &[&str] = &[
     "create",
@@ -29,7 +29,7 @@ const READ_WRITE: &[&str] = &[
 ];
 const AGGREGATE: &str = "rbac.authorization.k8s.io/aggregate-to-";
 
-fn rule(verbs: &[&str], groups: &[&str], resources: &[&str]) -> PolicyRule {
+pub(super) fn rule(verbs: &[&str], groups: &[&str], resources: &[&str]) -> PolicyRule {
     let v = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect();
     PolicyRule {
         verbs: v(verbs),
@@ -212,16 +212,16 @@ fn admin_rules() -> Vec<PolicyRule> {
 }
 
 /// One ClusterRole: name, labels, rules, and the label it aggregates (if any).
-struct RoleSpec {
-    name: &'static str,
-    labels: Vec<(String, &'static str)>,
-    rules: Vec<PolicyRule>,
-    aggregates: Option<&'static str>,
+pub(super) struct RoleSpec {
+    pub(super) name: String,
+    pub(super) labels: Vec<(String, &'static str)>,
+    pub(super) rules: Vec<PolicyRule>,
+    pub(super) aggregates: Option<&'static str>,
 }
 
-fn role(name: &'static str, rules: Vec<PolicyRule>) -> RoleSpec {
+pub(super) fn role(name: &str, rules: Vec<PolicyRule>) -> RoleSpec {
     RoleSpec {
-        name,
+        name: name.to_owned(),
         labels: Vec::new(),
         rules,
         aggregates: None,
@@ -309,11 +309,11 @@ const CLUSTER_BINDINGS: &[(&str, &[&str])] = &[
     ),
 ];
 
-fn string(s: &str) -> Value {
+pub(super) fn string(s: &str) -> Value {
     Value::String(s.to_owned())
 }
 
-fn bootstrap_metadata(name: &str, labels: &[(String, &str)]) -> Value {
+pub(super) fn bootstrap_metadata(name: &str, labels: &[(String, &str)]) -> Value {
     let mut l = Object::new();
     l.insert(
         "kubernetes.io/bootstrapping".into(),
@@ -334,7 +334,7 @@ fn bootstrap_metadata(name: &str, labels: &[(String, &str)]) -> Value {
     Value::Object(md)
 }
 
-fn object(kind: &str, metadata: Value, fields: Vec<(&str, Value)>) -> String {
+pub(super) fn object(kind: &str, metadata: Value, fields: Vec<(&str, Value)>) -> String {
     let mut o = Object::new();
     o.insert("apiVersion".into(), string("rbac.authorization.k8s.io/v1"));
     o.insert("kind".into(), string(kind));
@@ -345,7 +345,7 @@ fn object(kind: &str, metadata: Value, fields: Vec<(&str, Value)>) -> String {
     miniserde::json::to_string(&Value::Object(o))
 }
 
-fn cluster_role_json(spec: &RoleSpec) -> String {
+pub(super) fn cluster_role_json(spec: &RoleSpec) -> String {
     let rules = Value::Array(spec.rules.iter().map(PolicyRule::to_json).collect());
     let mut fields = vec![("rules", rules)];
     if let Some(to) = spec.aggregates {
@@ -362,7 +362,7 @@ fn cluster_role_json(spec: &RoleSpec) -> String {
     }
     object(
         "ClusterRole",
-        bootstrap_metadata(spec.name, &spec.labels),
+        bootstrap_metadata(&spec.name, &spec.labels),
         fields,
     )
 }
@@ -400,7 +400,11 @@ pub fn system_user() -> User {
     }
 }
 
-async fn create_if_absent(server: &ApiServer, path: &str, body: String) -> Result<(), ApiError> {
+pub(super) async fn create_if_absent(
+    server: &ApiServer,
+    path: &str,
+    body: String,
+) -> Result<(), ApiError> {
     let req = ApiRequest {
         method: "POST".to_owned(),
         path: path.to_owned(),
@@ -419,8 +423,13 @@ async fn create_if_absent(server: &ApiServer, path: &str, body: String) -> Resul
 
 /// Adds the rules a default ClusterRole lacks (a newer wisp serving more), as upstream's
 /// start-up reconciliation does for roles annotated autoupdate=true; extra rules stay.
-async fn reconcile_rules(server: &ApiServer, spec: &RoleSpec) -> Result<(), ApiError> {
-    let key = object_key("rbac.authorization.k8s.io", "clusterroles", None, spec.name);
+pub(super) async fn reconcile_rules(server: &ApiServer, spec: &RoleSpec) -> Result<(), ApiError> {
+    let key = object_key(
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        None,
+        &spec.name,
+    );
     let Some(current) = server
         .store()
         .get(key.as_bytes())

@@ -1,8 +1,9 @@
 //! Where auth meets a routed resource request: the review kinds and TokenRequest are
 //! answered here instead of being stored, and writes of roles and bindings pass the
-//! escalation check first. Everything else goes on to the ordinary verbs untouched.
+//! escalation check first (and keep their roleRef on update). Everything else goes on
+//! to the ordinary verbs untouched.
 
-use super::{Identity, escalation, review, service_account};
+use super::{Identity, binding_update, escalation, review, service_account};
 use crate::api::body::{decode_object, essence};
 use crate::api::params::Params;
 use crate::api::response::{ApiResponse, Body};
@@ -65,6 +66,9 @@ pub async fn intercept(
                 _ => body()?,
             };
             escalation::check_write(auth, &who, plural, r.namespace, &object)?;
+            if let (Verb::Update | Verb::Patch, Some(name)) = (verb, r.path.name) {
+                binding_update::check_unchanged(auth, plural, r.namespace, name, &object)?;
+            }
             None
         }
         _ => None,

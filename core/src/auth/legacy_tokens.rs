@@ -91,7 +91,17 @@ async fn fill(server: &ApiServer, secret: &Value) {
         meta::name(secret).unwrap_or(""),
     );
     let path = format!("/api/v1/namespaces/{ns}/secrets/{name}");
-    let status = send(server, "PATCH", path, "application/merge-patch+json", patch).await;
+    // Upstream's tokens controller uses kube-controller-manager's own credentials.
+    let user = super::identities::controller_manager();
+    let status = send(
+        server,
+        user,
+        "PATCH",
+        path,
+        "application/merge-patch+json",
+        patch,
+    )
+    .await;
     if !matches!(status, 200 | 404) {
         eprintln!("wisp: filling token secret {ns}/{name}: {status}");
     }

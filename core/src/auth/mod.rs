@@ -1,21 +1,28 @@
 //! Authentication and authorization: who sent a request (client certificate, ServiceAccount
-//! token, impersonation) and whether RBAC lets them do it. The API server calls
-//! [`Auth::gate`] on every request past the health endpoints and [`intercept`] once a
-//! resource request is routed (access reviews, TokenRequest, RBAC escalation checks);
-//! [`defaults`] creates the bootstrap roles, [`controllers`] keeps aggregated ClusterRoles
-//! and the per-namespace `default` ServiceAccount and kube-root-ca.crt current,
-//! [`legacy_tokens`] fills token Secrets, and [`token_volume`] is the ServiceAccount
-//! admission of pods. Pod Security admission is not here yet.
+//! token, impersonation) and whether the Node authorizer and RBAC let them do it. The API
+//! server calls [`Auth::gate`] on every request past the health endpoints and
+//! [`intercept`] once a resource request is routed (access reviews, TokenRequest, RBAC
+//! escalation checks); [`defaults`] creates the bootstrap roles and [`component_policy`]
+//! the roles of wisp's own components (whose users are in [`identities`]), [`controllers`]
+//! keeps aggregated ClusterRoles and the per-namespace `default` ServiceAccount and
+//! kube-root-ca.crt current, [`legacy_tokens`] fills token Secrets, [`token_volume`] is the
+//! ServiceAccount admission of pods and [`pod_security`] the Pod Security admission.
 
 pub mod attributes;
 pub mod authn;
+pub mod binding_update;
+pub mod component_policy;
 pub mod controllers;
 pub mod defaults;
 pub mod escalation;
+pub mod identities;
 pub mod impersonation;
 pub mod intercept;
 pub mod legacy_tokens;
+pub mod node_authorizer;
+pub mod node_restriction;
 pub mod pod_security;
+pub mod pod_security_modes;
 pub mod rbac;
 pub mod review;
 pub mod rules;
@@ -104,8 +111,27 @@ impl Auth {
         &self.rbac
     }
 
+    /// The Node authorizer, then RBAC (upstream's --authorization-mode=Node,RBAC).
     pub fn decide(&self, user: &User, attrs: &Attributes) -> Decision {
-        self.rbac.decide(user, attrs)
+        use node_authorizer::NodeVerdict;
+        match node_authorizer::authorize(&self.store, user, attrs) {
+            NodeVerdict::NotNode => self.rbac.decide(user, attrs),
+            NodeVerdict::Allow => Decision {
+                allowed: true,
+                reason: String::new(),
+            },
+            NodeVerdict::NoOpinion(reason) => {
+                let mut decision = self.rbac.decide(user, attrs);
+                if !decision.allowed && !reason.is_empty() {
+                    decision.reason = if decision.reason.is_empty() {
+                        reason
+                    } else {
+                        format!("{reason}, {}", decision.reason)
+                    };
+                }
+                decision
+            }
+        }
     }
 
     /// Authenticates, applies impersonation and authorizes `req`; returns the identity the
@@ -119,6 +145,7 @@ impl Auth {
             if !decision.allowed {
                 return Err(attrs.forbidden(&identity.user.name, &decision.reason));
             }
+            node_restriction::admit(self, &identity.user, req, &attrs)?;
         }
         Ok(identity)
     }

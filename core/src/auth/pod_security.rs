@@ -6,7 +6,7 @@
 //! k8s.io/pod-security-admission/policy as of v1.32, the version wisp serves; every
 //! `enforce-version` is evaluated as that version. Checks run in upstream's order (baseline
 //! check IDs sorted, then restricted ones, a restricted check replacing the baseline check
-//! it overrides). Warn and audit modes are not implemented.
+//! it overrides). The warn and audit modes are in [`super::pod_security_modes`].
 
 use miniserde::json::Value;
 use wisp_store::Store;
@@ -59,6 +59,20 @@ pub fn enforce(store: &Store, namespace: &str, pod: &Value) -> Result<(), ApiErr
     } else {
         "restricted"
     };
+    let why = format!(
+        "violates PodSecurity \"{level_name}:{version}\": {}",
+        forbidden_detail(&violations)
+    );
+    Err(forbidden_on(
+        "",
+        "pods",
+        meta::name(pod).unwrap_or(""),
+        &why,
+    ))
+}
+
+/// Upstream's ForbiddenDetail: every reason with its detail in parentheses.
+pub fn forbidden_detail(violations: &[Violation]) -> String {
     let details: Vec<String> = violations
         .iter()
         .map(|v| {
@@ -69,16 +83,13 @@ pub fn enforce(store: &Store, namespace: &str, pod: &Value) -> Result<(), ApiErr
             }
         })
         .collect();
-    let why = format!(
-        "violates PodSecurity \"{level_name}:{version}\": {}",
-        details.join(", ")
-    );
-    Err(forbidden_on(
-        "",
-        "pods",
-        meta::name(pod).unwrap_or(""),
-        &why,
-    ))
+    details.join(", ")
+}
+
+/// Upstream's ForbiddenReason: the reasons alone.
+pub fn forbidden_reason(violations: &[Violation]) -> String {
+    let reasons: Vec<&str> = violations.iter().map(|v| v.reason.as_str()).collect();
+    reasons.join(", ")
 }
 
 type Check = fn(&Value, &Value) -> Option<Violation>;

@@ -777,3 +777,7 @@ fn authorization_cost() {
         println!("{bindings} bindings: {per:?} per denied check");
     }
 }
+
+mod least_privilege;
+
+mod role_ref;

@@ -88,10 +88,10 @@ pub fn object_path(
 }
 
 impl Client {
-    /// `name` such as `system:serviceaccount:kube-system:generic-garbage-collector`.
+    /// A client writing as `user` (see [`crate::auth::identities`]).
     pub fn new(
         server: Rc<ApiServer>,
-        name: &str,
+        user: User,
         manager: &'static str,
         spawner: Weak<LocalExecutor<'static>>,
     ) -> Client {
@@ -99,11 +99,7 @@ impl Client {
             server,
             manager,
             spawner,
-            user: User {
-                name: name.to_owned(),
-                // Until RBAC lands every controller is a cluster admin.
-                groups: vec!["system:masters".to_owned()],
-            },
+            user,
         }
     }
 

@@ -26,7 +26,8 @@ use async_executor::LocalExecutor;
 use miniserde::json::Value;
 use wisp_store::{Event, EventKind, KeyValue};
 
-use crate::api::server::ApiServer;
+use crate::api::server::{ApiServer, User};
+use crate::auth::identities;
 use crate::http::ShutdownSignal;
 use crate::object::meta;
 use client::{Client, ClientError};
@@ -34,20 +35,30 @@ use feed::{Feed, FeedItem};
 use queue::WorkQueue;
 pub use stored_key::StoredKey;
 
-/// The identities controllers write as (RBAC can narrow each one later), with the field
-/// manager their writes record (upstream's: the process they run in).
-pub const GC_IDENTITY: (&str, &str) = (
-    "system:serviceaccount:kube-system:generic-garbage-collector",
-    "kube-controller-manager",
-);
-pub const NAMESPACE_IDENTITY: (&str, &str) = (
-    "system:serviceaccount:kube-system:namespace-controller",
-    "kube-controller-manager",
-);
-pub const CRD_IDENTITY: (&str, &str) = (
-    "system:wisp:customresourcedefinition-controller",
-    "kube-apiserver",
-);
+/// The identities controllers write as (their RBAC roles are in
+/// [`crate::auth::component_policy`]), with the field manager their writes record
+/// (upstream's: the process they run in).
+fn gc_identity() -> (User, &'static str) {
+    (
+        identities::controller("generic-garbage-collector"),
+        "kube-controller-manager",
+    )
+}
+
+fn namespace_identity() -> (User, &'static str) {
+    (
+        identities::controller("namespace-controller"),
+        "kube-controller-manager",
+    )
+}
+
+fn crd_identity() -> (User, &'static str) {
+    let user = User {
+        name: crate::auth::component_policy::CRD_CONTROLLER.to_owned(),
+        groups: vec![crate::auth::subjects::AUTHENTICATED.to_owned()],
+    };
+    (user, "kube-apiserver")
+}
 
 /// One change as the controllers see it, with its object parsed at most once.
 pub struct Observed<'a> {
@@ -132,12 +143,12 @@ impl Controllers {
             |(name, manager)| Client::new(Rc::clone(server), name, manager, Weak::clone(&spawner));
         let (items, feed) = Feed::start(server.store(), b"/registry/");
         let controllers = Controllers {
-            crd: Rc::new(crd::CrdController::new(client(CRD_IDENTITY))),
+            crd: Rc::new(crd::CrdController::new(client(crd_identity()))),
             gc: Rc::new(garbage_collector::GarbageCollector::new(client(
-                GC_IDENTITY,
+                gc_identity(),
             ))),
             namespaces: Rc::new(namespace::NamespaceController::new(client(
-                NAMESPACE_IDENTITY,
+                namespace_identity(),
             ))),
             executor,
             feed,

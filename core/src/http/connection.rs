@@ -18,6 +18,7 @@ use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::chunked::{ChunkedDecoder, ChunkedError};
 use super::error_reply::status_json;
 use super::head::{BodyFraming, HeadError, RequestHead, find_head_end, parse_head};
+use super::idle::{IdleConnections, Waiting};
 use super::limits::Limits;
 use super::request::{ClientIdentity, Method, Request};
 use super::response::{Body, ChunkStream, Handler, Response, UpgradeFn, UpgradedStream};
@@ -33,6 +34,8 @@ pub(crate) struct ConnContext {
     pub streams: Rc<Cell<usize>>,
     pub in_flight: Rc<Cell<usize>>,
     pub shutdown: ShutdownSignal,
+    /// The connections waiting on their clients, closed oldest first at the cap.
+    pub idle: Rc<IdleConnections>,
 }
 
 /// A held place among the concurrent streams (or requests in flight); released on drop.
@@ -41,10 +44,13 @@ pub(crate) struct Slot(Rc<Cell<usize>>);
 impl Slot {
     /// Takes a place if fewer than `max` are held.
     pub(crate) fn try_take(count: &Rc<Cell<usize>>, max: usize) -> Option<Slot> {
-        (count.get() < max).then(|| {
-            count.set(count.get() + 1);
-            Slot(count.clone())
-        })
+        (count.get() < max).then(|| Slot::take(count))
+    }
+
+    /// Takes a place whatever the count (a connection closed for it leaves soon).
+    pub(crate) fn take(count: &Rc<Cell<usize>>) -> Slot {
+        count.set(count.get() + 1);
+        Slot(count.clone())
     }
 }
 
@@ -124,12 +130,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Conn<S> {
 
     /// One request and its response.
     async fn exchange(&mut self) -> io::Result<Outcome> {
-        if !self.wait_for_request().await? {
-            return Ok(Outcome::Close);
-        }
-        let head = match self.read_head().await? {
-            Ok(head) => head,
-            Err(e) => return self.reject(e).await,
+        // Until its head is in, the connection may be closed for a newcomer at the cap.
+        let idle = Rc::clone(&self.ctx.idle);
+        let waiting = if self.served {
+            Waiting::Served
+        } else {
+            Waiting::Fresh
+        };
+        let head = idle
+            .enter(waiting)
+            .wait(async {
+                if !self.wait_for_request().await? {
+                    return Ok(None);
+                }
+                self.read_head().await.map(Some)
+            })
+            .await;
+        let head = match head {
+            None | Some(Ok(None)) => return Ok(Outcome::Close),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(Some(Ok(head)))) => head,
+            Some(Ok(Some(Err(e)))) => return self.reject(e).await,
         };
         let keep_alive = head.minor_version >= 1 && !head.headers.has_token("connection", "close");
         let body = match self.read_body(&head).await? {

@@ -22,7 +22,8 @@ pub struct Limits {
     /// One write (a response, a chunk) that the client does not drain in this time ends
     /// the connection.
     pub write_timeout: Duration,
-    /// Open connections; more are accepted and closed at once.
+    /// Open connections; beyond it the oldest connection waiting on its client is closed
+    /// for the new one (and the new one is closed only if none waits).
     pub max_connections: usize,
     /// Concurrent streaming and upgraded responses (watches, logs, exec); more get 429.
     pub max_streams: usize,

@@ -34,7 +34,9 @@ mod chunked;
 mod connection;
 mod error_reply;
 mod head;
+mod idle;
 mod limits;
+mod listener;
 pub mod query;
 mod request;
 mod response;
@@ -47,6 +49,7 @@ pub use chunked::{ChunkedDecoder, ChunkedError, Decoded};
 pub use error_reply::status_json;
 pub use head::{BodyFraming, HeadError, RequestHead, find_head_end, parse_head};
 pub use limits::Limits;
+pub use listener::{LISTEN_BACKLOG, bind_listener};
 pub use query::Query;
 pub use request::{ClientIdentity, Headers, Method, Request};
 pub use response::{

@@ -1,5 +1,6 @@
-//! The accept loop: TLS handshakes (bounded by the header timeout), the connection cap,
-//! and graceful shutdown. It runs its own `LocalExecutor` inside the returned future, so
+//! The accept loop: TLS handshakes (bounded by the header timeout), the connection cap
+//! (at which the oldest connection waiting on its client is closed for the newcomer), and
+//! graceful shutdown. It runs its own `LocalExecutor` inside the returned future, so
 //! the caller just awaits `serve` on its single-threaded executor; dropping the future
 //! drops every connection.
 
@@ -16,6 +17,7 @@ use futures_lite::future::or;
 use futures_rustls::TlsAcceptor;
 
 use super::connection::{ConnContext, Slot, serve_connection, with_deadline};
+use super::idle::{IdleConnections, IdleTicket, Waiting};
 use super::limits::Limits;
 use super::response::Handler;
 use super::shutdown::ShutdownSignal;
@@ -38,6 +40,7 @@ pub async fn serve(
         streams: Rc::new(Cell::new(0)),
         in_flight: Rc::new(Cell::new(0)),
         shutdown,
+        idle: IdleConnections::new(),
     });
     let acceptor = TlsAcceptor::from(tls.config);
     executor
@@ -79,18 +82,33 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Some(slot) = Slot::try_take(&open, ctx.limits.max_connections) else {
-            drop(tcp);
-            continue;
+        let slot = match Slot::try_take(&open, ctx.limits.max_connections) {
+            Some(slot) => slot,
+            // At the cap: the oldest connection waiting on its client makes room.
+            None if ctx.idle.evict_oldest() => {
+                // Lets the closed connection's task end and give back its slot and
+                // descriptor before the next accept.
+                futures_lite::future::yield_now().await;
+                Slot::take(&open)
+            }
+            None => {
+                drop(tcp);
+                continue;
+            }
         };
-        let task = handle_tcp(
+        // Queued now, before its task runs: the next newcomer may close it already.
+        let accepted = Accepted {
             tcp,
             peer,
+            waiting: ctx.idle.enter(Waiting::Fresh),
+            slot,
+        };
+        let task = handle_tcp(
+            accepted,
             acceptor.clone(),
             clients.clone(),
             ctx.clone(),
             alive_tx.clone(),
-            slot,
         );
         executor.spawn(task).detach();
     }
@@ -105,18 +123,31 @@ async fn accept_loop(
     or(all_closed, grace).await;
 }
 
-async fn handle_tcp(
+/// A connection just accepted, with its place among the waiting ones and its slot.
+struct Accepted {
     tcp: TcpStream,
     peer: SocketAddr,
+    waiting: IdleTicket,
+    slot: Slot,
+}
+
+async fn handle_tcp(
+    accepted: Accepted,
     acceptor: TlsAcceptor,
     clients: Arc<ClientAuthenticator>,
     ctx: Rc<ConnContext>,
     _alive: async_channel::Sender<()>,
-    _slot: Slot,
 ) {
+    let Accepted {
+        tcp,
+        peer,
+        waiting,
+        slot: _slot,
+    } = accepted;
     let _ = tcp.set_nodelay(true);
     let deadline = Instant::now() + ctx.limits.header_timeout;
-    let Ok(tls) = with_deadline(deadline, acceptor.accept(tcp)).await else {
+    let handshake = with_deadline(deadline, acceptor.accept(tcp));
+    let Some(Ok(tls)) = waiting.wait(handshake).await else {
         return;
     };
     let identity = clients.identify(tls.get_ref().1.peer_certificates());

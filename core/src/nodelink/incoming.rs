@@ -12,6 +12,7 @@ use async_executor::LocalExecutor;
 use miniserde::json::Value;
 use wisp_proto::{FromNode, GrantedToken, ObjectKind, ToNode};
 
+use crate::auth::{Attributes, ResourceAttributes};
 use crate::node_lifecycle::lease;
 use crate::object::{meta, time};
 use crate::workloads::client::{Client, WriteError};
@@ -303,9 +304,27 @@ impl Handler {
             ObjectKind::Secret => "secrets",
             ObjectKind::ServiceAccount => "serviceaccounts",
         };
+        // The node authorizer decides, as for a kubelet's GET: only what its pods use.
+        let attrs = Attributes::resource(
+            "get",
+            ResourceAttributes {
+                namespace: namespace.to_owned(),
+                resource: plural.to_owned(),
+                name: name.to_owned(),
+                ..ResourceAttributes::default()
+            },
+        );
+        let server = self.client.server();
+        let decision = server.auth().decide(self.client.user(), &attrs);
+        if !decision.allowed {
+            eprintln!(
+                "wisp: node link: {plural} {namespace}/{name}: {}",
+                decision.reason
+            );
+            return None;
+        }
         let key = format!("/registry/core/{plural}/{namespace}/{name}");
-        self.client
-            .server()
+        server
             .store()
             .get(key.as_bytes())
             .map(|kv| kv.value.to_vec())

@@ -17,7 +17,7 @@ use async_executor::LocalExecutor;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use wisp_proto::{FrameReader, FromNode, ToNode, VERSION};
 
-use crate::api::server::{ApiServer, User};
+use crate::api::server::ApiServer;
 use crate::node_lifecycle::NodeLinks;
 use crate::workloads::client::Client;
 
@@ -130,19 +130,12 @@ async fn run_link<R: AsyncRead + Unpin>(
     tasks.run(futures_lite::future::or(receive, send)).await
 }
 
-/// The node's identity: `system:node:<name>` in `system:nodes`, as the kubelet's.
-/// Until the Node authorizer exists the link also holds system:masters (docs/security.md).
+/// The node's identity: `system:node:<name>` in `system:nodes`, as the kubelet's; the
+/// node authorizer and NodeRestriction (crate::auth) keep it to its own node and pods.
 fn node_client(server: &Rc<ApiServer>, node_name: &str) -> Client {
     Client::for_user(
         server,
-        User {
-            name: format!("system:node:{node_name}"),
-            groups: vec![
-                "system:nodes".to_owned(),
-                "system:authenticated".to_owned(),
-                "system:masters".to_owned(),
-            ],
-        },
+        crate::auth::identities::node(node_name),
         "wisp-node",
     )
 }

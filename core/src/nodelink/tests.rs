@@ -215,6 +215,38 @@ fn reads_config_and_answers_with_none_for_missing_objects() {
         node.next(&cluster),
         ToNode::ConfigChanged { name, .. } if name == "cfg"
     ));
+    cluster.create(
+        "/api/v1/namespaces/default/configmaps",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"unused"},"data":{"a":"2"}}"#,
+    );
+    assert!(matches!(
+        node.next(&cluster),
+        ToNode::ConfigChanged { name, .. } if name == "unused"
+    ));
+    // The node authorizer lets a node read only what the pods bound to it use.
+    cluster.create(
+        "/api/v1/namespaces/default/pods",
+        r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"user"},"spec":{"nodeName":"node1",
+        "containers":[{"name":"c","image":"busybox"}],"volumes":[{"name":"v","configMap":{"name":"cfg"}}]}}"#,
+    );
+    let added = node.next(&cluster);
+    assert!(!matches!(added, ToNode::Object { .. }), "{added:?}");
+    node.send(
+        &cluster,
+        &FromNode::Get {
+            request: 6,
+            kind: wisp_proto::ObjectKind::ConfigMap,
+            namespace: "default".into(),
+            name: "unused".into(),
+        },
+    );
+    assert_eq!(
+        node.next(&cluster),
+        ToNode::Object {
+            request: 6,
+            json: None
+        }
+    );
     node.send(
         &cluster,
         &FromNode::Get {

@@ -39,7 +39,11 @@ pub struct Scheduler {
 /// Starts the scheduler: feeds from pods and nodes, one worker.
 pub fn spawn(executor: &Rc<LocalExecutor<'static>>, server: &Rc<ApiServer>) {
     let s = Rc::new(Scheduler {
-        client: Client::new(server, "kube-scheduler", "kube-scheduler"),
+        client: Client::for_user(
+            server,
+            crate::auth::identities::scheduler(),
+            "kube-scheduler",
+        ),
         queue: WorkQueue::new(),
         executor: Rc::clone(executor),
         retry_all: Cell::new(false),

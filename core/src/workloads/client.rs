@@ -46,21 +46,12 @@ pub struct Client {
 }
 
 impl Client {
-    /// `account` is the service account in kube-system the controller runs as upstream.
+    /// `account` is the service account in kube-system the controller runs as upstream;
+    /// RBAC role system:controller:<account> says what it may do.
     pub fn new(server: &Rc<ApiServer>, account: &str, manager: &'static str) -> Client {
         Client {
             server: Rc::clone(server),
-            user: User {
-                name: format!("system:serviceaccount:kube-system:{account}"),
-                // Until RBAC has the controller roles (system:controller:*), controllers
-                // act as cluster admins, like the controllers module's client.
-                groups: vec![
-                    "system:serviceaccounts".to_owned(),
-                    "system:serviceaccounts:kube-system".to_owned(),
-                    "system:authenticated".to_owned(),
-                    "system:masters".to_owned(),
-                ],
-            },
+            user: crate::auth::identities::controller(account),
             manager,
         }
     }
@@ -76,6 +67,11 @@ impl Client {
 
     pub fn server(&self) -> &Rc<ApiServer> {
         &self.server
+    }
+
+    /// Whom the client writes as.
+    pub fn user(&self) -> &User {
+        &self.user
     }
 
     /// The stored object at `key`, parsed.

@@ -439,15 +439,15 @@ impl ApiServer {
             )),
         };
         result.map(|response| {
-                crate::auth::pod_security_modes::annotate(
-                    store,
-                    &resource,
-                    namespace,
-                    verb,
-                    namespace_before.as_ref(),
-                    response,
-                )
-            })
+            crate::auth::pod_security_modes::annotate(
+                store,
+                &resource,
+                namespace,
+                verb,
+                namespace_before.as_ref(),
+                response,
+            )
+        })
     }
 }
 

@@ -231,6 +231,14 @@ fn controller_roles() -> Vec<(&'static str, Vec<PolicyRule>)> {
             ],
         ),
         (
+            "resourcequota-controller",
+            vec![
+                rule(&["list", "watch"], &["*"], &["*"]),
+                rule(&["update"], &[""], &["resourcequotas/status"]),
+                events(),
+            ],
+        ),
+        (
             "persistent-volume-binder",
             vec![
                 rule(
@@ -370,6 +378,15 @@ fn scheduler_rules() -> Vec<PolicyRule> {
     ]
 }
 
+fn volume_scheduler_rules() -> Vec<PolicyRule> {
+    let verbs = &["get", "list", "patch", "update", "watch"];
+    vec![
+        rule(verbs, &[""], &["persistentvolumes"]),
+        rule(verbs, &[""], &["persistentvolumeclaims"]),
+        rule(READ, &["storage.k8s.io"], &["storageclasses"]),
+    ]
+}
+
 fn controller_manager_rules() -> Vec<PolicyRule> {
     vec![
         events(),
@@ -484,6 +501,12 @@ fn component_roles() -> Vec<(RoleSpec, BoundTo)> {
         })
         .collect();
     roles.push((role(SCHEDULER, scheduler_rules()), BoundTo::User(SCHEDULER)));
+    // Upstream's volume binding in the scheduler writes the selected node into claims
+    // through this role (bound to system:kube-scheduler), not through the scheduler's own.
+    roles.push((
+        role("system:volume-scheduler", volume_scheduler_rules()),
+        BoundTo::User(SCHEDULER),
+    ));
     roles.push((
         role(CONTROLLER_MANAGER, controller_manager_rules()),
         BoundTo::User(CONTROLLER_MANAGER),

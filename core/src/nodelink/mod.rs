@@ -8,6 +8,7 @@
 
 mod incoming;
 mod network_objects;
+mod object_feed;
 mod pods;
 mod services;
 

@@ -1,6 +1,6 @@
 //! What the node is told for NetworkPolicy enforcement: every NetworkPolicy and every
 //! Namespace of the cluster (the namespaces for their labels, which namespace selectors
-//! match). Same shape as the Service feed (`services.rs`): the listing, a
+//! match). Same shape as the Service feed (object_feed.rs): the listing, a
 //! `NetworkObjectsSynced` marker per kind, then each change; the stored JSON is forwarded
 //! untouched.
 
@@ -8,10 +8,9 @@ use std::rc::Rc;
 
 use async_channel::Sender;
 use wisp_proto::{NetworkObjectKind, ToNode};
-use wisp_store::{EventKind, KeyValue};
 
+use super::object_feed::{ForwardedKind, follow_kind};
 use crate::api::server::ApiServer;
-use crate::controllers::feed::{Feed, FeedItem};
 
 const POLICIES: &[u8] = b"/registry/networking.k8s.io/networkpolicies/";
 const NAMESPACES: &[u8] = b"/registry/core/namespaces/";
@@ -24,78 +23,44 @@ pub async fn follow(server: Rc<ApiServer>, out: Sender<ToNode>) {
     futures_lite::future::zip(policies, namespaces).await;
 }
 
-fn prefix(kind: NetworkObjectKind) -> &'static [u8] {
-    match kind {
-        NetworkObjectKind::NetworkPolicy => POLICIES,
-        NetworkObjectKind::Namespace => NAMESPACES,
+impl ForwardedKind for NetworkObjectKind {
+    fn prefix(self) -> &'static [u8] {
+        match self {
+            NetworkObjectKind::NetworkPolicy => POLICIES,
+            NetworkObjectKind::Namespace => NAMESPACES,
+        }
     }
-}
 
-async fn follow_kind(server: &ApiServer, kind: NetworkObjectKind, out: Sender<ToNode>) {
-    let (listed, mut feed) = Feed::start(server.store(), prefix(kind));
-    if send_listing(&listed, kind, &out).await.is_err() {
-        return;
-    }
-    while let Some(item) = feed.next().await {
-        let sent = match item {
-            FeedItem::Event(event) => match event.kind {
-                EventKind::Put => send_put(&event.kv, kind, &out).await,
-                EventKind::Delete => match object_key(&event.kv.key, kind) {
-                    Some(key) => out
-                        .send(ToNode::NetworkObjectRemoved { kind, key })
-                        .await
-                        .is_ok(),
-                    None => true,
-                },
-            },
-            FeedItem::Relisted(kvs) => send_listing(&kvs, kind, &out).await.is_ok(),
+    /// `<namespace>/<name>` of a NetworkPolicy, the name of a Namespace.
+    fn is_object_key(self, rest: &str) -> bool {
+        let expected = match self {
+            NetworkObjectKind::NetworkPolicy => 1,
+            NetworkObjectKind::Namespace => 0,
         };
-        if !sent {
-            return;
+        rest.matches('/').count() == expected && !rest.is_empty()
+    }
+
+    fn upsert(self, key: String, json: Vec<u8>) -> ToNode {
+        ToNode::NetworkObjectUpsert {
+            kind: self,
+            key,
+            json,
         }
     }
-}
 
-async fn send_listing(
-    kvs: &[KeyValue],
-    kind: NetworkObjectKind,
-    out: &Sender<ToNode>,
-) -> Result<(), ()> {
-    let mut keys = Vec::with_capacity(kvs.len());
-    for kv in kvs {
-        if !send_put(kv, kind, out).await {
-            return Err(());
-        }
-        keys.extend(object_key(&kv.key, kind));
+    fn removed(self, key: String) -> ToNode {
+        ToNode::NetworkObjectRemoved { kind: self, key }
     }
-    let synced = ToNode::NetworkObjectsSynced { kind, keys };
-    out.send(synced).await.map_err(|_| ())
-}
 
-/// Forwards one stored object; false once the link is gone.
-async fn send_put(kv: &KeyValue, kind: NetworkObjectKind, out: &Sender<ToNode>) -> bool {
-    let Some(key) = object_key(&kv.key, kind) else {
-        return true;
-    };
-    let json = kv.value.to_vec();
-    let message = ToNode::NetworkObjectUpsert { kind, key, json };
-    out.send(message).await.is_ok()
-}
-
-/// `<namespace>/<name>` of a stored NetworkPolicy key, the name of a Namespace's.
-fn object_key(stored: &[u8], kind: NetworkObjectKind) -> Option<String> {
-    let rest = std::str::from_utf8(stored.strip_prefix(prefix(kind))?).ok()?;
-    let slashes = rest.matches('/').count();
-    let expected = match kind {
-        NetworkObjectKind::NetworkPolicy => 1,
-        NetworkObjectKind::Namespace => 0,
-    };
-    (slashes == expected && !rest.is_empty()).then(|| rest.to_owned())
+    fn synced(self, keys: Vec<String>) -> ToNode {
+        ToNode::NetworkObjectsSynced { kind: self, keys }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nodelink::object_feed::object_key;
 
     #[test]
     fn keys() {

@@ -1,15 +1,15 @@
 //! What the node is told for its Service rules: every Service and every Endpoints object of
-//! the cluster (list, a `ServicesSynced` marker per kind, then each change). The node reads
-//! only the fields it renders; the control plane forwards the stored JSON untouched.
+//! the cluster (list, a `ServicesSynced` marker per kind, then each change; object_feed.rs).
+//! The node reads only the fields it renders; the control plane forwards the stored JSON
+//! untouched.
 
 use std::rc::Rc;
 
 use async_channel::Sender;
 use wisp_proto::{ServiceObjectKind, ToNode};
-use wisp_store::{EventKind, KeyValue};
 
+use super::object_feed::{ForwardedKind, follow_kind};
 use crate::api::server::ApiServer;
-use crate::controllers::feed::{Feed, FeedItem};
 
 const SERVICES: &[u8] = b"/registry/core/services/";
 const ENDPOINTS: &[u8] = b"/registry/core/endpoints/";
@@ -22,80 +22,42 @@ pub async fn follow(server: Rc<ApiServer>, out: Sender<ToNode>) {
     futures_lite::future::zip(services, endpoints).await;
 }
 
-fn prefix(kind: ServiceObjectKind) -> &'static [u8] {
-    match kind {
-        ServiceObjectKind::Service => SERVICES,
-        ServiceObjectKind::Endpoints => ENDPOINTS,
-    }
-}
-
-async fn follow_kind(server: &ApiServer, kind: ServiceObjectKind, out: Sender<ToNode>) {
-    let (listed, mut feed) = Feed::start(server.store(), prefix(kind));
-    if send_listing(&listed, kind, &out).await.is_err() {
-        return;
-    }
-    while let Some(item) = feed.next().await {
-        let sent = match item {
-            FeedItem::Event(event) => match event.kind {
-                EventKind::Put => send_put(&event.kv, kind, &out).await,
-                EventKind::Delete => match object_key(&event.kv.key, kind) {
-                    Some(key) => out.send(removed(kind, key)).await.is_ok(),
-                    None => true,
-                },
-            },
-            FeedItem::Relisted(kvs) => send_listing(&kvs, kind, &out).await.is_ok(),
-        };
-        if !sent {
-            return;
+impl ForwardedKind for ServiceObjectKind {
+    fn prefix(self) -> &'static [u8] {
+        match self {
+            ServiceObjectKind::Service => SERVICES,
+            ServiceObjectKind::Endpoints => ENDPOINTS,
         }
     }
-}
 
-async fn send_listing(
-    kvs: &[KeyValue],
-    kind: ServiceObjectKind,
-    out: &Sender<ToNode>,
-) -> Result<(), ()> {
-    let mut keys = Vec::with_capacity(kvs.len());
-    for kv in kvs {
-        if !send_put(kv, kind, out).await {
-            return Err(());
+    /// `<namespace>/<name>`.
+    fn is_object_key(self, rest: &str) -> bool {
+        rest.contains('/')
+    }
+
+    fn upsert(self, key: String, json: Vec<u8>) -> ToNode {
+        match self {
+            ServiceObjectKind::Service => ToNode::ServiceUpsert { key, json },
+            ServiceObjectKind::Endpoints => ToNode::EndpointsUpsert { key, json },
         }
-        keys.extend(object_key(&kv.key, kind));
     }
-    let synced = ToNode::ServicesSynced { kind, keys };
-    out.send(synced).await.map_err(|_| ())
-}
 
-/// Forwards one stored object; false once the link is gone.
-async fn send_put(kv: &KeyValue, kind: ServiceObjectKind, out: &Sender<ToNode>) -> bool {
-    let Some(key) = object_key(&kv.key, kind) else {
-        return true;
-    };
-    let json = kv.value.to_vec();
-    let message = match kind {
-        ServiceObjectKind::Service => ToNode::ServiceUpsert { key, json },
-        ServiceObjectKind::Endpoints => ToNode::EndpointsUpsert { key, json },
-    };
-    out.send(message).await.is_ok()
-}
-
-fn removed(kind: ServiceObjectKind, key: String) -> ToNode {
-    match kind {
-        ServiceObjectKind::Service => ToNode::ServiceRemoved { key },
-        ServiceObjectKind::Endpoints => ToNode::EndpointsRemoved { key },
+    fn removed(self, key: String) -> ToNode {
+        match self {
+            ServiceObjectKind::Service => ToNode::ServiceRemoved { key },
+            ServiceObjectKind::Endpoints => ToNode::EndpointsRemoved { key },
+        }
     }
-}
 
-/// `<namespace>/<name>` of a stored key under the kind's prefix.
-fn object_key(stored: &[u8], kind: ServiceObjectKind) -> Option<String> {
-    let rest = std::str::from_utf8(stored.strip_prefix(prefix(kind))?).ok()?;
-    rest.contains('/').then(|| rest.to_owned())
+    fn synced(self, keys: Vec<String>) -> ToNode {
+        ToNode::ServicesSynced { kind: self, keys }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nodelink::object_feed::object_key;
 
     #[test]
     fn object_keys_are_namespace_and_name() {
